@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# setup.sh - installs everything censorscope needs on Debian 12 (run as root). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(build-essential pkg-config clang libclang-rt-14-dev libssl-dev zlib1g-dev libcmocka-dev
+      libsqlite3-dev libidn2-dev openssl ca-certificates curl python3)
+if [ -f testbed/deps.txt ]; then
+  mapfile -t tb < <(grep -v '^\s*#' testbed/deps.txt | tr -s ' \t' '\n' | grep -v '^$')
+  pkgs+=("${tb[@]}")
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
