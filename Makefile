@@ -12,9 +12,9 @@
 
 BUILD   ?= release
 CC      ?= cc
-PKGS    := openssl zlib cmocka
+PKGS    := openssl zlib libidn2 cmocka
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs openssl zlib)
+PKG_LIBS   := $(shell pkg-config --libs openssl zlib libidn2)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -56,7 +56,8 @@ all: $(BIN)
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
