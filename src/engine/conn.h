@@ -1,0 +1,136 @@
+/* conn.h - a measured byte stream: a non-blocking TCP socket (the "socket" connection filter,
+ * curl style), optionally topped by a TLS filter (engine/tls.h).
+ *
+ * One cs_conn = one TCP connection = one OONI "flow". It records, into a cs_trace:
+ *   - one `tcp_connect` record and one `connect` network event (the TCP connect step);
+ *   - one `read` / `write` network event per recv()/send() syscall on the socket that moved
+ *     bytes or failed (raw socket bytes, TLS records included), for the first
+ *     `max_events` (default 64, like OONI) of them; later ones are only counted;
+ *   - `tls_handshake_start` / `tls_handshake_done` events (emitted by tls.c through
+ *     cs_conn_event()), which do not count against max_events;
+ *   - a compact array of per-read samples (time, cumulative bytes) for throughput analysis,
+ *     and optionally a final `bytes_received_cumulative` event.
+ * Every record carries the conn's transaction_id and tags.
+ *
+ * Completion is always by callback, never from inside the call that started the operation
+ * (cs_defer). Callbacks may free the conn (cs_conn_free) before returning. */
+#ifndef CS_CONN_H
+#define CS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/loop.h"
+#include "record/record.h"
+#include "util/ipnet.h"
+
+#define CS_CONN_CONNECT_TIMEOUT 10.0 /* seconds (OONI: TCP connect 10 s) */
+#define CS_CONN_MAX_EVENTS 64        /* read/write events recorded per connection (OONI) */
+#define CS_CONN_MAX_SAMPLES 4096     /* per-read samples kept; later reads merge into the last */
+
+typedef struct cs_conn cs_conn;
+
+typedef struct {
+  double connect_timeout; /* seconds; <= 0: CS_CONN_CONNECT_TIMEOUT */
+  size_t max_events;      /* read/write events to record; 0: CS_CONN_MAX_EVENTS */
+  int64_t transaction_id; /* copied into every record (0: omitted) */
+  const char *const *tags;
+  size_t ntags;
+  bool no_tcp_record; /* true: do not add the tcp_connect record (the connect event stays) */
+} cs_conn_opts;
+
+/* failure: NULL on success, else an OONI failure string (stable until the trace is freed). */
+typedef void (*cs_conn_connect_cb)(cs_conn *c, const char *failure, void *data);
+
+/* Starts a TCP connect to ip:port. Returns NULL only when out of memory (nothing recorded,
+ * cb never called). Every other outcome, including socket() failing, is recorded and
+ * reported through cb from a later loop iteration. On failure the caller still owns c and
+ * must cs_conn_free() it (typically from inside cb). */
+cs_conn *cs_conn_connect(cs_loop *l, cs_trace *t, const cs_ip *ip, uint16_t port,
+                         const cs_conn_opts *o, cs_conn_connect_cb cb, void *data);
+
+/* Closes the socket (and the TLS filter), cancels every pending operation without calling
+ * its callback, and frees c. Safe from inside any callback of c. NULL is a no-op. */
+void cs_conn_free(cs_conn *c);
+
+/* ---- data transfer (over TLS once a TLS filter is installed) ---------------------------- */
+
+/* n > 0: bytes transferred; n == 0 only for a read at clean EOF (failure "eof_error");
+ * n < 0 with failure set: error (connection_reset, generic_timeout_error, ...). */
+typedef void (*cs_conn_io_cb)(cs_conn *c, ssize_t n, const char *failure, void *data);
+
+/* Reads at most cap bytes (one or more syscalls' worth, at least 1 byte) into p, which must
+ * stay valid until cb. At most one read and one write may be pending at a time (-1 else). */
+int cs_conn_read(cs_conn *c, void *p, size_t cap, cs_conn_io_cb cb, void *data);
+/* Writes all n bytes of p (which must stay valid until cb), then cb(c, n, NULL). */
+int cs_conn_write(cs_conn *c, const void *p, size_t n, cs_conn_io_cb cb, void *data);
+/* Cancels pending reads/writes without calling their callbacks. When failure is non-NULL
+ * (e.g. "generic_timeout_error" from a caller's deadline) and a read or write was pending,
+ * a read/write event with that failure is recorded, as Go's deadline would. */
+void cs_conn_cancel(cs_conn *c, const char *failure);
+
+/* ---- accessors ------------------------------------------------------------------------- */
+cs_loop *cs_conn_loop(const cs_conn *c);
+cs_trace *cs_conn_trace(const cs_conn *c);
+const char *cs_conn_address(const cs_conn *c); /* "ip:port" / "[v6]:port", in the trace arena */
+const cs_ip *cs_conn_ip(const cs_conn *c);
+uint16_t cs_conn_port(const cs_conn *c);
+int cs_conn_fd(const cs_conn *c); /* -1 before socket() / after close */
+bool cs_conn_is_tls(const cs_conn *c);
+int64_t cs_conn_txid(const cs_conn *c);
+uint64_t cs_conn_bytes_read(const cs_conn *c);    /* raw socket bytes, cumulative */
+uint64_t cs_conn_bytes_written(const cs_conn *c); /* raw socket bytes, cumulative */
+size_t cs_conn_events_dropped(const cs_conn *c);  /* read/write events beyond max_events */
+
+typedef struct {
+  float t;        /* seconds since the measurement start (cs_trace_rel) */
+  uint32_t bytes; /* cumulative raw bytes read at t (saturates at UINT32_MAX) */
+} cs_conn_sample;
+/* The per-read samples, oldest first (valid until the next read or cs_conn_free). */
+const cs_conn_sample *cs_conn_samples(const cs_conn *c, size_t *n);
+/* Records a `bytes_received_cumulative` event with the cumulative raw bytes read. */
+void cs_conn_emit_cumulative(cs_conn *c);
+
+/* Records a network event with this conn's address/txid/tags (operation must be a static
+ * string, e.g. "tls_handshake_start"); t0/t are absolute monotonic times. Does not count
+ * against max_events. */
+void cs_conn_event(cs_conn *c, const char *operation, double t0, double t, const char *failure);
+
+/* ---- the filter interface (used by tls.c; the socket filter is built in) --------------- */
+
+enum { CS_CONN_AGAIN = -1, CS_CONN_ERR = -2 };
+
+typedef struct {
+  const char *name; /* "tls" */
+  /* Return > 0 bytes, 0 at clean EOF (recv only), CS_CONN_AGAIN with *want set to the
+   * socket events to wait for (CS_EV_READ/CS_EV_WRITE), or CS_CONN_ERR with *failure set. */
+  ssize_t (*recv)(void *ctx, cs_conn *c, void *p, size_t n, unsigned *want, const char **failure);
+  ssize_t (*send)(void *ctx, cs_conn *c, const void *p, size_t n, unsigned *want,
+                  const char **failure);
+  void (*destroy)(void *ctx);
+} cs_conn_filter_ops;
+
+/* Installs a filter above the socket; c takes ownership of ctx (destroy on free). */
+void cs_conn_set_filter(cs_conn *c, const cs_conn_filter_ops *ops, void *ctx);
+
+/* Socket-level primitives for filters: one recv()/send() syscall, recorded as a network event.
+ * Return > 0, 0 at EOF (recv), CS_CONN_AGAIN (EAGAIN), or CS_CONN_ERR with *failure set.
+ * The last socket-level failure/EOF is remembered (cs_conn_sock_state) so a filter can
+ * classify an error reported by its library. */
+ssize_t cs_conn_sock_recv(cs_conn *c, void *p, size_t n, const char **failure);
+ssize_t cs_conn_sock_send(cs_conn *c, const void *p, size_t n, const char **failure);
+typedef struct {
+  bool eof;            /* a recv() returned 0 */
+  const char *failure; /* failure of the last failed syscall, or NULL */
+} cs_conn_sock_state_t;
+cs_conn_sock_state_t cs_conn_sock_state(const cs_conn *c);
+
+/* Waits for socket readiness on behalf of a filter's multi-step operation (the TLS
+ * handshake): cb runs from the loop when one of `events` is ready. One waiter at a time;
+ * events == 0 stops waiting. */
+typedef void (*cs_conn_ready_cb)(cs_conn *c, void *data);
+int cs_conn_wait(cs_conn *c, unsigned events, cs_conn_ready_cb cb, void *data);
+
+#endif
