@@ -1,0 +1,535 @@
+/*
+ * cstb - censorscope testbed helper (testbed only; never used by the probe).
+ *
+ * Subcommands:
+ *   cstb nfq QUEUE RULES    NFQUEUE daemon on the censor:
+ *                           - UDP/53 queries whose name has a "dns" rule get a
+ *                             forged answer sent FIRST (raw socket), then the
+ *                             original query is accepted unchanged (on-path
+ *                             injection that races the real answer), unless
+ *                             the rule says "drop".
+ *                           - any TCP segment queued is answered with a forged
+ *                             FIN|ACK towards its sender (the client) and
+ *                             dropped (FIN injection after a ClientHello/Host).
+ *   cstb dnsserve ADDR PORT RCODE
+ *                           tiny UDP DNS server answering every query with
+ *                           RCODE (e.g. 2 = SERVFAIL) and no records.
+ *   cstb dnsrecv SERVER NAME [WAIT_MS]
+ *                           send one A query, print every reply that arrives
+ *                           within WAIT_MS (default 1000), then "replies=N".
+ *
+ * RULES file lines:  dns NAME (A.B.C.D|nxdomain|nodata|servfail) [drop]
+ * Everything is bounded: names <= 253 chars, at most MAX_RULES rules.
+ * C17, no dynamic allocation except the rule table.
+ */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#define MAX_RULES 8192
+#define MAX_NAME 256
+
+enum action { ACT_ADDR, ACT_NXDOMAIN, ACT_NODATA, ACT_SERVFAIL };
+
+struct rule {
+    char name[MAX_NAME];
+    enum action act;
+    uint32_t addr; /* network order */
+    int drop;
+};
+
+static struct rule *rules;
+static size_t nrules;
+static int rawfd = -1;
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static void wr16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)(v & 0xff);
+}
+
+static uint16_t csum(const uint8_t *p, size_t n, uint32_t sum) {
+    while (n > 1) {
+        sum += rd16(p);
+        p += 2;
+        n -= 2;
+    }
+    if (n)
+        sum += (uint32_t)p[0] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* Parse the question name at msg[off]; lowercase dotted form into out.
+ * Returns offset just after the name, or -1. No compression allowed. */
+static int parse_qname(const uint8_t *msg, size_t len, size_t off, char *out, size_t outsz) {
+    size_t o = 0;
+    int labels = 0;
+    for (;;) {
+        if (off >= len)
+            return -1;
+        uint8_t l = msg[off++];
+        if (l == 0)
+            break;
+        if (l > 63 || ++labels > 127)
+            return -1;
+        if (off + l > len || o + l + 2 > outsz)
+            return -1;
+        if (o)
+            out[o++] = '.';
+        for (uint8_t i = 0; i < l; i++)
+            out[o++] = (char)tolower(msg[off + i]);
+        off += l;
+    }
+    out[o] = '\0';
+    return (int)off;
+}
+
+static const struct rule *find_rule(const char *name) {
+    for (size_t i = 0; i < nrules; i++)
+        if (strcmp(rules[i].name, name) == 0)
+            return &rules[i];
+    return NULL;
+}
+
+/* Build a DNS response for query q (qlen bytes, question ends at qend) into
+ * out (capacity cap). Returns length or -1. */
+static int build_answer(const uint8_t *q, size_t qend, enum action act, uint32_t addr,
+                        uint8_t *out, size_t cap) {
+    if (qend < 12 || qend + 16 > cap)
+        return -1;
+    memcpy(out, q, qend);
+    uint16_t qtype = rd16(q + qend - 4);
+    uint16_t flags = (uint16_t)(0x8080 | (rd16(q + 2) & 0x0100)); /* QR|RA, keep RD */
+    int an = 0;
+    switch (act) {
+    case ACT_NXDOMAIN: flags |= 3; break;
+    case ACT_SERVFAIL: flags |= 2; break;
+    case ACT_NODATA: break;
+    case ACT_ADDR: an = (qtype == 1); break;
+    }
+    wr16(out + 2, flags);
+    wr16(out + 4, 1);
+    wr16(out + 6, (uint16_t)an);
+    wr16(out + 8, 0);
+    wr16(out + 10, 0);
+    size_t n = qend;
+    if (an) {
+        static const uint8_t hdr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};
+        memcpy(out + n, hdr, sizeof hdr);
+        n += sizeof hdr;
+        memcpy(out + n, &addr, 4);
+        n += 4;
+    }
+    return (int)n;
+}
+
+/* Validate a DNS query: returns end of question section or -1. */
+static int query_end(const uint8_t *m, size_t len, char *name, size_t namesz) {
+    if (len < 17 || (m[2] & 0x80) || rd16(m + 4) != 1)
+        return -1;
+    int off = parse_qname(m, len, 12, name, namesz);
+    if (off < 0 || (size_t)off + 4 > len)
+        return -1;
+    return off + 4;
+}
+
+static int load_rules(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    rules = calloc(MAX_RULES, sizeof *rules);
+    if (!rules) {
+        fclose(f);
+        return -1;
+    }
+    char line[512];
+    while (fgets(line, sizeof line, f) && nrules < MAX_RULES) {
+        char kw[16], name[MAX_NAME], what[64], extra[16] = "";
+        if (line[0] == '#')
+            continue;
+        int n = sscanf(line, "%15s %255s %63s %15s", kw, name, what, extra);
+        if (n < 3 || strcmp(kw, "dns") != 0)
+            continue;
+        struct rule *r = &rules[nrules];
+        for (size_t i = 0; name[i]; i++)
+            name[i] = (char)tolower((unsigned char)name[i]);
+        size_t nl = strlen(name);
+        if (nl && name[nl - 1] == '.')
+            name[nl - 1] = '\0';
+        snprintf(r->name, sizeof r->name, "%s", name);
+        r->drop = (n == 4 && strcmp(extra, "drop") == 0);
+        if (strcmp(what, "nxdomain") == 0)
+            r->act = ACT_NXDOMAIN;
+        else if (strcmp(what, "nodata") == 0)
+            r->act = ACT_NODATA;
+        else if (strcmp(what, "servfail") == 0)
+            r->act = ACT_SERVFAIL;
+        else {
+            struct in_addr a;
+            if (inet_pton(AF_INET, what, &a) != 1) {
+                fprintf(stderr, "cstb: bad rule address %s\n", what);
+                continue;
+            }
+            r->act = ACT_ADDR;
+            r->addr = a.s_addr;
+        }
+        nrules++;
+    }
+    fclose(f);
+    fprintf(stderr, "cstb: %zu dns rules loaded\n", nrules);
+    return 0;
+}
+
+static int send_raw(const uint8_t *pkt, size_t len, uint32_t dst) {
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = dst;
+    if (sendto(rawfd, pkt, len, 0, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        perror("cstb: sendto");
+        return -1;
+    }
+    return 0;
+}
+
+static void fill_ip(uint8_t *ip, size_t total, uint8_t proto, const uint8_t *src, const uint8_t *dst) {
+    memset(ip, 0, 20);
+    ip[0] = 0x45;
+    wr16(ip + 2, (uint16_t)total);
+    wr16(ip + 4, (uint16_t)(rand() & 0xffff));
+    ip[8] = 64;
+    ip[9] = proto;
+    memcpy(ip + 12, src, 4);
+    memcpy(ip + 16, dst, 4);
+    wr16(ip + 10, csum(ip, 20, 0));
+}
+
+/* Returns 1 to drop the original packet, 0 to accept it. */
+static int handle_udp(const uint8_t *p, size_t len, size_t ihl) {
+    if (len < ihl + 8)
+        return 0;
+    const uint8_t *udp = p + ihl;
+    if (rd16(udp + 2) != 53)
+        return 0;
+    size_t ulen = rd16(udp + 4);
+    if (ulen < 8 || ihl + ulen > len)
+        return 0;
+    const uint8_t *dns = udp + 8;
+    size_t dlen = ulen - 8;
+    char name[MAX_NAME];
+    int qend = query_end(dns, dlen, name, sizeof name);
+    if (qend < 0)
+        return 0;
+    const struct rule *r = find_rule(name);
+    if (!r)
+        return 0;
+    uint8_t out[1024];
+    int alen = build_answer(dns, (size_t)qend, r->act, r->addr, out + 28, sizeof out - 28);
+    if (alen < 0)
+        return 0;
+    size_t total = 28 + (size_t)alen;
+    fill_ip(out, total, 17, p + 16, p + 12); /* swap src/dst */
+    uint8_t *u = out + 20;
+    memcpy(u, udp + 2, 2); /* sport = orig dport */
+    memcpy(u + 2, udp, 2); /* dport = orig sport */
+    wr16(u + 4, (uint16_t)(8 + alen));
+    wr16(u + 6, 0); /* UDP checksum optional over IPv4 */
+    uint32_t dst;
+    memcpy(&dst, p + 12, 4);
+    if (send_raw(out, total, dst) == 0)
+        fprintf(stderr, "cstb: injected answer for %s\n", name);
+    return r->drop;
+}
+
+static int handle_tcp(const uint8_t *p, size_t len, size_t ihl) {
+    if (len < ihl + 20)
+        return 0;
+    const uint8_t *tcp = p + ihl;
+    size_t thl = (size_t)(tcp[12] >> 4) * 4;
+    if (thl < 20 || ihl + thl > len)
+        return 0;
+    size_t tot = rd16(p + 2);
+    if (tot > len || tot < ihl + thl)
+        tot = len;
+    uint32_t payload = (uint32_t)(tot - ihl - thl);
+    uint32_t seq, ack;
+    memcpy(&seq, tcp + 4, 4);
+    memcpy(&ack, tcp + 8, 4);
+    seq = ntohl(seq);
+    ack = ntohl(ack);
+    uint8_t out[40];
+    fill_ip(out, 40, 6, p + 16, p + 12);
+    uint8_t *t = out + 20;
+    memset(t, 0, 20);
+    memcpy(t, tcp + 2, 2);
+    memcpy(t + 2, tcp, 2);
+    uint32_t nseq = htonl(ack), nack = htonl(seq + payload);
+    memcpy(t + 4, &nseq, 4);
+    memcpy(t + 8, &nack, 4);
+    t[12] = 5 << 4;
+    t[13] = 0x11; /* FIN|ACK */
+    wr16(t + 14, 65535);
+    uint8_t ph[12];
+    memcpy(ph, out + 12, 8);
+    ph[8] = 0;
+    ph[9] = 6;
+    wr16(ph + 10, 20);
+    uint32_t s = 0;
+    for (int i = 0; i < 12; i += 2)
+        s += rd16(ph + i);
+    wr16(t + 16, csum(t, 20, s));
+    uint32_t dst;
+    memcpy(&dst, p + 12, 4);
+    if (send_raw(out, 40, dst) == 0)
+        fprintf(stderr, "cstb: injected FIN\n");
+    return 1;
+}
+
+static int nfq_cb(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq_data *nfa, void *data) {
+    (void)nfmsg;
+    (void)data;
+    struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
+    if (!ph)
+        return 0;
+    uint32_t id = ntohl(ph->packet_id);
+    unsigned char *p = NULL;
+    int len = nfq_get_payload(nfa, &p);
+    int drop = 0;
+    if (len >= 20 && p && (p[0] >> 4) == 4) {
+        size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+        if (ihl >= 20 && (size_t)len >= ihl) {
+            if (p[9] == 17)
+                drop = handle_udp(p, (size_t)len, ihl);
+            else if (p[9] == 6)
+                drop = handle_tcp(p, (size_t)len, ihl);
+        }
+    }
+    return nfq_set_verdict(qh, id, drop ? NF_DROP : NF_ACCEPT, 0, NULL);
+}
+
+static int cmd_nfq(int qnum, const char *rulefile) {
+    if (load_rules(rulefile) < 0)
+        return 1;
+    rawfd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    if (rawfd < 0) {
+        perror("cstb: raw socket");
+        return 1;
+    }
+    struct nfq_handle *h = nfq_open();
+    if (!h) {
+        fprintf(stderr, "cstb: nfq_open failed\n");
+        return 1;
+    }
+    struct nfq_q_handle *qh = nfq_create_queue(h, (uint16_t)qnum, &nfq_cb, NULL);
+    if (!qh) {
+        fprintf(stderr, "cstb: nfq_create_queue %d failed\n", qnum);
+        return 1;
+    }
+    if (nfq_set_mode(qh, NFQNL_COPY_PACKET, 0xffff) < 0) {
+        fprintf(stderr, "cstb: nfq_set_mode failed\n");
+        return 1;
+    }
+    int fd = nfq_fd(h);
+    static char buf[1 << 16];
+    fprintf(stderr, "cstb: nfq %d ready\n", qnum);
+    while (!stop_flag) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, 500);
+        if (pr <= 0)
+            continue;
+        ssize_t rv = recv(fd, buf, sizeof buf, 0);
+        if (rv < 0) {
+            if (errno == ENOBUFS || errno == EINTR)
+                continue;
+            perror("cstb: recv");
+            break;
+        }
+        nfq_handle_packet(h, buf, (int)rv);
+    }
+    nfq_destroy_queue(qh);
+    nfq_close(h);
+    return 0;
+}
+
+static int cmd_dnsserve(const char *addr, int port, int rcode) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    if (fd < 0 || inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        perror("cstb: dnsserve bind");
+        return 1;
+    }
+    enum action act = rcode == 3 ? ACT_NXDOMAIN : rcode == 0 ? ACT_NODATA : ACT_SERVFAIL;
+    while (!stop_flag) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 500) <= 0)
+            continue;
+        uint8_t q[512], out[600];
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+        if (n <= 0)
+            continue;
+        char name[MAX_NAME];
+        int qend = query_end(q, (size_t)n, name, sizeof name);
+        if (qend < 0)
+            continue;
+        int alen = build_answer(q, (size_t)qend, act, 0, out, sizeof out);
+        if (alen > 0)
+            sendto(fd, out, (size_t)alen, 0, (struct sockaddr *)&from, fl);
+    }
+    return 0;
+}
+
+static const char *rcode_name(int rc) {
+    switch (rc) {
+    case 0: return "NOERROR";
+    case 2: return "SERVFAIL";
+    case 3: return "NXDOMAIN";
+    case 5: return "REFUSED";
+    default: return "OTHER";
+    }
+}
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int cmd_dnsrecv(const char *server, const char *name, int wait_ms) {
+    uint8_t q[300];
+    size_t n = 12;
+    memset(q, 0, sizeof q);
+    srand((unsigned)(time(NULL) ^ getpid()));
+    uint16_t id = (uint16_t)rand();
+    wr16(q, id);
+    wr16(q + 2, 0x0100);
+    wr16(q + 4, 1);
+    const char *s = name;
+    while (*s) {
+        const char *dot = strchr(s, '.');
+        size_t l = dot ? (size_t)(dot - s) : strlen(s);
+        if (l == 0 || l > 63 || n + l + 6 > sizeof q) {
+            fprintf(stderr, "cstb: bad name\n");
+            return 2;
+        }
+        q[n++] = (uint8_t)l;
+        memcpy(q + n, s, l);
+        n += l;
+        s += l;
+        if (*s == '.')
+            s++;
+    }
+    q[n++] = 0;
+    wr16(q + n, 1);
+    wr16(q + n + 2, 1);
+    n += 4;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(53);
+    if (fd < 0 || inet_pton(AF_INET, server, &sin.sin_addr) != 1 ||
+        connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || send(fd, q, n, 0) < 0) {
+        perror("cstb: dnsrecv");
+        return 2;
+    }
+    long start = now_ms();
+    int replies = 0;
+    for (;;) {
+        long left = wait_ms - (now_ms() - start);
+        if (left <= 0 || replies >= 16)
+            break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        uint8_t r[1500];
+        ssize_t rl = recv(fd, r, sizeof r, 0);
+        if (rl < 12 || rd16(r) != id)
+            continue;
+        replies++;
+        printf("reply %d after %ldms: rcode=%s", replies, now_ms() - start, rcode_name(r[3] & 0x0f));
+        /* walk answers: skip question, then print A records */
+        size_t off = 12;
+        int qd = rd16(r + 4), an = rd16(r + 6);
+        for (int i = 0; i < qd && off < (size_t)rl; i++) {
+            while (off < (size_t)rl && r[off] != 0) {
+                if ((r[off] & 0xc0) == 0xc0) {
+                    off++;
+                    break;
+                }
+                off += (size_t)r[off] + 1;
+            }
+            off += 5;
+        }
+        for (int i = 0; i < an && off + 12 <= (size_t)rl; i++) {
+            if ((r[off] & 0xc0) == 0xc0)
+                off += 2;
+            else {
+                while (off < (size_t)rl && r[off] != 0)
+                    off += (size_t)r[off] + 1;
+                off++;
+            }
+            if (off + 10 > (size_t)rl)
+                break;
+            uint16_t type = rd16(r + off), rdl = rd16(r + off + 8);
+            off += 10;
+            if (off + rdl > (size_t)rl)
+                break;
+            if (type == 1 && rdl == 4)
+                printf(" A=%u.%u.%u.%u", r[off], r[off + 1], r[off + 2], r[off + 3]);
+            else if (type == 5)
+                printf(" CNAME");
+            off += rdl;
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+    printf("replies=%d\n", replies);
+    return replies > 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (argc == 4 && strcmp(argv[1], "nfq") == 0)
+        return cmd_nfq(atoi(argv[2]), argv[3]);
+    if (argc == 5 && strcmp(argv[1], "dnsserve") == 0)
+        return cmd_dnsserve(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "dnsrecv") == 0) {
+        int w = argc == 5 ? atoi(argv[4]) : 1000;
+        if (w < 1 || w > 10000)
+            w = 1000;
+        return cmd_dnsrecv(argv[2], argv[3], w);
+    }
+    fprintf(stderr, "usage: cstb nfq QUEUE RULES | dnsserve ADDR PORT RCODE | dnsrecv SERVER NAME [WAIT_MS]\n");
+    return 2;
+}
