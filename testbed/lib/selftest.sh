@@ -1,0 +1,325 @@
+# shellcheck shell=bash
+# testbed selftest: sourced by ./testbed. Brings scenarios up and proves with
+# stock clients (curl, dig) plus the testbed's own dnsrecv that the censor does
+# exactly what each scenario declares. One line per check, then "N passed, M failed".
+
+ST_OUT=""   # file collecting result lines
+
+st_ok() { printf 'ok   %s\n' "$*" | tee -a "$ST_OUT"; }
+st_bad() { printf 'FAIL %s\n' "$*" | tee -a "$ST_OUT"; }
+st_res() { if [ "$1" = 0 ]; then shift; st_ok "$@"; else shift; st_bad "$@"; fi; }
+
+CA() { echo "$RUN/ca/ca.pem"; }
+
+# curl from a vantage; prints "rc code size speed time redirect" on stdout, errors in $ST_ERR
+ST_ERR=/dev/null
+st_curl() { # vantage maxtime url [curl args...]
+    local ns; ns=$(host_ns "$1"); local m=$2 u=$3; shift 3
+    local out rc=0
+    out=$(ip netns exec "$ns" curl -sS --cacert "$(CA)" -m "$m" -o "$ST_BODY" \
+        -w '%{http_code} %{size_download} %{speed_download} %{time_total} %{redirect_url}' "$@" "$u" 2>"$ST_ERR") || rc=$?
+    echo "$rc $out"
+}
+
+first_addr() { local a=${SITE_ADDRS[$(lc "$1")]:-}; a=${a%%,*}; echo "${a:-198.18.64.10}"; }
+
+dig_status() { # vantage server name -> "STATUS ANSWERCOUNT first-A"
+    local ns; ns=$(host_ns "$1")
+    ip netns exec "$ns" dig +time=2 +tries=1 @"$2" "$3" A 2>/dev/null | awk '
+        /status:/ { s=$6; sub(",","",s) } /ANSWER:/ { for(i=1;i<=NF;i++) if ($i=="ANSWER:") { a=$(i+1); sub(",","",a) } }
+        $4=="A" && !ip { ip=$5 } END { printf "%s %s %s\n", s, a, ip }'
+}
+
+within() { # value target pct -> 0 if |value-target| <= pct% of target
+    awk -v v="$1" -v t="$2" -v p="$3" 'BEGIN { d=v-t; if (d<0) d=-d; exit !(d <= t*p/100) }'
+}
+
+# ---- one censor rule -> one or more checks --------------------------------
+check_rule() {
+    local m=$1 t=${2:-} a=${3:-} r s rc
+    local tag="[$SCN_NAME] $m $t${a:+ $a}"
+    case $m in
+        dns-lie)
+            s=$(dig_status client "$ISP_RESOLVER" "$t")
+            [[ $s == "NOERROR "*" $a" ]]; st_res $? "$tag: ISP resolver answers $a ($s)" ;;
+        dns-nxdomain)
+            s=$(dig_status client "$ISP_RESOLVER" "$t")
+            [[ $s == NXDOMAIN* ]]; st_res $? "$tag: ISP resolver says NXDOMAIN ($s)" ;;
+        dns-nodata)
+            s=$(dig_status client "$ISP_RESOLVER" "$t")
+            [[ $s == "NOERROR 0"* ]]; st_res $? "$tag: ISP resolver: NOERROR, no answer ($s)" ;;
+        dns-servfail)
+            s=$(dig_status client "$ISP_RESOLVER" "$t")
+            [[ $s == SERVFAIL* ]]; st_res $? "$tag: ISP resolver says SERVFAIL ($s)" ;;
+        dns-inject)
+            local want="A=$a"
+            [ "$a" = nxdomain ] && want="rcode=NXDOMAIN"
+            [ "$a" = nodata ] && want="rcode=NOERROR"
+            r=$(ip netns exec cs-client "$RUN/bin/cstb" dnsrecv "$PUBLIC_RESOLVER" "$t" 1000 2>&1 || true)
+            local first; first=$(printf '%s\n' "$r" | sed -n 1p)
+            [[ $r == *"replies=2"* && $first == *"$want"* ]]
+            st_res $? "$tag: query to public resolver gets 2 replies, injected first: $(printf '%s' "$r" | sed 's/reply [0-9] after //' | tr '\n' ' ')" ;;
+        tcp-drop|tcp-reject)
+            local ip=${t%%:*} port=80 sch=http
+            [[ $t == *:* ]] && port=${t##*:}
+            [ "$port" = 443 ] && sch=https
+            read -r rc _ _ _ s _ <<<"$(st_curl client 3 "$sch://$ip:$port/" --connect-timeout 2 -k)"
+            if [ "$m" = tcp-drop ]; then
+                [ "$rc" = 28 ]; st_res $? "$tag: connect times out (curl rc=$rc after ${s}s)"
+            else
+                [ "$rc" = 7 ] && awk -v x="$s" 'BEGIN{exit !(x<1)}'
+                st_res $? "$tag: connection refused at once (curl rc=$rc after ${s}s)"
+            fi ;;
+        sni-reset|sni-fin|sni-drop)
+            local fa; fa=$(first_addr "$t")
+            read -r rc _ _ _ s _ <<<"$(st_curl client 3 "https://$t/" --resolve "$t:443:$fa")"
+            local err; err=$(cat "$ST_ERR")
+            case $m in
+                sni-reset) [ "$rc" = 35 ] && [[ $err == *"reset by peer"* ]]; st_res $? "$tag: TLS handshake reset (curl rc=$rc: ${err:0:60})" ;;
+                sni-fin) [ "$rc" = 35 ] && [[ $err == *SSL_ERROR_SYSCALL* || $err == *"unexpected eof"* ]]; st_res $? "$tag: TLS handshake gets FIN/EOF (curl rc=$rc: ${err:0:70})" ;;
+                sni-drop) [ "$rc" = 28 ]; st_res $? "$tag: TLS handshake times out (curl rc=$rc)" ;;
+            esac ;;
+        host-reset|host-fin|host-drop)
+            local fa; fa=$(first_addr "$t")
+            read -r rc _ _ _ s _ <<<"$(st_curl client 3 "http://$t/" --resolve "$t:80:$fa")"
+            local err; err=$(cat "$ST_ERR")
+            case $m in
+                host-reset) [ "$rc" = 56 ] && [[ $err == *"reset by peer"* ]]; st_res $? "$tag: HTTP request reset (curl rc=$rc)" ;;
+                host-fin) [ "$rc" = 52 ]; st_res $? "$tag: HTTP request gets FIN, empty reply (curl rc=$rc)" ;;
+                host-drop) [ "$rc" = 28 ]; st_res $? "$tag: HTTP request times out (curl rc=$rc)" ;;
+            esac ;;
+        http-blockpage)
+            local fa; fa=$(first_addr "$t")
+            read -r rc code _ <<<"$(st_curl client 3 "http://$t/" --resolve "$t:80:$fa")"
+            [ "$rc" = 0 ] && [ "$code" = 200 ] && cmp -s "$ST_BODY" "$TB_DIR/pages/$a"
+            st_res $? "$tag: censor serves blockpage $a for http://$t/ (rc=$rc code=$code)" ;;
+        http-redirect)
+            local fa loc; fa=$(first_addr "$t")
+            read -r rc code _ _ _ loc <<<"$(st_curl client 3 "http://$t/" --resolve "$t:80:$fa")"
+            [ "$rc" = 0 ] && [ "$code" = 302 ] && [ "$loc" = "$a" ]
+            st_res $? "$tag: censor answers 302 Location $loc" ;;
+        throttle-sni|throttle-ip)
+            local url want=${a%kbit} fa sp ksp sp2 extra=()
+            if [ "$m" = throttle-sni ]; then
+                fa=$(first_addr "$t"); url="https://$t/"; extra=(--resolve "$t:443:$fa")
+            else
+                local ip=${t%%:*} port=${t##*:} h hh=""
+                for h in "${SITES[@]}"; do [[ ,${SITE_ADDRS[$h]}, == *",$ip,"* ]] && { hh=$h; break; }; done
+                [ "$port" = 443 ] && url="https://$hh/" || url="http://$hh:$port/"
+                extra=(--resolve "$hh:$port:$ip")
+            fi
+            read -r rc _ _ sp _ <<<"$(st_curl client 5 "$url" "${extra[@]}")"
+            ksp=$(awk -v s="$sp" 'BEGIN { printf "%.0f", s*8/1000 }')
+            within "$ksp" "$want" 30; st_res $? "$tag: client download rate ${ksp}kbit/s ~ ${want}kbit/s +-30% (curl rc=$rc)"
+            read -r rc _ _ sp2 _ <<<"$(st_curl ctrl 5 "$url" "${extra[@]}")"
+            ksp=$(awk -v s="$sp2" 'BEGIN { printf "%.0f", s*8/1000 }')
+            [ "$ksp" -gt $((want * 20)) ]; st_res $? "$tag: unthrottled (control) rate ${ksp}kbit/s >> ${want}kbit/s" ;;
+        freeze-sni|freeze-ip)
+            local url fa extra=() size
+            if [ "$m" = freeze-sni ]; then fa=$(first_addr "$t"); url="https://$t/"; extra=(--resolve "$t:443:$fa")
+            else url="http://${t%%:*}:${t##*:}/"; fi
+            read -r rc _ size _ <<<"$(st_curl client 3 "$url" "${extra[@]}")"
+            [ "$rc" = 28 ] && [ "$size" -gt $((a * 1024 / 4)) ] && [ "$size" -le $((a * 1024)) ]
+            st_res $? "$tag: flow freezes after ${size} bytes, no RST (curl rc=$rc)" ;;
+    esac
+}
+
+# ---- explicit "check" lines from the scenario ------------------------------
+# check VANTAGE curl URL EXPECT...   EXPECT: status=N exit=N body~TEXT redirect=URL
+# check VANTAGE dns NAME SERVER EXPECT  EXPECT: A=IP | rcode=X | noanswer
+check_line() {
+    local v=$1 kind=$2 rc code size sp tt loc
+    shift 2
+    local tag="[$SCN_NAME] check $v $kind $*"
+    case $kind in
+        curl)
+            local u=$1; shift
+            read -r rc code size sp tt loc <<<"$(st_curl "$v" 4 "$u")"
+            local e okk=0
+            for e in "$@"; do
+                case $e in
+                    status=*) [ "$code" = "${e#status=}" ] || okk=1 ;;
+                    exit=*) [ "$rc" = "${e#exit=}" ] || okk=1 ;;
+                    body~*) grep -qF -- "${e#body~}" "$ST_BODY" 2>/dev/null || okk=1 ;;
+                    redirect=*) [ "$loc" = "${e#redirect=}" ] || okk=1 ;;
+                    size=*) [ "$size" = "${e#size=}" ] || okk=1 ;;
+                    *) okk=1 ;;
+                esac
+            done
+            st_res $okk "$tag (rc=$rc code=$code size=$size)" ;;
+        dns)
+            local name=$1 srv=$2 e=$3 s
+            case $srv in isp) srv=$ISP_RESOLVER ;; public) srv=$PUBLIC_RESOLVER ;; esac
+            s=$(dig_status "$v" "$srv" "$name")
+            case $e in
+                A=*) [[ $s == "NOERROR "*" ${e#A=}" ]] ;;
+                rcode=*) [[ $s == "${e#rcode=} "* ]] ;;
+                noanswer) [[ $s == "NOERROR 0"* ]] ;;
+                *) false ;;
+            esac
+            st_res $? "$tag ($s)" ;;
+        *) st_bad "$tag: unknown check kind" ;;
+    esac
+}
+
+# ---- global checks ---------------------------------------------------------
+check_isolation() {
+    local ns r
+    for ns in cs-client cs-censor cs-inet cs-ctrl; do
+        r=$(ip netns exec "$ns" ip route get 8.8.8.8 2>&1 || true)
+        [[ $r == *"unreachable"* ]]; st_res $? "isolation: $ns has no route to 8.8.8.8 ($r)"
+    done
+    r=$(ip netns exec cs-client ip route get 1.1.1.1 2>&1 || true)
+    [[ $r == *"unreachable"* ]]; st_res $? "isolation: client has no route to 1.1.1.1"
+    local t0=$SECONDS rc=0
+    ip netns exec cs-client curl -s -m 3 -o /dev/null https://1.1.1.1/ 2>/dev/null || rc=$?
+    [ "$rc" = 7 ] && [ $((SECONDS - t0)) -le 1 ]; st_res $? "isolation: client connect to 1.1.1.1:443 fails at once (curl rc=$rc)"
+    r=$(ip -o link show | grep -E 'cs-|link-netns cs-' || true)
+    [ -z "$r" ]; st_res $? "isolation: no testbed interface in the root namespace"
+    r=$(ip netns exec cs-inet ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | tr '\n' ' ')
+    [ "$r" = "lo cs-i0 cs-i1 " ]; st_res $? "isolation: internet side has only lo cs-i0 cs-i1 ($r)"
+    # control host reachable from the client through the censor (TCP + UDP)
+    rc=0; ip netns exec cs-client curl -s -m 3 -o /dev/null http://$CONTROL_ADDR:9/ 2>/dev/null || rc=$?
+    [ "$rc" = 7 ]; st_res $? "control host $CONTROL_ADDR reachable from client (TCP refused by ctrl kernel, rc=$rc)"
+    ip netns exec cs-ctrl "$RUN/bin/cstb" dnsserve $CONTROL_ADDR 5353 2 >/dev/null 2>&1 &
+    local sp=$!
+    sleep 0.2
+    r=$(ip netns exec cs-client dig +time=1 +tries=1 -p 5353 @$CONTROL_ADDR x.test 2>&1 | grep -c SERVFAIL || true)
+    kill "$sp" 2>/dev/null || true; wait "$sp" 2>/dev/null || true
+    [ "$r" -ge 1 ]; st_res $? "control host reachable from client over UDP"
+    r=$(ip netns exec cs-ctrl cat /etc/resolv.conf)
+    [[ $r == *"$PUBLIC_RESOLVER"* ]]; st_res $? "control host uses the public resolver"
+    r=$(ip netns exec cs-client cat /etc/resolv.conf)
+    [[ $r == *"$ISP_RESOLVER"* ]]; st_res $? "client uses the ISP resolver"
+    r=$(ip netns exec cs-client ping6 -c1 -W1 $CONTROL6 2>&1 || ip netns exec cs-client dig +time=1 +tries=1 @$PUBLIC_RESOLVER6 www.example.com +short 2>&1)
+    [[ $r == *"1 received"* || $r == *198.18.* ]]; st_res $? "IPv6: client reaches the internet side over 2001:db8::/32"
+}
+
+check_env() {
+    local k ok=0
+    for k in CS_TB_CA CS_TB_LAB_NET CS_TB_ISP_RESOLVER CS_TB_PUBLIC_RESOLVER CS_TB_CONTROL_ADDR CS_TB_SCENARIO; do
+        grep -q "^$k=." "$RUN/env" || ok=1
+    done
+    [ -s "$RUN/ca/ca.pem" ] || ok=1
+    st_res $ok "env file $RUN/env has the required keys"
+}
+
+# sample unblocked sites: accessible from the client; blocked names fine from the control host
+check_sites() {
+    local max=${1:-6} h n=0 rc code
+    declare -A blocked=()
+    local r
+    for r in "${CENSOR[@]}"; do
+        set -- $r
+        blocked[$(lc "${2:-}")]=1
+        local ip=${2%%:*}
+        [[ $ip =~ ^[0-9.]+$ ]] && blocked[$ip]=1
+    done
+    for h in "${SITES[@]}"; do
+        [ -n "${blocked[$h]+x}" ] && continue
+        [ -n "${DNS_OVR[$h]+x}" ] && continue
+        local a skip=0
+        for a in ${SITE_ADDRS[$h]//,/ }; do [ -n "${blocked[$a]+x}" ] && skip=1; done
+        [[ " ${SITE_OPTS[$h]} " == *" cert="[ewu]* || " ${SITE_OPTS[$h]} " == *captcha=* || " ${SITE_OPTS[$h]} " == *large=* || " ${SITE_OPTS[$h]} " == *redirect=* ]] && skip=1
+        [ $skip = 0 ] || continue
+        read -r rc code _ <<<"$(st_curl client 4 "https://$h/")"
+        [ "$rc" = 0 ] && [ "$code" = 200 ]; st_res $? "[$SCN_NAME] unblocked site https://$h/ works from client (rc=$rc code=$code)"
+        n=$((n + 1)); [ $n -lt "$max" ] || break
+    done
+    n=0
+    for h in "${!blocked[@]}"; do
+        [ -n "${SITE_ADDRS[$h]+x}" ] || continue
+        [ -n "${DNS_OVR[$h]+x}" ] && continue
+        [[ " ${SITE_OPTS[$h]} " == *large=* ]] && continue
+        read -r rc code _ <<<"$(st_curl ctrl 4 "http://$h/")"
+        [ "$rc" = 0 ] && [ "$code" = 200 ]; st_res $? "[$SCN_NAME] blocked name $h works from the control host (rc=$rc code=$code)"
+        n=$((n + 1)); [ $n -lt "$max" ] || break
+    done
+}
+
+run_one() { # scenario -> result lines appended to ST_OUT; runs in a subshell
+    local s=$1 t0=$SECONDS
+    set +e
+    if ! "$TB_DIR/testbed" up "$s" >"$ST_DIR/up.log" 2>&1; then
+        st_bad "[$s] up failed: $(tail -n1 "$ST_DIR/up.log")"
+        return
+    fi
+    load_scenario "$s" >/dev/null 2>&1
+    st_ok "[$SCN_NAME] up ($((SECONDS - t0))s, ${#SITES[@]} sites, ${#CENSOR[@]} rules)"
+    [ -n "${ST_GLOBAL:-}" ] && { check_env; check_isolation; }
+    local r
+    for r in "${CENSOR[@]}"; do
+        # shellcheck disable=SC2086
+        check_rule $r
+    done
+    for r in "${CHECKS[@]}"; do
+        # shellcheck disable=SC2086
+        check_line $r
+    done
+    check_sites "${ST_SITES:-4}"
+    if [ -f "$RUN/national-truth.csv" ]; then check_national; fi
+}
+
+check_national() {
+    local n; n=$(($(wc -l <"$RUN/national-truth.csv") - 1))
+    [ "$n" -ge 2000 ]; st_res $? "[$SCN_NAME] ground truth has $n URLs ($RUN/national-truth.csv)"
+    local blocked; blocked=$(awk -F, 'NR>1 && $2!="none" && $2!~/^skipped/' "$RUN/national-truth.csv" | wc -l)
+    awk -v b="$blocked" -v n="$n" 'BEGIN { exit !(b > n*0.25 && b < n*0.42) }'
+    st_res $? "[$SCN_NAME] blocked share $blocked/$n is about a third"
+    # a deterministic sample of accessible URLs, from the client
+    local url method rc code k=0
+    while IFS=, read -r url method; do
+        [ "$method" = none ] || continue
+        read -r rc code _ <<<"$(st_curl client 4 "$url")"
+        [ "$rc" = 0 ] && [ "$code" = 200 ]; st_res $? "[$SCN_NAME] accessible URL $url (rc=$rc code=$code)"
+        k=$((k + 1)); [ $k -lt 4 ] || break
+    done < <(awk -F, 'NR>1' "$RUN/national-truth.csv" | awk 'NR%97==5')
+}
+
+selftest_main() {
+    set +e
+    local t0=$SECONDS
+    ST_DIR=$(mktemp -d /tmp/cs-selftest.XXXXXX)
+    ST_OUT=$ST_DIR/results
+    ST_BODY=$ST_DIR/body
+    ST_ERR=$ST_DIR/err
+    : >"$ST_OUT"
+    trap 'cmd_down >/dev/null 2>&1 || true; rm -rf "$ST_DIR"' EXIT
+    trap 'exit 130' INT TERM
+
+    # 1. every scenario file parses and declares an expected verdict
+    local line
+    while IFS= read -r line; do
+        case $line in ok*) st_ok "${line#ok   }" ;; *) st_bad "${line#FAIL }" ;; esac
+    done < <(cmd_check 2>&1 || true)
+
+    # 2. bring scenarios up
+    local list=("$@")
+    if [ ${#list[@]} -eq 0 ]; then
+        mapfile -t list < <(default_selftest_list)
+    fi
+    local s first=1
+    for s in "${list[@]}"; do
+        log "selftest: $s"
+        (
+            [ $first = 1 ] && ST_GLOBAL=1
+            run_one "$s"
+        ) || st_bad "[$s] selftest crashed"
+        first=0
+    done
+    cmd_down >/dev/null 2>&1 || true
+    local left; left=$(ip netns list | grep -c '^cs-' || true)
+    [ "$left" = 0 ]; st_res $? "down removes every cs- namespace"
+    local p f
+    p=$(grep -c '^ok' "$ST_OUT" || true)
+    f=$(grep -c '^FAIL' "$ST_OUT" || true)
+    log "selftest took $((SECONDS - t0))s"
+    echo "$p passed, $f failed"
+    [ "$f" = 0 ]
+}
+
+default_selftest_list() {
+    echo primitives/all-primitives
+    find "$SCN_DIR/ooni-qa" "$SCN_DIR/pakistan" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
+    [ -n "${CS_TB_SELFTEST_QUICK:-}" ] || find "$SCN_DIR/national" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
+}
