@@ -98,6 +98,15 @@ void cs_conn_emit_cumulative(cs_conn *c);
  * against max_events. */
 void cs_conn_event(cs_conn *c, const char *operation, double t0, double t, const char *failure);
 
+/* Fills t0/t (absolute monotonic times, converted), transaction_id and tags of a record made
+ * by an upper layer (tls.c, http.c) so it matches the conn's other records. */
+void cs_conn_fill_common(const cs_conn *c, cs_rec_common *rc, double t0, double t);
+
+/* One upper-layer attachment (e.g. a pending HTTP transaction): destroy(ctx) runs from
+ * cs_conn_free unless cs_conn_detach() was called first. */
+void cs_conn_attach(cs_conn *c, void (*destroy)(void *ctx), void *ctx);
+void cs_conn_detach(cs_conn *c);
+
 /* ---- the filter interface (used by tls.c; the socket filter is built in) --------------- */
 
 enum { CS_CONN_AGAIN = -1, CS_CONN_ERR = -2 };
@@ -114,6 +123,8 @@ typedef struct {
 
 /* Installs a filter above the socket; c takes ownership of ctx (destroy on free). */
 void cs_conn_set_filter(cs_conn *c, const cs_conn_filter_ops *ops, void *ctx);
+/* The installed filter's ctx when its ops are `ops`, else NULL. */
+void *cs_conn_filter_ctx(const cs_conn *c, const cs_conn_filter_ops *ops);
 
 /* Socket-level primitives for filters: one recv()/send() syscall, recorded as a network event.
  * Return > 0, 0 at EOF (recv), CS_CONN_AGAIN (EAGAIN), or CS_CONN_ERR with *failure set.
@@ -128,8 +139,8 @@ typedef struct {
 cs_conn_sock_state_t cs_conn_sock_state(const cs_conn *c);
 
 /* Waits for socket readiness on behalf of a filter's multi-step operation (the TLS
- * handshake): cb runs from the loop when one of `events` is ready. One waiter at a time;
- * events == 0 stops waiting. */
+ * handshake): cb runs once, from the loop, when one of `events` is ready (or on a socket
+ * error/hang-up). One waiter at a time; events == 0 stops waiting. */
 typedef void (*cs_conn_ready_cb)(cs_conn *c, void *data);
 int cs_conn_wait(cs_conn *c, unsigned events, cs_conn_ready_cb cb, void *data);
 

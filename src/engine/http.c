@@ -1,0 +1,238 @@
+/* http.c - the HTTP/1.1 GET step over a cs_conn (RFC 9110 semantics, RFC 9112 messages).
+ * See http.h. One request per connection: the request is written once, the response is
+ * parsed incrementally by httpparse.c, and the transaction is recorded as one `requests`
+ * entry plus `http_transaction_start`/`http_transaction_done` network events (OONI LTE).
+ *
+ * Request headers are written in Go's wire order (Host, User-Agent, then the others) and
+ * recorded in that order. Like Go's transport, "Accept-Encoding: gzip" is added (unless
+ * no_gzip) and a gzip body is decoded before it is recorded. */
+#include "engine/http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/tls.h"
+#include "util/buf.h"
+#include "util/failure.h"
+#include "util/timeutil.h"
+
+#define RBUF 16384
+#define MAX_REQ 16384 /* request head bytes */
+
+typedef struct {
+  cs_conn *c;
+  cs_trace *tr;
+  cs_http_rec *rec;
+  cs_http_cb cb;
+  void *data;
+  cs_buf req;
+  cs_http_parser p;
+  cs_timer timer;
+  double t0;
+  bool writing_done;
+  uint8_t rbuf[RBUF];
+} http_tx;
+
+static void tx_free(void *ctx) {
+  http_tx *tx = ctx;
+  cs_timer_stop(cs_conn_loop(tx->c), &tx->timer);
+  cs_buf_free(&tx->req);
+  cs_http_parser_free(&tx->p);
+  free(tx);
+}
+
+static const char *unknown(cs_trace *t, const char *detail) {
+  char out[256];
+  cs_failure_unknown(out, sizeof out, detail);
+  const char *s = cs_arena_strdup(t->a, out);
+  return s ? s : cs_failure_str(CS_FAIL_UNKNOWN);
+}
+
+/* Copies the parsed response (whatever part of it exists) into the record. */
+static void record_response(http_tx *tx) {
+  cs_http_rec *r = tx->rec;
+  cs_http_parser *p = &tx->p;
+  if (!r || !cs_http_parser_head_done(p)) return;
+  cs_arena *a = tx->tr->a;
+  r->code = p->code;
+  size_t nf = cs_http_parser_nfields(p);
+  r->resp.headers = nf ? cs_arena_alloc(a, nf * sizeof *r->resp.headers) : NULL;
+  for (size_t i = 0; r->resp.headers && i < nf; i++) {
+    const uint8_t *n, *v;
+    size_t nl, vl;
+    cs_http_parser_field(p, i, &n, &nl, &v, &vl);
+    cs_header *h = &r->resp.headers[r->resp.nheaders];
+    h->name = cs_arena_strndup(a, (const char *)n, nl);
+    h->value = cs_arena_memdup(a, v, vl ? vl : 1);
+    h->value_len = vl;
+    if (h->name && h->value) r->resp.nheaders++;
+  }
+  if (p->body.len) {
+    r->resp.body = cs_arena_memdup(a, p->body.data, p->body.len);
+    r->resp.body_len = r->resp.body ? p->body.len : 0;
+  }
+  r->resp.body_is_truncated = p->truncated;
+}
+
+static void tx_finish(http_tx *tx, const char *failure) {
+  cs_conn *c = tx->c;
+  double now = cs_mono_now();
+  cs_timer_stop(cs_conn_loop(c), &tx->timer);
+  cs_conn_cancel(c, NULL);
+  record_response(tx);
+  if (tx->rec) {
+    tx->rec->failure = failure;
+    tx->rec->c.t = cs_trace_rel(tx->tr, now);
+  }
+  cs_conn_event(c, "http_transaction_done", tx->t0, now, failure);
+  cs_http_cb cb = tx->cb;
+  void *data = tx->data;
+  const cs_http_rec *rec = tx->rec;
+  cs_conn_detach(c);
+  tx_free(tx);
+  cb(c, rec, failure, data); /* may free c */
+}
+
+static void on_timeout(cs_timer *t) {
+  http_tx *tx = t->data;
+  const char *f = cs_failure_str(CS_FAIL_GENERIC_TIMEOUT);
+  cs_conn_cancel(tx->c, f); /* records the interrupted read/write, like Go's deadline */
+  tx_finish(tx, f);
+}
+
+static void on_read(cs_conn *c, ssize_t n, const char *failure, void *data);
+
+static void parse_failure(http_tx *tx) {
+  cs_http_parser *p = &tx->p;
+  if (!strcmp(p->error, "EOF") || (p->unexpected_eof && !cs_http_parser_head_done(p)))
+    tx_finish(tx, cs_failure_str(CS_FAIL_EOF_ERROR)); /* no complete head: eof_error */
+  else
+    tx_finish(tx, unknown(tx->tr, p->error));
+}
+
+static void on_read(cs_conn *c, ssize_t n, const char *failure, void *data) {
+  http_tx *tx = data;
+  cs_http_pstatus st;
+  if (n > 0) {
+    st = cs_http_parser_feed(&tx->p, tx->rbuf, (size_t)n, NULL);
+  } else if (n == 0) {
+    st = cs_http_parser_eof(&tx->p);
+  } else {
+    tx_finish(tx, failure);
+    return;
+  }
+  if (st == CS_HTTP_P_DONE) {
+    tx_finish(tx, NULL);
+  } else if (st == CS_HTTP_P_ERROR) {
+    parse_failure(tx);
+  } else if (cs_conn_read(c, tx->rbuf, sizeof tx->rbuf, on_read, tx) < 0) {
+    tx_finish(tx, cs_failure_str(CS_FAIL_UNKNOWN));
+  }
+}
+
+static void on_written(cs_conn *c, ssize_t n, const char *failure, void *data) {
+  http_tx *tx = data;
+  if (n < 0) {
+    tx_finish(tx, failure);
+    return;
+  }
+  tx->writing_done = true;
+  if (cs_conn_read(c, tx->rbuf, sizeof tx->rbuf, on_read, tx) < 0)
+    tx_finish(tx, cs_failure_str(CS_FAIL_UNKNOWN));
+}
+
+/* A header value may not contain CR/LF/NUL (RFC 9110 §5.5): refuse to send one. */
+static bool safe_value(const char *s) { return s && !strpbrk(s, "\r\n"); }
+
+static int add_hdr(http_tx *tx, cs_header *list, size_t *n, const char *name, const char *value) {
+  if (!safe_value(name) || !safe_value(value) || !*name) return -1;
+  cs_buf_printf(&tx->req, "%s: %s\r\n", name, value);
+  cs_header *h = &list[(*n)++];
+  h->name = cs_arena_strdup(tx->tr->a, name);
+  h->value = (const uint8_t *)cs_arena_strdup(tx->tr->a, value);
+  h->value_len = strlen(value);
+  return h->name && h->value ? 0 : -1;
+}
+
+int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
+  if (!c || !q || !q->url || !q->host || !cb) return -1;
+  const char *method = q->method ? q->method : "GET";
+  const char *target = q->target && *q->target ? q->target : "/";
+  if (!safe_value(method) || strchr(method, ' ') || !safe_value(target) || strchr(target, ' '))
+    return -1;
+  cs_trace *t = cs_conn_trace(c);
+  http_tx *tx = calloc(1, sizeof *tx);
+  if (!tx) return -1;
+  tx->c = c, tx->tr = t, tx->cb = cb, tx->data = data;
+  cs_buf_init(&tx->req, MAX_REQ);
+  cs_http_limits lim = q->limits;
+  if (!strcmp(method, "HEAD")) lim.head_request = true;
+  if (q->no_gzip) lim.no_decode = true;
+  cs_http_parser_init(&tx->p, &lim);
+  tx->t0 = cs_mono_now();
+
+  cs_http_rec *r = cs_trace_add_http(t);
+  size_t nmax = 7 + q->nextra;
+  cs_header *hl = r ? cs_arena_alloc(t->a, nmax * sizeof *hl) : NULL;
+  if (!r || !hl) goto fail;
+  tx->rec = r;
+  cs_conn_fill_common(c, &r->c, tx->t0, tx->t0);
+  r->network = "tcp";
+  r->address = cs_conn_address(c);
+  r->alpn = cs_arena_strdup(t->a, q->alpn ? q->alpn : cs_tls_alpn(c));
+  r->url = cs_arena_strdup(t->a, q->url);
+  r->method = cs_arena_strdup(t->a, method);
+  r->req.headers = hl;
+
+  /* RFC 9112 §3: request-line = method SP request-target SP HTTP-version */
+  cs_buf_printf(&tx->req, "%s %s HTTP/1.1\r\n", method, target);
+  size_t n = 0;
+  int bad = 0;
+  /* Go's wire order: Host, User-Agent, the sorted request headers, transport extras. */
+  bad |= add_hdr(tx, hl, &n, "Host", q->host); /* RFC 9110 §7.2 */
+  const char *ua = q->user_agent ? q->user_agent : CS_HTTP_USER_AGENT;
+  if (*ua) bad |= add_hdr(tx, hl, &n, "User-Agent", ua);
+  bad |= add_hdr(tx, hl, &n, "Accept", CS_HTTP_ACCEPT);
+  bad |= add_hdr(tx, hl, &n, "Accept-Language", CS_HTTP_ACCEPT_LANGUAGE);
+  if (q->referer) bad |= add_hdr(tx, hl, &n, "Referer", q->referer);
+  for (size_t i = 0; i < q->nextra; i++) bad |= add_hdr(tx, hl, &n, q->extra[i].name, q->extra[i].value);
+  if (q->connection_close) bad |= add_hdr(tx, hl, &n, "Connection", "close");
+  if (!q->no_gzip) bad |= add_hdr(tx, hl, &n, "Accept-Encoding", "gzip");
+  cs_buf_puts(&tx->req, "\r\n");
+  r->req.nheaders = n;
+  if (bad || tx->req.overflow) goto fail;
+
+  if (cs_conn_write(c, tx->req.data, tx->req.len, on_written, tx) < 0) goto fail;
+  cs_conn_attach(c, tx_free, tx);
+  cs_conn_event(c, "http_transaction_start", tx->t0, tx->t0, NULL);
+  cs_timer_start(cs_conn_loop(c), &tx->timer, q->timeout > 0 ? q->timeout : CS_HTTP_TIMEOUT,
+                 on_timeout, tx);
+  return 0;
+fail:
+  if (r) r->failure = cs_failure_str(CS_FAIL_UNKNOWN); /* never reported: see -1 */
+  cs_conn_cancel(c, NULL);
+  tx_free(tx);
+  return -1;
+}
+
+const char *cs_http_location(cs_trace *t, const cs_http_rec *rec, bool *is_redirect) {
+  if (is_redirect) *is_redirect = false;
+  if (!rec || !cs_http_is_redirect(rec->code)) return NULL;
+  if (is_redirect) *is_redirect = true;
+  for (size_t i = 0; i < rec->resp.nheaders; i++) {
+    const cs_header *h = &rec->resp.headers[i];
+    if (h->name && !strcasecmp(h->name, "Location"))
+      return cs_arena_strndup(t->a, (const char *)h->value, h->value_len);
+  }
+  return NULL;
+}
+
+const char *cs_http_rec_title(cs_trace *t, const cs_http_rec *rec) {
+  const uint8_t *s;
+  size_t n;
+  if (rec && rec->resp.body && cs_http_title(rec->resp.body, rec->resp.body_len, &s, &n))
+    return cs_arena_strndup(t->a, (const char *)s, n);
+  return "";
+}
