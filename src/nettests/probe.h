@@ -1,0 +1,41 @@
+/* probe.h - what every nettest of the probe shares: its configuration (resolver, trust
+ * store, overrides, timeouts, envelope metadata) and how a finished measurement is handed
+ * back (one JSON line). */
+#ifndef CS_PROBE_H
+#define CS_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "engine/loop.h"
+#include "engine/tls.h"
+
+typedef struct {
+  const char *resolver; /* "system" (default), "udp://IP:PORT" or "https://..." (DoH) */
+  const char *sni;      /* TLS server name override (NULL: the URL's host) */
+  const char *address;  /* connect to this IP instead of resolving (NULL: resolve) */
+  cs_tls_ctx *tls;      /* trust store (system CAs + --ca-file) */
+  const char *probe_cc, *probe_asn, *probe_network_name;
+  const char *report_id;
+  const char *software_version;
+  time_t test_start;
+  double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: OONI defaults */
+  int max_redirects; /* 0: 10 (Go's default, as OONI) */
+  size_t arena_limit; /* bytes of records one measurement may hold (0: 64 MiB) */
+} cs_probe_cfg;
+
+/* json: one complete measurement (no trailing newline), valid only during the call. */
+typedef void (*cs_meas_cb)(void *arg, const char *json, size_t len);
+
+/* Fills a report_id in OONI's format: {YYYYmmddTHHMMSSZ}_{test}_{CC}_{ASN}_n0_{16 random}. */
+void cs_probe_report_id(char *out, size_t outlen, const char *test_name, const char *cc,
+                        const char *asn, time_t start);
+
+/* Replaces, in a serialised measurement, every occurrence of one of this host's own
+ * interface addresses (getifaddrs, loopback excluded) with "[scrubbed]" — the probe's own
+ * address must never be saved or sent (a blockpage or error text may echo it). Returns a
+ * malloc'd copy (caller frees) or NULL when out of memory; *outlen gets its length. */
+char *cs_probe_scrub_self(const char *json, size_t len, size_t *outlen);
+
+#endif
