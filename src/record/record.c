@@ -61,8 +61,8 @@ cs_netevent_rec *cs_trace_add_event(cs_trace *t) { APPEND(events, cs_netevent_re
 /* ---- writers ---------------------------------------------------------------------------- */
 
 static void common(cs_jw *w, const cs_rec_common *c) {
-  cs_jw_kdouble(w, "t0", c->t0);
-  cs_jw_kdouble(w, "t", c->t);
+  cs_jw_ksecs(w, "t0", c->t0);
+  cs_jw_ksecs(w, "t", c->t);
   cs_jw_key(w, "tags");
   cs_jw_arr_open(w);
   for (size_t i = 0; i < c->ntags; i++) cs_jw_str(w, c->tags[i]);
@@ -296,7 +296,7 @@ void cs_envelope_begin(cs_jw *w, const cs_envelope *e) {
   cs_jw_key(w, "test_helpers");
   cs_jw_raw(w, "{}", 2);
   cs_jw_kstr(w, "test_name", e->test_name);
-  cs_jw_kdouble(w, "test_runtime", e->test_runtime);
+  cs_jw_ksecs(w, "test_runtime", e->test_runtime);
   cs_utc_format(e->test_start, ts);
   cs_jw_kstr(w, "test_start_time", ts);
   cs_jw_kstr(w, "test_version", e->test_version);

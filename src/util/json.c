@@ -176,6 +176,15 @@ void cs_jw_kbool(cs_jw *w, const char *k, bool v) {
   cs_jw_key(w, k);
   cs_jw_bool(w, v);
 }
+void cs_jw_ksecs(cs_jw *w, const char *k, double v) {
+  cs_jw_key(w, k);
+  if (!isfinite(v)) {
+    cs_jw_null(w);
+    return;
+  }
+  sep(w);
+  cs_buf_printf(w->b, "%.6f", v);
+}
 void cs_jw_knull(cs_jw *w, const char *k) {
   cs_jw_key(w, k);
   cs_jw_null(w);

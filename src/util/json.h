@@ -45,6 +45,8 @@ void cs_jw_kint(cs_jw *w, const char *k, int64_t v);
 void cs_jw_kdouble(cs_jw *w, const char *k, double v);
 void cs_jw_kbool(cs_jw *w, const char *k, bool v);
 void cs_jw_knull(cs_jw *w, const char *k);
+/* A time in seconds with microsecond precision, fixed notation (OONI style: 0.000804). */
+void cs_jw_ksecs(cs_jw *w, const char *k, double v);
 
 bool cs_utf8_valid(const uint8_t *p, size_t n);
 
