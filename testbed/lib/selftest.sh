@@ -59,6 +59,19 @@ check_rule() {
             local first; first=$(printf '%s\n' "$r" | sed -n 1p)
             [[ $r == *"replies=2"* && $first == *"$want"* ]]
             st_res $? "$tag: query to public resolver gets 2 replies, injected first: $(printf '%s' "$r" | sed 's/reply [0-9] after //' | tr '\n' ' ')" ;;
+        tls-reset)
+            local ip=${t%%:*} port=443
+            [[ $t == *:* ]] && port=${t##*:}
+            local sp=""
+            if [ "$ip" = "$CONTROL_ADDR" ]; then # give the control host a TLS listener for the test
+                ip netns exec cs-ctrl timeout 6 openssl s_server -quiet -accept "$ip:$port" \
+                    -cert "$RUN/inet/certs/unknown.pem" -key "$RUN/ca/leaf.key" >/dev/null 2>&1 &
+                sp=$!; sleep 0.3
+            fi
+            read -r rc _ <<<"$(st_curl client 3 "https://$ip:$port/" -k)"
+            [ -z "$sp" ] || { kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; }
+            local err; err=$(cat "$ST_ERR")
+            [ "$rc" = 35 ] && [[ $err == *"reset by peer"* ]]; st_res $? "$tag: TLS ClientHello to $ip:$port reset (curl rc=$rc)" ;;
         tcp-drop|tcp-reject)
             local ip=${t%%:*} port=80 sch=http
             [[ $t == *:* ]] && port=${t##*:}
@@ -155,6 +168,7 @@ check_line() {
                 A=*) [[ $s == "NOERROR "*" ${e#A=}" ]] ;;
                 rcode=*) [[ $s == "${e#rcode=} "* ]] ;;
                 noanswer) [[ $s == "NOERROR 0"* ]] ;;
+                noaddr) [[ $s == NOERROR* && $s != *.* ]] ;;
                 *) false ;;
             esac
             st_res $? "$tag ($s)" ;;
@@ -220,7 +234,7 @@ check_sites() {
         [ -n "${DNS_OVR[$h]+x}" ] && continue
         local a skip=0
         for a in ${SITE_ADDRS[$h]//,/ }; do [ -n "${blocked[$a]+x}" ] && skip=1; done
-        [[ " ${SITE_OPTS[$h]} " == *" cert="[ewu]* || " ${SITE_OPTS[$h]} " == *captcha=* || " ${SITE_OPTS[$h]} " == *large=* || " ${SITE_OPTS[$h]} " == *redirect=* ]] && skip=1
+        [[ " ${SITE_OPTS[$h]} " == *" cert="[ewu]* || " ${SITE_OPTS[$h]} " == *refuse=* || " ${SITE_OPTS[$h]} " == *captcha=* || " ${SITE_OPTS[$h]} " == *large=* || " ${SITE_OPTS[$h]} " == *redirect=* ]] && skip=1
         [ $skip = 0 ] || continue
         read -r rc code _ <<<"$(st_curl client 4 "https://$h/")"
         [ "$rc" = 0 ] && [ "$code" = 200 ]; st_res $? "[$SCN_NAME] unblocked site https://$h/ works from client (rc=$rc code=$code)"
@@ -320,6 +334,6 @@ selftest_main() {
 
 default_selftest_list() {
     echo primitives/all-primitives
-    find "$SCN_DIR/ooni-qa" "$SCN_DIR/pakistan" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
+    find "$SCN_DIR/ooni-qa" "$SCN_DIR/extra" "$SCN_DIR/pakistan" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
     [ -n "${CS_TB_SELFTEST_QUICK:-}" ] || find "$SCN_DIR/national" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
 }
