@@ -11,5 +11,8 @@ typedef struct {
 } cs_command;
 
 extern const cs_command cs_cmd_urlgetter;
+extern const cs_command cs_cmd_web_connectivity;
+extern const cs_command cs_cmd_helper;
+extern const cs_command cs_cmd_analyze;
 
 #endif

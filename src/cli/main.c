@@ -6,6 +6,9 @@
 
 static const cs_command *const commands[] = {
     &cs_cmd_urlgetter,
+    &cs_cmd_web_connectivity,
+    &cs_cmd_helper,
+    &cs_cmd_analyze,
 };
 
 static void usage(FILE *f) {
