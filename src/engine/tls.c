@@ -279,6 +279,7 @@ static void hs_finish(tls_filter *tf, const char *failure) {
     r->failure = failure;
     r->server_name = tf->sni;
     r->no_tls_verify = tf->no_verify;
+    r->cipher_suite = r->tls_version = r->negotiated_protocol = ""; /* OONI on failure */
     if (!failure) {
       const SSL_CIPHER *ci = SSL_get_current_cipher(tf->ssl);
       const char *std = ci ? SSL_CIPHER_standard_name(ci) : NULL;

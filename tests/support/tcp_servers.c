@@ -123,7 +123,7 @@ static void handle(tsrv *s, int fd) {
       if (r <= 0) break;
       got += (size_t)r;
       b[got] = 0;
-      if (strstr((char *)b, "\r\n\r\n")) break;
+      if (s->cfg.no_wait_head || strstr((char *)b, "\r\n\r\n")) break;
     }
     pthread_mutex_lock(&s->mu);
     free(s->lastreq);

@@ -27,6 +27,7 @@ typedef struct {
   const uint8_t *resp; /* TSRV_RESPOND: bytes to write (copied) */
   size_t resp_len;
   bool stall_after;    /* TSRV_RESPOND: keep the connection open after writing */
+  bool no_wait_head;   /* TSRV_RESPOND: answer after the first read, not after CRLFCRLF */
   SSL_CTX *tls;        /* non-NULL: a TLS server (mode applies after the handshake) */
 } tsrv_cfg;
 
