@@ -7,7 +7,6 @@
 #include "nettests/probe.h"
 
 #define CS_URLGETTER_VERSION "0.2.0"
-#define CS_URLGETTER_MAX_ADDRS 8 /* addresses dialled per hop */
 
 /* Starts measuring url on loop l; done(arg, json, len) is called once, from the loop, with the
  * serialised measurement. cfg must outlive the measurement. Returns -1 when out of memory

@@ -1,0 +1,289 @@
+/* fetch.c - the fetch flow (see fetch.h): a small state machine driven by step callbacks. */
+#include "engine/fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/conn.h"
+#include "engine/dns.h"
+#include "engine/http.h"
+#include "util/failure.h"
+#include "util/url.h"
+
+typedef struct {
+  cs_fetch *f;
+  cs_conn *c;
+  const char *failure, *failed_op;
+  bool ok;
+} attempt;
+
+struct cs_fetch {
+  cs_loop *l;
+  cs_trace *t;
+  const cs_fetch_opts *o;
+  cs_fetch_cb cb;
+  void *arg;
+  /* current hop */
+  const char *cur_url, *prev_url;
+  cs_url url;
+  int depth, nredirects;
+  const char *tag; /* "depth=N" */
+  cs_dns_req *dns;
+  attempt att[CS_FETCH_MAX_ADDRS];
+  size_t natt, npending;
+  cs_conn *http_conn;
+  const cs_http_rec *final;
+  /* outcome */
+  const char *failure, *failed_op;
+  cs_defer fin;
+};
+
+static void hop(cs_fetch *f, const char *url);
+
+static void free_steps(cs_fetch *f) {
+  cs_dns_cancel(f->dns);
+  f->dns = NULL;
+  for (size_t i = 0; i < f->natt; i++) {
+    cs_conn_free(f->att[i].c);
+    f->att[i].c = NULL;
+  }
+  cs_conn_free(f->http_conn);
+  f->http_conn = NULL;
+}
+
+static void finish_cb(cs_defer *d) {
+  cs_fetch *f = d->data;
+  cs_fetch_result r = {
+      .failure = f->failure,
+      .failed_op = f->failed_op,
+      .nredirects = f->nredirects,
+      .final_url = f->cur_url,
+      .final = f->final,
+  };
+  f->cb(f->arg, &r);
+  free_steps(f);
+  free(f);
+}
+
+static void finish(cs_fetch *f, const char *failure, const char *op) {
+  f->failure = failure;
+  f->failed_op = failure ? op : NULL;
+  cs_defer_call(f->l, &f->fin, finish_cb, f);
+}
+
+void cs_fetch_cancel(cs_fetch *f) {
+  if (!f) return;
+  cs_defer_cancel(f->l, &f->fin);
+  free_steps(f);
+  free(f);
+}
+
+/* ---- HTTP -------------------------------------------------------------------------------- */
+
+static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, void *data) {
+  cs_fetch *f = data;
+  cs_conn_free(c);
+  f->http_conn = NULL;
+  if (rec) f->final = rec;
+  if (failure || !rec) {
+    finish(f, failure ? failure : "unknown_failure: out of memory", "http_round_trip");
+    return;
+  }
+  bool redirect = false;
+  const char *loc = cs_http_location(f->t, rec, &redirect);
+  if (!redirect || !loc) {
+    finish(f, NULL, NULL); /* a final response (Go returns a 3xx without Location as is) */
+    return;
+  }
+  int max = f->o->max_redirects > 0 ? f->o->max_redirects : CS_FETCH_MAX_REDIRECTS;
+  if (f->nredirects >= max) {
+    /* what Go's client (and so OONI) archives for the 11th redirect */
+    finish(f, "unknown_failure: stopped after too many redirects", "http_round_trip");
+    return;
+  }
+  char *next = cs_url_resolve(f->t->a, f->cur_url, loc);
+  if (!next) {
+    finish(f, "http_invalid_redirect_location_host", "http_round_trip");
+    return;
+  }
+  f->nredirects++;
+  f->prev_url = f->cur_url;
+  f->depth++;
+  hop(f, next);
+}
+
+static void start_http(cs_fetch *f, cs_conn *c) {
+  f->http_conn = c;
+  cs_http_req req = {
+      .url = f->cur_url,
+      .host = cs_url_hostport(f->t->a, &f->url),
+      .target = f->url.path,
+      .referer = f->prev_url,
+      .user_agent = f->o->user_agent,
+      .timeout = f->o->http_timeout,
+  };
+  req.limits.body_cap = f->o->body_cap;
+  if (!req.host || cs_http_get(c, &req, on_http, f) < 0) {
+    cs_conn_free(c);
+    f->http_conn = NULL;
+    finish(f, "unknown_failure: out of memory", "http_round_trip");
+  }
+}
+
+/* ---- connects ---------------------------------------------------------------------------- */
+
+static void attempt_done(attempt *a) {
+  cs_fetch *f = a->f;
+  if (--f->npending > 0) return;
+  attempt *win = NULL;
+  for (size_t i = 0; i < f->natt; i++) {
+    if (f->att[i].ok && !win) {
+      win = &f->att[i];
+      continue;
+    }
+    cs_conn_free(f->att[i].c);
+    f->att[i].c = NULL;
+  }
+  if (!win) {
+    finish(f, f->att[0].failure, f->att[0].failed_op);
+    return;
+  }
+  cs_conn *c = win->c;
+  win->c = NULL;
+  start_http(f, c);
+}
+
+static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
+  (void)c, (void)rec;
+  attempt *a = data;
+  if (failure) {
+    a->failure = failure;
+    a->failed_op = "tls_handshake";
+  } else {
+    a->ok = true;
+  }
+  attempt_done(a);
+}
+
+static void on_connect(cs_conn *c, const char *failure, void *data) {
+  attempt *a = data;
+  cs_fetch *f = a->f;
+  if (failure) {
+    a->failure = failure;
+    a->failed_op = "connect";
+    attempt_done(a);
+    return;
+  }
+  if (strcmp(f->url.scheme, "https") != 0) {
+    a->ok = true;
+    attempt_done(a);
+    return;
+  }
+  /* We speak HTTP/1.1 only, so we offer only http/1.1 (OONI offers h2 too). */
+  static const char *const alpn[] = {"http/1.1"};
+  cs_tls_opts o = {
+      .sni = f->o->sni ? f->o->sni : f->url.host,
+      .alpn = alpn,
+      .nalpn = 1,
+      .timeout = f->o->tls_timeout,
+  };
+  if (f->url.host_is_ip && !f->o->sni) o.sni = NULL, o.verify_name = f->url.host;
+  if (!f->o->tls || cs_tls_handshake(c, f->o->tls, &o, on_tls, a) < 0) {
+    a->failure = "unknown_failure: cannot start the TLS handshake";
+    a->failed_op = "tls_handshake";
+    attempt_done(a);
+  }
+}
+
+static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
+  const char *tags[] = {f->tag};
+  f->natt = 0;
+  for (size_t i = 0; i < n && f->natt < CS_FETCH_MAX_ADDRS; i++) {
+    if (f->o->skip_loopback && cs_ip_is_loopback(&addrs[i])) continue;
+    attempt *a = &f->att[f->natt++];
+    memset(a, 0, sizeof *a);
+    a->f = f;
+  }
+  if (f->natt == 0) {
+    /* OONI never dials loopback: every address was a loopback address */
+    finish(f, "unknown_failure: no address to connect to (loopback only)", "connect");
+    return;
+  }
+  f->npending = f->natt;
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < f->natt; i++) {
+    if (f->o->skip_loopback && cs_ip_is_loopback(&addrs[i])) continue;
+    attempt *a = &f->att[k++];
+    cs_conn_opts o = {
+        .connect_timeout = f->o->tcp_timeout,
+        .transaction_id = cs_trace_txid(f->t),
+        .tags = tags,
+        .ntags = 1,
+    };
+    a->c = cs_conn_connect(f->l, f->t, &addrs[i], f->url.port, &o, on_connect, a);
+    if (!a->c) {
+      a->failure = "unknown_failure: out of memory";
+      a->failed_op = "connect";
+      if (--f->npending == 0) {
+        f->npending = 1;
+        attempt_done(a);
+      }
+    }
+  }
+}
+
+/* ---- DNS --------------------------------------------------------------------------------- */
+
+static void on_dns(void *arg, const cs_dns_result *r) {
+  cs_fetch *f = arg;
+  f->dns = NULL;
+  if (r->naddrs == 0) {
+    finish(f, r->failure ? r->failure : "dns_no_answer", "resolve");
+    return;
+  }
+  connect_all(f, r->addrs, r->naddrs);
+}
+
+static void hop(cs_fetch *f, const char *url) {
+  char err[128];
+  f->cur_url = url;
+  f->tag = cs_arena_printf(f->t->a, "depth=%d", f->depth);
+  if (!f->tag) {
+    finish(f, "unknown_failure: out of memory", "parse_url");
+    return;
+  }
+  if (cs_url_parse(f->t->a, url, &f->url, err, sizeof err) < 0) {
+    char msg[200];
+    if (f->depth > 0) finish(f, "http_invalid_redirect_location_host", "http_round_trip");
+    else finish(f, cs_arena_strdup(f->t->a, cs_failure_unknown(msg, sizeof msg, err)), "parse_url");
+    return;
+  }
+  cs_ip ip;
+  if (f->o->addrs && f->depth == 0) {
+    connect_all(f, f->o->addrs, f->o->naddrs);
+    return;
+  }
+  if (f->url.host_is_ip && cs_ip_parse(f->url.host, &ip)) {
+    connect_all(f, &ip, 1);
+    return;
+  }
+  const char *tags[] = {f->tag};
+  cs_dns_opts o = {
+      .timeout = f->o->dns_timeout,
+      .transaction_id = cs_trace_txid(f->t),
+      .tags = tags,
+      .ntags = 1,
+  };
+  f->dns = cs_dns_lookup_host(f->l, f->t, f->url.host, f->o->resolver, &o, on_dns, f);
+  if (!f->dns) finish(f, "unknown_failure: unsupported resolver", "resolve");
+}
+
+cs_fetch *cs_fetch_start(cs_loop *l, cs_trace *t, const char *url, const cs_fetch_opts *opts,
+                         cs_fetch_cb cb, void *arg) {
+  cs_fetch *f = calloc(1, sizeof *f);
+  if (!f) return NULL;
+  f->l = l, f->t = t, f->o = opts, f->cb = cb, f->arg = arg;
+  hop(f, url);
+  return f;
+}

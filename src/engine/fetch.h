@@ -1,0 +1,59 @@
+/* fetch.h - the "fetch a URL" flow composed of the engine's steps, shared by urlgetter, the
+ * probe side of web_connectivity and the control server:
+ *   hop(url): resolve (or preset addresses / IP literal) -> connect to every address
+ *   (TCP [+ TLS for https]) concurrently -> GET over the first address that worked (in
+ *   resolver order) -> on a redirect (301/302/303/307/308 with a usable Location), hop at
+ *   depth+1 -> done.
+ * Every step records into the caller's trace with the tag "depth=N". The flow decides only
+ * what to do next, never why something failed. */
+#ifndef CS_FETCH_H
+#define CS_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/loop.h"
+#include "engine/tls.h"
+#include "record/record.h"
+#include "util/ipnet.h"
+
+#define CS_FETCH_MAX_ADDRS 8      /* addresses dialled per hop */
+#define CS_FETCH_MAX_REDIRECTS 10 /* Go's default, as OONI */
+
+typedef struct {
+  const char *resolver; /* "system" (NULL too) or "udp://IP:PORT" */
+  const char *sni;      /* TLS server name override (NULL: the URL's host) */
+  cs_tls_ctx *tls;      /* trust store; required for https */
+  double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: OONI defaults */
+  int max_redirects;    /* 0: CS_FETCH_MAX_REDIRECTS */
+  size_t body_cap;      /* 0: 1<<19 (OONI's probe); the control server uses 1<<24 */
+  const cs_ip *addrs;   /* depth-0 addresses to use instead of resolving (NULL: resolve) */
+  size_t naddrs;
+  bool skip_loopback;   /* never dial loopback addresses (OONI web_connectivity) */
+  const char *user_agent; /* NULL: CS_HTTP_USER_AGENT */
+} cs_fetch_opts;
+
+typedef struct {
+  const char *failure;   /* OONI failure string of the whole fetch, NULL on success */
+  const char *failed_op; /* "resolve", "connect", "tls_handshake", "http_round_trip", ... */
+  int nredirects;
+  const char *final_url;     /* URL of the last hop attempted (in the trace arena) */
+  const cs_http_rec *final;  /* last HTTP transaction recorded (NULL when none) */
+} cs_fetch_result;
+
+/* r is valid only during the call (the pointers into the trace stay valid with the trace). */
+typedef void (*cs_fetch_cb)(void *arg, const cs_fetch_result *r);
+
+typedef struct cs_fetch cs_fetch;
+
+/* Starts fetching url. opts (and what it points to) and the trace must outlive the fetch. cb
+ * is called exactly once, from a deferred call (never from inside cs_fetch_start and never
+ * with a step still on the stack), unless cs_fetch_cancel() is called first. Returns NULL
+ * when out of memory. */
+cs_fetch *cs_fetch_start(cs_loop *l, cs_trace *t, const char *url, const cs_fetch_opts *opts,
+                         cs_fetch_cb cb, void *arg);
+/* Stops every step of the fetch and frees it without calling cb. Records already made stay.
+ * Not allowed from inside cb (the fetch is freed right after cb returns). */
+void cs_fetch_cancel(cs_fetch *f);
+
+#endif
