@@ -143,78 +143,93 @@ static void on_written(cs_conn *c, ssize_t n, const char *failure, void *data) {
     tx_finish(tx, cs_failure_str(CS_FAIL_UNKNOWN));
 }
 
-/* A header value may not contain CR/LF/NUL (RFC 9110 §5.5): refuse to send one. */
+/* A header value may not contain CR/LF (RFC 9110 §5.5): refuse to send one. */
 static bool safe_value(const char *s) { return s && !strpbrk(s, "\r\n"); }
 
-static int add_hdr(http_tx *tx, cs_header *list, size_t *n, const char *name, const char *value) {
-  if (!safe_value(name) || !safe_value(value) || !*name) return -1;
-  cs_buf_printf(&tx->req, "%s: %s\r\n", name, value);
-  cs_header *h = &list[(*n)++];
-  h->name = cs_arena_strdup(tx->tr->a, name);
-  h->value = (const uint8_t *)cs_arena_strdup(tx->tr->a, value);
-  h->value_len = strlen(value);
-  return h->name && h->value ? 0 : -1;
+static bool add_hdr(cs_buf *wire, cs_http_hdr *list, size_t *n, const char *name,
+                    const char *value) {
+  if (!safe_value(name) || !safe_value(value) || !*name || strpbrk(name, " :\t")) return false;
+  cs_buf_printf(wire, "%s: %s\r\n", name, value);
+  list[*n].name = name, list[*n].value = value;
+  (*n)++;
+  return true;
+}
+
+/* Records the request part of the transaction (headers in wire order). */
+static void record_request(http_tx *tx, const cs_http_req *q, const char *method,
+                           const cs_http_hdr *hv, size_t nh) {
+  cs_trace *t = tx->tr;
+  cs_http_rec *r = cs_trace_add_http(t);
+  if (!r) return;
+  tx->rec = r;
+  cs_conn_fill_common(tx->c, &r->c, tx->t0, tx->t0);
+  r->network = "tcp";
+  r->address = cs_conn_address(tx->c);
+  r->alpn = cs_arena_strdup(t->a, q->alpn ? q->alpn : cs_tls_alpn(tx->c));
+  r->url = cs_arena_strdup(t->a, q->url);
+  r->method = cs_arena_strdup(t->a, method);
+  r->req.headers = cs_arena_alloc(t->a, nh * sizeof *r->req.headers);
+  for (size_t i = 0; r->req.headers && i < nh; i++) {
+    cs_header *h = &r->req.headers[r->req.nheaders];
+    h->name = cs_arena_strdup(t->a, hv[i].name);
+    h->value = (const uint8_t *)cs_arena_strdup(t->a, hv[i].value);
+    h->value_len = strlen(hv[i].value);
+    if (h->name && h->value) r->req.nheaders++;
+  }
 }
 
 int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   if (!c || !q || !q->url || !q->host || !cb) return -1;
   const char *method = q->method ? q->method : "GET";
   const char *target = q->target && *q->target ? q->target : "/";
-  if (!safe_value(method) || strchr(method, ' ') || !safe_value(target) || strchr(target, ' '))
+  if (!*method || !safe_value(method) || strpbrk(method, " \t") || !safe_value(target) ||
+      strpbrk(target, " \t"))
     return -1;
-  cs_trace *t = cs_conn_trace(c);
   http_tx *tx = calloc(1, sizeof *tx);
-  if (!tx) return -1;
-  tx->c = c, tx->tr = t, tx->cb = cb, tx->data = data;
+  size_t nmax = 8 + q->nextra;
+  cs_http_hdr *hv = calloc(nmax, sizeof *hv);
+  if (!tx || !hv) {
+    free(tx);
+    free(hv);
+    return -1;
+  }
+  tx->c = c, tx->tr = cs_conn_trace(c), tx->cb = cb, tx->data = data;
   cs_buf_init(&tx->req, MAX_REQ);
   cs_http_limits lim = q->limits;
   if (!strcmp(method, "HEAD")) lim.head_request = true;
   if (q->no_gzip) lim.no_decode = true;
   cs_http_parser_init(&tx->p, &lim);
-  tx->t0 = cs_mono_now();
-
-  cs_http_rec *r = cs_trace_add_http(t);
-  size_t nmax = 7 + q->nextra;
-  cs_header *hl = r ? cs_arena_alloc(t->a, nmax * sizeof *hl) : NULL;
-  if (!r || !hl) goto fail;
-  tx->rec = r;
-  cs_conn_fill_common(c, &r->c, tx->t0, tx->t0);
-  r->network = "tcp";
-  r->address = cs_conn_address(c);
-  r->alpn = cs_arena_strdup(t->a, q->alpn ? q->alpn : cs_tls_alpn(c));
-  r->url = cs_arena_strdup(t->a, q->url);
-  r->method = cs_arena_strdup(t->a, method);
-  r->req.headers = hl;
 
   /* RFC 9112 §3: request-line = method SP request-target SP HTTP-version */
   cs_buf_printf(&tx->req, "%s %s HTTP/1.1\r\n", method, target);
   size_t n = 0;
-  int bad = 0;
+  bool ok = true;
   /* Go's wire order: Host, User-Agent, the sorted request headers, transport extras. */
-  bad |= add_hdr(tx, hl, &n, "Host", q->host); /* RFC 9110 §7.2 */
+  ok &= add_hdr(&tx->req, hv, &n, "Host", q->host); /* RFC 9110 §7.2 */
   const char *ua = q->user_agent ? q->user_agent : CS_HTTP_USER_AGENT;
-  if (*ua) bad |= add_hdr(tx, hl, &n, "User-Agent", ua);
-  bad |= add_hdr(tx, hl, &n, "Accept", CS_HTTP_ACCEPT);
-  bad |= add_hdr(tx, hl, &n, "Accept-Language", CS_HTTP_ACCEPT_LANGUAGE);
-  if (q->referer) bad |= add_hdr(tx, hl, &n, "Referer", q->referer);
-  for (size_t i = 0; i < q->nextra; i++) bad |= add_hdr(tx, hl, &n, q->extra[i].name, q->extra[i].value);
-  if (q->connection_close) bad |= add_hdr(tx, hl, &n, "Connection", "close");
-  if (!q->no_gzip) bad |= add_hdr(tx, hl, &n, "Accept-Encoding", "gzip");
+  if (*ua) ok &= add_hdr(&tx->req, hv, &n, "User-Agent", ua);
+  ok &= add_hdr(&tx->req, hv, &n, "Accept", CS_HTTP_ACCEPT);
+  ok &= add_hdr(&tx->req, hv, &n, "Accept-Language", CS_HTTP_ACCEPT_LANGUAGE);
+  if (q->referer) ok &= add_hdr(&tx->req, hv, &n, "Referer", q->referer);
+  for (size_t i = 0; i < q->nextra; i++)
+    ok &= add_hdr(&tx->req, hv, &n, q->extra[i].name, q->extra[i].value);
+  if (q->connection_close) ok &= add_hdr(&tx->req, hv, &n, "Connection", "close");
+  if (!q->no_gzip) ok &= add_hdr(&tx->req, hv, &n, "Accept-Encoding", "gzip");
   cs_buf_puts(&tx->req, "\r\n");
-  r->req.nheaders = n;
-  if (bad || tx->req.overflow) goto fail;
-
-  if (cs_conn_write(c, tx->req.data, tx->req.len, on_written, tx) < 0) goto fail;
+  if (!ok || tx->req.overflow ||
+      cs_conn_write(c, tx->req.data, tx->req.len, on_written, tx) < 0) {
+    free(hv);
+    tx_free(tx);
+    return -1; /* nothing recorded */
+  }
+  tx->t0 = cs_mono_now();
+  record_request(tx, q, method, hv, n);
+  free(hv);
   cs_conn_attach(c, tx_free, tx);
   cs_conn_event(c, "http_transaction_start", tx->t0, tx->t0, NULL);
   cs_timer_start(cs_conn_loop(c), &tx->timer, q->timeout > 0 ? q->timeout : CS_HTTP_TIMEOUT,
                  on_timeout, tx);
   return 0;
-fail:
-  if (r) r->failure = cs_failure_str(CS_FAIL_UNKNOWN); /* never reported: see -1 */
-  cs_conn_cancel(c, NULL);
-  tx_free(tx);
-  return -1;
 }
 
 const char *cs_http_location(cs_trace *t, const cs_http_rec *rec, bool *is_redirect) {

@@ -81,10 +81,20 @@ static size_t count_events(const cs_trace *t, const char *op) {
   return n;
 }
 
-static const cs_netevent_rec *nth_event(const cs_trace *t, const char *op, size_t i) {
+static const cs_netevent_rec *nth_event_or_null(const cs_trace *t, const char *op, size_t i) {
   for (const cs_netevent_rec *e = t->events.head; e; e = e->next)
     if (!strcmp(e->operation, op) && i-- == 0) return e;
   return NULL;
+}
+
+__attribute__((returns_nonnull)) static const cs_netevent_rec *nth_event(const cs_trace *t,
+                                                                         const char *op, size_t i) {
+  const cs_netevent_rec *e = nth_event_or_null(t, op, i);
+  if (!e) {
+    fail_msg("no event %s #%zu", op, i);
+    abort();
+  }
+  return e;
 }
 
 static void test_connect_success(void **st) {

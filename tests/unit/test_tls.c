@@ -99,10 +99,20 @@ static size_t count_events(const cs_trace *t, const char *op) {
   return n;
 }
 
-static const cs_netevent_rec *find_event(const cs_trace *t, const char *op) {
+static const cs_netevent_rec *find_event_or_null(const cs_trace *t, const char *op) {
   for (const cs_netevent_rec *e = t->events.head; e; e = e->next)
     if (!strcmp(e->operation, op)) return e;
   return NULL;
+}
+
+__attribute__((returns_nonnull)) static const cs_netevent_rec *find_event(const cs_trace *t,
+                                                                          const char *op) {
+  const cs_netevent_rec *e = find_event_or_null(t, op);
+  if (!e) {
+    fail_msg("no event %s", op);
+    abort();
+  }
+  return e;
 }
 
 /* Runs a handshake against a server presenting `kind` and returns the failure. */
