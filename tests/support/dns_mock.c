@@ -58,7 +58,11 @@ static void build(const cs_dnswire_query *q, int mode, bool forged, bool over_tc
       break;
     }
     /* fall through */
+  case CS_DNS_MOCK_A_ONLY:
+    if (v6) break;
+    /* fall through */
   case CS_DNS_MOCK_NORMAL:
+  case CS_DNS_MOCK_FLOOD:
   case CS_DNS_MOCK_INJECT:
   case CS_DNS_MOCK_WRONG_ID:
   case CS_DNS_MOCK_WRONG_QUESTION:
@@ -139,6 +143,13 @@ static void serve_udp(cs_dns_mock *m) {
     SEND();
     break;
   }
+  case CS_DNS_MOCK_FLOOD:
+    build(&q, mode, false, false, &out);
+    for (int i = 0; i < CS_DNS_MOCK_FLOOD_N; i++) {
+      ssize_t s_ = sendto(m->udp, out.data, out.len, 0, (struct sockaddr *)&from, fl);
+      (void)s_;
+    }
+    break;
   default:
     build(&q, mode, false, false, &out);
     SEND();

@@ -18,6 +18,7 @@
 #define CS_DNS_MOCK_CNAME_AAAA "2001:db8::7"
 #define CS_DNS_MOCK_TTL 300
 #define CS_DNS_MOCK_INJECT_DELAY_MS 100
+#define CS_DNS_MOCK_FLOOD_N 40
 
 typedef enum {
   CS_DNS_MOCK_NORMAL,   /* A 192.0.2.1 / AAAA 2001:db8::1 */
@@ -34,6 +35,8 @@ typedef enum {
   CS_DNS_MOCK_CNAME,    /* qname CNAME a.cname.test CNAME b.cname.test A/AAAA */
   CS_DNS_MOCK_CNAME_ONLY, /* qname CNAME a.cname.test, nothing else */
   CS_DNS_MOCK_WRONG_QUESTION, /* right ID, question for another name; then the right reply */
+  CS_DNS_MOCK_A_ONLY,   /* A: the normal answer; AAAA: NOERROR, no answer */
+  CS_DNS_MOCK_FLOOD,    /* the normal answer CS_DNS_MOCK_FLOOD_N times */
 } cs_dns_mock_mode;
 
 typedef struct cs_dns_mock cs_dns_mock;
