@@ -1,0 +1,59 @@
+/* th_client.h - the probe side of the OONI test-helper protocol: build a control request
+ * (pc:internal/model/th.go, docs/helper.md) and POST it to a control server ("test helper",
+ * ours or OONI's oohelperd) over HTTP/1.1 (RFC 9112), cleartext or TLS, on a cs_loop.
+ *
+ * One query = one TCP (+TLS) connection, `POST / HTTP/1.1` with `Content-Type:
+ * application/json` and `Connection: close`; the reply is read with the bounded
+ * cs_http_parser. Nothing is recorded (the control exchange is not part of the
+ * measurement's trace). */
+#ifndef CS_TH_CLIENT_H
+#define CS_TH_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/http.h"
+#include "engine/loop.h"
+#include "engine/tls.h"
+#include "util/buf.h"
+
+#define CS_TH_TIMEOUT 30.0          /* seconds: whole query (connect..last body byte) */
+#define CS_TH_MAX_RESPONSE (1u << 22) /* reply bodies above this fail (json_parse_error) */
+
+/* failure: NULL on success (HTTP 200 with a JSON body), else an OONI-style failure string:
+ *   "connection_refused", "generic_timeout_error", "eof_error", "connection_reset", ... (the
+ *   connect / TLS / read failure as the engine reports it; "dns_..." when resolving the TH
+ *   host failed), "http_request_failed" (a status other than 200), "json_parse_error" (the
+ *   body is not one JSON value, or is over CS_TH_MAX_RESPONSE), or
+ *   "unknown_failure: <detail>" (bad th_url, malformed HTTP reply, out of memory).
+ * response_json/len: the reply body on success (NUL-terminated), NULL/0 on failure. Valid
+ * only during the call. */
+typedef void (*cs_th_cb)(void *arg, const char *failure, const char *response_json, size_t len);
+
+typedef struct cs_th_req cs_th_req;
+
+/* Starts one query. th_url: "http://HOST[:PORT][/PATH]" or "https://..." (HOST an IP literal
+ * or a name resolved with the system resolver; PATH defaults to "/"). tls: trust store for
+ * https (required then; may be NULL for http). request_json[0..len) is sent as the body
+ * (copied: it need not outlive the call). timeout <= 0: CS_TH_TIMEOUT.
+ * cb is called exactly once, from a later loop iteration (never from inside cs_th_query),
+ * unless cs_th_cancel() is called first. Returns NULL only when out of memory (cb never
+ * called). The request is freed right after cb returns. */
+cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const char *request_json,
+                       size_t len, double timeout, cs_th_cb cb, void *arg);
+
+/* Stops the query without calling cb and frees it. NULL is a no-op. Not allowed from inside
+ * its own cb (the request is already being freed then). */
+void cs_th_cancel(cs_th_req *q);
+
+/* Appends the control request JSON to out:
+ *   {"http_request":url,"http_request_headers":{name:[values...]...},
+ *    "tcp_connect":[endpoints...],"x_quic_enabled":quic}
+ * Headers with the same name (case-insensitive) are grouped under the first spelling seen,
+ * in order. endpoints are "ip:port" / "[v6]:port" strings (as probe-cli). Returns 0, or -1
+ * when out is full (out->overflow) or an argument is NULL. */
+int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers,
+                        size_t nheaders, const char *const *endpoints, size_t nendpoints,
+                        bool quic);
+
+#endif
