@@ -1,0 +1,95 @@
+/* wc_analysis.h - the Web Connectivity verdict: observations (+ control) -> OONI's keys
+ * (dns_consistency, body_length_match, ..., blocking, accessible) plus our extras.
+ *
+ * Pure: no I/O, no network, no global state except the --lab-net ranges of util/ipnet.h.
+ * Algorithms (docs/ooni-methodology.md a.4, a.5): LTE v0.5 "classic" for test_version >= 0.5
+ * (and our own measurements), v0.4 Summarize for 0.4.x, the legacy (measurement-kit era)
+ * rules for older versions; then censorscope's documented deviations (docs/analysis.md).
+ *
+ * Typical probe use:
+ *   cs_jval *tk = cs_json_parse(a, json, len, NULL, err, sizeof err);
+ *   cs_wc_verdict v;
+ *   cs_wc_analyze_test_keys(a, tk, url, "0.5.28", NULL, &v);
+ *   cs_wc_verdict_write(&w, &v);   // inside the open test_keys object
+ */
+#ifndef CS_WC_ANALYSIS_H
+#define CS_WC_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "analysis/fingerprints.h"
+#include "analysis/wcobs.h"
+#include "util/arena.h"
+#include "util/json.h"
+
+typedef enum {
+  CS_WC_BLOCKING_NULL = 0,     /* null: undetermined */
+  CS_WC_BLOCKING_FALSE,        /* false */
+  CS_WC_BLOCKING_DNS,          /* "dns" */
+  CS_WC_BLOCKING_TCP_IP,       /* "tcp_ip" */
+  CS_WC_BLOCKING_HTTP_FAILURE, /* "http-failure" */
+  CS_WC_BLOCKING_HTTP_DIFF     /* "http-diff" */
+} cs_wc_blocking;
+
+typedef enum {
+  CS_WC_ALGO_AUTO = 0, /* by test_version: >=0.5 (or unknown) LTE, 0.4.x v0.4, older legacy */
+  CS_WC_ALGO_LTE,
+  CS_WC_ALGO_V04,
+  CS_WC_ALGO_LEGACY
+} cs_wc_algo;
+
+typedef struct {
+  cs_wc_algo algo;
+  const cs_fp_db *fingerprints; /* NULL: no blockpage matching */
+  bool ooni_strict;             /* true: reproduce OONI exactly, no censorscope deviations */
+} cs_wc_options;
+
+typedef struct {
+  /* OONI keys */
+  const char *dns_experiment_failure; /* NULL = null */
+  const char *dns_consistency;        /* "consistent" / "inconsistent" / NULL */
+  const char *http_experiment_failure;
+  cs_wc_tri body_length_match, status_code_match, headers_match, title_match;
+  double body_proportion;             /* 0 when not computable */
+  cs_wc_blocking blocking;
+  cs_wc_tri accessible;
+  /* extras */
+  const char *algorithm;        /* "lte", "v0.4", "legacy" */
+  const char *reason;           /* x_analysis_reason: the rule that decided, e.g. "lte.tcp.probe_only" */
+  const char *ooni_blocking_note; /* when a deviation changed OONI's verdict: what OONI would say */
+  cs_wc_blocking ooni_blocking; /* OONI's verdict before our deviations */
+  cs_wc_tri ooni_accessible;
+  const char *server_side_block; /* x_server_side_block: e.g. "cloudflare_challenge", NULL */
+  bool blockpage_found;          /* a fingerprint matched (any kind) */
+  cs_fp_match blockpage;         /* the best match */
+  bool blockpage_confirmed;      /* censorship fingerprint => confirmed blocking */
+  bool blockpage_optin;          /* x_blockpage_optin */
+} cs_wc_verdict;
+
+/* From observations. Always fills *v. */
+void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options *opt,
+                           cs_wc_verdict *v);
+
+/* From a whole measurement (explorer wrapper accepted). Returns 0, or -1 when it is not a
+ * web_connectivity-like measurement (no test_keys): *v is then blocking null. */
+int cs_wc_analyze(cs_arena *a, const cs_jval *measurement, const cs_wc_options *opt,
+                  cs_wc_verdict *v);
+/* From test keys alone (the probe's in-memory measurement). */
+int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *test_keys, const char *input,
+                            const char *test_version, const cs_wc_options *opt,
+                            cs_wc_verdict *v);
+
+/* Writes the verdict keys into an already-open JSON object: OONI's keys with OONI's types,
+ * then x_analysis_reason, x_analysis_algorithm, x_ooni_blocking (only when different),
+ * x_server_side_block, x_blockpage{...}, x_blockpage_confirmed, x_blockpage_optin. */
+void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v);
+/* Just the OONI keys (for a probe that must stay byte-compatible). */
+void cs_wc_verdict_write_ooni(cs_jw *w, const cs_wc_verdict *v);
+
+/* "dns", "tcp_ip", ... ; "false" and "null" for those two. */
+const char *cs_wc_blocking_str(cs_wc_blocking b);
+/* Writes the blocking value with its JSON type (false / null / string). */
+void cs_wc_write_blocking(cs_jw *w, cs_wc_blocking b);
+
+#endif
