@@ -62,6 +62,49 @@ void cs_tls_ctx_free(cs_tls_ctx *x) {
 
 void *cs_tls_ctx_ssl_ctx(cs_tls_ctx *x) { return x->ctx; }
 
+/* The shared cache: a short list (one entry per distinct --ca-file, in practice 1 or 2). */
+typedef struct shared_ent {
+  struct shared_ent *next;
+  char *ca_file;
+  cs_tls_ctx *x;
+} shared_ent;
+static shared_ent *g_shared;
+static pthread_mutex_t g_shared_mu = PTHREAD_MUTEX_INITIALIZER;
+
+cs_tls_ctx *cs_tls_ctx_shared(const char *ca_file, char *err, size_t errlen) {
+  const char *key = ca_file ? ca_file : "";
+  cs_tls_ctx *x = NULL;
+  pthread_mutex_lock(&g_shared_mu);
+  for (shared_ent *e = g_shared; e; e = e->next)
+    if (!strcmp(e->ca_file, key)) x = e->x;
+  if (!x) {
+    shared_ent *e = calloc(1, sizeof *e);
+    char *k = strdup(key);
+    x = e && k ? cs_tls_ctx_new(*key ? key : NULL, false, err, errlen) : NULL;
+    if (x) {
+      e->ca_file = k, e->x = x, e->next = g_shared;
+      g_shared = e;
+    } else {
+      free(e);
+      free(k);
+    }
+  }
+  pthread_mutex_unlock(&g_shared_mu);
+  return x;
+}
+
+void cs_tls_ctx_shared_cleanup(void) {
+  pthread_mutex_lock(&g_shared_mu);
+  while (g_shared) {
+    shared_ent *e = g_shared;
+    g_shared = e->next;
+    cs_tls_ctx_free(e->x);
+    free(e->ca_file);
+    free(e);
+  }
+  pthread_mutex_unlock(&g_shared_mu);
+}
+
 /* ---- the BIO over cs_conn's socket primitives ------------------------------------------- */
 
 static BIO_METHOD *g_bio_method;

@@ -28,6 +28,11 @@ typedef struct cs_tls_ctx cs_tls_ctx;
  * with a message in err. Thread-safe to share across loops after creation. */
 cs_tls_ctx *cs_tls_ctx_new(const char *ca_file, bool no_system_cas, char *err, size_t errlen);
 void cs_tls_ctx_free(cs_tls_ctx *x);
+/* Process-wide cache: one context per ca_file (NULL or "": system store only), built on
+ * first use and then shared; thread-safe. Returns NULL (message in err) when it cannot be
+ * built. Contexts live until cs_tls_ctx_shared_cleanup() (call once at exit). */
+cs_tls_ctx *cs_tls_ctx_shared(const char *ca_file, char *err, size_t errlen);
+void cs_tls_ctx_shared_cleanup(void);
 /* The underlying SSL_CTX (an `SSL_CTX *`), e.g. for the control server to tweak. */
 void *cs_tls_ctx_ssl_ctx(cs_tls_ctx *x);
 

@@ -357,6 +357,21 @@ static void test_not_tls(void **st) {
   tsrv_stop(s);
 }
 
+static void test_shared_ctx(void **st) {
+  (void)st;
+  char err[200];
+  cs_tls_ctx *a = cs_tls_ctx_shared(g_pki.ca_file, err, sizeof err);
+  cs_tls_ctx *b = cs_tls_ctx_shared(g_pki.ca_file, err, sizeof err);
+  cs_tls_ctx *c = cs_tls_ctx_shared(NULL, err, sizeof err);
+  assert_non_null(a);
+  assert_ptr_equal(a, b);
+  assert_non_null(c);
+  assert_ptr_not_equal(a, c);
+  assert_null(cs_tls_ctx_shared("/nonexistent/ca.pem", err, sizeof err));
+  assert_true(strstr(err, "/nonexistent/ca.pem") != NULL);
+  cs_tls_ctx_shared_cleanup();
+}
+
 static void test_verify_failure_map(void **st) {
   (void)st;
   assert_null(cs_tls_verify_failure(X509_V_OK));
@@ -398,6 +413,7 @@ int main(void) {
       cmocka_unit_test(test_fin_after_client_hello),
       cmocka_unit_test(test_stall_timeout),
       cmocka_unit_test(test_not_tls),
+      cmocka_unit_test(test_shared_ctx),
       cmocka_unit_test(test_verify_failure_map),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
