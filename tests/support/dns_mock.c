@@ -53,20 +53,17 @@ static void build(const cs_dnswire_query *q, int mode, bool forged, bool over_tc
   case CS_DNS_MOCK_NOTIMP: s.rcode = CS_DNS_RCODE_NOTIMP; break;
   case CS_DNS_MOCK_EMPTY: break;
   case CS_DNS_MOCK_TC:
-    if (!over_tcp) {
-      s.tc = true;
-      break;
-    }
-    /* fall through */
   case CS_DNS_MOCK_A_ONLY:
-    if (v6) break;
-    /* fall through */
   case CS_DNS_MOCK_NORMAL:
   case CS_DNS_MOCK_FLOOD:
   case CS_DNS_MOCK_INJECT:
   case CS_DNS_MOCK_WRONG_ID:
   case CS_DNS_MOCK_WRONG_QUESTION:
-    if (!answer_types) break;
+    if (mode == CS_DNS_MOCK_TC && !over_tcp) {
+      s.tc = true; /* truncated: no answer over UDP */
+      break;
+    }
+    if (!answer_types || (mode == CS_DNS_MOCK_A_ONLY && v6)) break;
     rr[0].type = at, rr[0].ttl = CS_DNS_MOCK_TTL;
     if (forged) rr[0].data = v6 ? CS_DNS_MOCK_FORGED_AAAA : CS_DNS_MOCK_FORGED_A;
     else rr[0].data = v6 ? CS_DNS_MOCK_AAAA : CS_DNS_MOCK_A;
