@@ -28,7 +28,8 @@ static const char usage_text[] =
     "  -o, --output FILE      append measurements to FILE instead of standard output\n"
     "      --ca-file FILE     add the CA certificates in FILE (PEM) to the system trust store\n"
     "      --resolver SPEC    system (default: getaddrinfo, as configured in /etc/resolv.conf)\n"
-    "                         or udp://IP:PORT (plain DNS; duplicate replies are recorded)\n"
+    "                         udp://IP:PORT (plain DNS; duplicate replies are recorded)\n"
+    "                         or https://HOST/PATH (DNS over HTTPS, RFC 8484 GET)\n"
     "      --sni NAME         TLS server name to send (default: the URL's host)\n"
     "      --address IP       connect to IP instead of resolving the URL's host\n"
     "      --lab-net CIDR     treat this reserved range as public address space (repeatable;\n"
@@ -131,8 +132,9 @@ static int run(int argc, char **argv) {
     case 'o': output = optarg; break;
     case O_CA: ca_file = optarg; break;
     case O_RES:
-      if (strcmp(optarg, "system") && strncmp(optarg, "udp://", 6)) {
-        fprintf(stderr, "urlgetter: --resolver must be system or udp://IP:PORT\n");
+      if (strcmp(optarg, "system") && strncmp(optarg, "udp://", 6) &&
+          strncmp(optarg, "https://", 8)) {
+        fprintf(stderr, "urlgetter: --resolver must be system, udp://IP:PORT or https://URL\n");
         return 2;
       }
       s.cfg.resolver = optarg;

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine/conn.h"
 #include "engine/dns.h"
+#include "engine/doh.h"
 #include "engine/http.h"
 #include "util/failure.h"
 #include "util/url.h"
@@ -30,6 +32,7 @@ struct cs_fetch {
   int depth, nredirects;
   const char *tag; /* "depth=N" */
   cs_dns_req *dns;
+  cs_doh_req *doh;
   attempt att[CS_FETCH_MAX_ADDRS];
   size_t natt, npending;
   cs_conn *http_conn;
@@ -44,6 +47,8 @@ static void hop(cs_fetch *f, const char *url);
 static void free_steps(cs_fetch *f) {
   cs_dns_cancel(f->dns);
   f->dns = NULL;
+  cs_doh_cancel(f->doh);
+  f->doh = NULL;
   for (size_t i = 0; i < f->natt; i++) {
     cs_conn_free(f->att[i].c);
     f->att[i].c = NULL;
@@ -238,6 +243,7 @@ static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
 static void on_dns(void *arg, const cs_dns_result *r) {
   cs_fetch *f = arg;
   f->dns = NULL;
+  f->doh = NULL;
   if (r->naddrs == 0) {
     finish(f, r->failure ? r->failure : "dns_no_answer", "resolve");
     return;
@@ -275,6 +281,11 @@ static void hop(cs_fetch *f, const char *url) {
       .tags = tags,
       .ntags = 1,
   };
+  if (f->o->resolver && !strncasecmp(f->o->resolver, "https://", 8)) {
+    f->doh = cs_doh_lookup_host(f->l, f->t, f->o->tls, f->o->resolver, f->url.host, &o, on_dns, f);
+    if (!f->doh) finish(f, "unknown_failure: cannot start the DoH lookup", "resolve");
+    return;
+  }
   f->dns = cs_dns_lookup_host(f->l, f->t, f->url.host, f->o->resolver, &o, on_dns, f);
   if (!f->dns) finish(f, "unknown_failure: unsupported resolver", "resolve");
 }
