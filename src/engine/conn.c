@@ -70,6 +70,7 @@ struct cs_conn {
   size_t nsamples, capsamples;
   bool sock_eof;
   const char *sock_failure;
+  double rd_since, wr_since; /* when the current wait for readability/writability began */
   bool *freed; /* set while dispatching: tells the dispatcher that a callback freed c */
 };
 
@@ -119,6 +120,13 @@ static void add_io_event(cs_conn *c, const char *op, double t0, double t, const 
 
 void cs_conn_event(cs_conn *c, const char *operation, double t0, double t, const char *failure) {
   add_event(c, operation, t0, t, failure, 0);
+}
+
+void cs_conn_annotate(cs_conn *c, const char *operation, double when) {
+  cs_netevent_rec *e = cs_trace_add_event(c->tr);
+  if (!e) return;
+  fill_common(c, &e->c, when, when);
+  e->operation = operation;
 }
 
 static void add_sample(cs_conn *c, double t) {
@@ -257,8 +265,13 @@ ssize_t cs_conn_sock_recv(cs_conn *c, void *p, size_t n, const char **failure) {
   ssize_t r;
   do r = recv(c->fd, p, n, 0);
   while (r < 0 && errno == EINTR);
-  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return CS_CONN_AGAIN;
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (c->rd_since == 0) c->rd_since = t0;
+    return CS_CONN_AGAIN;
+  }
   double t = cs_mono_now();
+  if (c->rd_since > 0 && c->rd_since < t0) t0 = c->rd_since;
+  c->rd_since = 0;
   if (r > 0) {
     c->nread += (uint64_t)r;
     add_io_event(c, "read", t0, t, NULL, r);
@@ -284,8 +297,13 @@ ssize_t cs_conn_sock_send(cs_conn *c, const void *p, size_t n, const char **fail
   ssize_t r;
   do r = send(c->fd, p, n, MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
-  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return CS_CONN_AGAIN;
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (c->wr_since == 0) c->wr_since = t0;
+    return CS_CONN_AGAIN;
+  }
   double t = cs_mono_now();
+  if (c->wr_since > 0 && c->wr_since < t0) t0 = c->wr_since;
+  c->wr_since = 0;
   if (r >= 0) {
     c->nwritten += (uint64_t)r;
     add_io_event(c, "write", t0, t, NULL, r);
@@ -299,6 +317,14 @@ ssize_t cs_conn_sock_send(cs_conn *c, const void *p, size_t n, const char **fail
 cs_conn_sock_state_t cs_conn_sock_state(const cs_conn *c) {
   cs_conn_sock_state_t s = {c->sock_eof, c->sock_failure};
   return s;
+}
+
+void cs_conn_sock_timeout(cs_conn *c, const char *failure) {
+  double now = cs_mono_now();
+  bool wr = (c->w_events & CS_EV_WRITE) && !(c->w_events & CS_EV_READ);
+  double since = wr ? c->wr_since : c->rd_since;
+  add_io_event(c, wr ? "write" : "read", since > 0 ? since : now, now, failure, 0);
+  c->rd_since = c->wr_since = 0;
 }
 
 /* ---- data transfer --------------------------------------------------------------------- */
@@ -400,9 +426,12 @@ int cs_conn_write(cs_conn *c, const void *p, size_t n, cs_conn_io_cb cb, void *d
 void cs_conn_cancel(cs_conn *c, const char *failure) {
   if (!c) return;
   double now = cs_mono_now();
-  if (c->rd_pending && failure) add_io_event(c, "read", now, now, failure, 0);
-  if (c->wr_pending && failure) add_io_event(c, "write", now, now, failure, 0);
+  if (c->rd_pending && failure)
+    add_io_event(c, "read", c->rd_since > 0 ? c->rd_since : now, now, failure, 0);
+  if (c->wr_pending && failure)
+    add_io_event(c, "write", c->wr_since > 0 ? c->wr_since : now, now, failure, 0);
   c->rd_pending = c->wr_pending = false;
+  c->rd_since = c->wr_since = 0;
   update_io(c);
 }
 

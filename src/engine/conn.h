@@ -5,9 +5,11 @@
  *   - one `tcp_connect` record and one `connect` network event (the TCP connect step);
  *   - one `read` / `write` network event per recv()/send() syscall on the socket that moved
  *     bytes or failed (raw socket bytes, TLS records included), for the first
- *     `max_events` (default 64, like OONI) of them; later ones are only counted;
- *   - `tls_handshake_start` / `tls_handshake_done` events (emitted by tls.c through
- *     cs_conn_event()), which do not count against max_events;
+ *     `max_events` (default 64, like OONI) of them; later ones are only counted. Like Go's
+ *     blocking Read, t0 is when the wait for the bytes began (the first EAGAIN), t the
+ *     syscall's return;
+ *   - annotation events (`tls_handshake_start`/`_done` from tls.c, `http_transaction_start`/
+ *     `_done` from http.c, via cs_conn_annotate()), which do not count against max_events;
  *   - a compact array of per-read samples (time, cumulative bytes) for throughput analysis,
  *     and optionally a final `bytes_received_cumulative` event.
  * Every record carries the conn's transaction_id and tags.
@@ -94,9 +96,12 @@ const cs_conn_sample *cs_conn_samples(const cs_conn *c, size_t *n);
 void cs_conn_emit_cumulative(cs_conn *c);
 
 /* Records a network event with this conn's address/txid/tags (operation must be a static
- * string, e.g. "tls_handshake_start"); t0/t are absolute monotonic times. Does not count
- * against max_events. */
+ * string); t0/t are absolute monotonic times. Does not count against max_events. */
 void cs_conn_event(cs_conn *c, const char *operation, double t0, double t, const char *failure);
+/* Records an OONI "annotation" event (tls_handshake_start, http_transaction_done, ...) at
+ * absolute monotonic time `when`: t0 == t, failure null, no address/proto/num_bytes, as
+ * probe-cli's NewAnnotationArchivalNetworkEvent. Not counted against max_events. */
+void cs_conn_annotate(cs_conn *c, const char *operation, double when);
 
 /* Fills t0/t (absolute monotonic times, converted), transaction_id and tags of a record made
  * by an upper layer (tls.c, http.c) so it matches the conn's other records. */
@@ -137,6 +142,9 @@ typedef struct {
   const char *failure; /* failure of the last failed syscall, or NULL */
 } cs_conn_sock_state_t;
 cs_conn_sock_state_t cs_conn_sock_state(const cs_conn *c);
+/* A filter's deadline interrupted its wait (cs_conn_wait): records the read (or write) it was
+ * waiting for with `failure`, t0 = when the wait began, as Go's deadline would. */
+void cs_conn_sock_timeout(cs_conn *c, const char *failure);
 
 /* Waits for socket readiness on behalf of a filter's multi-step operation (the TLS
  * handshake): cb runs once, from the loop, when one of `events` is ready (or on a socket

@@ -86,7 +86,7 @@ static void tx_finish(http_tx *tx, const char *failure) {
     tx->rec->failure = failure;
     tx->rec->c.t = cs_trace_rel(tx->tr, now);
   }
-  cs_conn_event(c, "http_transaction_done", tx->t0, now, failure);
+  cs_conn_annotate(c, "http_transaction_done", now);
   cs_http_cb cb = tx->cb;
   void *data = tx->data;
   const cs_http_rec *rec = tx->rec;
@@ -226,7 +226,7 @@ int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   record_request(tx, q, method, hv, n);
   free(hv);
   cs_conn_attach(c, tx_free, tx);
-  cs_conn_event(c, "http_transaction_start", tx->t0, tx->t0, NULL);
+  cs_conn_annotate(c, "http_transaction_start", tx->t0);
   cs_timer_start(cs_conn_loop(c), &tx->timer, q->timeout > 0 ? q->timeout : CS_HTTP_TIMEOUT,
                  on_timeout, tx);
   return 0;

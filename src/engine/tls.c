@@ -313,7 +313,7 @@ static void hs_finish(tls_filter *tf, const char *failure) {
   cs_timer_stop(l, &tf->timer);
   cs_defer_cancel(l, &tf->defer);
   cs_conn_wait(c, 0, NULL, NULL);
-  cs_conn_event(c, "tls_handshake_done", tf->t0, now, failure);
+  cs_conn_annotate(c, "tls_handshake_done", now);
   cs_tls_rec *r = cs_trace_add_tls(t);
   if (r) {
     cs_conn_fill_common(c, &r->c, tf->t0, now);
@@ -372,9 +372,8 @@ static void hs_kick(cs_defer *d) { hs_step(d->data); }
 
 static void hs_timeout(cs_timer *t) {
   tls_filter *tf = t->data;
-  double now = cs_mono_now();
-  /* Go's deadline fails the pending read/write: record it like that. */
-  cs_conn_event(tf->c, "read", now, now, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT));
+  /* Go's deadline fails the pending read (or write): record it like that. */
+  cs_conn_sock_timeout(tf->c, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT));
   hs_finish(tf, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT));
 }
 
@@ -451,7 +450,7 @@ int cs_tls_handshake(cs_conn *c, cs_tls_ctx *x, const cs_tls_opts *o, cs_tls_cb 
   }
   cs_conn_set_filter(c, &g_tls_ops, tf);
   tf->t0 = cs_mono_now();
-  cs_conn_event(c, "tls_handshake_start", tf->t0, tf->t0, NULL);
+  cs_conn_annotate(c, "tls_handshake_start", tf->t0);
   cs_loop *l = cs_conn_loop(c);
   cs_timer_start(l, &tf->timer, o->timeout > 0 ? o->timeout : CS_TLS_HANDSHAKE_TIMEOUT,
                  hs_timeout, tf);

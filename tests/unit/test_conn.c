@@ -343,6 +343,7 @@ static void test_cancel_records_timeout(void **st) {
   const cs_netevent_rec *e = nth_event(x.t, "read", 0);
   assert_non_null(e);
   assert_string_equal(e->failure, "generic_timeout_error");
+  assert_true(e->c.t - e->c.t0 >= 0.15); /* spans the wait, like Go's blocking Read */
   ctx_free(&x);
   tsrv_stop(s);
 }
