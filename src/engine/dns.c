@@ -178,7 +178,7 @@ void cs_dns_cancel(cs_dns_req *r) {
 
 static cs_dns_req *req_new(cs_loop *l, cs_trace *t, int kind, const char *host,
                            const cs_dns_opts *o, cs_dns_cb cb, void *arg) {
-  if (!l || !t || !host || !cb) return NULL;
+  if (!l || !t || !host || !*host || !cb) return NULL;
   cs_dns_req *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->host = strdup(host);

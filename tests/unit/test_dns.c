@@ -500,6 +500,8 @@ static void test_udp_bad_name(void **st) {
   assert_null(cs_dns_udp(e.l, e.t, "x", CS_DNS_TYPE_A, NULL, 53, &o, on_done, &e.res));
   assert_null(cs_dns_lookup_host(e.l, e.t, "x", "doh://nope", &o, on_done, &e.res));
   assert_null(cs_dns_lookup_host(e.l, e.t, "x", "udp://not-an-ip", &o, on_done, &e.res));
+  assert_null(cs_dns_lookup_host(e.l, e.t, "", NULL, &o, on_done, &e.res));
+  assert_null(cs_dns_getaddrinfo(e.l, e.t, "", &o, on_done, &e.res));
   env_free(&e);
 }
 
@@ -786,6 +788,23 @@ static void test_cancel(void **st) {
   env_free(&e);
 }
 
+/* A full trace arena: records go missing, nothing crashes, the callback still comes. */
+static void test_arena_full(void **st) {
+  (void)st;
+  env e;
+  env_init(&e, CS_DNS_MOCK_FLOOD);
+  cs_trace_free(e.t);
+  e.t = cs_trace_new(cs_loop_now(e.l), 8192);
+  assert_non_null(e.t);
+  cs_dns_opts o = opts(2, 0.2);
+  run_udp(&e, CS_DNS_TYPE_A, &o);
+  assert_null(e.res.failure);
+  assert_int_equal(e.res.naddrs, 1);
+  assert_true(e.res.ndup + e.res.ndropped == CS_DNS_MOCK_FLOOD_N - 1);
+  assert_true(e.t->dns_duplicates.n < CS_DNS_MAX_EXTRA); /* the arena ran out first */
+  env_free(&e);
+}
+
 /* The records serialise as OONI JSON (x_dns_duplicate_responses included). */
 static void test_json(void **st) {
   (void)st;
@@ -833,6 +852,7 @@ int main(void) {
       cmocka_unit_test(test_lookup_udp),
       cmocka_unit_test(test_lookup_system_and_literal),
       cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_arena_full),
       cmocka_unit_test(test_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
