@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -147,6 +148,32 @@ static void test_connect_refused(void **st) {
   assert_false(r->success);
   assert_int_equal(count_events(x.t, "connect"), 1);
   assert_string_equal(x.t->events.head->failure, "connection_refused");
+  ctx_free(&x);
+}
+
+static void test_connect_refused_v6(void **st) {
+  (void)st;
+  int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  socklen_t al = sizeof a;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    if (fd >= 0) close(fd);
+    skip(); /* no IPv6 loopback here */
+  }
+  getsockname(fd, (struct sockaddr *)&a, &al);
+  close(fd);
+  uint16_t port = ntohs(a.sin6_port);
+  ctx_t x;
+  ctx_init(&x);
+  cs_ip ip;
+  assert_true(cs_ip_parse("::1", &ip));
+  x.c = cs_conn_connect(x.l, x.t, &ip, port, NULL, on_connect, &x);
+  assert_int_equal(cs_loop_run(x.l), 0);
+  assert_string_equal(x.cfail, "connection_refused");
+  assert_string_equal(x.t->tcp.head->ip, "::1");
+  char want[40];
+  snprintf(want, sizeof want, "[::1]:%u", port);
+  assert_string_equal(x.t->events.head->address, want);
   ctx_free(&x);
 }
 
@@ -352,6 +379,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_connect_success),
       cmocka_unit_test(test_connect_refused),
+      cmocka_unit_test(test_connect_refused_v6),
       cmocka_unit_test(test_connect_timeout),
       cmocka_unit_test(test_read_write_events),
       cmocka_unit_test(test_event_cap),

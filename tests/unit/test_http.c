@@ -181,6 +181,36 @@ static void test_ok_with_title(void **st) {
   tsrv_stop(s);
 }
 
+/* The recorded transaction as OONI JSON (df-001): headers_list in wire order, the first
+ * value per key in headers, a binary body as base64. */
+static void test_json_record(void **st) {
+  (void)st;
+  static const char resp[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 3\r\n\r\n\xff\x00\x01";
+  tsrv *s = serve(resp, sizeof resp - 1, false);
+  ctx_t x = {.req = {.user_agent = "", .no_gzip = true}};
+  run(&x, tsrv_port(s));
+  assert_null(x.hfail);
+  cs_buf b;
+  cs_buf_init(&b, 0);
+  cs_jw w;
+  cs_jw_init(&w, &b);
+  cs_write_http(&w, x.rec);
+  const char *j = cs_buf_cstr(&b);
+  assert_non_null(strstr(j, "\"request\":{\"body\":\"\",\"body_is_truncated\":false,\"headers_list\":"
+                            "[[\"Host\",\"example.com\"],[\"Accept\","));
+  assert_null(strstr(j, "User-Agent"));      /* "" omits it */
+  assert_null(strstr(j, "Accept-Encoding")); /* no_gzip */
+  assert_non_null(strstr(j, "\"response\":{\"body\":{\"format\":\"base64\",\"data\":\"/wAB\"}"));
+  assert_non_null(strstr(j, "\"headers_list\":[[\"X-A\",\"1\"],[\"x-a\",\"2\"],[\"Content-Length\",\"3\"]]"));
+  assert_non_null(strstr(j, "\"headers\":{\"X-A\":\"1\",\"Content-Length\":\"3\"}"));
+  assert_non_null(strstr(j, "\"code\":200"));
+  assert_non_null(strstr(j, "\"failure\":null"));
+  assert_non_null(strstr(j, "\"transaction_id\":40001"));
+  cs_buf_free(&b);
+  done(&x);
+  tsrv_stop(s);
+}
+
 static void test_chunked(void **st) {
   (void)st;
   static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -410,6 +440,7 @@ static void test_https(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ok_with_title),
+      cmocka_unit_test(test_json_record),
       cmocka_unit_test(test_chunked),
       cmocka_unit_test(test_gzip),
       cmocka_unit_test(test_large_body_truncated),

@@ -234,6 +234,11 @@ static void test_interim_and_no_body(void **st) {
   const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
   assert_int_equal(feed_steps(&p, r, strlen(r), 0), CS_HTTP_P_DONE);
   cs_http_parser_free(&p);
+  /* no reason phrase, no trailing space */
+  assert_int_equal(parse(&p, "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, false), CS_HTTP_P_DONE);
+  assert_int_equal(p.code, 200);
+  assert_int_equal(p.reason_len, 0);
+  cs_http_parser_free(&p);
   /* a leading empty line is ignored (RFC 9112 §2.2) */
   assert_int_equal(parse(&p, "\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, false), CS_HTTP_P_DONE);
   assert_int_equal(p.code, 200);
