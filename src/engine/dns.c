@@ -632,11 +632,13 @@ static void fail_now(cs_dns_req *r, const char *engine, cs_failure f) {
   finish(r);
 }
 
-cs_dns_req *cs_dns_udp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype,
-                       const cs_ip *resolver, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
-                       void *arg) {
+/* events_owner: the request whose network-event budget this step uses (NULL: its own). */
+static cs_dns_req *udp_start(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype,
+                             const cs_ip *resolver, uint16_t port, const cs_dns_opts *o,
+                             cs_dns_cb cb, void *arg, cs_dns_req *events_owner) {
   cs_dns_req *r = wire_req_new(l, t, K_UDP, host, qtype, resolver, port, o, cb, arg, UDP_RXBUF);
   if (!r) return NULL;
+  if (events_owner) r->nevents = events_owner->nevents;
   r->t0 = r->start;
   if (r->tx.len == 0) {
     fail_now(r, "udp", CS_FAIL_INVALID_ARGUMENT);
@@ -663,6 +665,12 @@ cs_dns_req *cs_dns_udp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype
   }
   cs_timer_start(l, &r->deadline, r->timeout, udp_deadline, r);
   return r;
+}
+
+cs_dns_req *cs_dns_udp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype,
+                       const cs_ip *resolver, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
+                       void *arg) {
+  return udp_start(l, t, host, qtype, resolver, port, o, cb, arg, NULL);
 }
 
 /* ---- DNS over TCP (RFC 1035 4.2.2, RFC 7766) ------------------------------------------- */
@@ -900,15 +908,14 @@ cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const 
     r->sub[0] = cs_dns_getaddrinfo(l, t, host, &so, lookup_cb0, r);
   } else {
     r->nsub = 2;
-    r->sub[0] = cs_dns_udp(l, t, host, CS_DNS_TYPE_A, &rip, rport, &so, lookup_cb0, r);
-    r->sub[1] = cs_dns_udp(l, t, host, CS_DNS_TYPE_AAAA, &rip, rport, &so, lookup_cb1, r);
+    r->sub[0] = udp_start(l, t, host, CS_DNS_TYPE_A, &rip, rport, &so, lookup_cb0, r, r);
+    r->sub[1] = udp_start(l, t, host, CS_DNS_TYPE_AAAA, &rip, rport, &so, lookup_cb1, r, r);
   }
   for (int i = 0; i < r->nsub; i++) {
     if (!r->sub[i]) { /* out of memory (or bad argument): give up cleanly */
       req_free(r);
       return NULL;
     }
-    r->sub[i]->nevents = r->nevents; /* the event cap is per lookup */
   }
   return r;
 }

@@ -704,6 +704,21 @@ static void test_lookup_udp(void **st) {
   env_free(&e);
 }
 
+/* The network-event cap is per lookup, not per query. */
+static void test_lookup_event_cap(void **st) {
+  (void)st;
+  env e;
+  env_init(&e, CS_DNS_MOCK_NORMAL);
+  char mode[64];
+  snprintf(mode, sizeof mode, "udp://127.0.0.1:%u", cs_dns_mock_port(e.m));
+  cs_dns_opts o = opts(2, -1);
+  o.max_events = 3;
+  run_lookup(&e, "www.example.test", mode, &o);
+  assert_int_equal(e.res.naddrs, 2);
+  assert_int_equal(e.t->events.n, 3);
+  env_free(&e);
+}
+
 static void test_lookup_system_and_literal(void **st) {
   (void)st;
   env e;
@@ -850,6 +865,7 @@ int main(void) {
       cmocka_unit_test(test_gai_invalid_tld),
       cmocka_unit_test(test_gai_deadline_and_cancel),
       cmocka_unit_test(test_lookup_udp),
+      cmocka_unit_test(test_lookup_event_cap),
       cmocka_unit_test(test_lookup_system_and_literal),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_arena_full),
