@@ -494,9 +494,8 @@ static void udp_first(cs_dns_req *r, const uint8_t *raw, size_t n, double t) {
     o.ntags = r->tmpl.ntags;
     r->child = tcp_start(r->loop, r->trace, r->host, r->qtype, &r->resolver, r->port, &o,
                          tcp_fallback_done, r, r);
-  } else {
-    take_addrs(r, rep);
   }
+  if (!r->child) take_addrs(r, rep); /* no retry (or out of memory): what UDP gave */
   double left = r->start + r->timeout - t;
   double w = r->window < left ? r->window : left;
   if (w <= 0 || r->window < 0) {
