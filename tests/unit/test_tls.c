@@ -264,6 +264,24 @@ static void test_sni_choices(void **st) {
   done(&b);
 }
 
+static void test_tls12_names(void **st) {
+  (void)st;
+  SSL_CTX *sctx = tsrv_server_ctx(&g_pki, HOST, TSRV_CERT_GOOD, NULL);
+  SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(sctx, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  tsrv_cfg cfg = {.mode = TSRV_STALL, .tls = sctx};
+  tsrv *s = tsrv_start(&cfg);
+  SSL_CTX_free(sctx);
+  ctx_t x = {.o = {.sni = HOST}};
+  run(&x, tsrv_port(s));
+  assert_null(x.tfail);
+  assert_string_equal(x.rec->tls_version, "TLSv1.2");
+  assert_string_equal(x.rec->cipher_suite, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"); /* IANA */
+  assert_string_equal(x.rec->negotiated_protocol, "");
+  done(&x);
+  tsrv_stop(s);
+}
+
 static int sni_reject(SSL *ssl, int *al, void *arg) {
   (void)ssl, (void)arg;
   *al = SSL_AD_UNRECOGNIZED_NAME;
@@ -416,6 +434,7 @@ int main(void) {
       cmocka_unit_test(test_self_signed),
       cmocka_unit_test(test_no_verify),
       cmocka_unit_test(test_sni_choices),
+      cmocka_unit_test(test_tls12_names),
       cmocka_unit_test(test_alerts),
       cmocka_unit_test(test_rst_after_client_hello),
       cmocka_unit_test(test_fin_after_client_hello),
