@@ -10,7 +10,7 @@ scripts/setup.sh
 make -s -j"$(nproc)" >/dev/null
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
-TB=testbed/testbed
+TB=${CS_TB_SCRIPT:-testbed/testbed}
 $TB up all-primitives >/dev/null 2>&1
 trap '$TB down >/dev/null 2>&1' EXIT
 . "$CS_TESTBED_DIR/env"
@@ -27,7 +27,11 @@ run() { # label cmd... -> "label user_s sys_s maxrss_kb wall_s"
 echo "HTTPS fetches: $N URLs over ${#hosts[@]} hosts, concurrency $J (testbed, loopback-free namespaces)"
 printf '%-26s %8s %8s %10s %8s %8s\n' "tool" "user_s" "sys_s" "cpu_s" "maxrss_kB" "wall_s"
 for u in "${urls[@]}"; do printf 'url = "%s"\noutput = "/dev/null"\n' "$u"; done >"$work/curl.cfg"
-run "curl --parallel" curl -s --parallel --parallel-max "$J" --cacert "$CS_TB_CA" -K "$work/curl.cfg"
+# curl reuses connections and TLS sessions; a measurement must not (each URL gets its own
+# DNS lookup, TCP connect and full handshake), so the fair baseline disables both.
+run "curl --parallel (reuse)" curl -s --parallel --parallel-max "$J" --cacert "$CS_TB_CA" -K "$work/curl.cfg"
+run "curl --parallel (fresh)" curl -s --parallel --parallel-max "$J" --cacert "$CS_TB_CA" \
+    --http1.1 --no-sessionid -H 'Connection: close' -K "$work/curl.cfg"
 run "censorscope urlgetter" "$BIN" urlgetter -q -j "$J" --ca-file "$CS_TB_CA" \
     --lab-net "$CS_TB_LAB_NET" -o "$work/m.jsonl" "${urls[@]}"
 ok=$(grep -c '"failure":null,"socksproxy"' "$work/m.jsonl" || true)

@@ -294,7 +294,8 @@ void cs_envelope_begin(cs_jw *w, const cs_envelope *e) {
   cs_jw_kstr(w, "software_name", e->software_name ? e->software_name : "censorscope");
   cs_jw_kstr(w, "software_version", e->software_version ? e->software_version : "0.0.0");
   cs_jw_key(w, "test_helpers");
-  cs_jw_raw(w, "{}", 2);
+  if (e->test_helpers_json) cs_jw_raw(w, e->test_helpers_json, strlen(e->test_helpers_json));
+  else cs_jw_raw(w, "{}", 2);
   cs_jw_kstr(w, "test_name", e->test_name);
   cs_jw_ksecs(w, "test_runtime", e->test_runtime);
   cs_utc_format(e->test_start, ts);

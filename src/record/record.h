@@ -171,6 +171,7 @@ typedef struct {
   const char *software_name, *software_version;
   const char *annotations_json; /* an already-serialised object, or NULL for {} */
   const char *options_json;     /* an already-serialised array, or NULL to omit */
+  const char *test_helpers_json; /* an already-serialised object, or NULL for {} */
 } cs_envelope;
 
 /* Writes `{` + every envelope key + `"test_keys":{`; the caller writes the test keys, then

@@ -146,6 +146,11 @@ void cs_jw_raw(cs_jw *w, const char *json, size_t n) {
   sep(w);
   cs_buf_append(w->b, json, n);
 }
+void cs_jw_raw_members(cs_jw *w, const char *members, size_t n) {
+  if (n == 0) return;
+  sep(w);
+  cs_buf_append(w->b, members, n);
+}
 void cs_jw_maybe_binary(cs_jw *w, const uint8_t *p, size_t n) {
   if (cs_utf8_valid(p, n)) {
     cs_jw_strn(w, (const char *)p, n);

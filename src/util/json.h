@@ -36,6 +36,8 @@ void cs_jw_double(cs_jw *w, double v);
 void cs_jw_bool(cs_jw *w, bool v);
 void cs_jw_null(cs_jw *w);
 void cs_jw_raw(cs_jw *w, const char *json, size_t n); /* an already-serialised value */
+/* Already-serialised object members ("k":v,"k2":v2 — no braces) into the open object. */
+void cs_jw_raw_members(cs_jw *w, const char *members, size_t n);
 /* UTF-8 text as a string, anything else as {"format":"base64","data":"..."}. */
 void cs_jw_maybe_binary(cs_jw *w, const uint8_t *p, size_t n);
 
