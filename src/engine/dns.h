@@ -40,7 +40,8 @@
 typedef struct {
   double timeout;      /* per-step deadline in seconds; <= 0: CS_DNS_TIMEOUT */
   double dup_window;   /* UDP: listen this long after the first valid reply (never past the
-                          deadline); 0: CS_DNS_DUP_WINDOW; < 0: complete at the first reply */
+                          deadline); the callback runs when the window closes.
+                          0: CS_DNS_DUP_WINDOW; < 0: complete at the first reply */
   size_t max_events;   /* 0: CS_DNS_MAX_EVENTS */
   int64_t transaction_id; /* copied into every record (0: omitted) */
   const char *const *tags; /* copied; e.g. {"depth=0"} */
@@ -78,12 +79,16 @@ cs_dns_req *cs_dns_getaddrinfo(cs_loop *l, cs_trace *t, const char *host, const 
                                cs_dns_cb cb, void *arg);
 
 /* One query (qtype CS_DNS_TYPE_A or CS_DNS_TYPE_AAAA) over UDP to resolver:port, engine
- * "udp". Falls back to TCP (a second record, engine "tcp") when the reply has TC=1. */
+ * "udp". Falls back to TCP (a second record, engine "tcp") when the reply has TC=1.
+ * Returns NULL (cb never called, nothing recorded) when out of memory, for an empty host, a
+ * NULL/non-IP resolver or another qtype; a host that cannot be encoded as a DNS name is
+ * recorded and reported as "invalid_argument". */
 cs_dns_req *cs_dns_udp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype,
                        const cs_ip *resolver, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
                        void *arg);
 
-/* One query over TCP (RFC 1035 4.2.2 / RFC 7766), engine "tcp". */
+/* One query over TCP (RFC 1035 4.2.2 / RFC 7766), engine "tcp". Same arguments and NULL
+ * cases as cs_dns_udp(). */
 cs_dns_req *cs_dns_tcp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype,
                        const cs_ip *resolver, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
                        void *arg);
