@@ -63,8 +63,9 @@ void cs_conn_free(cs_conn *c);
  * n < 0 with failure set: error (connection_reset, generic_timeout_error, ...). */
 typedef void (*cs_conn_io_cb)(cs_conn *c, ssize_t n, const char *failure, void *data);
 
-/* Reads at most cap bytes (one or more syscalls' worth, at least 1 byte) into p, which must
- * stay valid until cb. At most one read and one write may be pending at a time (-1 else). */
+/* Reads what one recv() (or one SSL_read) returns, 1..cap bytes, into p, which must stay
+ * valid until cb. At most one read and one write may be pending at a time (-1 else; also -1
+ * before the connect succeeded). */
 int cs_conn_read(cs_conn *c, void *p, size_t cap, cs_conn_io_cb cb, void *data);
 /* Writes all n bytes of p (which must stay valid until cb), then cb(c, n, NULL). */
 int cs_conn_write(cs_conn *c, const void *p, size_t n, cs_conn_io_cb cb, void *data);
