@@ -487,6 +487,7 @@ const cs_ip *cs_conn_ip(const cs_conn *c) { return &c->ip; }
 uint16_t cs_conn_port(const cs_conn *c) { return c->port; }
 int cs_conn_fd(const cs_conn *c) { return c->fd; }
 bool cs_conn_is_tls(const cs_conn *c) { return c->fops != NULL; }
+bool cs_conn_connected(const cs_conn *c) { return c->connected; }
 int64_t cs_conn_txid(const cs_conn *c) { return c->txid; }
 uint64_t cs_conn_bytes_read(const cs_conn *c) { return c->nread; }
 uint64_t cs_conn_bytes_written(const cs_conn *c) { return c->nwritten; }

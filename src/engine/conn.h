@@ -82,6 +82,7 @@ const cs_ip *cs_conn_ip(const cs_conn *c);
 uint16_t cs_conn_port(const cs_conn *c);
 int cs_conn_fd(const cs_conn *c); /* -1 before socket() / after close */
 bool cs_conn_is_tls(const cs_conn *c);
+bool cs_conn_connected(const cs_conn *c); /* the TCP connect step succeeded */
 int64_t cs_conn_txid(const cs_conn *c);
 uint64_t cs_conn_bytes_read(const cs_conn *c);    /* raw socket bytes, cumulative */
 uint64_t cs_conn_bytes_written(const cs_conn *c); /* raw socket bytes, cumulative */

@@ -400,7 +400,7 @@ static bool is_ip_literal(const char *s) {
 int cs_tls_handshake(cs_conn *c, cs_tls_ctx *x, const cs_tls_opts *o, cs_tls_cb cb, void *data) {
   cs_tls_opts def = {0};
   if (!o) o = &def;
-  if (!c || !x || !cb || cs_conn_is_tls(c) || cs_conn_fd(c) < 0) return -1;
+  if (!c || !x || !cb || cs_conn_is_tls(c) || !cs_conn_connected(c)) return -1;
   pthread_once(&g_bio_once, bio_method_init);
   if (!g_bio_method) return -1;
   cs_trace *t = cs_conn_trace(c);

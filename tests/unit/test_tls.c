@@ -398,6 +398,27 @@ static void test_shared_ctx(void **st) {
   cs_tls_ctx_shared_cleanup();
 }
 
+static void on_connect_refused(cs_conn *c, const char *failure, void *data) {
+  (void)data;
+  assert_string_equal(failure, "connection_refused");
+  assert_int_equal(cs_tls_handshake(c, g_ctx, NULL, on_tls, NULL), -1); /* not connected */
+}
+
+static void test_handshake_needs_connection(void **st) {
+  (void)st;
+  cs_loop *l = cs_loop_new();
+  cs_trace *t = cs_trace_new(cs_mono_now(), 0);
+  cs_ip ip;
+  cs_ip_parse("127.0.0.1", &ip);
+  cs_conn *c = cs_conn_connect(l, t, &ip, tsrv_closed_port(), NULL, on_connect_refused, NULL);
+  assert_int_equal(cs_tls_handshake(c, g_ctx, NULL, on_tls, NULL), -1); /* still connecting */
+  assert_int_equal(cs_loop_run(l), 0);
+  assert_int_equal(t->tls.n, 0);
+  cs_conn_free(c);
+  cs_trace_free(t);
+  cs_loop_free(l);
+}
+
 static void test_verify_failure_map(void **st) {
   (void)st;
   assert_null(cs_tls_verify_failure(X509_V_OK));
@@ -441,6 +462,7 @@ int main(void) {
       cmocka_unit_test(test_stall_timeout),
       cmocka_unit_test(test_not_tls),
       cmocka_unit_test(test_shared_ctx),
+      cmocka_unit_test(test_handshake_needs_connection),
       cmocka_unit_test(test_verify_failure_map),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
