@@ -237,6 +237,7 @@ static cs_http_pstatus head_complete(cs_http_parser *p) {
   const uint8_t *h = p->head.data;
   if (p->code >= 100 && p->code < 200 && p->code != 101) {
     /* interim response (RFC 9110 §15.2): drop it and parse the next head */
+    if (++p->ninterim > 5) return fail0(p, "net/http: too many 1xx informational responses");
     p->nfields = 0;
     cs_buf_reset(&p->head);
     p->line_start = 0;

@@ -48,6 +48,7 @@ typedef struct cs_http_parser {
   size_t nfields;
   int code; /* status code (100..999 parsed; 1xx interim responses are skipped) */
   int minor_version;
+  int ninterim; /* 1xx responses skipped so far (at most 5, like Go) */
   size_t reason_off, reason_len;
   bool head_done;
   /* framing (RFC 9112 §6.3) */

@@ -223,6 +223,11 @@ static void test_interim_and_no_body(void **st) {
   assert_int_equal(cs_http_parser_nfields(&p), 1);
   assert_int_equal(p.body.len, 2);
   cs_http_parser_free(&p);
+  char many[400] = "";
+  for (int i = 0; i < 6; i++) strcat(many, "HTTP/1.1 102 Processing\r\n\r\n");
+  assert_int_equal(parse(&p, many, 0, false), CS_HTTP_P_ERROR);
+  assert_string_equal(p.error, "net/http: too many 1xx informational responses");
+  cs_http_parser_free(&p);
   assert_int_equal(parse(&p, "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", 0, false),
                    CS_HTTP_P_DONE);
   assert_int_equal(p.body.len, 0);
