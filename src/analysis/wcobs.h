@@ -120,6 +120,8 @@ typedef struct {
   int blocking; /* cs_wc_blocking value (see wc_analysis.h) */
   cs_wc_tri accessible;
   const char *dns_consistency;
+  const char *dns_experiment_failure;  /* as recorded (old probes: sometimes no requests) */
+  const char *http_experiment_failure;
 } cs_wc_recorded;
 
 typedef struct {

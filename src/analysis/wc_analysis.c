@@ -1,0 +1,1046 @@
+/* wc_analysis.c - the Web Connectivity verdict (see wc_analysis.h).
+ *
+ * Three OONI algorithms, chosen by test_version, then censorscope's deviations:
+ *   lte     docs/ooni-methodology.md a.3 (classic filter), a.4.1-LTE, a.4.2-LTE, a.5.2
+ *           (probe-cli webconnectivitylte/analysisclassic.go, minipipeline/ analysis.go, observation.go)
+ *   v0.4    a.4.1-v0.4, a.4.2-v0.4, a.5.1 (probe-cli webconnectivity/summary.go)
+ *   legacy  measurement-kit era rules for test_version < 0.4 (docs/analysis.md)
+ *   ours    docs/analysis.md "Deviations": no control => never a blocking verdict from
+ *           inference alone; server-side blocks (CDN challenges, site geo-blocks) are not
+ *           censorship; censorship fingerprints confirm and win; opt-in filters are flagged.
+ * Everything is allocated in the caller's arena; nothing here does I/O. */
+#include "analysis/wc_analysis.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/ipnet.h"
+#include "util/url.h"
+
+/* ---- context ----------------------------------------------------------------------------- */
+
+typedef struct {
+  cs_arena *a;
+  const cs_wc_obs *o;
+  const cs_wc_options *opt;
+  cs_wc_verdict *v;
+  const char *host;   /* URL host, IDNA/lower-cased ("" when unknown) */
+  bool host_is_ip;
+  bool https;         /* URL scheme */
+  bool ctl_ok;        /* usable control: present and no control_failure */
+} ctx;
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static bool streq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+static bool nonempty(const char *s) { return s && *s; }
+
+static bool ip_eq(const char *a, const char *b) {
+  if (!a || !b) return false;
+  if (!strcmp(a, b)) return true;
+  cs_ip x, y;
+  if (!cs_ip_parse(a, &x) || !cs_ip_parse(b, &y)) return false;
+  return x.family == y.family && !memcmp(x.b, y.b, x.family == AF_INET ? 4 : 16);
+}
+
+static bool is_ip_literal(const char *s) {
+  cs_ip x;
+  return s && cs_ip_parse(s, &x);
+}
+
+static bool ip_is_loopback(const char *s) {
+  cs_ip x;
+  return s && cs_ip_parse(s, &x) && cs_ip_is_loopback(&x);
+}
+
+/* System-resolver engines (getaddrinfo-like); NULL = old probes that only had the system
+ * resolver. */
+static bool engine_is_system(const char *e) {
+  return !e || !strcmp(e, "getaddrinfo") || !strcmp(e, "system") ||
+         !strcmp(e, "golang_net_resolver") || !strcmp(e, "go");
+}
+static bool engine_is_doh(const char *e) { return e && !strcmp(e, "doh"); }
+
+/* The domain of a DNS query, IDNA-normalised to compare with the URL host. */
+static bool same_domain(ctx *c, const char *qhost) {
+  if (!qhost || !*c->host) return false;
+  if (!strcasecmp(qhost, c->host)) return true;
+  size_t l = strlen(qhost);
+  if (l > 0 && qhost[l - 1] == '.' && l - 1 == strlen(c->host) && !strncasecmp(qhost, c->host, l - 1))
+    return true;
+  /* unicode vs punycode */
+  char err[64];
+  cs_url u;
+  char *s = cs_arena_printf(c->a, "http://%s/", qhost);
+  if (!s || cs_url_parse(c->a, s, &u, err, sizeof err) != 0) return false;
+  return !strcasecmp(u.host, c->host);
+}
+
+static int64_t ipinfo_asn(const cs_wc_control *ct, const char *ip, int64_t *flags) {
+  if (flags) *flags = 0;
+  for (size_t i = 0; i < ct->nipinfo; i++)
+    if (ip_eq(ct->ipinfo[i].ip, ip)) {
+      if (flags) *flags = ct->ipinfo[i].flags;
+      return ct->ipinfo[i].asn;
+    }
+  return 0;
+}
+
+/* ASN of an address: an asn annotation in the probe's answers, else the control's ip_info
+ * (we have no geoip database: docs/analysis.md). 0 = unknown. */
+static int64_t asn_of(const cs_wc_obs *o, const char *ip) {
+  for (size_t i = 0; i < o->ndns; i++)
+    for (size_t j = 0; j < o->dns[i].nanswers; j++)
+      if (o->dns[i].answers[j].asn > 0 && ip_eq(o->dns[i].answers[j].ip, ip))
+        return o->dns[i].answers[j].asn;
+  return ipinfo_asn(&o->ctl, ip, NULL);
+}
+
+/* Extension (docs/analysis.md): an address is valid for the domain when a TLS handshake to
+ * it with SNI = the URL host succeeded (probe tls_handshakes, or the TH's ip_info flag 8). */
+static bool tls_valid_for_domain(ctx *c, const char *ip) {
+  const cs_wc_obs *o = c->o;
+  for (size_t i = 0; i < o->ntls; i++) {
+    const cs_wc_tls *t = &o->tls[i];
+    if (t->failure || !t->address || !*c->host) continue;
+    if (!t->server_name || strcasecmp(t->server_name, c->host)) continue;
+    cs_ip x;
+    uint16_t port;
+    if (cs_endpoint_parse(t->address, &x, &port)) {
+      char s[CS_IPSTR_MAX];
+      cs_ip_format(&x, s);
+      if (ip_eq(s, ip)) return true;
+    }
+  }
+  int64_t flags;
+  ipinfo_asn(&o->ctl, ip, &flags);
+  return (flags & 8) != 0;
+}
+
+static bool ctl_has_ip(const cs_wc_control *ct, const char *ip) {
+  for (size_t i = 0; i < ct->ndns_addrs; i++)
+    if (ip_eq(ct->dns_addrs[i], ip)) return true;
+  return false;
+}
+
+static size_t ctl_ip_count(const cs_wc_control *ct) {
+  size_t n = 0;
+  for (size_t i = 0; i < ct->ndns_addrs; i++)
+    if (is_ip_literal(ct->dns_addrs[i])) n++;
+  return n;
+}
+
+static bool ctl_has_asn(const cs_wc_obs *o, int64_t asn) {
+  if (asn <= 0) return false;
+  for (size_t i = 0; i < o->ctl.ndns_addrs; i++)
+    if (is_ip_literal(o->ctl.dns_addrs[i]) && asn_of(o, o->ctl.dns_addrs[i]) == asn) return true;
+  return false;
+}
+
+/* endpoint key comparison: control "ip:port" vs probe ip + port */
+static bool ep_match(const char *key, const char *ip, int port) {
+  cs_ip x;
+  uint16_t p;
+  if (!key || !ip || !cs_endpoint_parse(key, &x, &p) || p != port) return false;
+  char s[CS_IPSTR_MAX];
+  cs_ip_format(&x, s);
+  return ip_eq(s, ip);
+}
+
+static const cs_wc_ctl_ep *ctl_tcp(const cs_wc_control *ct, const char *ip, int port) {
+  for (size_t i = 0; i < ct->ntcp; i++)
+    if (ep_match(ct->tcp[i].endpoint, ip, port)) return &ct->tcp[i];
+  return NULL;
+}
+static const cs_wc_ctl_ep *ctl_tls(const cs_wc_control *ct, const char *ip, int port) {
+  for (size_t i = 0; i < ct->ntls; i++)
+    if (ep_match(ct->tls[i].endpoint, ip, port)) return &ct->tls[i];
+  return NULL;
+}
+
+static const char *hdr_get(const cs_wc_header *h, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (h[i].name && !strcasecmp(h[i].name, name)) return h[i].value;
+  return NULL;
+}
+
+/* ---- a.4.2 HTTP comparisons -------------------------------------------------------------- */
+
+/* probe-cli model/http.go + webconnectivity: headers every server sends (excluded). */
+static const char *const common_headers[] = {
+    "date", "content-type", "server", "cache-control", "vary", "set-cookie", "location",
+    "expires", "x-powered-by", "content-encoding", "last-modified", "accept-ranges", "pragma",
+    "x-frame-options", "etag", "x-content-type-options", "age", "via", "p3p",
+    "x-xss-protection", "content-language", "cf-ray", "strict-transport-security", "link",
+    "x-varnish"};
+
+static bool is_common_header(const char *lname) {
+  for (size_t i = 0; i < sizeof common_headers / sizeof *common_headers; i++)
+    if (!strcmp(lname, common_headers[i])) return true;
+  return false;
+}
+
+static char *lower_dup(cs_arena *a, const char *s) {
+  char *d = cs_arena_strdup(a, s ? s : "");
+  if (d)
+    for (char *p = d; *p; p++) *p = (char)tolower((unsigned char)*p);
+  return d;
+}
+
+/* Lower-cased distinct header keys. */
+static size_t header_keys(cs_arena *a, const cs_wc_header *h, size_t n, char ***out) {
+  char **k = cs_arena_alloc(a, (n ? n : 1) * sizeof *k);
+  size_t m = 0;
+  if (!k) {
+    *out = NULL;
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char *l = lower_dup(a, h[i].name);
+    if (!l) continue;
+    bool dup = false;
+    for (size_t j = 0; j < m && !dup; j++) dup = !strcmp(k[j], l);
+    if (!dup) k[m++] = l;
+  }
+  *out = k;
+  return m;
+}
+
+static bool keyset_has(char **k, size_t n, const char *s) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(k[i], s)) return true;
+  return false;
+}
+
+/* v0.4: identical key sets => true; otherwise (both) uncommon-key intersection non-empty. */
+static cs_wc_tri headers_match(cs_arena *a, const cs_wc_header *ph, size_t pn,
+                               const cs_wc_header *ch, size_t cn, bool equal_shortcut) {
+  char **pk, **ck;
+  size_t np = header_keys(a, ph, pn, &pk), nc = header_keys(a, ch, cn, &ck);
+  if (equal_shortcut && np == nc) {
+    bool same = true;
+    for (size_t i = 0; i < np && same; i++) same = keyset_has(ck, nc, pk[i]);
+    if (same) return CS_WC_YES;
+  }
+  for (size_t i = 0; i < np; i++)
+    if (!is_common_header(pk[i]) && keyset_has(ck, nc, pk[i])) return CS_WC_YES;
+  return CS_WC_NO;
+}
+
+/* Words of byte length >= 5, lower-cased, split on " ". */
+static size_t long_words(cs_arena *a, const char *title, char ***out) {
+  size_t cap = 0;
+  for (const char *p = title; *p; p++)
+    if (*p == ' ') cap++;
+  char **w = cs_arena_alloc(a, (cap + 1) * sizeof *w);
+  size_t n = 0;
+  *out = w;
+  if (!w) return 0;
+  const char *p = title;
+  while (1) {
+    const char *e = strchr(p, ' ');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (l >= 5) {
+      char *s = cs_arena_strndup(a, p, l);
+      if (s) {
+        for (char *q = s; *q; q++) *q = (char)tolower((unsigned char)*q);
+        w[n++] = s;
+      }
+    }
+    if (!e) break;
+    p = e + 1;
+  }
+  return n;
+}
+
+/* a.4.2: every long word of either title appears in the other (empty symmetric difference). */
+static bool titles_match(cs_arena *a, const char *pt, const char *ct) {
+  char **pw, **cw;
+  size_t np = long_words(a, pt ? pt : "", &pw), nc = long_words(a, ct ? ct : "", &cw);
+  for (size_t i = 0; i < np; i++)
+    if (!keyset_has(cw, nc, pw[i])) return false;
+  for (size_t i = 0; i < nc; i++)
+    if (!keyset_has(pw, np, cw[i])) return false;
+  return true;
+}
+
+static bool status_is_final(int code) { return (code >= 200 && code < 300) || (code >= 400 && code < 600); }
+
+/* Fills body_proportion .. title_match for response h against the control (lte or v0.4). */
+static void http_compare(ctx *c, const cs_wc_http *h, bool lte) {
+  cs_wc_verdict *v = c->v;
+  const cs_wc_control *ct = &c->o->ctl;
+  int64_t cl = ct->http_body_length;
+  int64_t pl = (int64_t)h->body_len;
+  if (cl > 0 && pl > 0 && !h->body_is_truncated) {
+    double lo = (double)(pl < cl ? pl : cl), hi = (double)(pl < cl ? cl : pl);
+    v->body_proportion = lo / hi;
+    v->body_length_match = v->body_proportion > 0.7 ? CS_WC_YES : CS_WC_NO;
+  }
+  int pc = h->code, cc = ct->http_status;
+  if (pc > 0 && cc > 0) {
+    if (pc == cc) v->status_code_match = CS_WC_YES;
+    else if (lte) v->status_code_match = cc / 100 != 2 ? CS_WC_UNKNOWN : CS_WC_NO;
+    else v->status_code_match = cc / 100 == 5 ? CS_WC_UNKNOWN : CS_WC_NO;
+  }
+  if (lte) {
+    if (cc > 0)
+      v->headers_match = headers_match(c->a, h->headers, h->nheaders, ct->http_headers,
+                                       ct->nhttp_headers, false);
+    if (!h->body_is_truncated && pc > 0 && cc > 0)
+      v->title_match = titles_match(c->a, h->title, ct->http_title) ? CS_WC_YES : CS_WC_NO;
+  } else {
+    if (pc > 0 && cc > 0)
+      v->headers_match = headers_match(c->a, h->headers, h->nheaders, ct->http_headers,
+                                       ct->nhttp_headers, true);
+    if (nonempty(h->title) && !h->body_is_truncated && pc > 0 && cc > 0)
+      v->title_match = titles_match(c->a, h->title, ct->http_title) ? CS_WC_YES : CS_WC_NO;
+  }
+}
+
+/* a.4.2 HTTP-diff verdict: no diff iff status matches and one of body/headers/title match. */
+static bool http_diff(const cs_wc_verdict *v) {
+  if (v->status_code_match != CS_WC_YES) return true;
+  return !(v->body_length_match == CS_WC_YES || v->headers_match == CS_WC_YES ||
+           v->title_match == CS_WC_YES);
+}
+
+/* ---- verdict setters (a.5.2) ------------------------------------------------------------- */
+
+static bool dns_inconsistent(const cs_wc_verdict *v) { return streq(v->dns_consistency, "inconsistent"); }
+
+static void set_false(cs_wc_verdict *v, const char *why) {
+  v->blocking = CS_WC_BLOCKING_FALSE;
+  v->accessible = CS_WC_YES;
+  v->reason = why;
+}
+static void set_string(cs_wc_verdict *v, cs_wc_blocking b, const char *why) {
+  v->blocking = dns_inconsistent(v) ? CS_WC_BLOCKING_DNS : b;
+  v->accessible = CS_WC_NO;
+  v->reason = why;
+}
+static void set_nil(cs_wc_verdict *v, const char *why) {
+  if (dns_inconsistent(v)) {
+    v->blocking = CS_WC_BLOCKING_DNS;
+    v->accessible = CS_WC_NO;
+  } else {
+    v->blocking = CS_WC_BLOCKING_NULL;
+    v->accessible = CS_WC_UNKNOWN;
+  }
+  v->reason = why;
+}
+static void set_down(cs_wc_verdict *v, const char *why) {
+  v->blocking = dns_inconsistent(v) ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_FALSE;
+  v->accessible = CS_WC_NO;
+  v->reason = why;
+}
+
+/* ---- LTE observations -------------------------------------------------------------------- */
+
+typedef struct {
+  int depth;
+  const char *ip;
+  int port;
+  const cs_wc_tcp *tcp;
+  const cs_wc_tls *tls;
+  const cs_wc_http *http;
+  bool classic;
+} ep_obs;
+
+static int depth_of(const cs_wc_tags *t) { return t->depth < 0 ? 0 : t->depth; }
+
+/* Whether a lookup (a system-resolver one when system_only) resolved ip. */
+static bool resolved_by(const cs_wc_obs *o, const char *ip, bool system_only) {
+  for (size_t i = 0; i < o->ndns; i++) {
+    if (o->dns[i].failure || (system_only && !engine_is_system(o->dns[i].engine))) continue;
+    for (size_t j = 0; j < o->dns[i].nanswers; j++)
+      if (ip_eq(o->dns[i].answers[j].ip, ip)) return true;
+  }
+  return false;
+}
+
+static bool tls_addr_is(const cs_wc_tls *t, const char *ip, int port) {
+  return t->address && ep_match(t->address, ip, port);
+}
+static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) {
+  return h->address && ep_match(h->address, ip, port);
+}
+
+/* Endpoint observations keyed by transaction (minipipeline/observation.go): TCP connect, plus
+ * the TLS handshake and HTTP round trip with the same transaction_id (or, when there are no
+ * transaction ids, the same address and depth). */
+static size_t build_endpoints(ctx *c, ep_obs **out) {
+  const cs_wc_obs *o = c->o;
+  size_t cap = o->ntcp + o->nhttp + 1, n = 0;
+  ep_obs *e = cs_arena_alloc(c->a, cap * sizeof *e);
+  bool *tls_used = cs_arena_alloc(c->a, (o->ntls + 1) * sizeof *tls_used);
+  bool *http_used = cs_arena_alloc(c->a, (o->nhttp + 1) * sizeof *http_used);
+  *out = e;
+  if (!e || !tls_used || !http_used) return 0;
+  for (size_t i = 0; i < o->ntcp; i++) {
+    const cs_wc_tcp *t = &o->tcp[i];
+    ep_obs *x = &e[n++];
+    x->tcp = t;
+    x->ip = t->ip;
+    x->port = t->port;
+    x->depth = depth_of(&t->tags);
+    for (size_t j = 0; j < o->ntls; j++) {
+      const cs_wc_tls *s = &o->tls[j];
+      if (tls_used[j]) continue;
+      bool m = t->tags.txid ? s->tags.txid == t->tags.txid
+                            : (!s->tags.txid && depth_of(&s->tags) == x->depth && tls_addr_is(s, t->ip, t->port));
+      if (m) {
+        x->tls = s;
+        tls_used[j] = true;
+        break;
+      }
+    }
+    for (size_t j = 0; j < o->nhttp; j++) {
+      const cs_wc_http *h = &o->http[j];
+      if (http_used[j]) continue;
+      bool m = t->tags.txid ? h->tags.txid == t->tags.txid
+                            : (!h->tags.txid && depth_of(&h->tags) == x->depth && http_addr_is(h, t->ip, t->port));
+      if (m) {
+        x->http = h;
+        http_used[j] = true;
+        break;
+      }
+    }
+    /* classic filter (minipipeline/classic.go, a.3): the address was resolved by the system
+     * resolver, or by no lookup at all (URL or redirect literal); and the flow fetched the
+     * body (a missing fetch_body tag counts as true: our own older records) */
+    bool origin_ok = resolved_by(o, t->ip, true) || !resolved_by(o, t->ip, false);
+    x->classic = origin_ok && t->tags.fetch_body != CS_WC_NO;
+  }
+  return n;
+}
+
+/* Classic DNS lookups: system resolver only. */
+static bool dns_classic(const cs_wc_dns *d) { return engine_is_system(d->engine); }
+
+static bool aaaa_no_answer(const cs_wc_dns *d) {
+  return streq(d->query_type, "AAAA") && streq(d->failure, "dns_no_answer");
+}
+
+/* a.4.1 LTE: dns_consistency and dns_experiment_failure from depth-0 classic lookups. */
+static void lte_dns(ctx *c, bool ext_tls) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  size_t valid = 0, invalid = 0, unexpected = 0, expected = 0, success = 0;
+  bool th_data = c->ctl_ok && ct->dns_present;
+  size_t th_ips = th_data ? ctl_ip_count(ct) : 0;
+  for (size_t i = 0; i < o->ndns; i++) {
+    const cs_wc_dns *d = &o->dns[i];
+    if (!dns_classic(d) || depth_of(&d->tags) != 0) continue;
+    if (d->failure) {
+      if (engine_is_doh(d->engine) || aaaa_no_answer(d)) continue;
+      if (!v->dns_experiment_failure) v->dns_experiment_failure = d->failure;
+      if (!th_data || !same_domain(c, d->hostname)) continue;
+      if (ct->dns_failure) expected++;
+      else if (streq(d->failure, "dns_no_answer") && th_ips == 0) expected++;
+      else unexpected++;
+      continue;
+    }
+    size_t nips = 0;
+    bool ok = false;
+    for (size_t j = 0; j < d->nanswers; j++) {
+      const char *ip = d->answers[j].ip;
+      if (!ip) continue;
+      nips++;
+      if (ctl_has_ip(ct, ip) || ctl_has_asn(o, asn_of(o, ip))) ok = true;
+      if (ext_tls && tls_valid_for_domain(c, ip)) ok = true;
+    }
+    if (!nips) continue;
+    success++;
+    if (!th_data || th_ips == 0) continue;
+    if (ok) valid++;
+    else invalid++;
+  }
+  if (!unexpected && !invalid && (valid || expected)) v->dns_consistency = "consistent";
+  else if (invalid || unexpected || (success && th_data && th_ips == 0))
+    v->dns_consistency = "inconsistent";
+}
+
+/* Walk types, highest first (a.5.2): HTTP > TLS > TCP > DNS. */
+enum { T_HTTP = 3, T_TLS = 2, T_TCP = 1, T_DNS = 0 };
+
+static int ep_type(const ep_obs *e) { return e->http ? T_HTTP : e->tls ? T_TLS : T_TCP; }
+static const char *ep_failure(const ep_obs *e) {
+  switch (ep_type(e)) {
+  case T_HTTP: return e->http->failure;
+  case T_TLS: return e->tls->failure;
+  default: return e->tcp->failure;
+  }
+}
+
+/* Order within a (depth, type) group: success first, then failure strings ascending. */
+static int fail_cmp(const char *a, const char *b) {
+  if (!a && !b) return 0;
+  if (!a) return -1;
+  if (!b) return 1;
+  return strcmp(a, b);
+}
+
+/* Applies a.5.2 rules 1-4 to one endpoint observation. Returns true when it decided. */
+static bool lte_rule_ep(ctx *c, const ep_obs *e) {
+  cs_wc_verdict *v = c->v;
+  const cs_wc_control *ct = &c->o->ctl;
+  bool ctl_http = c->ctl_ok && ct->http_present; /* ControlHTTPFailure is Some */
+  int type = ep_type(e);
+  const char *f = ep_failure(e);
+  if (type == T_HTTP && !f && status_is_final(e->http->code)) {
+    if (e->tls && !e->tls->failure) return set_false(v, "lte.http.final_over_tls"), true;
+    if (!ctl_http) return set_nil(v, "lte.http.final_no_control"), true;
+    if (!http_diff(v)) return set_false(v, "lte.http.final_matches_control"), true;
+    return set_string(v, CS_WC_BLOCKING_HTTP_DIFF, "lte.http.diff"), true;
+  }
+  if (!f) return false;
+  if (type == T_HTTP) {
+    v->http_experiment_failure = f;
+    if (!ctl_http) return set_nil(v, "lte.http.failure_no_control"), true;
+    if (ct->http_failure) return set_down(v, "lte.http.failure_control_failed_too"), true;
+    return set_string(v, CS_WC_BLOCKING_HTTP_FAILURE, "lte.http.failure_probe_only"), true;
+  }
+  if (type == T_TLS) {
+    v->http_experiment_failure = f;
+    const cs_wc_ctl_ep *t = c->ctl_ok ? ctl_tls(ct, e->ip, e->port) : NULL;
+    if (t && e->tls->server_name && t->server_name && strcmp(t->server_name, e->tls->server_name)) t = NULL;
+    if (!t) {
+      if (!ctl_http) return set_nil(v, "lte.tls.failure_no_control"), true;
+      return set_string(v, CS_WC_BLOCKING_HTTP_FAILURE, "lte.tls.failure_no_tls_control"), true;
+    }
+    if (t->failure) return set_down(v, "lte.tls.failure_control_failed_too"), true;
+    return set_string(v, CS_WC_BLOCKING_HTTP_FAILURE, "lte.tls.failure_probe_only"), true;
+  }
+  v->http_experiment_failure = f;
+  const cs_wc_ctl_ep *t = c->ctl_ok ? ctl_tcp(ct, e->ip, e->port) : NULL;
+  if (!t) {
+    if (!ctl_http) return set_nil(v, "lte.tcp.failure_no_control"), true;
+    return set_string(v, CS_WC_BLOCKING_HTTP_FAILURE, "lte.tcp.failure_no_tcp_control"), true;
+  }
+  if (t->failure) return set_down(v, "lte.tcp.failure_control_failed_too"), true;
+  return set_string(v, CS_WC_BLOCKING_TCP_IP, "lte.tcp.failure_probe_only"), true;
+}
+
+static bool all_loopback(const char *const *ips, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!is_ip_literal(ips[i])) continue;
+    if (!ip_is_loopback(ips[i])) return false;
+    k++;
+  }
+  return k > 0;
+}
+
+/* Applies a.5.2 rules 5-7 to one DNS lookup. Returns true when it decided. */
+static bool lte_rule_dns(ctx *c, const cs_wc_dns *d) {
+  cs_wc_verdict *v = c->v;
+  const cs_wc_control *ct = &c->o->ctl;
+  bool dns_ctl = c->ctl_ok && ct->dns_present && same_domain(c, d->hostname);
+  bool ctl_http = c->ctl_ok && ct->http_present;
+  if (d->failure) {
+    if (engine_is_doh(d->engine) || aaaa_no_answer(d)) return false;
+    if (!dns_ctl) {
+      v->http_experiment_failure = d->failure;
+      if (!ctl_http) return set_false(v, "lte.dns.failure_no_control"), true;
+      return set_string(v, CS_WC_BLOCKING_DNS, "lte.dns.failure_no_dns_control"), true;
+    }
+    if (ct->dns_failure) {
+      v->http_experiment_failure = d->failure;
+      return set_down(v, "lte.dns.failure_control_failed_too"), true;
+    }
+    if (streq(d->failure, "dns_no_answer") && ctl_ip_count(ct) == 0)
+      return set_down(v, "lte.dns.no_answer_control_empty"), true;
+    v->http_experiment_failure = d->failure;
+    return set_string(v, CS_WC_BLOCKING_DNS, "lte.dns.failure_probe_only"), true;
+  }
+  if (!dns_ctl || depth_of(&d->tags) != 0) return false;
+  const char *ips[CS_WC_MAX_ITEMS];
+  size_t n = 0;
+  for (size_t j = 0; j < d->nanswers && n < CS_WC_MAX_ITEMS; j++)
+    if (d->answers[j].ip) ips[n++] = d->answers[j].ip;
+  if (!all_loopback(ips, n)) return false;
+  if (all_loopback((const char *const *)ct->dns_addrs, ct->ndns_addrs))
+    return set_down(v, "lte.dns.loopback_both"), true;
+  if (ctl_ip_count(ct) > 0) return set_string(v, CS_WC_BLOCKING_DNS, "lte.dns.loopback_probe_only"), true;
+  return false;
+}
+
+static void lte(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  cs_wc_verdict *v = c->v;
+  v->algorithm = "lte";
+  lte_dns(c, !c->opt->ooni_strict);
+
+  ep_obs *eps;
+  size_t neps = build_endpoints(c, &eps);
+  int maxdepth = 0;
+  for (size_t i = 0; i < neps; i++)
+    if (eps[i].classic && eps[i].depth > maxdepth) maxdepth = eps[i].depth;
+  for (size_t i = 0; i < o->ndns; i++)
+    if (dns_classic(&o->dns[i]) && depth_of(&o->dns[i].tags) > maxdepth) maxdepth = depth_of(&o->dns[i].tags);
+
+  /* HTTP diff values: the deepest classic final response, when the control fetched the page */
+  if (c->ctl_ok && o->ctl.http_present && !o->ctl.http_failure) {
+    const ep_obs *best = NULL;
+    for (size_t i = 0; i < neps; i++) {
+      const ep_obs *e = &eps[i];
+      if (!e->classic || !e->http || e->http->failure || !status_is_final(e->http->code)) continue;
+      if (!best || e->depth > best->depth) best = e;
+    }
+    if (best) http_compare(c, best->http, true);
+  }
+
+  /* the walk: depth descending, type HTTP > TLS > TCP > DNS, success first */
+  v->blocking = CS_WC_BLOCKING_NULL;
+  v->accessible = CS_WC_UNKNOWN;
+  v->reason = "lte.no_rule_matched";
+  for (int depth = maxdepth; depth >= 0; depth--) {
+    for (int type = T_HTTP; type >= T_TCP; type--) {
+      /* selection by (failure) order without sorting: repeatedly pick the smallest unvisited */
+      bool *done = cs_arena_alloc(c->a, (neps + 1) * sizeof *done);
+      if (!done) return;
+      for (;;) {
+        const ep_obs *pick = NULL;
+        size_t pi = 0;
+        for (size_t i = 0; i < neps; i++) {
+          const ep_obs *e = &eps[i];
+          if (done[i] || !e->classic || e->depth != depth || ep_type(e) != type) continue;
+          if (!pick || fail_cmp(ep_failure(e), ep_failure(pick)) < 0) pick = e, pi = i;
+        }
+        if (!pick) break;
+        done[pi] = true;
+        if (lte_rule_ep(c, pick)) return;
+      }
+    }
+    /* DNS: successes first, then failures by string */
+    bool *done = cs_arena_alloc(c->a, (o->ndns + 1) * sizeof *done);
+    if (!done) return;
+    for (;;) {
+      const cs_wc_dns *pick = NULL;
+      size_t pi = 0;
+      for (size_t i = 0; i < o->ndns; i++) {
+        const cs_wc_dns *d = &o->dns[i];
+        if (done[i] || !dns_classic(d) || depth_of(&d->tags) != depth) continue;
+        if (!pick || fail_cmp(d->failure, pick->failure) < 0) pick = d, pi = i;
+      }
+      if (!pick) break;
+      done[pi] = true;
+      if (lte_rule_dns(c, pick)) return;
+    }
+  }
+}
+
+/* ---- v0.4 (summary.go, dnsanalysis.go, httpanalysis.go) ---------------------------------- */
+
+static bool is_nxdomain_like(const char *f) {
+  return streq(f, "dns_nxdomain_error") || streq(f, "android_dns_cache_no_data");
+}
+
+/* a.4.1 v0.4 (and, with legacy=true, the measurement-kit variant). */
+static void dns_v04(ctx *c, bool legacy) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  for (size_t i = 0; i < o->ndns; i++)
+    if (o->dns[i].failure && engine_is_system(o->dns[i].engine)) {
+      if (!(legacy ? false : aaaa_no_answer(&o->dns[i]))) {
+        v->dns_experiment_failure = o->dns[i].failure;
+        break;
+      }
+    }
+  if (!c->ctl_ok) return;
+  if (c->host_is_ip) {
+    v->dns_consistency = "consistent";
+    return;
+  }
+  const char *pf = v->dns_experiment_failure, *cf = ct->dns_failure;
+  if (legacy) {
+    if (pf) {
+      v->dns_consistency = streq(pf, cf) ? "consistent" : "inconsistent";
+      return;
+    }
+  } else {
+    if (pf && cf) {
+      v->dns_consistency = streq(cf, "dns_name_error") && is_nxdomain_like(pf) ? "consistent" : "inconsistent";
+      return;
+    }
+    if (pf || cf) {
+      v->dns_consistency = "inconsistent";
+      return;
+    }
+  }
+  bool ip_overlap = false, asn_overlap = false, private_ip = false;
+  for (size_t i = 0; i < o->ndns; i++)
+    for (size_t j = 0; j < o->dns[i].nanswers; j++) {
+      const char *ip = o->dns[i].answers[j].ip;
+      if (!ip) continue;
+      if (ctl_has_ip(ct, ip)) ip_overlap = true;
+      if (ctl_has_asn(o, asn_of(o, ip))) asn_overlap = true;
+      if (cs_ipstr_is_bogon(ip)) private_ip = true;
+    }
+  if (legacy && private_ip && !ip_overlap) {
+    v->dns_consistency = "inconsistent";
+    return;
+  }
+  v->dns_consistency = (ip_overlap || asn_overlap) ? "consistent" : "inconsistent";
+}
+
+static void v04(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  v->algorithm = "v0.4";
+  dns_v04(c, false);
+  const cs_wc_http *r0 = o->nhttp ? &o->http[0] : NULL;
+  if (r0) v->http_experiment_failure = r0->failure;
+  if (r0 && !r0->failure && c->ctl_ok && ct->http_present && !ct->http_failure)
+    http_compare(c, r0, false);
+  bool incons = dns_inconsistent(v);
+
+  /* a.5.1 rule 1 */
+  if (r0 && !r0->failure && r0->url && !strncasecmp(r0->url, "https://", 8))
+    return set_false(v, "v0.4.https_success");
+  if (!c->ctl_ok) {
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.control_failure";
+    return;
+  }
+  const char *df = v->dns_experiment_failure;
+  if (is_nxdomain_like(df) && streq(v->dns_consistency, "consistent")) {
+    v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_YES, v->reason = "v0.4.nxdomain_consistent";
+    return;
+  }
+  if (incons && is_nxdomain_like(df)) {
+    v->blocking = CS_WC_BLOCKING_DNS, v->accessible = CS_WC_NO, v->reason = "v0.4.nxdomain_inconsistent";
+    return;
+  }
+  size_t attempts = o->ntcp, ok = 0;
+  for (size_t i = 0; i < o->ntcp; i++) ok += o->tcp[i].success;
+  if (attempts > 0 && ok == 0 && v->dns_consistency) {
+    v->accessible = CS_WC_NO;
+    v->blocking = incons ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_TCP_IP;
+    v->reason = "v0.4.all_tcp_failed";
+    return;
+  }
+  if (ct->http_failure || !ct->http_present) {
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.control_http_failed";
+    return;
+  }
+  if (!r0) {
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.no_requests";
+    return;
+  }
+  if (r0->failure) {
+    const char *f = r0->failure;
+    cs_wc_blocking b = CS_WC_BLOCKING_NULL;
+    if (streq(f, "connection_refused") || streq(f, "connection_reset") || streq(f, "eof_error") ||
+        streq(f, "generic_timeout_error") || streq(f, "ssl_invalid_hostname") ||
+        streq(f, "ssl_invalid_certificate") || streq(f, "ssl_unknown_authority"))
+      b = CS_WC_BLOCKING_HTTP_FAILURE;
+    else if (streq(f, "dns_nxdomain_error"))
+      b = CS_WC_BLOCKING_DNS;
+    if (b == CS_WC_BLOCKING_NULL) {
+      v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.http_failure_unclassified";
+      return;
+    }
+    if (o->nhttp == 1 && incons) b = CS_WC_BLOCKING_DNS;
+    v->blocking = b, v->accessible = CS_WC_NO, v->reason = "v0.4.http_failure";
+    return;
+  }
+  if (!http_diff(v)) return set_false(v, "v0.4.http_matches_control");
+  v->accessible = CS_WC_NO;
+  v->blocking = incons ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_HTTP_DIFF;
+  v->reason = "v0.4.http_diff";
+}
+
+/* ---- legacy (measurement-kit era, test_version < 0.4) ------------------------------------ */
+
+static void legacy(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  v->algorithm = "legacy";
+  const cs_wc_http *r0 = o->nhttp ? &o->http[0] : NULL;
+  /* old probes sometimes archived the HTTP failure without any request */
+  const char *pf = r0 ? r0->failure : o->recorded.http_experiment_failure, *cf = ct->http_failure;
+  v->http_experiment_failure = pf;
+  if (!c->ctl_ok) {
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "legacy.control_failure";
+    return;
+  }
+  dns_v04(c, true);
+  bool cons = streq(v->dns_consistency, "consistent"), incons = dns_inconsistent(v);
+  /* MK compared only the first word of the failure strings */
+  char *pfw = pf ? cs_arena_strndup(c->a, pf, strcspn(pf, " ")) : NULL;
+  bool tcp_ok = true;
+  for (size_t i = 0; i < o->ntcp; i++) {
+    const cs_wc_ctl_ep *t = ctl_tcp(ct, o->tcp[i].ip, o->tcp[i].port);
+    if (t && t->status && !o->tcp[i].success) tcp_ok = false;
+  }
+  bool expected_page = false;
+  if (r0 && !pf && !cf && ct->http_present) {
+    http_compare(c, r0, false);
+    expected_page = (v->body_length_match == CS_WC_YES || v->headers_match == CS_WC_YES ||
+                     v->title_match == CS_WC_YES) && v->status_code_match != CS_WC_NO;
+  }
+  if (cons && !tcp_ok && pf) {
+    v->blocking = CS_WC_BLOCKING_TCP_IP, v->reason = "legacy.tcp_blocked";
+  } else if (cons && tcp_ok && !expected_page && r0 && !pf && !cf) {
+    v->blocking = CS_WC_BLOCKING_HTTP_DIFF, v->reason = "legacy.http_diff";
+  } else if (cons && tcp_ok && pf && !cf) {
+    v->blocking = streq(pfw, "dns_lookup_error") ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_HTTP_FAILURE;
+    v->reason = "legacy.http_failure";
+  } else if (incons && !expected_page) {
+    v->blocking = CS_WC_BLOCKING_DNS, v->reason = "legacy.dns_inconsistent";
+  } else {
+    set_false(v, "legacy.accessible");
+    return;
+  }
+  v->accessible = CS_WC_NO;
+}
+
+/* ---- censorscope deviations -------------------------------------------------------------- */
+
+/* Server-side blocks that the site (or its CDN) shows to the probe: not censorship
+ * (ooni/probe#2661, #2528, #1734). Returns a short name or NULL. */
+static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *ct) {
+  if (!h || h->failure || h->code <= 0) return NULL;
+  const char *server = hdr_get(h->headers, h->nheaders, "server");
+  const char *title = h->title ? h->title : "";
+  int code = h->code;
+  bool cf = (server && !strncasecmp(server, "cloudflare", 10)) || hdr_get(h->headers, h->nheaders, "cf-ray");
+  if (hdr_get(h->headers, h->nheaders, "cf-mitigated")) return "cloudflare_challenge";
+  if (strstr(title, "Just a moment...") || strstr(title, "Attention Required! | Cloudflare"))
+    return "cloudflare_challenge";
+  if (cf && (code == 403 || code == 429 || code == 503)) return "cloudflare_block";
+  if (server && !strncasecmp(server, "AkamaiGHost", 11) && code == 403) return "akamai_access_denied";
+  if (code == 403 && strstr(title, "Access Denied") && server && strcasestr(server, "akamai"))
+    return "akamai_access_denied";
+  const char *xcache = hdr_get(h->headers, h->nheaders, "x-cache");
+  if (code == 403 && xcache && strcasestr(xcache, "cloudfront")) return "cloudfront_block";
+  if (hdr_get(h->headers, h->nheaders, "x-iinfo") && (code == 403 || code == 200) &&
+      h->body && h->body_len && memmem(h->body, h->body_len, "Incapsula", 9))
+    return "imperva_incapsula";
+  if (hdr_get(h->headers, h->nheaders, "x-sucuri-block")) return "sucuri_block";
+  if (server && !strncasecmp(server, "ddos-guard", 10) && (code == 403 || code == 503)) return "ddos_guard";
+  /* a geo-block by the site itself: 403/451 from the same server software that served the
+   * control, while the control got a 2xx */
+  if ((code == 403 || code == 451) && ct->http_status / 100 == 2 && server && *server) {
+    const char *cs = hdr_get(ct->http_headers, ct->nhttp_headers, "server");
+    if (cs && !strcmp(cs, server)) return "site_geo_block";
+  }
+  return NULL;
+}
+
+/* Fingerprints over every response in the chain and every DNS answer. */
+static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, bool *dns_found,
+                               cs_fp_match *http_m, bool *http_found, const cs_wc_http **http_resp) {
+  const cs_wc_obs *o = c->o;
+  *dns_found = *http_found = false;
+  for (size_t i = 0; i < o->ndns; i++)
+    for (size_t j = 0; j < o->dns[i].nanswers; j++) {
+      cs_fp_match m;
+      if (!o->dns[i].answers[j].ip || !cs_fp_match_dns(db, o->dns[i].answers[j].ip, &m)) continue;
+      if (!*dns_found || m.kind < dns_m->kind) *dns_m = m, *dns_found = true;
+    }
+  for (size_t i = 0; i < o->nhttp; i++) {
+    const cs_wc_http *h = &o->http[i];
+    if (!h->body && !h->nheaders) continue;
+    const char **hn = cs_arena_alloc(c->a, (h->nheaders + 1) * sizeof *hn);
+    const char **hv = cs_arena_alloc(c->a, (h->nheaders + 1) * sizeof *hv);
+    if (!hn || !hv) return;
+    for (size_t k = 0; k < h->nheaders; k++) hn[k] = h->headers[k].name, hv[k] = h->headers[k].value;
+    cs_fp_http r = {hn, hv, h->nheaders, h->body, h->body_len};
+    cs_fp_match m;
+    if (!cs_fp_match_http(db, &r, &m)) continue;
+    if (!*http_found || m.kind < http_m->kind) *http_m = m, *http_found = true, *http_resp = h;
+  }
+}
+
+static bool censorship(const cs_fp_match *m, const char *cc) {
+  return m->kind == CS_FP_KIND_CENSORSHIP && cs_fp_country_ok(m, cc);
+}
+
+static void deviations(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  cs_wc_verdict *v = c->v;
+  v->ooni_blocking = v->blocking;
+  v->ooni_accessible = v->accessible;
+  const char *cc = o->probe_cc;
+
+  cs_fp_match dm, hm;
+  bool dfound = false, hfound = false;
+  const cs_wc_http *hresp = NULL;
+  if (c->opt->fingerprints)
+    match_fingerprints(c, c->opt->fingerprints, &dm, &dfound, &hm, &hfound, &hresp);
+  /* the reported match: censorship first, then opt-in, weak, benign, false positive */
+  if (dfound || hfound) {
+    v->blockpage_found = true;
+    bool dc = dfound && censorship(&dm, cc), hc = hfound && censorship(&hm, cc);
+    if (hc && !dc) v->blockpage = hm;
+    else if (dc) v->blockpage = dm;
+    else if (dfound && hfound) v->blockpage = dm.kind <= hm.kind ? dm : hm;
+    else v->blockpage = dfound ? dm : hm;
+    v->blockpage_confirmed = censorship(&v->blockpage, cc);
+    v->blockpage_optin = v->blockpage.kind == CS_FP_KIND_OPTIN;
+  }
+  if (c->opt->ooni_strict) return;
+
+  bool dns_cens = dfound && censorship(&dm, cc);
+  bool http_cens = hfound && censorship(&hm, cc);
+
+  /* 1. a censorship fingerprint always wins (conclusive even without a control) */
+  bool undecided = v->blocking == CS_WC_BLOCKING_NULL || v->blocking == CS_WC_BLOCKING_FALSE;
+  if (dns_cens || http_cens) {
+    /* keep OONI's mechanism when it already found blocking; otherwise the fingerprint's */
+    if (undecided) {
+      v->blocking = dns_cens ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_HTTP_DIFF;
+      v->accessible = CS_WC_NO;
+      v->reason = dns_cens ? "fingerprint.dns" : "fingerprint.http";
+    }
+  } else {
+    /* 2. no usable control: never a blocking verdict from inference alone */
+    if (!c->ctl_ok && v->blocking != CS_WC_BLOCKING_NULL &&
+        !(v->blocking == CS_WC_BLOCKING_FALSE && v->accessible == CS_WC_YES &&
+          (!strcmp(v->reason, "lte.http.final_over_tls") || !strcmp(v->reason, "v0.4.https_success")))) {
+      v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "no_control";
+    }
+    /* 3. server-side blocks shown to the probe only are not censorship */
+    if (v->blocking == CS_WC_BLOCKING_HTTP_DIFF && !dns_inconsistent(v)) {
+      const cs_wc_http *fin = o->nhttp ? &o->http[0] : NULL;
+      const char *ss = server_side_block(fin, &o->ctl);
+      if (!ss && hfound && hm.kind == CS_FP_KIND_FALSE_POSITIVE && hresp == fin) ss = hm.name;
+      if (ss) {
+        v->server_side_block = ss;
+        v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_NO, v->reason = "server_side_block";
+      }
+    }
+  }
+  if (v->blockpage_optin && !v->blockpage_confirmed)
+    v->reason = cs_arena_printf(c->a, "%s+optin_filter", v->reason ? v->reason : "");
+  if (v->blocking != v->ooni_blocking || v->accessible != v->ooni_accessible)
+    v->ooni_blocking_note = cs_arena_printf(c->a, "ooni:%s", cs_wc_blocking_str(v->ooni_blocking));
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options *opt, cs_wc_verdict *v) {
+  static const cs_wc_options defopt = {0};
+  memset(v, 0, sizeof *v);
+  v->body_length_match = v->status_code_match = v->headers_match = v->title_match = CS_WC_UNKNOWN;
+  v->accessible = CS_WC_UNKNOWN;
+  v->ooni_accessible = CS_WC_UNKNOWN;
+  v->reason = "none";
+  if (!opt) opt = &defopt;
+  ctx c = {.a = a, .o = o, .opt = opt, .v = v, .host = ""};
+
+  /* the URL: input, else the first request of the chain */
+  const char *url = o->input;
+  if (!url && o->nhttp) url = o->http[o->nhttp - 1].url;
+  cs_url u;
+  char err[64];
+  if (url && cs_url_parse(a, url, &u, err, sizeof err) == 0) {
+    c.host = u.host;
+    c.host_is_ip = u.host_is_ip;
+    c.https = !strcmp(u.scheme, "https");
+  }
+  c.ctl_ok = o->ctl.present && !o->control_failure;
+
+  cs_wc_algo algo = opt->algo;
+  if (algo == CS_WC_ALGO_AUTO) {
+    if (o->ver[0] < 0 || o->ver[0] > 0 || o->ver[1] >= 5) algo = CS_WC_ALGO_LTE;
+    else if (o->ver[1] == 4) algo = CS_WC_ALGO_V04;
+    else algo = CS_WC_ALGO_LEGACY;
+  }
+  switch (algo) {
+  case CS_WC_ALGO_V04: v04(&c); break;
+  case CS_WC_ALGO_LEGACY: legacy(&c); break;
+  default: lte(&c); break;
+  }
+  if (!v->reason) v->reason = "none";
+  deviations(&c);
+}
+
+int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *tk, const char *input, const char *test_version,
+                            const cs_wc_options *opt, cs_wc_verdict *v) {
+  cs_wc_obs o;
+  int rc = cs_wc_obs_read_test_keys(a, tk, input, test_version, &o);
+  cs_wc_verdict_compute(a, &o, opt, v);
+  return rc;
+}
+
+int cs_wc_analyze(cs_arena *a, const cs_jval *m, const cs_wc_options *opt, cs_wc_verdict *v) {
+  cs_wc_obs o;
+  int rc = cs_wc_obs_read(a, cs_wc_unwrap(a, m), &o);
+  cs_wc_verdict_compute(a, &o, opt, v);
+  return rc;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+const char *cs_wc_blocking_str(cs_wc_blocking b) {
+  switch (b) {
+  case CS_WC_BLOCKING_FALSE: return "false";
+  case CS_WC_BLOCKING_DNS: return "dns";
+  case CS_WC_BLOCKING_TCP_IP: return "tcp_ip";
+  case CS_WC_BLOCKING_HTTP_FAILURE: return "http-failure";
+  case CS_WC_BLOCKING_HTTP_DIFF: return "http-diff";
+  default: return "null";
+  }
+}
+
+void cs_wc_write_blocking(cs_jw *w, cs_wc_blocking b) {
+  if (b == CS_WC_BLOCKING_NULL) cs_jw_null(w);
+  else if (b == CS_WC_BLOCKING_FALSE) cs_jw_bool(w, false);
+  else cs_jw_str(w, cs_wc_blocking_str(b));
+}
+
+static void ktri(cs_jw *w, const char *k, cs_wc_tri t) {
+  if (t == CS_WC_UNKNOWN) cs_jw_knull(w, k);
+  else cs_jw_kbool(w, k, t == CS_WC_YES);
+}
+
+void cs_wc_verdict_write_ooni(cs_jw *w, const cs_wc_verdict *v) {
+  cs_jw_kstr(w, "dns_experiment_failure", v->dns_experiment_failure);
+  cs_jw_kstr(w, "dns_consistency", v->dns_consistency);
+  cs_jw_kstr(w, "http_experiment_failure", v->http_experiment_failure);
+  ktri(w, "body_length_match", v->body_length_match);
+  cs_jw_kdouble(w, "body_proportion", v->body_proportion);
+  ktri(w, "status_code_match", v->status_code_match);
+  ktri(w, "headers_match", v->headers_match);
+  ktri(w, "title_match", v->title_match);
+  cs_jw_key(w, "blocking");
+  cs_wc_write_blocking(w, v->blocking);
+  ktri(w, "accessible", v->accessible);
+}
+
+void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v) {
+  cs_wc_verdict_write_ooni(w, v);
+  cs_jw_kstr(w, "x_analysis_reason", v->reason);
+  cs_jw_kstr(w, "x_analysis_algorithm", v->algorithm);
+  if (v->ooni_blocking != v->blocking || v->ooni_accessible != v->accessible) {
+    cs_jw_key(w, "x_ooni_blocking");
+    cs_wc_write_blocking(w, v->ooni_blocking);
+    ktri(w, "x_ooni_accessible", v->ooni_accessible);
+  }
+  cs_jw_kstr(w, "x_server_side_block", v->server_side_block);
+  cs_jw_key(w, "x_blockpage");
+  if (v->blockpage_found) {
+    cs_jw_obj_open(w);
+    cs_jw_kstr(w, "name", v->blockpage.name);
+    cs_jw_kstr(w, "source", v->blockpage.source);
+    cs_jw_kstr(w, "scope", v->blockpage.scope);
+    cs_jw_kstr(w, "expected_countries", v->blockpage.expected_countries);
+    cs_jw_kstr(w, "location", v->blockpage.location);
+    cs_jw_kstr(w, "kind", cs_fp_kind_str(v->blockpage.kind));
+    cs_jw_obj_close(w);
+  } else {
+    cs_jw_null(w);
+  }
+  cs_jw_kbool(w, "x_blockpage_confirmed", v->blockpage_confirmed);
+  cs_jw_kbool(w, "x_blockpage_optin", v->blockpage_optin);
+}

@@ -1,0 +1,471 @@
+/* wcobs.c - reads Web Connectivity measurements (OONI's or ours, web_connectivity 0.0.1 ..
+ * 0.5.x, raw or wrapped by the explorer API) into typed observations (wcobs.h).
+ *
+ * Formats: docs/ooni-methodology.md (c) control response and (d) test keys; spec df-001 httpt
+ * (MaybeBinaryData bodies/headers), df-002 dnst, df-005 tcpconnect, df-006 tlshandshake.
+ * Hostile input: every field is type-checked; lists are capped at CS_WC_MAX_ITEMS. */
+#include "analysis/wcobs.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cs_json_limits wrap_limits = {.max_depth = 64, .max_nodes = 1u << 20};
+
+/* ---- small JSON helpers ----------------------------------------------------------------- */
+
+static const char *jstr(const cs_jval *v) { return (v && v->type == CS_JSTR) ? v->str : NULL; }
+
+static const char *get_str(const cs_jval *o, const char *k) { return jstr(cs_json_get(o, k)); }
+
+static bool get_i64(const cs_jval *o, const char *k, int64_t *out) {
+  const cs_jval *v = cs_json_get(o, k);
+  if (!v || v->type != CS_JNUM || !isfinite(v->num)) return false;
+  double d = v->num;
+  if (d > 9.0e15) d = 9.0e15;
+  if (d < -9.0e15) d = -9.0e15;
+  *out = (int64_t)d;
+  return true;
+}
+
+static int get_int(const cs_jval *o, const char *k, int def) {
+  int64_t v;
+  if (!get_i64(o, k, &v)) return def;
+  if (v > 1000000000) return 1000000000;
+  if (v < -1000000000) return -1000000000;
+  return (int)v;
+}
+
+static cs_wc_tri get_tri(const cs_jval *o, const char *k) {
+  const cs_jval *v = cs_json_get(o, k);
+  if (!v || v->type != CS_JBOOL) return CS_WC_UNKNOWN;
+  return v->b ? CS_WC_YES : CS_WC_NO;
+}
+
+static size_t capped(size_t n) { return n > CS_WC_MAX_ITEMS ? CS_WC_MAX_ITEMS : n; }
+
+static const cs_jval *get_arr(const cs_jval *o, const char *k) {
+  const cs_jval *v = cs_json_get(o, k);
+  return (v && v->type == CS_JARR) ? v : NULL;
+}
+static const cs_jval *get_obj(const cs_jval *o, const char *k) {
+  const cs_jval *v = cs_json_get(o, k);
+  return (v && v->type == CS_JOBJ) ? v : NULL;
+}
+
+/* ---- base64 (RFC 4648) for MaybeBinaryData ---------------------------------------------- */
+
+static int b64val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+/* Lenient decoder: skips whitespace, stops at '=' or the first invalid character. The
+ * output is NUL-terminated (not counted). */
+static uint8_t *b64_decode(cs_arena *a, const char *s, size_t n, size_t *outlen) {
+  uint8_t *out = cs_arena_alloc(a, n / 4 * 3 + 4);
+  if (!out) return NULL;
+  size_t o = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    int v = b64val(c);
+    if (v < 0) break;
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  out[o] = 0;
+  *outlen = o;
+  return out;
+}
+
+/* MaybeBinaryData: a string, or {"format":"base64","data":"..."}. */
+static const char *maybe_binary(cs_arena *a, const cs_jval *v, size_t *len) {
+  *len = 0;
+  if (!v) return NULL;
+  if (v->type == CS_JSTR) {
+    *len = v->len;
+    return v->str;
+  }
+  if (v->type == CS_JOBJ) {
+    const char *fmt = get_str(v, "format");
+    const cs_jval *d = cs_json_get(v, "data");
+    if (d && d->type == CS_JSTR) {
+      if (fmt && !strcmp(fmt, "base64")) return (const char *)b64_decode(a, d->str, d->len, len);
+      *len = d->len;
+      return d->str;
+    }
+  }
+  return NULL;
+}
+
+/* ---- tags -------------------------------------------------------------------------------- */
+
+static void read_tags(const cs_jval *ev, cs_wc_tags *t) {
+  t->depth = -1;
+  t->fetch_body = CS_WC_UNKNOWN;
+  int64_t id;
+  if (get_i64(ev, "transaction_id", &id)) t->txid = id;
+  const cs_jval *tags = get_arr(ev, "tags");
+  if (!tags) return;
+  size_t n = capped(tags->len);
+  for (size_t i = 0; i < n; i++) {
+    const char *s = jstr(tags->kids[i]);
+    if (!s) continue;
+    if (!strcmp(s, "classic")) t->classic = true;
+    else if (!strncmp(s, "depth=", 6)) {
+      char *end;
+      long d = strtol(s + 6, &end, 10);
+      if (end != s + 6 && *end == 0 && d >= 0 && d < 1000) t->depth = (int)d;
+    } else if (!strcmp(s, "fetch_body=true")) t->fetch_body = CS_WC_YES;
+    else if (!strcmp(s, "fetch_body=false")) t->fetch_body = CS_WC_NO;
+  }
+}
+
+/* ---- title ------------------------------------------------------------------------------- */
+
+static bool ieq_prefix(const uint8_t *p, size_t n, const char *lit) {
+  size_t l = strlen(lit);
+  if (n < l) return false;
+  for (size_t i = 0; i < l; i++) {
+    uint8_t c = p[i];
+    if (c >= 'A' && c <= 'Z') c = (uint8_t)(c + 32);
+    if (c != (uint8_t)lit[i]) return false;
+  }
+  return true;
+}
+
+/* (?i)<title>([^<]{1,512})</title> with Go semantics: the repetition counts characters
+ * (runes), approximated by counting non-continuation bytes. */
+const char *cs_wc_html_title(cs_arena *a, const uint8_t *body, size_t n) {
+  if (!body) return "";
+  for (size_t i = 0; i + 7 <= n; i++) {
+    if (body[i] != '<' || !ieq_prefix(body + i, n - i, "<title>")) continue;
+    size_t s = i + 7, j = s, runes = 0;
+    while (j < n && body[j] != '<') {
+      if ((body[j] & 0xC0) != 0x80) runes++;
+      j++;
+    }
+    if (runes >= 1 && runes <= 512 && ieq_prefix(body + j, n - j, "</title>")) {
+      char *t = cs_arena_strndup(a, (const char *)body + s, j - s);
+      return t ? t : "";
+    }
+  }
+  return "";
+}
+
+/* ---- headers ----------------------------------------------------------------------------- */
+
+/* headers_list [[k, v], ...] when present (keeps duplicates), else the headers object. */
+static void read_headers(cs_arena *a, const cs_jval *msg, cs_wc_header **out, size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  const cs_jval *list = get_arr(msg, "headers_list");
+  const cs_jval *obj = get_obj(msg, "headers");
+  size_t n = list ? capped(list->len) : obj ? capped(obj->len) : 0;
+  if (!n) return;
+  cs_wc_header *h = cs_arena_alloc(a, n * sizeof *h);
+  if (!h) return;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *name;
+    const cs_jval *val;
+    if (list) {
+      const cs_jval *pair = list->kids[i];
+      if (pair->type != CS_JARR || pair->len < 2) continue;
+      name = jstr(pair->kids[0]);
+      val = pair->kids[1];
+    } else {
+      name = obj->keys[i];
+      val = obj->kids[i];
+      /* some old records hold a list of values */
+      if (val->type == CS_JARR && val->len > 0) val = val->kids[0];
+    }
+    if (!name) continue;
+    size_t vl;
+    const char *v = maybe_binary(a, val, &vl);
+    h[k].name = name;
+    h[k].value = v ? v : "";
+    h[k].value_len = v ? vl : 0;
+    k++;
+  }
+  *out = h;
+  *nout = k;
+}
+
+/* ---- test keys --------------------------------------------------------------------------- */
+
+static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
+  const cs_jval *qs = get_arr(tk, "queries");
+  if (!qs) return;
+  size_t n = capped(qs->len);
+  o->dns = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->dns);
+  if (!o->dns) return;
+  for (size_t i = 0; i < n; i++) {
+    const cs_jval *q = qs->kids[i];
+    if (q->type != CS_JOBJ) continue;
+    cs_wc_dns *d = &o->dns[o->ndns++];
+    read_tags(q, &d->tags);
+    d->engine = get_str(q, "engine");
+    d->failure = get_str(q, "failure");
+    d->hostname = get_str(q, "hostname");
+    d->query_type = get_str(q, "query_type");
+    const cs_jval *ans = get_arr(q, "answers");
+    size_t na = ans ? capped(ans->len) : 0;
+    if (!na) continue;
+    d->answers = cs_arena_alloc(a, na * sizeof *d->answers);
+    if (!d->answers) continue;
+    for (size_t j = 0; j < na; j++) {
+      const cs_jval *an = ans->kids[j];
+      if (an->type != CS_JOBJ) continue;
+      cs_wc_answer *x = &d->answers[d->nanswers++];
+      x->answer_type = get_str(an, "answer_type");
+      x->ip = get_str(an, "ipv4");
+      if (!x->ip) x->ip = get_str(an, "ipv6");
+      x->hostname = get_str(an, "hostname");
+      int64_t asn;
+      if (get_i64(an, "asn", &asn) && asn > 0) x->asn = asn;
+    }
+  }
+}
+
+static void read_tcp(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
+  const cs_jval *arr = get_arr(tk, "tcp_connect");
+  if (!arr) return;
+  size_t n = capped(arr->len);
+  o->tcp = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->tcp);
+  if (!o->tcp) return;
+  for (size_t i = 0; i < n; i++) {
+    const cs_jval *e = arr->kids[i];
+    if (e->type != CS_JOBJ) continue;
+    const char *ip = get_str(e, "ip");
+    if (!ip) continue;
+    cs_wc_tcp *t = &o->tcp[o->ntcp++];
+    read_tags(e, &t->tags);
+    t->ip = ip;
+    t->port = get_int(e, "port", 0);
+    const cs_jval *st = get_obj(e, "status");
+    t->failure = get_str(st, "failure");
+    int s = cs_json_get_bool(st, "success", -1);
+    t->success = s == 1 || (s == -1 && !t->failure);
+  }
+}
+
+static void read_tls(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
+  const cs_jval *arr = get_arr(tk, "tls_handshakes");
+  if (!arr) return;
+  size_t n = capped(arr->len);
+  o->tls = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->tls);
+  if (!o->tls) return;
+  for (size_t i = 0; i < n; i++) {
+    const cs_jval *e = arr->kids[i];
+    if (e->type != CS_JOBJ) continue;
+    cs_wc_tls *t = &o->tls[o->ntls++];
+    read_tags(e, &t->tags);
+    t->address = get_str(e, "address");
+    t->server_name = get_str(e, "server_name");
+    t->failure = get_str(e, "failure");
+  }
+}
+
+static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
+  const cs_jval *arr = get_arr(tk, "requests");
+  if (!arr) return;
+  size_t n = capped(arr->len);
+  o->http = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->http);
+  if (!o->http) return;
+  for (size_t i = 0; i < n; i++) {
+    const cs_jval *e = arr->kids[i];
+    if (e->type != CS_JOBJ) continue;
+    cs_wc_http *h = &o->http[o->nhttp++];
+    read_tags(e, &h->tags);
+    h->failure = get_str(e, "failure");
+    h->address = get_str(e, "address");
+    const cs_jval *req = get_obj(e, "request");
+    h->url = get_str(req, "url");
+    const cs_jval *resp = get_obj(e, "response");
+    h->title = "";
+    if (!resp) continue;
+    h->code = get_int(resp, "code", 0);
+    if (h->code < 0) h->code = 0;
+    read_headers(a, resp, &h->headers, &h->nheaders);
+    size_t bl;
+    const char *body = maybe_binary(a, cs_json_get(resp, "body"), &bl);
+    h->body = (const uint8_t *)body;
+    h->body_len = body ? bl : 0;
+    h->body_is_truncated = cs_json_get_bool(resp, "body_is_truncated", 0) == 1 ||
+                           cs_json_get_bool(req, "body_is_truncated", 0) == 1;
+    h->title = cs_wc_html_title(a, h->body, h->body_len);
+  }
+}
+
+static void read_ctl_eps(cs_arena *a, const cs_jval *m, bool tls, cs_wc_ctl_ep **out, size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  if (!m || m->type != CS_JOBJ || !m->len) return;
+  size_t n = capped(m->len);
+  cs_wc_ctl_ep *e = cs_arena_alloc(a, n * sizeof *e);
+  if (!e) return;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const cs_jval *v = m->kids[i];
+    if (v->type != CS_JOBJ) continue;
+    e[k].endpoint = m->keys[i];
+    e[k].failure = get_str(v, "failure");
+    int st = cs_json_get_bool(v, "status", -1);
+    e[k].status = st == 1 || (st == -1 && !e[k].failure);
+    if (tls) e[k].server_name = get_str(v, "server_name");
+    k++;
+  }
+  *out = e;
+  *nout = k;
+}
+
+static void read_control(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
+  cs_wc_control *c = &o->ctl;
+  c->http_body_length = -1;
+  c->http_status = -1;
+  const cs_jval *ctl = get_obj(tk, "control");
+  if (!ctl || !ctl->len) return;
+  c->present = true;
+  const cs_jval *dns = get_obj(ctl, "dns");
+  if (dns) {
+    c->dns_present = true;
+    c->dns_failure = get_str(dns, "failure");
+    const cs_jval *addrs = get_arr(dns, "addrs");
+    size_t n = addrs ? capped(addrs->len) : 0;
+    if (n) c->dns_addrs = cs_arena_alloc(a, n * sizeof *c->dns_addrs);
+    if (c->dns_addrs)
+      for (size_t i = 0; i < n; i++) {
+        const char *s = jstr(addrs->kids[i]);
+        if (s) c->dns_addrs[c->ndns_addrs++] = s;
+      }
+  }
+  read_ctl_eps(a, cs_json_get(ctl, "tcp_connect"), false, &c->tcp, &c->ntcp);
+  read_ctl_eps(a, cs_json_get(ctl, "tls_handshake"), true, &c->tls, &c->ntls);
+  const cs_jval *hr = get_obj(ctl, "http_request");
+  if (hr) {
+    c->http_present = true;
+    c->http_failure = get_str(hr, "failure");
+    int64_t v;
+    if (get_i64(hr, "body_length", &v)) c->http_body_length = v;
+    c->http_status = get_int(hr, "status_code", -1);
+    c->http_title = get_str(hr, "title");
+    read_headers(a, hr, &c->http_headers, &c->nhttp_headers);
+  }
+  const cs_jval *ii = get_obj(ctl, "ip_info");
+  if (ii && ii->len) {
+    size_t n = capped(ii->len);
+    c->ipinfo = cs_arena_alloc(a, n * sizeof *c->ipinfo);
+    if (c->ipinfo)
+      for (size_t i = 0; i < n; i++) {
+        const cs_jval *v = ii->kids[i];
+        if (v->type != CS_JOBJ) continue;
+        cs_wc_ipinfo *x = &c->ipinfo[c->nipinfo++];
+        x->ip = ii->keys[i];
+        int64_t t;
+        if (get_i64(v, "asn", &t) && t > 0) x->asn = t;
+        if (get_i64(v, "flags", &t)) x->flags = t;
+      }
+  }
+}
+
+static void read_recorded(const cs_jval *tk, cs_wc_obs *o) {
+  o->recorded.dns_experiment_failure = get_str(tk, "dns_experiment_failure");
+  o->recorded.http_experiment_failure = get_str(tk, "http_experiment_failure");
+  const cs_jval *b = cs_json_get(tk, "blocking");
+  if (!b) return;
+  o->recorded.present = true;
+  o->recorded.blocking = 0; /* CS_WC_BLOCKING_NULL */
+  if (b->type == CS_JBOOL && !b->b) o->recorded.blocking = 1;
+  else if (b->type == CS_JSTR) {
+    static const char *const names[] = {"dns", "tcp_ip", "http-failure", "http-diff"};
+    for (int i = 0; i < 4; i++)
+      if (!strcmp(b->str, names[i])) o->recorded.blocking = 2 + i;
+  }
+  o->recorded.accessible = get_tri(tk, "accessible");
+  o->recorded.dns_consistency = get_str(tk, "dns_consistency");
+}
+
+static void parse_version(const char *s, int ver[3]) {
+  ver[0] = ver[1] = ver[2] = -1;
+  if (!s) return;
+  for (int i = 0; i < 3; i++) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || v > 100000) return;
+    ver[i] = (int)v;
+    if (*end != '.') return;
+    s = end + 1;
+  }
+}
+
+int cs_wc_obs_read_test_keys(cs_arena *a, const cs_jval *tk, const char *input,
+                             const char *test_version, cs_wc_obs *o) {
+  memset(o, 0, sizeof *o);
+  o->ctl.http_body_length = -1;
+  o->ctl.http_status = -1;
+  o->input = input;
+  o->test_version = test_version;
+  parse_version(test_version, o->ver);
+  if (!tk || tk->type != CS_JOBJ) return -1;
+  o->control_failure = get_str(tk, "control_failure");
+  read_queries(a, tk, o);
+  read_tcp(a, tk, o);
+  read_tls(a, tk, o);
+  read_requests(a, tk, o);
+  read_control(a, tk, o);
+  read_recorded(tk, o);
+  return 0;
+}
+
+int cs_wc_obs_read(cs_arena *a, const cs_jval *m, cs_wc_obs *o) {
+  memset(o, 0, sizeof *o);
+  if (!m || m->type != CS_JOBJ) return -1;
+  const cs_jval *tk = get_obj(m, "test_keys");
+  int rc = cs_wc_obs_read_test_keys(a, tk, get_str(m, "input"), get_str(m, "test_version"), o);
+  o->test_name = get_str(m, "test_name");
+  o->probe_cc = get_str(m, "probe_cc");
+  o->probe_asn = get_str(m, "probe_asn");
+  o->report_id = get_str(m, "report_id");
+  return rc;
+}
+
+/* ---- explorer wrapper -------------------------------------------------------------------- */
+
+static const cs_jval *parse_str_or_obj(cs_arena *a, const cs_jval *v) {
+  if (!v) return NULL;
+  if (v->type == CS_JOBJ) return v;
+  if (v->type != CS_JSTR) return NULL;
+  char err[64];
+  return cs_json_parse(a, v->str, v->len, &wrap_limits, err, sizeof err);
+}
+
+const cs_jval *cs_wc_unwrap(cs_arena *a, const cs_jval *v) {
+  if (!v || v->type != CS_JOBJ) return v;
+  if (cs_json_get(v, "test_keys")) return v;
+  const cs_jval *cur = v;
+  /* {"status","contentType","body"} -> body (string or object) */
+  if (cs_json_get(cur, "body") && (cs_json_get(cur, "status") || cs_json_get(cur, "contentType"))) {
+    cur = parse_str_or_obj(a, cs_json_get(cur, "body"));
+    if (!cur || cur->type != CS_JOBJ) return NULL;
+    if (cs_json_get(cur, "test_keys")) return cur;
+  }
+  /* measurement_meta: raw_measurement (string or object) */
+  if (cs_json_get(cur, "raw_measurement")) {
+    const cs_jval *m = parse_str_or_obj(a, cs_json_get(cur, "raw_measurement"));
+    return (m && m->type == CS_JOBJ) ? m : NULL;
+  }
+  return cur;
+}
