@@ -1,12 +1,266 @@
-/* cmd_helper.c - `censorscope helper`: placeholder until the implementation lands. */
+/* cmd_helper.c - `censorscope helper`: run the control server (OONI test-helper protocol,
+ * src/helper/server.h) until SIGINT/SIGTERM. */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/loop.h"
+#include "engine/tls.h"
+#include "helper/server.h"
+#include "util/ipnet.h"
 
-static int run(int argc, char **argv) {
-  (void)argc, (void)argv;
-  fprintf(stderr, "helper: not implemented yet\n");
-  return 1;
+static const char usage_text[] =
+    "usage: censorscope helper --listen ADDR:PORT [OPTIONS]\n"
+    "\n"
+    "Run the control server (\"test helper\") that gives Web Connectivity its uncensored\n"
+    "view, speaking OONI's test-helper protocol: GET answers {\"message\":\"Hello "
+    "OONItarian!\"};\n"
+    "POST with a control request ({http_request, http_request_headers, tcp_connect,\n"
+    "x_quic_enabled}) resolves the URL's host with the system resolver, connects to every\n"
+    "public address (TCP, plus TLS on port 443), fetches the URL with redirects and answers\n"
+    "the control response (dns, tcp_connect, tls_handshake, http_request, ip_info).\n"
+    "See docs/helper.md.\n"
+    "\n"
+    "options:\n"
+    "      --listen ADDR:PORT   listen on 1.2.3.4:PORT or [::1]:PORT (repeatable; PORT 0:\n"
+    "                           any free port, printed on standard error)\n"
+    "      --ca-file FILE       trust the CA certificates in FILE (PEM) in addition to the\n"
+    "                           system store, for the TLS handshakes and https fetches\n"
+    "      --lab-net CIDR       treat this reserved range as public address space (not a\n"
+    "                           bogon; repeatable; e.g. 198.18.0.0/15 for the testbed)\n"
+    "      --max-inflight N     measurements running at once; more are answered 503\n"
+    "                           (default 512)\n"
+    "      --max-conns N        open client connections (default 4096)\n"
+    "      --max-body BYTES     largest request body accepted (default 1048576; OONI 16777216)\n"
+    "      --idle-timeout S     close keep-alive connections idle this long (default 60)\n"
+    "      --request-timeout S  a request must arrive completely within S seconds of its\n"
+    "                           first byte (default 20)\n"
+    "      --tls-cert PEM       serve HTTPS with this certificate chain ...\n"
+    "      --tls-key PEM        ... and this private key\n"
+    "  -q, --quiet              no start-up and shutdown messages\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "exit status: 0 after SIGINT/SIGTERM, 1 when a listener or TLS setup fails, 2 on a\n"
+    "usage error.\n";
+
+enum { O_LISTEN = 256, O_CA, O_LAB, O_INFL, O_CONNS, O_BODY, O_IDLE, O_REQT, O_CERT, O_KEY };
+
+static const struct option longopts[] = {
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"ca-file", required_argument, NULL, O_CA},
+    {"lab-net", required_argument, NULL, O_LAB},
+    {"max-inflight", required_argument, NULL, O_INFL},
+    {"max-conns", required_argument, NULL, O_CONNS},
+    {"max-body", required_argument, NULL, O_BODY},
+    {"idle-timeout", required_argument, NULL, O_IDLE},
+    {"request-timeout", required_argument, NULL, O_REQT},
+    {"tls-cert", required_argument, NULL, O_CERT},
+    {"tls-key", required_argument, NULL, O_KEY},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static bool parse_size(const char *s, size_t lo, size_t hi, size_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return false;
+  *out = (size_t)v;
+  return true;
 }
 
-const cs_command cs_cmd_helper = {"helper", "run the control server (OONI test-helper protocol)", run};
+static bool parse_secs(const char *s, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end || !(v > 0 && v <= 86400)) return false;
+  *out = v;
+  return true;
+}
+
+/* RFC 7301: prefer http/1.1 (we do not speak h2). */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg) {
+  (void)ssl, (void)arg;
+  for (unsigned i = 0; i < inlen;) {
+    unsigned n = in[i];
+    if (i + 1 + n > inlen) break;
+    if (n == 8 && !memcmp(in + i + 1, "http/1.1", 8)) {
+      *out = in + i + 1;
+      *outlen = (unsigned char)n;
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + n;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+static SSL_CTX *server_ctx(const char *cert, const char *key) {
+  SSL_CTX *x = SSL_CTX_new(TLS_server_method());
+  if (!x) return NULL;
+  SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(x, cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(x, key, SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(x) != 1) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    fprintf(stderr, "helper: TLS certificate/key: %s\n", buf);
+    SSL_CTX_free(x);
+    return NULL;
+  }
+  SSL_CTX_set_alpn_select_cb(x, alpn_select, NULL);
+  return x;
+}
+
+typedef struct {
+  cs_loop *l;
+  cs_helper *h;
+  cs_io io;
+  int fd;
+  bool quiet;
+} sig_state;
+
+static void on_signal(cs_io *w, unsigned events) {
+  (void)events;
+  sig_state *s = w->data;
+  struct signalfd_siginfo si;
+  if (read(s->fd, &si, sizeof si) != (ssize_t)sizeof si) return;
+  if (!s->quiet) {
+    cs_helper_stats st = cs_helper_get_stats(s->h);
+    fprintf(stderr,
+            "helper: stopping (connections %llu, requests %llu, measurements %llu, busy %llu, "
+            "bad %llu, timeouts %llu)\n",
+            (unsigned long long)st.connections, (unsigned long long)st.requests,
+            (unsigned long long)st.measurements, (unsigned long long)st.rejected_busy,
+            (unsigned long long)st.bad_requests, (unsigned long long)st.timeouts);
+  }
+  cs_io_stop(s->l, &s->io);
+  cs_loop_stop(s->l);
+}
+
+static int run(int argc, char **argv) {
+  const char *listen_addrs[CS_HELPER_MAX_LISTEN];
+  size_t nlisten = 0;
+  const char *ca = NULL, *cert = NULL, *key = NULL;
+  bool quiet = false;
+  cs_helper_opts o = {0};
+  int ch;
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    switch (ch) {
+    case O_LISTEN:
+      if (nlisten == CS_HELPER_MAX_LISTEN) {
+        fprintf(stderr, "helper: at most %d --listen addresses\n", CS_HELPER_MAX_LISTEN);
+        return 2;
+      }
+      listen_addrs[nlisten++] = optarg;
+      break;
+    case O_CA: ca = optarg; break;
+    case O_LAB:
+      if (cs_labnet_add(optarg) < 0) {
+        fprintf(stderr, "helper: --lab-net %s: not a CIDR range (or too many)\n", optarg);
+        return 2;
+      }
+      break;
+    case O_INFL:
+      if (!parse_size(optarg, 1, 1000000, &o.max_inflight)) goto bad;
+      break;
+    case O_CONNS:
+      if (!parse_size(optarg, 1, 1000000, &o.max_conns)) goto bad;
+      break;
+    case O_BODY:
+      if (!parse_size(optarg, 64, 1u << 24, &o.limits.max_body)) goto bad;
+      break;
+    case O_IDLE:
+      if (!parse_secs(optarg, &o.idle_timeout)) goto bad;
+      break;
+    case O_REQT:
+      if (!parse_secs(optarg, &o.request_timeout)) goto bad;
+      break;
+    case O_CERT: cert = optarg; break;
+    case O_KEY: key = optarg; break;
+    case 'q': quiet = true; break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    default: fputs(usage_text, stderr); return 2;
+    }
+    continue;
+  bad:
+    fprintf(stderr, "helper: invalid value for --%s: %s\n", longopts[ch - O_LISTEN].name, optarg);
+    return 2;
+  }
+  if (optind != argc || nlisten == 0 || (!cert) != (!key)) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  char err[256];
+  cs_tls_ctx *tls = cs_tls_ctx_new(ca, false, err, sizeof err);
+  if (!tls) {
+    fprintf(stderr, "helper: trust store: %s\n", err);
+    return 1;
+  }
+  SSL_CTX *sctx = NULL;
+  if (cert && !(sctx = server_ctx(cert, key))) {
+    cs_tls_ctx_free(tls);
+    return 1;
+  }
+  char server_header[64];
+  snprintf(server_header, sizeof server_header, "censorscope-helper/%s", CS_VERSION);
+  o.measure.tls = tls;
+  o.server_ssl_ctx = sctx;
+  o.server_header = server_header;
+
+  int rc = 1;
+  cs_loop *l = cs_loop_new();
+  cs_helper *h = l ? cs_helper_new(l, &o) : NULL;
+  sig_state ss = {.l = l, .h = h, .fd = -1, .quiet = quiet};
+  if (!h) {
+    fprintf(stderr, "helper: out of memory\n");
+    goto out;
+  }
+  for (size_t i = 0; i < nlisten; i++) {
+    int port = cs_helper_listen(h, listen_addrs[i], err, sizeof err);
+    if (port < 0) {
+      fprintf(stderr, "helper: listen %s\n", err);
+      goto out;
+    }
+    if (!quiet)
+      fprintf(stderr, "helper: listening on %s (port %d, %s)\n", listen_addrs[i], port,
+              sctx ? "https" : "http");
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  ss.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (ss.fd < 0 || cs_io_start(l, &ss.io, ss.fd, CS_EV_READ, on_signal, &ss) < 0) {
+    fprintf(stderr, "helper: signalfd: %s\n", strerror(errno));
+    goto out;
+  }
+  rc = cs_loop_run(l) == 0 ? 0 : 1;
+out:
+  if (ss.fd >= 0) {
+    cs_io_stop(l, &ss.io);
+    close(ss.fd);
+  }
+  cs_helper_free(h);
+  if (l) {
+    cs_loop_run(l); /* let detached work (getaddrinfo on the pool) finish */
+    cs_loop_free(l);
+  }
+  if (sctx) SSL_CTX_free(sctx);
+  cs_tls_ctx_free(tls);
+  return rc;
+}
+
+const cs_command cs_cmd_helper = {"helper", "run the control server (OONI test-helper protocol)",
+                                  run};

@@ -1,0 +1,613 @@
+/* measure.c - one control measurement (see measure.h). Mirrors pc:internal/oohelperd:
+ * measure.go (DNS first, then endpoints and HTTP concurrently), dns.go, ipinfo.go,
+ * tcptls.go and http.go, including their failure mappings; the JSON written is
+ * pc:internal/model/th.go THResponse. Deviations are listed in docs/helper.md. */
+#include "helper/measure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/conn.h"
+#include "engine/dns.h"
+#include "engine/fetch.h"
+#include "engine/http.h"
+#include "record/record.h"
+#include "util/buf.h"
+#include "util/ipnet.h"
+#include "util/json.h"
+#include "util/url.h"
+
+#define ARENA_SLACK (8u << 20) /* trace arena: body_cap + this */
+#define MAX_RESPONSE (8u << 20) /* response JSON */
+#define ENDPOINT_MAX (CS_IPSTR_MAX + 8)
+
+/* ---- failure mappings (oohelperd dns.go, tcptls.go, http.go) ---------------------------- */
+
+const char *cs_helper_map_dns_failure(const char *f) {
+  if (!f) return NULL;
+  if (!strcmp(f, "dns_nxdomain_error")) return "dns_name_error";
+  if (!strcmp(f, "dns_no_answer")) return NULL; /* with addrs [] */
+  if (!strcmp(f, "dns_non_recoverable_failure") || !strcmp(f, "dns_refused_error") ||
+      !strcmp(f, "dns_server_misbehaving") || !strcmp(f, "dns_temporary_failure") ||
+      !strncmp(f, "dns_", 4))
+    return "dns_server_failure";
+  return "unknown_error";
+}
+
+const char *cs_helper_map_tcp_failure(const char *f) {
+  if (!f) return NULL;
+  if (!strcmp(f, "generic_timeout_error")) return f;
+  if (!strcmp(f, "connection_refused")) return "connection_refused_error";
+  return "connect_error";
+}
+
+const char *cs_helper_map_http_failure(const char *f, const char *failed_op) {
+  if (!f) return NULL;
+  if (!strncmp(f, "dns_", 4) || (failed_op && !strcmp(failed_op, "resolve")))
+    return "dns_lookup_error";
+  if (!strcmp(f, "generic_timeout_error")) return f;
+  if (!strcmp(f, "connection_refused")) return "connection_refused_error";
+  return "unknown_error";
+}
+
+/* ---- request decoding ------------------------------------------------------------------ */
+
+static int derr(char *err, size_t errlen, const char *msg) {
+  if (errlen) snprintf(err, errlen, "%s", msg);
+  return -1;
+}
+
+/* First string of a header's value array; -1 when the value is not an array of strings. */
+static int header_first(const cs_jval *v, const char **out) {
+  if (v->type != CS_JARR) return -1;
+  for (size_t i = 0; i < v->len; i++)
+    if (v->kids[i]->type != CS_JSTR) return -1;
+  if (v->len && !*out) *out = v->kids[0]->str;
+  return 0;
+}
+
+int cs_helper_threq_decode(cs_arena *a, const char *json, size_t n, cs_helper_threq *out,
+                           char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  cs_arena *tmp = cs_arena_new(64u << 20);
+  if (!tmp) return derr(err, errlen, "out of memory");
+  int rc = -1;
+  char jerr[96];
+  cs_json_limits lim = {.max_depth = 8, .max_nodes = 1u << 16};
+  cs_jval *v = cs_json_parse(tmp, json, n, &lim, jerr, sizeof jerr);
+  if (!v) {
+    if (errlen) snprintf(err, errlen, "invalid JSON: %s", jerr);
+    goto out;
+  }
+  if (v->type != CS_JOBJ) {
+    derr(err, errlen, "the request is not a JSON object");
+    goto out;
+  }
+  const char *url = NULL, *ua = NULL, *acc = NULL, *al = NULL;
+  const cs_jval *eps = NULL;
+  for (size_t i = 0; i < v->len; i++) {
+    const char *k = v->keys[i];
+    const cs_jval *x = v->kids[i];
+    if (!strcmp(k, "http_request")) {
+      if (x->type == CS_JNULL) continue;
+      if (x->type != CS_JSTR || strlen(x->str) != x->len) {
+        derr(err, errlen, "http_request is not a string");
+        goto out;
+      }
+      url = x->str;
+    } else if (!strcmp(k, "http_request_headers")) {
+      if (x->type == CS_JNULL) continue;
+      if (x->type != CS_JOBJ) {
+        derr(err, errlen, "http_request_headers is not an object");
+        goto out;
+      }
+      for (size_t j = 0; j < x->len; j++) {
+        const cs_jval *hv = x->kids[j];
+        const char **dst = NULL, *ignored = NULL;
+        if (!strcasecmp(x->keys[j], "User-Agent")) dst = &ua;
+        else if (!strcasecmp(x->keys[j], "Accept")) dst = &acc;
+        else if (!strcasecmp(x->keys[j], "Accept-Language")) dst = &al;
+        else dst = &ignored;
+        if (hv->type == CS_JNULL) continue;
+        if (header_first(hv, dst) < 0) {
+          derr(err, errlen, "a header value is not an array of strings");
+          goto out;
+        }
+      }
+    } else if (!strcmp(k, "tcp_connect")) {
+      if (x->type == CS_JNULL) continue;
+      if (x->type != CS_JARR) {
+        derr(err, errlen, "tcp_connect is not an array");
+        goto out;
+      }
+      if (x->len > CS_HELPER_MAX_REQ_ENDPOINTS) {
+        derr(err, errlen, "too many tcp_connect endpoints");
+        goto out;
+      }
+      for (size_t j = 0; j < x->len; j++)
+        if (x->kids[j]->type != CS_JSTR) {
+          derr(err, errlen, "a tcp_connect entry is not a string");
+          goto out;
+        }
+      eps = x;
+    } else if (!strcmp(k, "x_quic_enabled")) {
+      if (x->type == CS_JNULL) continue;
+      if (x->type != CS_JBOOL) {
+        derr(err, errlen, "x_quic_enabled is not a boolean");
+        goto out;
+      }
+      out->quic = x->b;
+    }
+  }
+  if (!url || !*url) {
+    derr(err, errlen, "missing http_request");
+    goto out;
+  }
+  cs_url u;
+  char uerr[96];
+  if (cs_url_parse(tmp, url, &u, uerr, sizeof uerr) < 0) {
+    if (errlen) snprintf(err, errlen, "invalid http_request URL: %s", uerr);
+    goto out;
+  }
+  out->url = cs_arena_strdup(a, url);
+  out->user_agent = cs_arena_strdup(a, ua);
+  out->accept = cs_arena_strdup(a, acc);
+  out->accept_language = cs_arena_strdup(a, al);
+  if (!out->url || (ua && !out->user_agent) || (acc && !out->accept) ||
+      (al && !out->accept_language)) {
+    derr(err, errlen, "out of memory");
+    goto out;
+  }
+  if (eps && eps->len) {
+    out->endpoints = cs_arena_alloc(a, eps->len * sizeof *out->endpoints);
+    if (!out->endpoints) {
+      derr(err, errlen, "out of memory");
+      goto out;
+    }
+    for (size_t j = 0; j < eps->len; j++) {
+      const char *s = cs_arena_strdup(a, eps->kids[j]->str);
+      if (!s) {
+        derr(err, errlen, "out of memory");
+        goto out;
+      }
+      out->endpoints[out->nendpoints++] = s;
+    }
+  }
+  rc = 0;
+out:
+  cs_arena_free(tmp);
+  return rc;
+}
+
+/* ---- the measurement ------------------------------------------------------------------- */
+
+enum { IP_PROBE = 1, IP_TH = 2, IP_BOGON = 4, IP_VALID = 8 };
+
+typedef struct {
+  cs_ip ip;
+  char str[CS_IPSTR_MAX];
+  unsigned flags;
+} ipinfo;
+
+typedef struct {
+  cs_helper_measure *m;
+  size_t ipidx;
+  uint16_t port;
+  char key[ENDPOINT_MAX];
+  cs_conn *c;
+  bool tls, tcp_ok, tls_ok;
+  const char *tcp_failure, *tls_failure;
+} endpoint;
+
+struct cs_helper_measure {
+  cs_loop *l;
+  const cs_helper_mopts *o;
+  cs_trace *t;
+  cs_helper_threq req;
+  cs_url url;
+  cs_helper_measure_cb cb;
+  void *arg;
+  /* dns */
+  cs_dns_req *dns;
+  const char *dns_failure;
+  char (*dns_addrs)[CS_IPSTR_MAX];
+  size_t ndns;
+  /* ip_info and endpoints */
+  ipinfo ips[CS_HELPER_MAX_IPS];
+  size_t nips;
+  endpoint *eps;
+  size_t neps;
+  /* http */
+  cs_fetch *fetch;
+  cs_fetch_opts fo;
+  cs_ip fetch_addrs[CS_FETCH_MAX_ADDRS];
+  cs_timer fetch_timer;
+  const char *http_failure;
+  const cs_http_rec *final;
+  size_t pending;
+  cs_defer d;
+};
+
+static void free_measure(cs_helper_measure *m) {
+  cs_defer_cancel(m->l, &m->d);
+  cs_dns_cancel(m->dns);
+  if (m->fetch) cs_fetch_cancel(m->fetch);
+  cs_timer_stop(m->l, &m->fetch_timer);
+  for (size_t i = 0; i < m->neps; i++) cs_conn_free(m->eps[i].c);
+  free(m->eps);
+  cs_trace_free(m->t);
+  free(m);
+}
+
+void cs_helper_measure_cancel(cs_helper_measure *m) {
+  if (m) free_measure(m);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Go's textproto.CanonicalMIMEHeaderKey: "content-type" -> "Content-Type"; names with bytes
+ * outside token characters are left as they are. */
+static void canon_header(const char *in, char *out, size_t cap) {
+  size_t n = strlen(in);
+  if (n >= cap) n = cap - 1;
+  bool ok = true;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)in[i];
+    if (c <= ' ' || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c)) ok = false;
+  }
+  bool upper = true;
+  for (size_t i = 0; i < n; i++) {
+    char c = in[i];
+    if (ok) {
+      if (upper && c >= 'a' && c <= 'z') c = (char)(c - 32);
+      else if (!upper && c >= 'A' && c <= 'Z') c = (char)(c + 32);
+      upper = c == '-';
+    }
+    out[i] = c;
+  }
+  out[n] = 0;
+}
+
+typedef struct {
+  char *name;
+  const cs_header *h;
+} hdr_ent;
+
+static int cmp_hdr(const void *a, const void *b) {
+  return strcmp(((const hdr_ent *)a)->name, ((const hdr_ent *)b)->name);
+}
+
+static void write_headers(cs_jw *w, cs_arena *a, const cs_http_rec *rec) {
+  cs_jw_key(w, "headers");
+  cs_jw_obj_open(w);
+  size_t n = rec ? rec->resp.nheaders : 0;
+  hdr_ent *e = n ? cs_arena_alloc(a, n * sizeof *e) : NULL;
+  size_t ne = 0;
+  for (size_t i = 0; e && i < n; i++) {
+    char name[256];
+    canon_header(rec->resp.headers[i].name, name, sizeof name);
+    bool dup = false;
+    for (size_t j = 0; j < ne && !dup; j++) dup = !strcmp(e[j].name, name);
+    if (dup) continue; /* the first value of each header (Header.Get) */
+    e[ne].name = cs_arena_strdup(a, name);
+    e[ne].h = &rec->resp.headers[i];
+    if (e[ne].name) ne++;
+  }
+  if (ne) qsort(e, ne, sizeof *e, cmp_hdr); /* Go's encoding/json sorts map keys */
+  for (size_t i = 0; i < ne; i++) {
+    cs_jw_key(w, e[i].name);
+    cs_jw_strn(w, (const char *)e[i].h->value, e[i].h->value_len);
+  }
+  cs_jw_obj_close(w);
+}
+
+static void finish_cb(cs_defer *d) {
+  cs_helper_measure *m = d->data;
+  cs_arena *a = m->t->a;
+  cs_buf b;
+  cs_buf_init(&b, MAX_RESPONSE);
+  cs_jw w;
+  cs_jw_init(&w, &b);
+  cs_jw_obj_open(&w);
+
+  /* tcp_connect / tls_handshake, keyed by endpoint, sorted like Go's maps */
+  const char **keys = m->neps ? cs_arena_alloc(a, m->neps * sizeof *keys) : NULL;
+  endpoint **byk = m->neps ? cs_arena_alloc(a, m->neps * sizeof *byk) : NULL;
+  size_t nk = 0, ntls = 0;
+  if (keys && byk) {
+    for (size_t i = 0; i < m->neps; i++) keys[nk++] = m->eps[i].key;
+    qsort(keys, nk, sizeof *keys, cmp_str);
+    for (size_t i = 0; i < nk; i++) /* keys point into eps[].key */
+      byk[i] = (endpoint *)((const char *)keys[i] - offsetof(endpoint, key));
+  }
+  cs_jw_key(&w, "tcp_connect");
+  cs_jw_obj_open(&w);
+  for (size_t i = 0; i < nk; i++) {
+    cs_jw_key(&w, byk[i]->key);
+    cs_jw_obj_open(&w);
+    cs_jw_kbool(&w, "status", byk[i]->tcp_ok);
+    cs_jw_kstr(&w, "failure", byk[i]->tcp_failure);
+    cs_jw_obj_close(&w);
+    if (byk[i]->tls && byk[i]->tcp_ok) ntls++;
+  }
+  cs_jw_obj_close(&w);
+  if (ntls) { /* omitempty */
+    cs_jw_key(&w, "tls_handshake");
+    cs_jw_obj_open(&w);
+    for (size_t i = 0; i < nk; i++) {
+      if (!byk[i]->tls || !byk[i]->tcp_ok) continue;
+      cs_jw_key(&w, byk[i]->key);
+      cs_jw_obj_open(&w);
+      cs_jw_kstr(&w, "server_name", m->url.host);
+      cs_jw_kbool(&w, "status", byk[i]->tls_ok);
+      cs_jw_kstr(&w, "failure", byk[i]->tls_failure);
+      cs_jw_obj_close(&w);
+    }
+    cs_jw_obj_close(&w);
+  }
+  cs_jw_key(&w, "quic_handshake");
+  cs_jw_obj_open(&w);
+  cs_jw_obj_close(&w);
+
+  /* http_request (THHTTPRequestResult field order) */
+  const cs_http_rec *fin = m->http_failure ? NULL : m->final;
+  cs_jw_key(&w, "http_request");
+  cs_jw_obj_open(&w);
+  cs_jw_kint(&w, "body_length", fin ? (int64_t)fin->resp.body_len : -1);
+  cs_jw_kstr(&w, "discovered_h3_endpoint", "");
+  cs_jw_kstr(&w, "failure", m->http_failure);
+  const char *title = fin ? cs_http_rec_title(m->t, fin) : "";
+  cs_jw_kstr(&w, "title", title ? title : "");
+  write_headers(&w, a, fin);
+  cs_jw_kint(&w, "status_code", fin ? fin->code : -1);
+  cs_jw_obj_close(&w);
+  cs_jw_knull(&w, "http3_request");
+
+  cs_jw_key(&w, "dns");
+  cs_jw_obj_open(&w);
+  cs_jw_kstr(&w, "failure", m->dns_failure);
+  cs_jw_key(&w, "addrs");
+  cs_jw_arr_open(&w);
+  for (size_t i = 0; i < m->ndns; i++) cs_jw_str(&w, m->dns_addrs[i]);
+  cs_jw_arr_close(&w);
+  cs_jw_obj_close(&w);
+
+  if (m->nips) { /* omitempty */
+    const char *ipk[CS_HELPER_MAX_IPS];
+    for (size_t i = 0; i < m->nips; i++) ipk[i] = m->ips[i].str;
+    qsort(ipk, m->nips, sizeof *ipk, cmp_str);
+    cs_jw_key(&w, "ip_info");
+    cs_jw_obj_open(&w);
+    for (size_t i = 0; i < m->nips; i++) {
+      const ipinfo *ii = (const ipinfo *)(ipk[i] - offsetof(ipinfo, str));
+      cs_jw_key(&w, ii->str);
+      cs_jw_obj_open(&w);
+      cs_jw_kint(&w, "asn", 0); /* no geoip database: see docs/helper.md */
+      cs_jw_kint(&w, "flags", ii->flags);
+      cs_jw_obj_close(&w);
+    }
+    cs_jw_obj_close(&w);
+  }
+  cs_jw_obj_close(&w);
+
+  const char *s = cs_buf_cstr(&b);
+  if (!s || b.overflow || (m->neps && (!keys || !byk)))
+    m->cb(m->arg, 500, "{\"error\":\"out of memory\"}", 25);
+  else m->cb(m->arg, 200, s, b.len);
+  cs_buf_free(&b);
+  free_measure(m);
+}
+
+static void step_done(cs_helper_measure *m) {
+  if (--m->pending == 0) cs_defer_call(m->l, &m->d, finish_cb, m);
+}
+
+/* ---- endpoints: TCP connect (+ TLS on 443), tcptls.go ---------------------------------- */
+
+static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
+  (void)rec;
+  endpoint *e = data;
+  e->tls_ok = failure == NULL;
+  e->tls_failure = failure; /* not mapped (OONI strings such as ssl_invalid_hostname) */
+  if (e->tls_ok) e->m->ips[e->ipidx].flags |= IP_VALID;
+  cs_conn_free(c);
+  e->c = NULL;
+  step_done(e->m);
+}
+
+static void on_connect(cs_conn *c, const char *failure, void *data) {
+  endpoint *e = data;
+  cs_helper_measure *m = e->m;
+  if (failure) {
+    e->tcp_failure = cs_helper_map_tcp_failure(failure);
+    cs_conn_free(c);
+    e->c = NULL;
+    step_done(m);
+    return;
+  }
+  e->tcp_ok = true;
+  if (e->tls) {
+    cs_tls_opts to = {.sni = m->url.host, .timeout = m->o->tls_timeout};
+    if (m->url.host_is_ip) to.sni = NULL, to.verify_name = m->url.host;
+    if (cs_tls_handshake(c, m->o->tls, &to, on_tls, e) == 0) return;
+    e->tls_failure = "unknown_failure: cannot start the TLS handshake";
+  }
+  cs_conn_free(c);
+  e->c = NULL;
+  step_done(m);
+}
+
+/* ---- HTTP (http.go) -------------------------------------------------------------------- */
+
+static void on_fetch(void *arg, const cs_fetch_result *r) {
+  cs_helper_measure *m = arg;
+  m->fetch = NULL; /* freed by the engine after this returns */
+  cs_timer_stop(m->l, &m->fetch_timer);
+  m->final = r->final;
+  m->http_failure = cs_helper_map_http_failure(r->failure, r->failed_op);
+  if (!r->failure && !r->final) m->http_failure = "unknown_error";
+  step_done(m);
+}
+
+static void on_fetch_timeout(cs_timer *tm) {
+  cs_helper_measure *m = tm->data;
+  cs_fetch_cancel(m->fetch);
+  m->fetch = NULL;
+  m->http_failure = "generic_timeout_error"; /* Go's http.Client.Timeout */
+  step_done(m);
+}
+
+static void start_fetch(cs_helper_measure *m) {
+  size_t n = 0;
+  cs_ip lit;
+  if (m->url.host_is_ip && cs_ip_parse(m->url.host, &lit) && !cs_ip_is_bogon(&lit))
+    m->fetch_addrs[n++] = lit;
+  for (size_t i = 0; i < m->nips && n < CS_FETCH_MAX_ADDRS; i++) {
+    /* depth 0 uses the TH's own addresses (or the IP literal), never a bogon: OONI's DoH
+     * resolver for the HTTP client rejects bogons (dns_bogon_error -> dns_lookup_error). */
+    if (!(m->ips[i].flags & IP_TH) || (m->ips[i].flags & IP_BOGON)) continue;
+    m->fetch_addrs[n++] = m->ips[i].ip;
+  }
+  m->pending++;
+  if (n == 0) {
+    m->http_failure = "dns_lookup_error";
+    step_done(m);
+    return;
+  }
+  cs_ip lo;
+  cs_ip_parse("127.0.0.1", &lo);
+  m->fo = (cs_fetch_opts){
+      .resolver = "system",
+      .tls = m->o->tls,
+      .dns_timeout = m->o->dns_timeout,
+      .tcp_timeout = m->o->tcp_timeout,
+      .tls_timeout = m->o->tls_timeout,
+      .http_timeout = m->o->http_timeout,
+      .body_cap = m->o->body_cap ? m->o->body_cap : CS_HELPER_FETCH_BODY_CAP,
+      .addrs = m->fetch_addrs,
+      .naddrs = n,
+      /* redirect hops: never dial loopback unless the operator made it a lab net */
+      .skip_loopback = cs_ip_is_bogon(&lo),
+      .user_agent = m->req.user_agent,
+  };
+  m->fetch = cs_fetch_start(m->l, m->t, m->req.url, &m->fo, on_fetch, m);
+  if (!m->fetch) {
+    m->http_failure = "unknown_error";
+    step_done(m);
+    return;
+  }
+  double ht = m->o->http_timeout > 0 ? m->o->http_timeout : CS_HELPER_HTTP_TIMEOUT;
+  cs_timer_start(m->l, &m->fetch_timer, ht, on_fetch_timeout, m);
+}
+
+/* ---- ip_info (ipinfo.go) and the endpoint plan (ipInfoToEndpoints) ---------------------- */
+
+static void add_ip(cs_helper_measure *m, const cs_ip *ip, unsigned flag) {
+  for (size_t i = 0; i < m->nips; i++)
+    if (m->ips[i].ip.family == ip->family && !memcmp(m->ips[i].ip.b, ip->b, 16)) {
+      m->ips[i].flags |= flag;
+      return;
+    }
+  if (m->nips == CS_HELPER_MAX_IPS) return;
+  ipinfo *ii = &m->ips[m->nips++];
+  memset(ii, 0, sizeof *ii);
+  ii->ip = *ip;
+  cs_ip_format(ip, ii->str);
+  ii->flags = flag | (cs_ip_is_bogon(ip) ? IP_BOGON : 0);
+}
+
+static void phase2(cs_helper_measure *m) {
+  for (size_t i = 0; i < m->req.nendpoints; i++) {
+    cs_ip ip;
+    uint16_t port;
+    if (cs_endpoint_parse(m->req.endpoints[i], &ip, &port)) add_ip(m, &ip, IP_PROBE);
+  }
+  for (size_t i = 0; i < m->ndns; i++) {
+    cs_ip ip;
+    if (cs_ip_parse(m->dns_addrs[i], &ip)) add_ip(m, &ip, IP_TH);
+  }
+  uint16_t ports[2];
+  size_t nports;
+  if (m->url.explicit_port) ports[0] = m->url.port, nports = 1;
+  else if (!strcmp(m->url.scheme, "https")) ports[0] = 443, nports = 1;
+  else ports[0] = 80, ports[1] = 443, nports = 2;
+
+  m->eps = calloc(CS_HELPER_MAX_ENDPOINTS, sizeof *m->eps);
+  m->pending = 1; /* held until every step has started */
+  for (size_t i = 0; m->eps && i < m->nips; i++) {
+    if (m->ips[i].flags & IP_BOGON) continue;
+    for (size_t p = 0; p < nports && m->neps < CS_HELPER_MAX_ENDPOINTS; p++) {
+      endpoint *e = &m->eps[m->neps++];
+      e->m = m;
+      e->ipidx = i;
+      e->port = ports[p];
+      e->tls = ports[p] == 443;
+      cs_endpoint_format(&m->ips[i].ip, ports[p], e->key, sizeof e->key);
+      cs_conn_opts co = {.connect_timeout = m->o->tcp_timeout > 0 ? m->o->tcp_timeout
+                                                                   : CS_HELPER_TCP_TIMEOUT,
+                         .max_events = 1};
+      m->pending++;
+      e->c = cs_conn_connect(m->l, m->t, &m->ips[i].ip, ports[p], &co, on_connect, e);
+      if (!e->c) {
+        e->tcp_failure = "connect_error";
+        step_done(m);
+      }
+    }
+  }
+  start_fetch(m);
+  step_done(m);
+}
+
+/* ---- DNS (dns.go) ---------------------------------------------------------------------- */
+
+static void on_dns(void *arg, const cs_dns_result *r) {
+  cs_helper_measure *m = arg;
+  m->dns = NULL; /* freed by the engine after this returns */
+  m->dns_failure = cs_helper_map_dns_failure(r->failure);
+  size_t n = r->naddrs < CS_HELPER_MAX_IPS ? r->naddrs : CS_HELPER_MAX_IPS;
+  m->dns_addrs = n ? cs_arena_alloc(m->t->a, n * sizeof *m->dns_addrs) : NULL;
+  for (size_t i = 0; m->dns_addrs && i < n; i++) cs_ip_format(&r->addrs[i], m->dns_addrs[m->ndns++]);
+  phase2(m);
+}
+
+static void start_cb(cs_defer *d) { phase2(d->data); }
+
+cs_helper_measure *cs_helper_measure_start(cs_loop *l, const cs_helper_mopts *opts,
+                                           const char *json, size_t n, cs_helper_measure_cb cb,
+                                           void *arg, int *status, char *err, size_t errlen) {
+  *status = 500;
+  if (errlen) snprintf(err, errlen, "out of memory");
+  cs_helper_measure *m = calloc(1, sizeof *m);
+  if (!m) return NULL;
+  m->l = l;
+  m->o = opts;
+  m->cb = cb;
+  m->arg = arg;
+  size_t cap = opts->body_cap ? opts->body_cap : CS_HELPER_FETCH_BODY_CAP;
+  m->t = cs_trace_new(cs_loop_now(l), cap + ARENA_SLACK);
+  if (!m->t) {
+    free(m);
+    return NULL;
+  }
+  if (cs_helper_threq_decode(m->t->a, json, n, &m->req, err, errlen) < 0 ||
+      cs_url_parse(m->t->a, m->req.url, &m->url, err, errlen) < 0) {
+    *status = strcmp(err, "out of memory") ? 400 : 500;
+    free_measure(m);
+    return NULL;
+  }
+  if (m->url.host_is_ip) { /* no DNS step: dns = {failure: null, addrs: []} */
+    cs_defer_call(l, &m->d, start_cb, m);
+    return m;
+  }
+  cs_dns_opts dopts = {.timeout = opts->dns_timeout, .max_events = 1};
+  m->dns = cs_dns_lookup_host(l, m->t, m->url.host, "system", &dopts, on_dns, m);
+  if (!m->dns) {
+    free_measure(m);
+    return NULL;
+  }
+  return m;
+}
