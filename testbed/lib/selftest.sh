@@ -141,13 +141,13 @@ check_rule() {
 # check VANTAGE curl URL EXPECT...   EXPECT: status=N exit=N body~TEXT redirect=URL
 # check VANTAGE dns NAME SERVER EXPECT  EXPECT: A=IP | rcode=X | noanswer
 check_line() {
-    local v=$1 kind=$2 rc code size sp tt loc
+    local v=$1 kind=$2 rc code size loc
     shift 2
     local tag="[$SCN_NAME] check $v $kind $*"
     case $kind in
         curl)
             local u=$1; shift
-            read -r rc code size sp tt loc <<<"$(st_curl "$v" 4 "$u")"
+            read -r rc code size _ _ loc <<<"$(st_curl "$v" 4 "$u")"
             local e okk=0
             for e in "$@"; do
                 case $e in
