@@ -34,14 +34,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_title(pl, n);
 
   cs_http_limits lim = {0};
-  if ((mode & 3) == 3) lim = (cs_http_limits){.max_line = 40, .max_head = 200, .max_headers = 4, .body_cap = 64};
+  if ((mode & 3) == 3)
+    lim = (cs_http_limits){.max_line = 40, .max_head = 200, .max_headers = 4, .body_cap = 64};
   lim.head_request = (mode & 4) != 0;
   lim.no_decode = (mode & 8) != 0;
   cs_http_parser p;
   cs_http_parser_init(&p, &lim);
   cs_http_pstatus st = CS_HTTP_P_MORE;
   if ((mode & 3) == 1) {
-    static const char h[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n";
+    static const char h[] =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n";
     lim.head_request = false;
     st = cs_http_parser_feed(&p, h, sizeof h - 1, NULL);
   } else if ((mode & 3) == 2) {

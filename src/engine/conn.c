@@ -354,8 +354,8 @@ static bool try_write(cs_conn *c) {
     const char *f = NULL;
     const uint8_t *p = c->wr_p + c->wr_off;
     size_t left = c->wr_n - c->wr_off;
-    ssize_t n = c->fops ? c->fops->send(c->fctx, c, p, left, &want, &f)
-                        : cs_conn_sock_send(c, p, left, &f);
+    ssize_t n =
+        c->fops ? c->fops->send(c->fctx, c, p, left, &want, &f) : cs_conn_sock_send(c, p, left, &f);
     if (n == CS_CONN_AGAIN) {
       c->wr_want = want ? want : CS_EV_WRITE;
       update_io(c);

@@ -108,8 +108,7 @@ static void parse_failure(http_tx *tx) {
   cs_http_parser *p = &tx->p;
   if (!strcmp(p->error, "EOF") || (p->unexpected_eof && !cs_http_parser_head_done(p)))
     tx_finish(tx, cs_failure_str(CS_FAIL_EOF_ERROR)); /* no complete head: eof_error */
-  else
-    tx_finish(tx, unknown(tx->tr, p->error));
+  else tx_finish(tx, unknown(tx->tr, p->error));
 }
 
 static void on_read(cs_conn *c, ssize_t n, const char *failure, void *data) {
@@ -216,8 +215,7 @@ int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   if (q->connection_close) ok &= add_hdr(&tx->req, hv, &n, "Connection", "close");
   if (!q->no_gzip) ok &= add_hdr(&tx->req, hv, &n, "Accept-Encoding", "gzip");
   cs_buf_puts(&tx->req, "\r\n");
-  if (!ok || tx->req.overflow ||
-      cs_conn_write(c, tx->req.data, tx->req.len, on_written, tx) < 0) {
+  if (!ok || tx->req.overflow || cs_conn_write(c, tx->req.data, tx->req.len, on_written, tx) < 0) {
     free(hv);
     tx_free(tx);
     return -1; /* nothing recorded */

@@ -18,8 +18,8 @@
 #define CS_HTTP_TIMEOUT 10.0 /* seconds, round trip + body (OONI) */
 #define CS_HTTP_ACCEPT "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 #define CS_HTTP_ACCEPT_LANGUAGE "en-US,en;q=0.9"
-#define CS_HTTP_USER_AGENT                                                               \
-  "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like " \
+#define CS_HTTP_USER_AGENT                                                                         \
+  "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "             \
   "Gecko) Version/17.4 Safari/605.1.15"
 
 typedef struct {
@@ -31,15 +31,15 @@ typedef struct {
   const char *method; /* NULL: "GET" (only GET/HEAD make sense: no request body) */
   const char *host;   /* Host header value (required), e.g. "example.com" or "example.com:8080" */
   const char *target; /* request-target, e.g. "/path?q" (NULL: "/") */
-  const char *user_agent; /* NULL: CS_HTTP_USER_AGENT; "" omits the header */
-  const char *referer;    /* NULL: no Referer header; "" sends an empty one (OONI depth 0) */
+  const char *user_agent;   /* NULL: CS_HTTP_USER_AGENT; "" omits the header */
+  const char *referer;      /* NULL: no Referer header; "" sends an empty one (OONI depth 0) */
   const cs_http_hdr *extra; /* more headers (e.g. Cookie), sent after the standard ones */
   size_t nextra;
-  bool no_gzip;         /* do not send "Accept-Encoding: gzip" (then nothing is decoded) */
+  bool no_gzip;          /* do not send "Accept-Encoding: gzip" (then nothing is decoded) */
   bool connection_close; /* send "Connection: close" (default: no Connection header, like Go) */
-  double timeout;       /* seconds; <= 0: CS_HTTP_TIMEOUT */
+  double timeout;        /* seconds; <= 0: CS_HTTP_TIMEOUT */
   cs_http_limits limits; /* zeroes: the defaults (body cap 1<<19) */
-  const char *alpn;     /* recorded as alpn; NULL: cs_tls_alpn(conn) ("" for cleartext) */
+  const char *alpn;      /* recorded as alpn; NULL: cs_tls_alpn(conn) ("" for cleartext) */
 } cs_http_req;
 
 /* rec: the recorded `requests` entry (NULL only if the trace arena is exhausted). failure:

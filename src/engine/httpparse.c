@@ -258,7 +258,8 @@ static cs_http_pstatus head_complete(cs_http_parser *p) {
       have_te = true;
     } else if (ieq(name, f->name_len, "Content-Length")) {
       uint64_t v;
-      if (!parse_u64(val, f->value_len, &v)) return fail(p, "bad Content-Length ", val, f->value_len);
+      if (!parse_u64(val, f->value_len, &v))
+        return fail(p, "bad Content-Length ", val, f->value_len);
       if (have_cl && v != cl) return fail(p, "bad Content-Length ", val, f->value_len);
       have_cl = true, cl = v;
     } else if (ieq(name, f->name_len, "Content-Encoding") && !p->lim.no_decode) {
@@ -357,7 +358,8 @@ static size_t feed_chunked(cs_http_parser *p, const uint8_t *d, size_t n, cs_htt
       break;
     case S_CHUNK_EXT: /* chunk-ext = *( BWS ";" BWS chunk-ext-name [ "=" value ] ): skipped */
       i++;
-      if (++p->chunk_line_len > p->lim.max_line) return *st = fail0(p, "http chunk line too long"), i;
+      if (++p->chunk_line_len > p->lim.max_line)
+        return *st = fail0(p, "http chunk line too long"), i;
       if (ch == '\n') {
         p->chunk_line_len = 0;
         if (p->remaining == 0) {
@@ -390,12 +392,14 @@ static size_t feed_chunked(cs_http_parser *p, const uint8_t *d, size_t n, cs_htt
       break;
     case S_TRAILERS: /* trailer-section = *( field-line CRLF ) CRLF: counted, not kept */
       i++;
-      if (++p->trailer_bytes > p->lim.max_head) return *st = fail0(p, "trailer section too large"), i;
+      if (++p->trailer_bytes > p->lim.max_head)
+        return *st = fail0(p, "trailer section too large"), i;
       if (ch == '\n') {
         if (p->chunk_line_len == 0) return *st = finish(p), i;
         p->chunk_line_len = 0;
       } else if (ch != '\r') {
-        if (++p->chunk_line_len > p->lim.max_line) return *st = fail0(p, "trailer line too long"), i;
+        if (++p->chunk_line_len > p->lim.max_line)
+          return *st = fail0(p, "trailer line too long"), i;
       }
       break;
     default: return i;
@@ -457,8 +461,8 @@ cs_http_pstatus cs_http_parser_eof(cs_http_parser *p) {
 bool cs_http_parser_head_done(const cs_http_parser *p) { return p->head_done; }
 size_t cs_http_parser_nfields(const cs_http_parser *p) { return p->head_done ? p->nfields : 0; }
 
-void cs_http_parser_field(const cs_http_parser *p, size_t i, const uint8_t **name,
-                          size_t *nlen, const uint8_t **value, size_t *vlen) {
+void cs_http_parser_field(const cs_http_parser *p, size_t i, const uint8_t **name, size_t *nlen,
+                          const uint8_t **value, size_t *vlen) {
   const cs_http_field *f = &p->fields[i];
   *name = p->head.data + f->name_off, *nlen = f->name_len;
   *value = p->head.data + f->value_off, *vlen = f->value_len;

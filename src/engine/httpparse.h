@@ -24,14 +24,14 @@
 typedef struct {
   size_t max_line, max_head, max_headers; /* 0: the defaults above */
   size_t body_cap;                        /* 0: CS_HTTP_BODY_CAP */
-  bool no_decode;    /* keep the body as sent (no Content-Encoding decoding) */
+  bool no_decode;                         /* keep the body as sent (no Content-Encoding decoding) */
   bool head_request; /* response to HEAD: never a body (RFC 9112 §6.3 rule 1) */
 } cs_http_limits;
 
 typedef enum {
-  CS_HTTP_P_MORE = 0,  /* need more bytes (or cs_http_parser_eof) */
-  CS_HTTP_P_DONE,      /* message complete (body fully read or capped, see truncated) */
-  CS_HTTP_P_ERROR,     /* malformed input; see error */
+  CS_HTTP_P_MORE = 0, /* need more bytes (or cs_http_parser_eof) */
+  CS_HTTP_P_DONE,     /* message complete (body fully read or capped, see truncated) */
+  CS_HTTP_P_ERROR,    /* malformed input; see error */
 } cs_http_pstatus;
 
 typedef struct {
@@ -61,11 +61,11 @@ typedef struct cs_http_parser {
   void *zs;   /* z_stream * */
   bool z_done;
   /* body */
-  cs_buf body;    /* decoded body, at most body_cap bytes */
-  bool truncated; /* the (decoded) body had more than body_cap bytes */
+  cs_buf body;              /* decoded body, at most body_cap bytes */
+  bool truncated;           /* the (decoded) body had more than body_cap bytes */
   uint64_t wire_body_bytes; /* message-body bytes seen on the wire (after de-chunking) */
-  char error[160]; /* when CS_HTTP_P_ERROR: "malformed HTTP response ...", ... */
-  bool unexpected_eof; /* ERROR was caused by EOF inside the message */
+  char error[160];          /* when CS_HTTP_P_ERROR: "malformed HTTP response ...", ... */
+  bool unexpected_eof;      /* ERROR was caused by EOF inside the message */
 } cs_http_parser;
 
 void cs_http_parser_init(cs_http_parser *p, const cs_http_limits *lim);
@@ -83,8 +83,8 @@ cs_http_pstatus cs_http_parser_eof(cs_http_parser *p);
 bool cs_http_parser_head_done(const cs_http_parser *p);
 size_t cs_http_parser_nfields(const cs_http_parser *p);
 /* i-th field in wire order: name and value pointers into the parser (not NUL-terminated). */
-void cs_http_parser_field(const cs_http_parser *p, size_t i, const uint8_t **name,
-                          size_t *nlen, const uint8_t **value, size_t *vlen);
+void cs_http_parser_field(const cs_http_parser *p, size_t i, const uint8_t **name, size_t *nlen,
+                          const uint8_t **value, size_t *vlen);
 /* First field named `name` (case-insensitive), or NULL. */
 const uint8_t *cs_http_parser_get(const cs_http_parser *p, const char *name, size_t *vlen);
 

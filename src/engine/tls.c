@@ -162,8 +162,7 @@ const char *cs_tls_verify_failure(long v) {
   switch (v) {
   case X509_V_OK: return NULL;
   case X509_V_ERR_HOSTNAME_MISMATCH:
-  case X509_V_ERR_IP_ADDRESS_MISMATCH:
-    return cs_failure_str(CS_FAIL_SSL_INVALID_HOSTNAME);
+  case X509_V_ERR_IP_ADDRESS_MISMATCH: return cs_failure_str(CS_FAIL_SSL_INVALID_HOSTNAME);
   case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
   case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
   case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
@@ -201,8 +200,7 @@ static const char *classify(cs_conn *c, SSL *ssl, int sslerr) {
   if (e && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
       vr != X509_V_OK)
     f = cs_tls_verify_failure(vr);
-  else if (st.failure)
-    f = st.failure;
+  else if (st.failure) f = st.failure;
   else if (st.eof || (sslerr == SSL_ERROR_SYSCALL && !e) || sslerr == SSL_ERROR_ZERO_RETURN ||
            (e && ERR_GET_LIB(e) == ERR_LIB_SSL &&
             ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
@@ -452,8 +450,8 @@ int cs_tls_handshake(cs_conn *c, cs_tls_ctx *x, const cs_tls_opts *o, cs_tls_cb 
   tf->t0 = cs_mono_now();
   cs_conn_annotate(c, "tls_handshake_start", tf->t0);
   cs_loop *l = cs_conn_loop(c);
-  cs_timer_start(l, &tf->timer, o->timeout > 0 ? o->timeout : CS_TLS_HANDSHAKE_TIMEOUT,
-                 hs_timeout, tf);
+  cs_timer_start(l, &tf->timer, o->timeout > 0 ? o->timeout : CS_TLS_HANDSHAKE_TIMEOUT, hs_timeout,
+                 tf);
   cs_defer_call(l, &tf->defer, hs_kick, tf);
   return 0;
 fail:

@@ -266,7 +266,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
   X509_gmtime_adj(X509_getm_notAfter(x), not_after);
   X509_set_pubkey(x, key);
   X509_NAME *name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"censorscope test", -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"censorscope test", -1,
+                             -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
   X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
   X509 *iss = issuer ? issuer : x;
@@ -288,8 +289,10 @@ int tsrv_pki_init(tsrv_pki *pki) {
   pki->ca_key = gen_key();
   pki->other_key = gen_key();
   if (!pki->ca_key || !pki->other_key) return -1;
-  pki->ca = make_cert(pki->ca_key, "censorscope test CA", NULL, NULL, -3600, 86400L * 30, true, NULL);
-  pki->other_ca = make_cert(pki->other_key, "untrusted test CA", NULL, NULL, -3600, 86400L * 30, true, NULL);
+  pki->ca =
+      make_cert(pki->ca_key, "censorscope test CA", NULL, NULL, -3600, 86400L * 30, true, NULL);
+  pki->other_ca =
+      make_cert(pki->other_key, "untrusted test CA", NULL, NULL, -3600, 86400L * 30, true, NULL);
   snprintf(pki->ca_file, sizeof pki->ca_file, "/tmp/cs-test-ca-%d-XXXXXX", (int)getpid());
   int fd = mkstemp(pki->ca_file);
   if (fd < 0) return -1;

@@ -14,11 +14,11 @@
 #include <stdint.h>
 
 typedef enum {
-  TSRV_RST,        /* read once (e.g. the ClientHello), then RST (SO_LINGER {1,0} + close) */
-  TSRV_FIN,        /* read once, then FIN (shutdown(SHUT_WR)), drain, close */
-  TSRV_STALL,      /* accept, read and discard, never answer */
-  TSRV_RESPOND,    /* read the request head (up to CRLFCRLF), write `resp`, then close
-                      (or stall when stall_after) */
+  TSRV_RST,         /* read once (e.g. the ClientHello), then RST (SO_LINGER {1,0} + close) */
+  TSRV_FIN,         /* read once, then FIN (shutdown(SHUT_WR)), drain, close */
+  TSRV_STALL,       /* accept, read and discard, never answer */
+  TSRV_RESPOND,     /* read the request head (up to CRLFCRLF), write `resp`, then close
+                       (or stall when stall_after) */
   TSRV_ACCEPT_CLOSE /* accept and close immediately without reading */
 } tsrv_mode;
 
@@ -26,9 +26,9 @@ typedef struct {
   tsrv_mode mode;
   const uint8_t *resp; /* TSRV_RESPOND: bytes to write (copied) */
   size_t resp_len;
-  bool stall_after;    /* TSRV_RESPOND: keep the connection open after writing */
-  bool no_wait_head;   /* TSRV_RESPOND: answer after the first read, not after CRLFCRLF */
-  SSL_CTX *tls;        /* non-NULL: a TLS server (mode applies after the handshake) */
+  bool stall_after;  /* TSRV_RESPOND: keep the connection open after writing */
+  bool no_wait_head; /* TSRV_RESPOND: answer after the first read, not after CRLFCRLF */
+  SSL_CTX *tls;      /* non-NULL: a TLS server (mode applies after the handshake) */
 } tsrv_cfg;
 
 typedef struct tsrv tsrv;

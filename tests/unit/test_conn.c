@@ -316,7 +316,8 @@ static void test_event_cap(void **st) {
   const cs_conn_sample *sm = cs_conn_samples(x.c, &ns);
   assert_true(ns >= 12);
   assert_int_equal(sm[ns - 1].bytes, n);
-  for (size_t i = 1; i < ns; i++) assert_true(sm[i].bytes > sm[i - 1].bytes && sm[i].t >= sm[i - 1].t);
+  for (size_t i = 1; i < ns; i++)
+    assert_true(sm[i].bytes > sm[i - 1].bytes && sm[i].t >= sm[i - 1].t);
   ctx_free(&x);
   tsrv_stop(s);
 }
@@ -366,7 +367,7 @@ static void test_cancel_records_timeout(void **st) {
   cs_timer tm = {0};
   cs_timer_start(x.l, &tm, 0.2, on_timer_cancel, &x);
   assert_int_equal(cs_loop_run(x.l), 0); /* ends: the cancelled read leaves nothing active */
-  assert_null(x.rfail);                   /* the callback is not called on cancel */
+  assert_null(x.rfail);                  /* the callback is not called on cancel */
   const cs_netevent_rec *e = nth_event(x.t, "read", 0);
   assert_non_null(e);
   assert_string_equal(e->failure, "generic_timeout_error");

@@ -86,7 +86,9 @@ static void done(ctx_t *x) {
 }
 
 static tsrv *serve(const char *resp, size_t len, bool stall_after) {
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = len,
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND,
+                  .resp = (const uint8_t *)resp,
+                  .resp_len = len,
                   .stall_after = stall_after};
   return tsrv_start(&cfg);
 }
@@ -105,7 +107,8 @@ static size_t count_events(const cs_trace *t, const char *op) {
   return n;
 }
 
-static const cs_netevent_rec *find_event_or_null(const cs_trace *t, const char *op, const char *failure) {
+static const cs_netevent_rec *find_event_or_null(const cs_trace *t, const char *op,
+                                                 const char *failure) {
   for (const cs_netevent_rec *e = t->events.head; e; e = e->next)
     if (!strcmp(e->operation, op) && (!failure || (e->failure && !strcmp(e->failure, failure))))
       return e;
@@ -126,10 +129,12 @@ static void test_ok_with_title(void **st) {
   (void)st;
   static const char resp[] =
       "HTTP/1.1 200 OK\r\nServer: test\r\nContent-Type: text/html\r\nSet-Cookie: a=1\r\n"
-      "set-cookie: b=2\r\nContent-Length: 44\r\n\r\n<html><title>Test Page</title></html>\n\n\n\n\n\n\n";
+      "set-cookie: b=2\r\nContent-Length: 44\r\n\r\n<html><title>Test "
+      "Page</title></html>\n\n\n\n\n\n\n";
   tsrv *s = serve(resp, strlen(resp), false);
-  ctx_t x = {.req = {.url = "http://example.com/a?b", .host = "example.com", .target = "/a?b",
-                     .referer = ""}};
+  ctx_t x = {
+      .req = {
+          .url = "http://example.com/a?b", .host = "example.com", .target = "/a?b", .referer = ""}};
   run(&x, tsrv_port(s));
   assert_null(x.hfail);
   const cs_http_rec *r = x.rec;
@@ -185,7 +190,8 @@ static void test_ok_with_title(void **st) {
  * value per key in headers, a binary body as base64. */
 static void test_json_record(void **st) {
   (void)st;
-  static const char resp[] = "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 3\r\n\r\n\xff\x00\x01";
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 3\r\n\r\n\xff\x00\x01";
   tsrv *s = serve(resp, sizeof resp - 1, false);
   ctx_t x = {.req = {.user_agent = "", .no_gzip = true}};
   run(&x, tsrv_port(s));
@@ -196,12 +202,14 @@ static void test_json_record(void **st) {
   cs_jw_init(&w, &b);
   cs_write_http(&w, x.rec);
   const char *j = cs_buf_cstr(&b);
-  assert_non_null(strstr(j, "\"request\":{\"body\":\"\",\"body_is_truncated\":false,\"headers_list\":"
-                            "[[\"Host\",\"example.com\"],[\"Accept\","));
+  assert_non_null(strstr(j,
+                         "\"request\":{\"body\":\"\",\"body_is_truncated\":false,\"headers_list\":"
+                         "[[\"Host\",\"example.com\"],[\"Accept\","));
   assert_null(strstr(j, "User-Agent"));      /* "" omits it */
   assert_null(strstr(j, "Accept-Encoding")); /* no_gzip */
   assert_non_null(strstr(j, "\"response\":{\"body\":{\"format\":\"base64\",\"data\":\"/wAB\"}"));
-  assert_non_null(strstr(j, "\"headers_list\":[[\"X-A\",\"1\"],[\"x-a\",\"2\"],[\"Content-Length\",\"3\"]]"));
+  assert_non_null(
+      strstr(j, "\"headers_list\":[[\"X-A\",\"1\"],[\"x-a\",\"2\"],[\"Content-Length\",\"3\"]]"));
   assert_non_null(strstr(j, "\"headers\":{\"X-A\":\"1\",\"Content-Length\":\"3\"}"));
   assert_non_null(strstr(j, "\"code\":200"));
   assert_non_null(strstr(j, "\"failure\":null"));
@@ -213,8 +221,9 @@ static void test_json_record(void **st) {
 
 static void test_chunked(void **st) {
   (void)st;
-  static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             "7;ext=1\r\n<title>\r\n4\r\nABCD\r\n8\r\n</title>\r\n0\r\nX-T: 1\r\n\r\n";
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "7;ext=1\r\n<title>\r\n4\r\nABCD\r\n8\r\n</title>\r\n0\r\nX-T: 1\r\n\r\n";
   tsrv *s = serve(resp, strlen(resp), true); /* keep-alive: done at the last chunk, not at EOF */
   ctx_t x = {0};
   run(&x, tsrv_port(s));
@@ -240,7 +249,8 @@ static void test_gzip(void **st) {
   size_t zl = zs.total_out;
   deflateEnd(&zs);
   char resp[1024];
-  int hl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", zl);
+  int hl = snprintf(resp, sizeof resp,
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", zl);
   memcpy(resp + hl, z, zl);
   tsrv *s = serve(resp, (size_t)hl + zl, false);
   ctx_t x = {0};
@@ -350,7 +360,8 @@ static void test_stall(void **st) {
   done(&x);
   tsrv_stop(s);
   /* head and part of the body, then silence */
-  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<title>partial</title>";
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<title>partial</title>";
   s = serve(resp, strlen(resp), true);
   ctx_t y = {.req = {.timeout = 0.3}};
   run(&y, tsrv_port(s));
@@ -404,7 +415,7 @@ static void test_bad_request_args(void **st) {
   assert_int_equal(cs_http_get(x.c, &q2, on_http, &x), -1);
   cs_http_req q3 = {.url = "http://x/", .host = "x"};
   assert_int_equal(cs_http_get(x.c, &q3, on_http, &x), -1); /* not connected yet */
-  assert_int_equal(x.t->requests.n, 0);                      /* nothing recorded */
+  assert_int_equal(x.t->requests.n, 0);                     /* nothing recorded */
   cs_conn_free(x.c);
   x.c = NULL;
   cs_loop_run(x.l);
@@ -419,7 +430,8 @@ static void test_https(void **st) {
   assert_non_null(cx);
   SSL_CTX *sctx = tsrv_server_ctx(&pki, "test.example", TSRV_CERT_GOOD, "http/1.1");
   static const char resp[] = "HTTP/1.1 200 OK\r\n\r\n<title>secure</title>"; /* until close */
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .tls = sctx, .resp = (const uint8_t *)resp, .resp_len = strlen(resp)};
+  tsrv_cfg cfg = {
+      .mode = TSRV_RESPOND, .tls = sctx, .resp = (const uint8_t *)resp, .resp_len = strlen(resp)};
   tsrv *s = tsrv_start(&cfg);
   SSL_CTX_free(sctx);
   ctx_t x = {.tls = cx, .req = {.url = "https://test.example/", .host = "test.example"}};

@@ -99,25 +99,31 @@ static void test_chunked_ext_trailers(void **st) {
 static void test_chunked_errors(void **st) {
   (void)st;
   cs_http_parser p;
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, false),
-                   CS_HTTP_P_ERROR);
+  assert_int_equal(
+      parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, false),
+      CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "invalid byte in chunk length");
   cs_http_parser_free(&p);
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", 0, false),
-                   CS_HTTP_P_ERROR);
+  assert_int_equal(
+      parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", 0, false),
+      CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "malformed chunked encoding");
   cs_http_parser_free(&p);
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", 0, false),
-                   CS_HTTP_P_ERROR);
+  assert_int_equal(
+      parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", 0,
+            false),
+      CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "http chunk length too large");
   cs_http_parser_free(&p);
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, false),
-                   CS_HTTP_P_ERROR);
+  assert_int_equal(
+      parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, false),
+      CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "unsupported transfer encoding: \"gzip, chunked\"");
   cs_http_parser_free(&p);
   /* EOF inside the chunked body */
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 0, true),
-                   CS_HTTP_P_ERROR);
+  assert_int_equal(
+      parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 0, true),
+      CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "unexpected EOF");
   assert_true(p.unexpected_eof);
   assert_true(cs_http_parser_head_done(&p));
@@ -143,7 +149,8 @@ static void test_until_close_and_eof(void **st) {
   assert_false(cs_http_parser_head_done(&p));
   cs_http_parser_free(&p);
   /* inside a Content-Length body */
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 0, true), CS_HTTP_P_ERROR);
+  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 0, true),
+                   CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "unexpected EOF");
   assert_true(cs_http_parser_head_done(&p));
   cs_http_parser_free(&p);
@@ -165,7 +172,8 @@ static void test_malformed(void **st) {
       {"HTTP/1.1 200 OK\r\nBad Name: v\r\n", "malformed MIME header line: \"Bad Name: v\""},
       {"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n", "malformed MIME header line: \" folded\""},
       {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "bad Content-Length \"-1\""},
-      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "bad Content-Length \"2\""},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       "bad Content-Length \"2\""},
       {"HTTP/1.1 200 OK\r\nX: \x01\xff\r\nContent-Length: z\r\n\r\n", "bad Content-Length \"z\""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -216,8 +224,10 @@ static void test_limits(void **st) {
 static void test_interim_and_no_body(void **st) {
   (void)st;
   cs_http_parser p;
-  assert_int_equal(parse(&p, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: x\r\n\r\n"
-                             "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", 2, false),
+  assert_int_equal(parse(&p,
+                         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: x\r\n\r\n"
+                         "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno",
+                         2, false),
                    CS_HTTP_P_DONE);
   assert_int_equal(p.code, 404);
   assert_int_equal(cs_http_parser_nfields(&p), 1);
@@ -240,12 +250,14 @@ static void test_interim_and_no_body(void **st) {
   assert_int_equal(feed_steps(&p, r, strlen(r), 0), CS_HTTP_P_DONE);
   cs_http_parser_free(&p);
   /* no reason phrase, no trailing space */
-  assert_int_equal(parse(&p, "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, false), CS_HTTP_P_DONE);
+  assert_int_equal(parse(&p, "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, false),
+                   CS_HTTP_P_DONE);
   assert_int_equal(p.code, 200);
   assert_int_equal(p.reason_len, 0);
   cs_http_parser_free(&p);
   /* a leading empty line is ignored (RFC 9112 §2.2) */
-  assert_int_equal(parse(&p, "\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, false), CS_HTTP_P_DONE);
+  assert_int_equal(parse(&p, "\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, false),
+                   CS_HTTP_P_DONE);
   assert_int_equal(p.code, 200);
   cs_http_parser_free(&p);
 }
@@ -278,7 +290,8 @@ static void test_truncation(void **st) {
 
 static size_t zcompress(const uint8_t *in, size_t n, uint8_t **out, bool gzip) {
   z_stream z = {0};
-  assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, (gzip ? 16 : 0) + 15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, (gzip ? 16 : 0) + 15, 9, Z_DEFAULT_STRATEGY),
+                   Z_OK);
   size_t cap = deflateBound(&z, (uLong)n);
   *out = malloc(cap);
   z.next_in = (Bytef *)(uintptr_t)in;
@@ -298,7 +311,8 @@ static void test_gzip_and_deflate(void **st) {
     uint8_t *z;
     size_t zl = zcompress((const uint8_t *)text, strlen(text), &z, gz);
     char head[200];
-    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %zu\r\n\r\n",
+    snprintf(head, sizeof head,
+             "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %zu\r\n\r\n",
              gz ? "GZIP" : "deflate", zl);
     for (size_t step = 1; step <= 17; step += 8) {
       cs_http_parser p;
@@ -320,7 +334,8 @@ static void test_gzip_and_deflate(void **st) {
     cs_http_parser_free(&p);
     /* truncated compressed stream */
     cs_http_parser_init(&p, NULL);
-    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n\r\n", gz ? "gzip" : "deflate");
+    snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n\r\n",
+             gz ? "gzip" : "deflate");
     feed_steps(&p, head, strlen(head), 0);
     assert_int_equal(feed_steps(&p, z, zl / 2, 0), CS_HTTP_P_MORE);
     assert_int_equal(cs_http_parser_eof(&p), CS_HTTP_P_ERROR);
@@ -330,8 +345,9 @@ static void test_gzip_and_deflate(void **st) {
   }
   /* corrupt gzip */
   cs_http_parser p;
-  assert_int_equal(parse(&p, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\nthis is not gzip", 0, false),
-                   CS_HTTP_P_ERROR);
+  assert_int_equal(
+      parse(&p, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\nthis is not gzip", 0, false),
+      CS_HTTP_P_ERROR);
   assert_string_equal(p.error, "gzip: incorrect header check");
   cs_http_parser_free(&p);
 }
@@ -343,7 +359,8 @@ static void test_gzip_bomb(void **st) {
   size_t zl = zcompress(zeros, n, &z, true);
   free(zeros);
   char head[200];
-  snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", zl);
+  snprintf(head, sizeof head,
+           "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", zl);
   cs_http_parser p;
   cs_http_parser_init(&p, NULL);
   feed_steps(&p, head, strlen(head), 0);

@@ -130,7 +130,8 @@ static void test_success_and_io(void **st) {
   (void)st;
   static const char resp[] = "HTTP/1.1 200 OK\r\n\r\nhi";
   SSL_CTX *sctx = tsrv_server_ctx(&g_pki, HOST, TSRV_CERT_GOOD, "http/1.1");
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .tls = sctx, .resp = (const uint8_t *)resp, .resp_len = strlen(resp)};
+  tsrv_cfg cfg = {
+      .mode = TSRV_RESPOND, .tls = sctx, .resp = (const uint8_t *)resp, .resp_len = strlen(resp)};
   tsrv *s = tsrv_start(&cfg);
   SSL_CTX_free(sctx);
   ctx_t x = {.o = {.sni = HOST}, .do_io = true};
@@ -371,7 +372,9 @@ static void test_stall_timeout(void **st) {
 static void test_not_tls(void **st) {
   (void)st;
   static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = strlen(resp),
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND,
+                  .resp = (const uint8_t *)resp,
+                  .resp_len = strlen(resp),
                   .no_wait_head = true};
   tsrv *s = tsrv_start(&cfg);
   ctx_t x = {.o = {.sni = HOST}};
@@ -423,12 +426,18 @@ static void test_verify_failure_map(void **st) {
   (void)st;
   assert_null(cs_tls_verify_failure(X509_V_OK));
   assert_string_equal(cs_tls_verify_failure(X509_V_ERR_HOSTNAME_MISMATCH), "ssl_invalid_hostname");
-  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY), "ssl_unknown_authority");
-  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT), "ssl_unknown_authority");
-  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN), "ssl_unknown_authority");
-  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE), "ssl_unknown_authority");
-  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_CERT_HAS_EXPIRED), "ssl_invalid_certificate");
-  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_CERT_NOT_YET_VALID), "ssl_invalid_certificate");
+  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY),
+                      "ssl_unknown_authority");
+  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT),
+                      "ssl_unknown_authority");
+  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN),
+                      "ssl_unknown_authority");
+  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE),
+                      "ssl_unknown_authority");
+  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_CERT_HAS_EXPIRED),
+                      "ssl_invalid_certificate");
+  assert_string_equal(cs_tls_verify_failure(X509_V_ERR_CERT_NOT_YET_VALID),
+                      "ssl_invalid_certificate");
 }
 
 static int setup(void **st) {
