@@ -435,29 +435,38 @@ static void lte_dns(ctx *c, bool ext_tls) {
   size_t th_ips = th_data ? ctl_ip_count(ct) : 0;
   for (size_t i = 0; i < o->ndns; i++) {
     const cs_wc_dns *d = &o->dns[i];
-    if (!dns_classic(d) || depth_of(&d->tags) != 0) continue;
+    if (depth_of(&d->tags) != 0) continue;
+    bool classic = dns_classic(d);
     if (d->failure) {
       if (engine_is_doh(d->engine) || aaaa_no_answer(d)) continue;
-      if (!v->dns_experiment_failure) v->dns_experiment_failure = d->failure;
+      if (classic && !v->dns_experiment_failure) v->dns_experiment_failure = d->failure;
       if (!th_data || !same_domain(c, d->hostname)) continue;
-      if (ct->dns_failure) expected++;
-      else if (streq(d->failure, "dns_no_answer") && th_ips == 0) expected++;
+      bool exp = ct->dns_failure || (streq(d->failure, "dns_no_answer") && th_ips == 0);
+      if (!exp) v->dns_flags |= 2; /* x_dns_flags: unexpected failure (any resolver) */
+      if (!classic) continue;
+      if (exp) expected++;
       else unexpected++;
       continue;
     }
     size_t nips = 0;
-    bool ok = false;
+    bool ok = false, tls_ok = false, bogon = false;
     for (size_t j = 0; j < d->nanswers; j++) {
       const char *ip = d->answers[j].ip;
       if (!ip) continue;
       nips++;
       if (ctl_has_ip(ct, ip) || ctl_has_asn(o, asn_of(o, ip))) ok = true;
-      if (ext_tls && tls_valid_for_domain(c, ip)) ok = true;
+      if (tls_valid_for_domain(c, ip)) tls_ok = true;
+      if (cs_ipstr_is_bogon(ip)) bogon = true; /* util/ipnet.h: --lab-net ranges are public */
     }
     if (!nips) continue;
+    /* x_dns_flags (analysisext.go): bogon 1, invalid addresses 4 (bogon or no overlap, unless
+     * a TLS handshake proves the address valid for the domain) */
+    if (bogon) v->dns_flags |= 1;
+    if (th_data && th_ips > 0 && !tls_ok && (bogon || !ok)) v->dns_flags |= 4;
+    if (!classic) continue;
     success++;
     if (!th_data || th_ips == 0) continue;
-    if (ok) valid++;
+    if (ok || (ext_tls && tls_ok)) valid++;
     else invalid++;
   }
   if (!unexpected && !invalid && (valid || expected)) v->dns_consistency = "consistent";
@@ -683,7 +692,8 @@ static void dns_v04(ctx *c, bool legacy) {
       if (ctl_has_asn(o, asn_of(o, ip))) asn_overlap = true;
       if (cs_ipstr_is_bogon(ip)) private_ip = true;
     }
-  if (legacy && private_ip && !ip_overlap) {
+  /* measurement-kit: a private (bogon) answer is inconsistent before any overlap check */
+  if (legacy && private_ip) {
     v->dns_consistency = "inconsistent";
     return;
   }
@@ -1022,6 +1032,7 @@ void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v) {
   cs_wc_verdict_write_ooni(w, v);
   cs_jw_kstr(w, "x_analysis_reason", v->reason);
   cs_jw_kstr(w, "x_analysis_algorithm", v->algorithm);
+  if (v->algorithm && !strcmp(v->algorithm, "lte")) cs_jw_kint(w, "x_dns_flags", v->dns_flags);
   if (v->ooni_blocking != v->blocking || v->ooni_accessible != v->accessible) {
     cs_jw_key(w, "x_ooni_blocking");
     cs_wc_write_blocking(w, v->ooni_blocking);

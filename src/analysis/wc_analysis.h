@@ -65,6 +65,7 @@ typedef struct {
   cs_fp_match blockpage;         /* the best match */
   bool blockpage_confirmed;      /* censorship fingerprint => confirmed blocking */
   bool blockpage_optin;          /* x_blockpage_optin */
+  int dns_flags;                 /* x_dns_flags (LTE only): 1 bogon, 2 unexpected failure, 4 invalid */
 } cs_wc_verdict;
 
 /* From observations. Always fills *v. */
@@ -81,7 +82,8 @@ int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *test_keys, const char *i
                             cs_wc_verdict *v);
 
 /* Writes the verdict keys into an already-open JSON object: OONI's keys with OONI's types,
- * then x_analysis_reason, x_analysis_algorithm, x_ooni_blocking (only when different),
+ * then x_analysis_reason, x_analysis_algorithm, x_dns_flags (lte), x_ooni_blocking and
+ * x_ooni_accessible (only when a deviation changed OONI's verdict),
  * x_server_side_block, x_blockpage{...}, x_blockpage_confirmed, x_blockpage_optin. */
 void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v);
 /* Just the OONI keys (for a probe that must stay byte-compatible). */
