@@ -254,6 +254,10 @@ static void parse_requests(hconn *c) {
     }
     handle(c, &r);
     cs_buf_consume(&c->in, r.total_len);
+    if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK) { /* idle keep-alive: drop a big body's buffer */
+      cs_buf_free(&c->in);
+      cs_buf_init(&c->in, h->in_cap);
+    }
     c->continue_sent = false;
     c->req_start = c->in.len ? now : 0;
     if (!r.keep_alive) c->no_more_reads = true;

@@ -728,6 +728,44 @@ static void test_https_server_and_client(void **st) {
   tsrv_pki_free(&pki);
 }
 
+typedef struct {
+  int done, ok;
+} many_state;
+
+static void on_many(void *arg, const char *failure, const char *json, size_t len) {
+  many_state *m = arg;
+  m->done++;
+  if (failure || !json) return;
+  cs_arena *a = cs_arena_new(0);
+  char err[64];
+  const cs_jval *v = cs_json_parse(a, json, len, NULL, err, sizeof err);
+  const char *f = cs_json_get_str(cs_json_get(v, "http_request"), "failure", "");
+  if (!strcmp(f, "connection_refused_error")) m->ok++;
+  cs_arena_free(a);
+}
+
+/* Hundreds of measurements in flight at once on one server loop. */
+static void test_many_concurrent(void **st) {
+  (void)st;
+  enum { N = 300 };
+  helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
+  char url[64], json[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", helper_srv_port(s));
+  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\"}", tsrv_closed_port());
+  many_state m = {0};
+  cs_loop *l = cs_loop_new();
+  for (int i = 0; i < N; i++)
+    assert_non_null(cs_th_query(l, NULL, url, json, strlen(json), 30, on_many, &m));
+  cs_loop_run(l);
+  cs_loop_free(l);
+  assert_int_equal(m.done, N);
+  assert_int_equal(m.ok, N);
+  cs_helper_stats stt = helper_srv_stats(s);
+  assert_int_equal(stt.measurements, N);
+  assert_int_equal(stt.rejected_busy, 0);
+  helper_srv_stop(s);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -750,6 +788,7 @@ int main(void) {
       cmocka_unit_test(test_client_ok),
       cmocka_unit_test(test_client_failures),
       cmocka_unit_test(test_https_server_and_client),
+      cmocka_unit_test(test_many_concurrent),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   cs_arena_free(ja);
