@@ -22,6 +22,7 @@
 #define ARENA_SLACK (8u << 20) /* trace arena: body_cap + this */
 #define MAX_RESPONSE (8u << 20) /* response JSON */
 #define ENDPOINT_MAX (CS_IPSTR_MAX + 8)
+#define CS_HELPER_MAX_H3 320
 
 /* ---- failure mappings (oohelperd dns.go, tcptls.go, http.go) ---------------------------- */
 
@@ -305,6 +306,61 @@ static void write_headers(cs_jw *w, cs_arena *a, const cs_http_rec *rec) {
   cs_jw_obj_close(w);
 }
 
+/* http.go parseAltSvc: the alt-authority of the first "h3=" entry of the first response's
+ * Alt-Svc header in the redirect chain (RFC 7838 §3), then discoverH3Endpoint's
+ * SplitHostPort/JoinHostPort with the URL's host when the authority has no host. */
+static void discover_h3(const cs_helper_measure *m, const cs_http_rec *fin, char *out,
+                        size_t cap) {
+  out[0] = 0;
+  const cs_http_rec *first = m->t->requests.head;
+  if (!fin || !first || first->code <= 0) return;
+  const cs_header *alt = NULL;
+  for (size_t i = 0; i < first->resp.nheaders && !alt; i++)
+    if (!strcasecmp(first->resp.headers[i].name, "Alt-Svc")) alt = &first->resp.headers[i];
+  if (!alt || alt->value_len >= 1024 || memchr(alt->value, 0, alt->value_len)) return;
+  char v[1024];
+  memcpy(v, alt->value, alt->value_len);
+  v[alt->value_len] = 0;
+  char *save = NULL;
+  for (char *entry = strtok_r(v, ",", &save); entry; entry = strtok_r(NULL, ",", &save)) {
+    char *semi = strchr(entry, ';');
+    if (semi) *semi = 0;
+    char *h = strstr(entry, "h3=");
+    if (!h || !h[3]) continue;
+    char *a = h + 3;
+    size_t al = strlen(a);
+    if (al && a[0] == '"') a++, al--;
+    if (al && a[al - 1] == '"') a[--al] = 0;
+    if (!al) continue;
+    /* SplitHostPort */
+    const char *host, *port;
+    size_t hl;
+    if (a[0] == '[') {
+      char *rb = strchr(a, ']');
+      if (!rb || rb[1] != ':') return;
+      host = a + 1, hl = (size_t)(rb - a - 1), port = rb + 2;
+    } else {
+      char *colon = strrchr(a, ':');
+      if (!colon || memchr(a, ':', (size_t)(colon - a))) return;
+      host = a, hl = (size_t)(colon - a), port = colon + 1;
+    }
+    if (strchr(port, '[') || strchr(port, ']')) return;
+    char hbuf[300];
+    if (hl == 0) { /* ":443": Go's URL.Host, i.e. with the URL's explicit port */
+      bool v6 = strchr(m->url.host, ':') != NULL;
+      int k = snprintf(hbuf, sizeof hbuf, v6 ? "[%s]" : "%s", m->url.host);
+      if (m->url.explicit_port && k > 0 && (size_t)k < sizeof hbuf)
+        snprintf(hbuf + k, sizeof hbuf - (size_t)k, ":%u", m->url.port);
+    } else {
+      snprintf(hbuf, sizeof hbuf, "%.*s", (int)(hl < 299 ? hl : 299), host);
+    }
+    /* JoinHostPort */
+    if (strchr(hbuf, ':')) snprintf(out, cap, "[%s]:%s", hbuf, port);
+    else snprintf(out, cap, "%s:%s", hbuf, port);
+    return;
+  }
+}
+
 static void finish_cb(cs_defer *d) {
   cs_helper_measure *m = d->data;
   cs_arena *a = m->t->a;
@@ -353,12 +409,17 @@ static void finish_cb(cs_defer *d) {
   cs_jw_obj_open(&w);
   cs_jw_obj_close(&w);
 
-  /* http_request (THHTTPRequestResult field order) */
-  const cs_http_rec *fin = m->http_failure ? NULL : m->final;
+  /* http_request (THHTTPRequestResult field order). As http.go: when the final response's
+   * head arrived but reading its body failed, status, headers and the partial body are kept
+   * next to the failure; any earlier failure gives -1/-1/{}/"". */
+  const cs_http_rec *fin = m->final;
+  if (m->http_failure && !(fin && fin->code > 0 && fin->failure)) fin = NULL;
+  char h3[CS_HELPER_MAX_H3];
+  discover_h3(m, fin, h3, sizeof h3);
   cs_jw_key(&w, "http_request");
   cs_jw_obj_open(&w);
   cs_jw_kint(&w, "body_length", fin ? (int64_t)fin->resp.body_len : -1);
-  cs_jw_kstr(&w, "discovered_h3_endpoint", "");
+  cs_jw_kstr(&w, "discovered_h3_endpoint", h3);
   cs_jw_kstr(&w, "failure", m->http_failure);
   const char *title = fin ? cs_http_rec_title(m->t, fin) : "";
   cs_jw_kstr(&w, "title", title ? title : "");

@@ -122,6 +122,7 @@ static tsrv *page_server(void) {
   static char resp[512];
   snprintf(resp, sizeof resp,
            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nx-test: one\r\nX-Test: two\r\n"
+           "Alt-Svc: h2=\":443\", h3=\"alt.example:8443\"; ma=60\r\n"
            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
            strlen(page), page);
   tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = strlen(resp)};
@@ -157,7 +158,7 @@ static void test_measure_local_http(void **st) {
   assert_jnum(G(h, "status_code"), 200);
   assert_jnum(G(h, "body_length"), (double)strlen(page));
   assert_jstr(G(h, "title"), "Local Title");
-  assert_jstr(G(h, "discovered_h3_endpoint"), "");
+  assert_jstr(G(h, "discovered_h3_endpoint"), "alt.example:8443"); /* from Alt-Svc */
   assert_jstr(G(G(h, "headers"), "X-Test"), "one"); /* canonical name, first value */
   assert_jstr(G(G(h, "headers"), "Content-Type"), "text/html");
   const cs_jval *ii = G(v, "ip_info");
@@ -242,6 +243,30 @@ static void test_measure_refused(void **st) {
   assert_int_equal(G(h, "headers")->len, 0);
   free(body);
   helper_srv_stop(s);
+}
+
+static void test_measure_partial_body(void **st) {
+  (void)st;
+  static const char cut[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nAlt-Svc: h3=\":443\"\r\n\r\n"
+                            "<title>Cut</title>";
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)cut, .resp_len = sizeof cut - 1};
+  tsrv *web = tsrv_start(&cfg);
+  helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
+  char json[256], h3[64], *body;
+  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\"}", tsrv_port(web));
+  assert_int_equal(post(helper_srv_port(s), json, &body), 200);
+  const cs_jval *h = G(J(body), "http_request");
+  /* the head arrived, the body was cut: http.go keeps status, headers and what was read */
+  assert_jstr(G(h, "failure"), "unknown_error");
+  assert_jnum(G(h, "status_code"), 200);
+  assert_jnum(G(h, "body_length"), 18);
+  assert_jstr(G(h, "title"), "Cut");
+  assert_jstr(G(G(h, "headers"), "Alt-Svc"), "h3=\":443\"");
+  snprintf(h3, sizeof h3, "[127.0.0.1:%u]:443", tsrv_port(web)); /* Go's JoinHostPort(URL.Host) */
+  assert_jstr(G(h, "discovered_h3_endpoint"), h3);
+  free(body);
+  helper_srv_stop(s);
+  tsrv_stop(web);
 }
 
 static void test_measure_nxdomain(void **st) {
@@ -779,6 +804,7 @@ int main(void) {
       cmocka_unit_test(test_measure_localhost_dns),
       cmocka_unit_test(test_measure_refused),
       cmocka_unit_test(test_measure_nxdomain),
+      cmocka_unit_test(test_measure_partial_body),
       cmocka_unit_test(test_bad_requests),
       cmocka_unit_test(test_oversized_body),
       cmocka_unit_test(test_pipelining),
