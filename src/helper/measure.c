@@ -606,7 +606,7 @@ static void phase2(cs_helper_measure *m) {
       e->m = m;
       e->ipidx = i;
       e->port = ports[p];
-      e->tls = ports[p] == 443;
+      e->tls = ports[p] == (m->o->tls_port ? m->o->tls_port : 443);
       cs_endpoint_format(&m->ips[i].ip, ports[p], e->key, sizeof e->key);
       cs_conn_opts co = {.connect_timeout = m->o->tcp_timeout > 0 ? m->o->tcp_timeout
                                                                    : CS_HELPER_TCP_TIMEOUT,

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/loop.h"
 #include "engine/tls.h"
@@ -27,6 +28,8 @@ typedef struct {
   cs_tls_ctx *tls; /* trust store for TLS handshakes and https fetches (required) */
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: defaults above */
   size_t body_cap; /* 0: CS_HELPER_FETCH_BODY_CAP */
+  uint16_t tls_port; /* endpoints on this port get a TLS handshake; 0: 443 (OONI). A test
+                        hook: loopback tests cannot always bind 443. */
 } cs_helper_mopts;
 
 /* A decoded control request (pc:internal/model/th.go THRequest). Strings in the arena. */

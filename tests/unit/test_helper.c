@@ -269,6 +269,62 @@ static void test_measure_partial_body(void **st) {
   tsrv_stop(web);
 }
 
+/* TLS endpoints (flag 8, tls_handshake) and an https fetch against a loopback TLS server;
+ * tls_port points the "port 443" rule at the test server's port. */
+static void measure_tls(tsrv_cert_kind kind, bool expect_ok) {
+  tsrv_pki pki;
+  assert_int_equal(tsrv_pki_init(&pki), 0);
+  SSL_CTX *sctx = tsrv_server_ctx(&pki, "localhost", kind, "http/1.1");
+  static char resp[256];
+  snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(page), page);
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = strlen(resp), .tls = sctx};
+  tsrv *web = tsrv_start(&cfg);
+  char err[128], json[256], key[64], *body;
+  cs_helper_opts o = test_opts();
+  o.measure.tls = cs_tls_ctx_new(pki.ca_file, true, err, sizeof err);
+  o.measure.tls_port = tsrv_port(web);
+  helper_srv *s = helper_srv_start(&o);
+  snprintf(json, sizeof json, "{\"http_request\":\"https://localhost:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}",
+           tsrv_port(web), tsrv_port(web));
+  assert_int_equal(post(helper_srv_port(s), json, &body), 200);
+  const cs_jval *v = J(body);
+  snprintf(key, sizeof key, "127.0.0.1:%u", tsrv_port(web));
+  assert_true(G(G(G(v, "tcp_connect"), key), "status")->b);
+  const cs_jval *t = G(G(v, "tls_handshake"), key);
+  assert_jstr(G(t, "server_name"), "localhost");
+  const cs_jval *h = G(v, "http_request");
+  if (expect_ok) {
+    assert_true(G(t, "status")->b);
+    assert_jnull(G(t, "failure"));
+    assert_jnum(G(G(G(v, "ip_info"), "127.0.0.1"), "flags"), 1 | 2 | 8);
+    assert_jnull(G(h, "failure"));
+    assert_jnum(G(h, "status_code"), 200);
+    assert_jstr(G(h, "title"), "Local Title");
+  } else {
+    assert_false(G(t, "status")->b);
+    assert_jstr(G(t, "failure"), "ssl_invalid_hostname"); /* TLS failures are not mapped */
+    assert_jnum(G(G(G(v, "ip_info"), "127.0.0.1"), "flags"), 1 | 2);
+    assert_jstr(G(h, "failure"), "unknown_error");
+    assert_jnum(G(h, "status_code"), -1);
+  }
+  free(body);
+  helper_srv_stop(s);
+  tsrv_stop(web);
+  cs_tls_ctx_free(o.measure.tls);
+  SSL_CTX_free(sctx);
+  tsrv_pki_free(&pki);
+}
+
+static void test_measure_tls_ok(void **st) {
+  (void)st;
+  measure_tls(TSRV_CERT_GOOD, true);
+}
+
+static void test_measure_tls_wrong_host(void **st) {
+  (void)st;
+  measure_tls(TSRV_CERT_WRONG_HOST, false);
+}
+
 static void test_measure_nxdomain(void **st) {
   (void)st;
   helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
@@ -805,6 +861,8 @@ int main(void) {
       cmocka_unit_test(test_measure_refused),
       cmocka_unit_test(test_measure_nxdomain),
       cmocka_unit_test(test_measure_partial_body),
+      cmocka_unit_test(test_measure_tls_ok),
+      cmocka_unit_test(test_measure_tls_wrong_host),
       cmocka_unit_test(test_bad_requests),
       cmocka_unit_test(test_oversized_body),
       cmocka_unit_test(test_pipelining),
