@@ -31,6 +31,8 @@ typedef struct {
   bool host_is_ip;
   bool https;         /* URL scheme */
   bool ctl_ok;        /* usable control: present and no control_failure */
+  int64_t *ctl_asns;  /* ASNs of the TH's addresses (non-zero, known) */
+  size_t nctl_asns;
 } ctx;
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -38,13 +40,8 @@ typedef struct {
 static bool streq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 static bool nonempty(const char *s) { return s && *s; }
 
-static bool ip_eq(const char *a, const char *b) {
-  if (!a || !b) return false;
-  if (!strcmp(a, b)) return true;
-  cs_ip x, y;
-  if (!cs_ip_parse(a, &x) || !cs_ip_parse(b, &y)) return false;
-  return x.family == y.family && !memcmp(x.b, y.b, x.family == AF_INET ? 4 : 16);
-}
+/* IP literals are canonical after the reader (wcobs.c), so equality is strcmp. */
+static bool ip_eq(const char *a, const char *b) { return a && b && !strcmp(a, b); }
 
 static bool is_ip_literal(const char *s) {
   cs_ip x;
@@ -105,15 +102,9 @@ static bool tls_valid_for_domain(ctx *c, const char *ip) {
   const cs_wc_obs *o = c->o;
   for (size_t i = 0; i < o->ntls; i++) {
     const cs_wc_tls *t = &o->tls[i];
-    if (t->failure || !t->address || !*c->host) continue;
+    if (t->failure || !t->ip || !*c->host) continue;
     if (!t->server_name || strcasecmp(t->server_name, c->host)) continue;
-    cs_ip x;
-    uint16_t port;
-    if (cs_endpoint_parse(t->address, &x, &port)) {
-      char s[CS_IPSTR_MAX];
-      cs_ip_format(&x, s);
-      if (ip_eq(s, ip)) return true;
-    }
+    if (ip_eq(t->ip, ip)) return true;
   }
   int64_t flags;
   ipinfo_asn(&o->ctl, ip, &flags);
@@ -133,32 +124,35 @@ static size_t ctl_ip_count(const cs_wc_control *ct) {
   return n;
 }
 
-static bool ctl_has_asn(const cs_wc_obs *o, int64_t asn) {
+/* The TH's ASNs, computed once (asn_of scans the answers). */
+static void ctl_asns_init(ctx *c) {
+  const cs_wc_control *ct = &c->o->ctl;
+  c->ctl_asns = cs_arena_alloc(c->a, (ct->ndns_addrs + 1) * sizeof *c->ctl_asns);
+  if (!c->ctl_asns) return;
+  for (size_t i = 0; i < ct->ndns_addrs; i++) {
+    if (!is_ip_literal(ct->dns_addrs[i])) continue;
+    int64_t asn = asn_of(c->o, ct->dns_addrs[i]);
+    if (asn > 0) c->ctl_asns[c->nctl_asns++] = asn;
+  }
+}
+
+static bool ctl_has_asn(const ctx *c, int64_t asn) {
   if (asn <= 0) return false;
-  for (size_t i = 0; i < o->ctl.ndns_addrs; i++)
-    if (is_ip_literal(o->ctl.dns_addrs[i]) && asn_of(o, o->ctl.dns_addrs[i]) == asn) return true;
+  for (size_t i = 0; i < c->nctl_asns; i++)
+    if (c->ctl_asns[i] == asn) return true;
   return false;
 }
 
-/* endpoint key comparison: control "ip:port" vs probe ip + port */
-static bool ep_match(const char *key, const char *ip, int port) {
-  cs_ip x;
-  uint16_t p;
-  if (!key || !ip || !cs_endpoint_parse(key, &x, &p) || p != port) return false;
-  char s[CS_IPSTR_MAX];
-  cs_ip_format(&x, s);
-  return ip_eq(s, ip);
-}
-
-static const cs_wc_ctl_ep *ctl_tcp(const cs_wc_control *ct, const char *ip, int port) {
-  for (size_t i = 0; i < ct->ntcp; i++)
-    if (ep_match(ct->tcp[i].endpoint, ip, port)) return &ct->tcp[i];
+static const cs_wc_ctl_ep *ctl_find(const cs_wc_ctl_ep *e, size_t n, const char *ip, int port) {
+  for (size_t i = 0; i < n; i++)
+    if (e[i].port == port && ip_eq(e[i].ip, ip)) return &e[i];
   return NULL;
+}
+static const cs_wc_ctl_ep *ctl_tcp(const cs_wc_control *ct, const char *ip, int port) {
+  return ctl_find(ct->tcp, ct->ntcp, ip, port);
 }
 static const cs_wc_ctl_ep *ctl_tls(const cs_wc_control *ct, const char *ip, int port) {
-  for (size_t i = 0; i < ct->ntls; i++)
-    if (ep_match(ct->tls[i].endpoint, ip, port)) return &ct->tls[i];
-  return NULL;
+  return ctl_find(ct->tls, ct->ntls, ip, port);
 }
 
 static const char *hdr_get(const cs_wc_header *h, size_t n, const char *name) {
@@ -362,12 +356,8 @@ static bool resolved_by(const cs_wc_obs *o, const char *ip, bool system_only) {
   return false;
 }
 
-static bool tls_addr_is(const cs_wc_tls *t, const char *ip, int port) {
-  return t->address && ep_match(t->address, ip, port);
-}
-static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) {
-  return h->address && ep_match(h->address, ip, port);
-}
+static bool tls_addr_is(const cs_wc_tls *t, const char *ip, int port) { return t->port == port && ip_eq(t->ip, ip); }
+static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) { return h->port == port && ip_eq(h->ip, ip); }
 
 /* Endpoint observations keyed by transaction (minipipeline/observation.go): TCP connect, plus
  * the TLS handshake and HTTP round trip with the same transaction_id (or, when there are no
@@ -454,7 +444,7 @@ static void lte_dns(ctx *c, bool ext_tls) {
       const char *ip = d->answers[j].ip;
       if (!ip) continue;
       nips++;
-      if (ctl_has_ip(ct, ip) || ctl_has_asn(o, asn_of(o, ip))) ok = true;
+      if (ctl_has_ip(ct, ip) || ctl_has_asn(c, asn_of(o, ip))) ok = true;
       if (tls_valid_for_domain(c, ip)) tls_ok = true;
       if (cs_ipstr_is_bogon(ip)) bogon = true; /* util/ipnet.h: --lab-net ranges are public */
     }
@@ -579,6 +569,23 @@ static bool lte_rule_dns(ctx *c, const cs_wc_dns *d) {
   return false;
 }
 
+typedef struct {
+  int depth, type;
+  const char *failure;
+  size_t seq;
+  const ep_obs *ep;
+  const cs_wc_dns *dns;
+} walk_item;
+
+static int walk_cmp(const void *pa, const void *pb) {
+  const walk_item *a = pa, *b = pb;
+  if (a->depth != b->depth) return a->depth > b->depth ? -1 : 1;
+  if (a->type != b->type) return a->type > b->type ? -1 : 1;
+  int f = fail_cmp(a->failure, b->failure);
+  if (f) return f;
+  return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
 static void lte(ctx *c) {
   const cs_wc_obs *o = c->o;
   cs_wc_verdict *v = c->v;
@@ -587,12 +594,6 @@ static void lte(ctx *c) {
 
   ep_obs *eps;
   size_t neps = build_endpoints(c, &eps);
-  int maxdepth = 0;
-  for (size_t i = 0; i < neps; i++)
-    if (eps[i].classic && eps[i].depth > maxdepth) maxdepth = eps[i].depth;
-  for (size_t i = 0; i < o->ndns; i++)
-    if (dns_classic(&o->dns[i]) && depth_of(&o->dns[i].tags) > maxdepth) maxdepth = depth_of(&o->dns[i].tags);
-
   /* HTTP diff values: the deepest classic final response, when the control fetched the page */
   if (c->ctl_ok && o->ctl.http_present && !o->ctl.http_failure) {
     const ep_obs *best = NULL;
@@ -604,44 +605,23 @@ static void lte(ctx *c) {
     if (best) http_compare(c, best->http, true);
   }
 
-  /* the walk: depth descending, type HTTP > TLS > TCP > DNS, success first */
+  /* the walk (a.5.2): depth descending, type HTTP > TLS > TCP > DNS, success first, then
+   * failure strings ascending; ties keep the measurement's order */
   v->blocking = CS_WC_BLOCKING_NULL;
   v->accessible = CS_WC_UNKNOWN;
   v->reason = "lte.no_rule_matched";
-  for (int depth = maxdepth; depth >= 0; depth--) {
-    for (int type = T_HTTP; type >= T_TCP; type--) {
-      /* selection by (failure) order without sorting: repeatedly pick the smallest unvisited */
-      bool *done = cs_arena_alloc(c->a, (neps + 1) * sizeof *done);
-      if (!done) return;
-      for (;;) {
-        const ep_obs *pick = NULL;
-        size_t pi = 0;
-        for (size_t i = 0; i < neps; i++) {
-          const ep_obs *e = &eps[i];
-          if (done[i] || !e->classic || e->depth != depth || ep_type(e) != type) continue;
-          if (!pick || fail_cmp(ep_failure(e), ep_failure(pick)) < 0) pick = e, pi = i;
-        }
-        if (!pick) break;
-        done[pi] = true;
-        if (lte_rule_ep(c, pick)) return;
-      }
-    }
-    /* DNS: successes first, then failures by string */
-    bool *done = cs_arena_alloc(c->a, (o->ndns + 1) * sizeof *done);
-    if (!done) return;
-    for (;;) {
-      const cs_wc_dns *pick = NULL;
-      size_t pi = 0;
-      for (size_t i = 0; i < o->ndns; i++) {
-        const cs_wc_dns *d = &o->dns[i];
-        if (done[i] || !dns_classic(d) || depth_of(&d->tags) != depth) continue;
-        if (!pick || fail_cmp(d->failure, pick->failure) < 0) pick = d, pi = i;
-      }
-      if (!pick) break;
-      done[pi] = true;
-      if (lte_rule_dns(c, pick)) return;
-    }
-  }
+  size_t n = 0;
+  walk_item *items = cs_arena_alloc(c->a, (neps + o->ndns + 1) * sizeof *items);
+  if (!items) return;
+  for (size_t i = 0; i < neps; i++)
+    if (eps[i].classic)
+      items[n] = (walk_item){eps[i].depth, ep_type(&eps[i]), ep_failure(&eps[i]), n, &eps[i], NULL}, n++;
+  for (size_t i = 0; i < o->ndns; i++)
+    if (dns_classic(&o->dns[i]))
+      items[n] = (walk_item){depth_of(&o->dns[i].tags), T_DNS, o->dns[i].failure, n, NULL, &o->dns[i]}, n++;
+  qsort(items, n, sizeof *items, walk_cmp);
+  for (size_t i = 0; i < n; i++)
+    if (items[i].ep ? lte_rule_ep(c, items[i].ep) : lte_rule_dns(c, items[i].dns)) return;
 }
 
 /* ---- v0.4 (summary.go, dnsanalysis.go, httpanalysis.go) ---------------------------------- */
@@ -689,7 +669,7 @@ static void dns_v04(ctx *c, bool legacy) {
       const char *ip = o->dns[i].answers[j].ip;
       if (!ip) continue;
       if (ctl_has_ip(ct, ip)) ip_overlap = true;
-      if (ctl_has_asn(o, asn_of(o, ip))) asn_overlap = true;
+      if (ctl_has_asn(c, asn_of(o, ip))) asn_overlap = true;
       if (cs_ipstr_is_bogon(ip)) private_ip = true;
     }
   /* measurement-kit: a private (bogon) answer is inconsistent before any overlap check */
@@ -857,7 +837,8 @@ static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, b
       if (!o->dns[i].answers[j].ip || !cs_fp_match_dns(db, o->dns[i].answers[j].ip, &m)) continue;
       if (!*dns_found || m.kind < dns_m->kind) *dns_m = m, *dns_found = true;
     }
-  for (size_t i = 0; i < o->nhttp; i++) {
+  /* the newest responses only: a real chain has at most 11 (10 redirects) */
+  for (size_t i = 0; i < o->nhttp && i < 32; i++) {
     const cs_wc_http *h = &o->http[i];
     if (!h->body && !h->nheaders) continue;
     const char **hn = cs_arena_alloc(c->a, (h->nheaders + 1) * sizeof *hn);
@@ -959,6 +940,7 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
     c.https = !strcmp(u.scheme, "https");
   }
   c.ctl_ok = o->ctl.present && !o->control_failure;
+  ctl_asns_init(&c);
 
   cs_wc_algo algo = opt->algo;
   if (algo == CS_WC_ALGO_AUTO) {

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/ipnet.h"
+
 static const cs_json_limits wrap_limits = {.max_depth = 64, .max_nodes = 1u << 20};
 
 /* ---- small JSON helpers ----------------------------------------------------------------- */
@@ -52,6 +54,31 @@ static const cs_jval *get_arr(const cs_jval *o, const char *k) {
 static const cs_jval *get_obj(const cs_jval *o, const char *k) {
   const cs_jval *v = cs_json_get(o, k);
   return (v && v->type == CS_JOBJ) ? v : NULL;
+}
+
+/* ---- IP literals: canonical text so that equal addresses compare equal with strcmp ------- */
+
+static const char *canon_ip(cs_arena *a, const char *s) {
+  cs_ip ip;
+  if (!s || !cs_ip_parse(s, &ip)) return s;
+  char out[CS_IPSTR_MAX];
+  cs_ip_format(&ip, out);
+  if (!strcmp(out, s)) return s;
+  const char *d = cs_arena_strdup(a, out);
+  return d ? d : s;
+}
+
+/* "ip:port" / "[v6]:port" -> canonical ip + port (ip NULL when unparsable) */
+static void split_endpoint(cs_arena *a, const char *ep, const char **ip, int *port) {
+  cs_ip x;
+  uint16_t p;
+  *ip = NULL;
+  *port = 0;
+  if (!ep || !cs_endpoint_parse(ep, &x, &p)) return;
+  char out[CS_IPSTR_MAX];
+  cs_ip_format(&x, out);
+  *ip = cs_arena_strdup(a, out);
+  *port = p;
 }
 
 /* ---- base64 (RFC 4648) for MaybeBinaryData ---------------------------------------------- */
@@ -212,6 +239,7 @@ static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
   size_t n = capped(qs->len);
   o->dns = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->dns);
   if (!o->dns) return;
+  size_t total = 0;
   for (size_t i = 0; i < n; i++) {
     const cs_jval *q = qs->kids[i];
     if (q->type != CS_JOBJ) continue;
@@ -223,6 +251,8 @@ static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     d->query_type = get_str(q, "query_type");
     const cs_jval *ans = get_arr(q, "answers");
     size_t na = ans ? capped(ans->len) : 0;
+    if (na > CS_WC_MAX_ANSWERS - total) na = CS_WC_MAX_ANSWERS - total;
+    total += na;
     if (!na) continue;
     d->answers = cs_arena_alloc(a, na * sizeof *d->answers);
     if (!d->answers) continue;
@@ -233,6 +263,7 @@ static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
       x->answer_type = get_str(an, "answer_type");
       x->ip = get_str(an, "ipv4");
       if (!x->ip) x->ip = get_str(an, "ipv6");
+      x->ip = canon_ip(a, x->ip);
       x->hostname = get_str(an, "hostname");
       int64_t asn;
       if (get_i64(an, "asn", &asn) && asn > 0) x->asn = asn;
@@ -253,7 +284,7 @@ static void read_tcp(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     if (!ip) continue;
     cs_wc_tcp *t = &o->tcp[o->ntcp++];
     read_tags(e, &t->tags);
-    t->ip = ip;
+    t->ip = canon_ip(a, ip);
     t->port = get_int(e, "port", 0);
     const cs_jval *st = get_obj(e, "status");
     t->failure = get_str(st, "failure");
@@ -274,6 +305,7 @@ static void read_tls(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     cs_wc_tls *t = &o->tls[o->ntls++];
     read_tags(e, &t->tags);
     t->address = get_str(e, "address");
+    split_endpoint(a, t->address, &t->ip, &t->port);
     t->server_name = get_str(e, "server_name");
     t->failure = get_str(e, "failure");
   }
@@ -292,6 +324,7 @@ static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     read_tags(e, &h->tags);
     h->failure = get_str(e, "failure");
     h->address = get_str(e, "address");
+    split_endpoint(a, h->address, &h->ip, &h->port);
     const cs_jval *req = get_obj(e, "request");
     h->url = get_str(req, "url");
     const cs_jval *resp = get_obj(e, "response");
@@ -322,6 +355,7 @@ static void read_ctl_eps(cs_arena *a, const cs_jval *m, bool tls, cs_wc_ctl_ep *
     const cs_jval *v = m->kids[i];
     if (v->type != CS_JOBJ) continue;
     e[k].endpoint = m->keys[i];
+    split_endpoint(a, e[k].endpoint, &e[k].ip, &e[k].port);
     e[k].failure = get_str(v, "failure");
     int st = cs_json_get_bool(v, "status", -1);
     e[k].status = st == 1 || (st == -1 && !e[k].failure);
@@ -349,7 +383,7 @@ static void read_control(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     if (c->dns_addrs)
       for (size_t i = 0; i < n; i++) {
         const char *s = jstr(addrs->kids[i]);
-        if (s) c->dns_addrs[c->ndns_addrs++] = s;
+        if (s) c->dns_addrs[c->ndns_addrs++] = canon_ip(a, s);
       }
   }
   read_ctl_eps(a, cs_json_get(ctl, "tcp_connect"), false, &c->tcp, &c->ntcp);
@@ -373,7 +407,7 @@ static void read_control(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
         const cs_jval *v = ii->kids[i];
         if (v->type != CS_JOBJ) continue;
         cs_wc_ipinfo *x = &c->ipinfo[c->nipinfo++];
-        x->ip = ii->keys[i];
+        x->ip = canon_ip(a, ii->keys[i]);
         int64_t t;
         if (get_i64(v, "asn", &t) && t > 0) x->asn = t;
         if (get_i64(v, "flags", &t)) x->flags = t;

@@ -2,7 +2,8 @@
  * version 0.0.1 .. 0.5.x, ours or OONI's, or the OONI explorer API wrapper).
  *
  * The reader never fails on odd input: missing or mistyped fields become "unknown" (NULL
- * strings, -1 numbers, CS_WC_UNKNOWN), lists are capped (CS_WC_MAX_ITEMS), and everything
+ * strings, -1 numbers, CS_WC_UNKNOWN), lists are capped (CS_WC_MAX_ITEMS, CS_WC_MAX_ANSWERS),
+ * IP literals are rewritten in canonical form (so they compare with strcmp), and everything
  * lives in the caller's arena. Formats: docs/ooni-methodology.md section (d), spec df-001,
  * df-002, df-005, df-006; control: section (c). */
 #ifndef CS_WCOBS_H
@@ -16,13 +17,14 @@
 #include "util/json.h"
 
 #define CS_WC_MAX_ITEMS 1024   /* per list (queries, answers, connects, requests, headers ...) */
+#define CS_WC_MAX_ANSWERS 4096 /* DNS answers over all queries */
 
 /* A JSON boolean that may be missing or null. */
 typedef enum { CS_WC_UNKNOWN = -1, CS_WC_NO = 0, CS_WC_YES = 1 } cs_wc_tri;
 
 typedef struct {
   const char *answer_type; /* "A", "AAAA", "CNAME", ... */
-  const char *ip;          /* ipv4 or ipv6, NULL for other types */
+  const char *ip;          /* ipv4 or ipv6 (canonical form), NULL for other types */
   const char *hostname;    /* CNAME target */
   int64_t asn;             /* 0 when absent */
 } cs_wc_answer;
@@ -55,7 +57,9 @@ typedef struct {
 
 typedef struct {
   cs_wc_tags tags;
-  const char *address; /* "ip:port" */
+  const char *address; /* "ip:port" as recorded */
+  const char *ip;      /* canonical IP of address, NULL when unparsable */
+  int port;
   const char *server_name;
   const char *failure;
 } cs_wc_tls;
@@ -70,6 +74,8 @@ typedef struct {
   cs_wc_tags tags;
   const char *url;
   const char *address; /* may be NULL (old formats) */
+  const char *ip;      /* canonical IP of address, NULL when unknown */
+  int port;
   const char *failure;
   int code;            /* 0 when no response */
   cs_wc_header *headers;
@@ -81,7 +87,9 @@ typedef struct {
 } cs_wc_http;
 
 typedef struct {
-  const char *endpoint; /* "ip:port" */
+  const char *endpoint; /* "ip:port" as recorded */
+  const char *ip;       /* canonical IP of endpoint, NULL when unparsable */
+  int port;
   bool status;
   const char *failure;
   const char *server_name; /* TLS only */
@@ -97,7 +105,7 @@ typedef struct {
   bool present;              /* a usable control object */
   bool dns_present;
   const char *dns_failure;
-  const char **dns_addrs;    /* may include CNAME-like names (old helpers) */
+  const char **dns_addrs;    /* IPs in canonical form; may include names (old helpers) */
   size_t ndns_addrs;
   cs_wc_ctl_ep *tcp;
   size_t ntcp;
