@@ -281,3 +281,481 @@ int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers
   cs_jw_obj_close(&w);
   return out->overflow ? -1 : 0;
 }
+
+/* ---- pooled client --------------------------------------------------------------------- */
+
+#define POOL_CONNS 4
+#define POOL_PIPELINE 8
+
+typedef struct pconn pconn;
+
+struct cs_th_job {
+  cs_th_job *next; /* in the client's wait queue or a connection's in-flight list */
+  cs_th_client *cl;
+  pconn *pc;       /* the connection carrying it, NULL while waiting */
+  uint8_t *req;
+  size_t reqlen;
+  cs_th_cb cb;
+  void *arg;
+  cs_timer timer;
+  cs_defer d;
+  bool done;       /* callback delivered (or being delivered) or cancelled */
+  bool retried;
+  const char *failure;
+  char detail[192];
+  char *body;
+  size_t bodylen;
+};
+
+struct pconn {
+  pconn *next;
+  cs_th_client *cl;
+  cs_trace *t;
+  cs_dns_req *dns;
+  cs_ip addrs[TH_MAX_ADDRS];
+  size_t naddrs, nexta;
+  cs_conn *c;
+  const char *first_failure;
+  bool connected, closing, writing;
+  cs_th_job *ih, *it; /* in flight, in request order */
+  cs_th_job *wnext;   /* next job to write (in the in-flight list) */
+  size_t n;           /* jobs in flight */
+  cs_http_parser p;
+  uint8_t rbuf[TH_READ_CHUNK];
+};
+
+struct cs_th_client {
+  cs_loop *l;
+  cs_tls_ctx *tls;
+  cs_arena *a;
+  cs_url url;
+  const char *hostport;
+  size_t max_conns, max_pipeline;
+  double timeout;
+  pconn *conns;
+  size_t nconns;
+  cs_th_job *wh, *wt; /* waiting */
+  cs_defer kick;
+};
+
+static void pool_dispatch(cs_th_client *cl);
+static void pconn_start_read(pconn *pc);
+static void pool_kick_cb(cs_defer *d) { pool_dispatch(d->data); }
+
+static void job_free(cs_th_job *j) {
+  cs_timer_stop(j->cl->l, &j->timer);
+  cs_defer_cancel(j->cl->l, &j->d);
+  free(j->req);
+  free(j->body);
+  free(j);
+}
+
+static void job_deliver_cb(cs_defer *d) {
+  cs_th_job *j = d->data;
+  j->cb(j->arg, j->failure, j->failure ? NULL : j->body, j->failure ? 0 : j->bodylen);
+  if (!j->pc) job_free(j);
+  else { /* still in a connection's pipeline: freed when its answer (or the end) comes */
+    free(j->body);
+    j->body = NULL;
+  }
+}
+
+/* Completes a job (once): the callback runs from a deferred call. */
+static void job_finish(cs_th_job *j, const char *failure) {
+  if (j->done) return;
+  j->done = true;
+  cs_timer_stop(j->cl->l, &j->timer);
+  if (failure && failure != j->detail) {
+    snprintf(j->detail, sizeof j->detail, "%s", failure);
+    failure = j->detail;
+  }
+  j->failure = failure;
+  cs_defer_call(j->cl->l, &j->d, job_deliver_cb, j);
+}
+
+static void wait_remove(cs_th_client *cl, cs_th_job *j) {
+  cs_th_job **pp = &cl->wh, *prev = NULL;
+  while (*pp && *pp != j) prev = *pp, pp = &(*pp)->next;
+  if (!*pp) return;
+  *pp = j->next;
+  if (cl->wt == j) cl->wt = prev;
+  j->next = NULL;
+}
+
+static void pconn_free(pconn *pc) {
+  cs_th_client *cl = pc->cl;
+  pconn **pp = &cl->conns;
+  while (*pp && *pp != pc) pp = &(*pp)->next;
+  if (*pp) *pp = pc->next, cl->nconns--;
+  cs_dns_cancel(pc->dns);
+  cs_conn_free(pc->c);
+  cs_http_parser_free(&pc->p);
+  cs_trace_free(pc->t);
+  free(pc);
+}
+
+/* The connection is gone: requests that were sent are retried once elsewhere (a keep-alive
+ * race is the usual cause); requests of a connection that never connected fail with its
+ * connect failure. */
+static void pconn_fail(pconn *pc, const char *failure) {
+  cs_th_client *cl = pc->cl;
+  cs_th_job *retry_h = NULL, *retry_t = NULL;
+  for (cs_th_job *j = pc->ih, *n; j; j = n) {
+    n = j->next;
+    j->next = NULL;
+    j->pc = NULL;
+    if (j->done) {
+      if (!j->d.queued) job_free(j); /* else freed by job_deliver_cb */
+      continue;
+    }
+    if (pc->connected && !j->retried) {
+      j->retried = true;
+      if (retry_t) retry_t->next = j;
+      else retry_h = j;
+      retry_t = j;
+    } else {
+      job_finish(j, failure);
+    }
+  }
+  pc->ih = pc->it = pc->wnext = NULL;
+  pc->n = 0;
+  if (retry_h) { /* back at the front of the queue, in order */
+    retry_t->next = cl->wh;
+    cl->wh = retry_h;
+    if (!cl->wt) cl->wt = retry_t;
+  }
+  pconn_free(pc);
+  cs_defer_call(cl->l, &cl->kick, pool_kick_cb, cl);
+}
+
+/* The answer at the head of the pipeline is complete. Returns false when pc was freed. */
+static bool pconn_answer(pconn *pc) {
+  cs_th_job *j = pc->ih;
+  size_t vl;
+  const uint8_t *conn = cs_http_parser_get(&pc->p, "Connection", &vl);
+  if (conn && vl >= 5 && memmem(conn, vl, "close", 5)) pc->closing = true;
+  if (!j) { /* an answer nobody asked for: the stream is out of sync */
+    pconn_fail(pc, "unknown_failure: unexpected response");
+    return false;
+  }
+  if (j == pc->wnext) { /* answered before we finished sending it (e.g. a 413) */
+    pconn_fail(pc, "unknown_failure: response before the request was sent");
+    return false;
+  }
+  pc->ih = j->next;
+  if (!pc->ih) pc->it = NULL;
+  pc->n--;
+  j->next = NULL;
+  j->pc = NULL;
+  if (j->done) {
+    if (!j->d.queued) job_free(j);
+  } else {
+    const char *f = NULL;
+    if (pc->p.code != 200) f = cs_failure_str(CS_FAIL_HTTP_REQUEST_FAILED);
+    else if (pc->p.truncated) f = cs_failure_str(CS_FAIL_JSON_PARSE_ERROR);
+    else {
+      cs_arena *a = cs_arena_new(64u << 20);
+      char err[64];
+      if (!a || !cs_json_parse(a, (const char *)pc->p.body.data, pc->p.body.len, NULL, err, sizeof err))
+        f = cs_failure_str(CS_FAIL_JSON_PARSE_ERROR);
+      cs_arena_free(a);
+    }
+    if (!f) {
+      j->body = malloc(pc->p.body.len + 1);
+      if (!j->body) f = "unknown_failure: out of memory";
+      else {
+        memcpy(j->body, pc->p.body.data, pc->p.body.len);
+        j->body[pc->p.body.len] = 0;
+        j->bodylen = pc->p.body.len;
+      }
+    }
+    job_finish(j, f);
+  }
+  cs_http_limits lim = {.body_cap = CS_TH_MAX_RESPONSE};
+  cs_http_parser_free(&pc->p);
+  cs_http_parser_init(&pc->p, &lim);
+  return true;
+}
+
+static void pconn_on_read(cs_conn *c, ssize_t n, const char *failure, void *data) {
+  (void)c;
+  pconn *pc = data;
+  cs_th_client *cl = pc->cl;
+  if (n <= 0) {
+    if (n == 0 && pc->n == 0) { /* the server closed an idle connection */
+      pconn_free(pc);
+      cs_defer_call(cl->l, &cl->kick, pool_kick_cb, cl);
+      return;
+    }
+    if (n == 0 && cs_http_parser_eof(&pc->p) == CS_HTTP_P_DONE && !pconn_answer(pc)) return;
+    pconn_fail(pc, failure ? failure : cs_failure_str(CS_FAIL_EOF_ERROR));
+    return;
+  }
+  size_t off = 0;
+  while (off < (size_t)n) {
+    size_t used = 0;
+    cs_http_pstatus st = cs_http_parser_feed(&pc->p, pc->rbuf + off, (size_t)n - off, &used);
+    off += used;
+    if (st == CS_HTTP_P_ERROR) {
+      char msg[192];
+      pconn_fail(pc, cs_failure_unknown(msg, sizeof msg, pc->p.error));
+      return;
+    }
+    if (st != CS_HTTP_P_DONE) break;
+    bool was_closing = pc->closing;
+    if (!pconn_answer(pc)) return;
+    if (!was_closing && pc->closing) break; /* nothing more will be answered here */
+    if (used == 0 && off < (size_t)n) break; /* defensive: no progress */
+  }
+  if (pc->closing && pc->n == 0) {
+    pconn_free(pc);
+    cs_defer_call(cl->l, &cl->kick, pool_kick_cb, cl);
+    return;
+  }
+  pconn_start_read(pc);
+  if (!pc->closing) cs_defer_call(cl->l, &cl->kick, pool_kick_cb, cl);
+}
+
+static void pconn_start_read(pconn *pc) {
+  if (cs_conn_read(pc->c, pc->rbuf, sizeof pc->rbuf, pconn_on_read, pc) < 0)
+    pconn_fail(pc, "unknown_failure: cannot read");
+}
+
+static void pconn_pump(pconn *pc);
+
+static void pconn_on_write(cs_conn *c, ssize_t n, const char *failure, void *data) {
+  (void)c, (void)n;
+  pconn *pc = data;
+  pc->writing = false;
+  if (failure) {
+    pconn_fail(pc, failure);
+    return;
+  }
+  pc->wnext = pc->wnext ? pc->wnext->next : NULL;
+  pconn_pump(pc);
+}
+
+/* Writes the next request of the pipeline (one write at a time, in order). */
+static void pconn_pump(pconn *pc) {
+  if (!pc->connected || pc->writing || !pc->wnext) return;
+  pc->writing = true;
+  if (cs_conn_write(pc->c, pc->wnext->req, pc->wnext->reqlen, pconn_on_write, pc) < 0) {
+    pc->writing = false;
+    pconn_fail(pc, "unknown_failure: cannot write");
+  }
+}
+
+static void pconn_connect_next(pconn *pc);
+
+static void pconn_connected(pconn *pc) {
+  pc->connected = true;
+  pconn_start_read(pc);
+  pconn_pump(pc);
+}
+
+static void pconn_on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
+  (void)c, (void)rec;
+  pconn *pc = data;
+  if (failure) {
+    if (!pc->first_failure) pc->first_failure = failure;
+    cs_conn_free(pc->c);
+    pc->c = NULL;
+    pconn_connect_next(pc);
+    return;
+  }
+  pconn_connected(pc);
+}
+
+static void pconn_on_connect(cs_conn *c, const char *failure, void *data) {
+  pconn *pc = data;
+  if (!failure && !strcmp(pc->cl->url.scheme, "https")) {
+    static const char *const h1[] = {"http/1.1"};
+    cs_tls_opts o = {.sni = pc->cl->url.host, .alpn = h1, .nalpn = 1};
+    if (pc->cl->url.host_is_ip) o.sni = NULL, o.verify_name = pc->cl->url.host;
+    if (cs_tls_handshake(c, pc->cl->tls, &o, pconn_on_tls, pc) == 0) return;
+    failure = "unknown_failure: cannot start TLS";
+  }
+  if (failure) {
+    if (!pc->first_failure) pc->first_failure = failure;
+    cs_conn_free(pc->c);
+    pc->c = NULL;
+    pconn_connect_next(pc);
+    return;
+  }
+  pconn_connected(pc);
+}
+
+static void pconn_connect_next(pconn *pc) {
+  if (pc->nexta == pc->naddrs) {
+    pconn_fail(pc, pc->first_failure ? pc->first_failure : "unknown_failure: no address");
+    return;
+  }
+  cs_conn_opts o = {.max_events = 1};
+  pc->c = cs_conn_connect(pc->cl->l, pc->t, &pc->addrs[pc->nexta++], pc->cl->url.port, &o,
+                          pconn_on_connect, pc);
+  if (!pc->c) pconn_fail(pc, "unknown_failure: out of memory");
+}
+
+static void pconn_on_dns(void *arg, const cs_dns_result *r) {
+  pconn *pc = arg;
+  pc->dns = NULL;
+  for (size_t i = 0; i < r->naddrs && pc->naddrs < TH_MAX_ADDRS; i++) pc->addrs[pc->naddrs++] = r->addrs[i];
+  if (pc->naddrs == 0) {
+    pconn_fail(pc, r->failure ? r->failure : cs_failure_str(CS_FAIL_DNS_NO_ANSWER));
+    return;
+  }
+  pconn_connect_next(pc);
+}
+
+static pconn *pconn_new(cs_th_client *cl) {
+  pconn *pc = calloc(1, sizeof *pc);
+  if (!pc) return NULL;
+  pc->cl = cl;
+  /* the conn records one tcp_connect and a bounded number of events per connection */
+  pc->t = cs_trace_new(cs_loop_now(cl->l), TH_TRACE_LIMIT);
+  cs_http_limits lim = {.body_cap = CS_TH_MAX_RESPONSE};
+  cs_http_parser_init(&pc->p, &lim);
+  if (!pc->t) {
+    cs_http_parser_free(&pc->p);
+    free(pc);
+    return NULL;
+  }
+  pc->next = cl->conns;
+  cl->conns = pc;
+  cl->nconns++;
+  pc->dns = cs_dns_lookup_host(cl->l, pc->t, cl->url.host, "system", NULL, pconn_on_dns, pc);
+  if (!pc->dns) {
+    pconn_free(pc);
+    return NULL;
+  }
+  return pc;
+}
+
+/* Assigns waiting jobs to the least loaded usable connection, opening new ones up to
+ * max_conns. */
+static void pool_dispatch(cs_th_client *cl) {
+  while (cl->wh) {
+    pconn *best = NULL;
+    for (pconn *pc = cl->conns; pc; pc = pc->next)
+      if (!pc->closing && pc->n < cl->max_pipeline && (!best || pc->n < best->n)) best = pc;
+    if ((!best || best->n > 0) && cl->nconns < cl->max_conns) {
+      pconn *pc = pconn_new(cl);
+      if (pc) best = pc;
+    }
+    if (!best) return; /* everything is full: wait for answers */
+    cs_th_job *j = cl->wh;
+    cl->wh = j->next;
+    if (!cl->wh) cl->wt = NULL;
+    j->next = NULL;
+    j->pc = best;
+    if (best->it) best->it->next = j;
+    else best->ih = j;
+    best->it = j;
+    best->n++;
+    if (!best->wnext) best->wnext = j;
+    pconn_pump(best);
+  }
+}
+
+static void job_on_timeout(cs_timer *t) {
+  cs_th_job *j = t->data;
+  pconn *pc = j->pc;
+  if (!pc) {
+    wait_remove(j->cl, j);
+    job_finish(j, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT));
+    return;
+  }
+  job_finish(j, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT));
+  /* the head of a pipeline timed out: the connection is stuck; the others try elsewhere */
+  if (pc->ih == j) pconn_fail(pc, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT));
+}
+
+cs_th_client *cs_th_client_new(cs_loop *l, cs_tls_ctx *tls, const char *th_url,
+                               const cs_th_client_opts *o, char *err, size_t errlen) {
+  cs_th_client *cl = calloc(1, sizeof *cl);
+  if (!cl) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  cl->l = l;
+  cl->tls = tls;
+  cl->max_conns = o && o->max_conns ? o->max_conns : POOL_CONNS;
+  cl->max_pipeline = o && o->max_pipeline ? o->max_pipeline : POOL_PIPELINE;
+  cl->timeout = o && o->timeout > 0 ? o->timeout : CS_TH_TIMEOUT;
+  cl->a = cs_arena_new(1u << 16);
+  if (!cl->a || !th_url || cs_url_parse(cl->a, th_url, &cl->url, err, errlen) < 0 ||
+      !(cl->hostport = cs_url_hostport(cl->a, &cl->url))) {
+    if (cl->a && !th_url) snprintf(err, errlen, "no TH URL");
+    cs_arena_free(cl->a);
+    free(cl);
+    return NULL;
+  }
+  if (!strcmp(cl->url.scheme, "https") && !tls) {
+    snprintf(err, errlen, "https TH without a trust store");
+    cs_arena_free(cl->a);
+    free(cl);
+    return NULL;
+  }
+  return cl;
+}
+
+cs_th_job *cs_th_client_query(cs_th_client *cl, const char *request_json, size_t len, cs_th_cb cb,
+                              void *arg) {
+  cs_th_job *j = calloc(1, sizeof *j);
+  if (!j) return NULL;
+  j->cl = cl;
+  j->cb = cb;
+  j->arg = arg;
+  cs_buf b;
+  cs_buf_init(&b, len + 4096);
+  cs_buf_printf(&b,
+                "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: censorscope\r\n"
+                "Accept: application/json\r\nContent-Type: application/json\r\n"
+                "Content-Length: %zu\r\n\r\n",
+                cl->url.path, cl->hostport, len);
+  cs_buf_append(&b, request_json, len);
+  if (b.overflow) {
+    cs_buf_free(&b);
+    free(j);
+    return NULL;
+  }
+  j->req = b.data; /* ownership moves to the job */
+  j->reqlen = b.len;
+  if (cl->wt) cl->wt->next = j;
+  else cl->wh = j;
+  cl->wt = j;
+  cs_timer_start(cl->l, &j->timer, cl->timeout, job_on_timeout, j);
+  cs_defer_call(cl->l, &cl->kick, pool_kick_cb, cl); /* never call back from in here */
+  return j;
+}
+
+void cs_th_job_cancel(cs_th_job *j) {
+  if (!j) return;
+  cs_defer_cancel(j->cl->l, &j->d); /* a completion not delivered yet is dropped too */
+  j->done = true;
+  cs_timer_stop(j->cl->l, &j->timer);
+  if (!j->pc) {
+    wait_remove(j->cl, j);
+    job_free(j);
+  } /* else: a zombie in the pipeline, freed when its answer arrives */
+}
+
+void cs_th_client_free(cs_th_client *cl) {
+  if (!cl) return;
+  while (cl->conns) {
+    pconn *pc = cl->conns;
+    for (cs_th_job *j = pc->ih, *n; j; j = n) {
+      n = j->next;
+      job_free(j);
+    }
+    pc->ih = pc->it = pc->wnext = NULL;
+    pconn_free(pc);
+  }
+  for (cs_th_job *j = cl->wh, *n; j; j = n) {
+    n = j->next;
+    job_free(j);
+  }
+  cs_defer_cancel(cl->l, &cl->kick);
+  cs_arena_free(cl->a);
+  free(cl);
+}

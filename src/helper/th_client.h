@@ -56,4 +56,33 @@ int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers
                         size_t nheaders, const char *const *endpoints, size_t nendpoints,
                         bool quic);
 
+/* ---- pooled client: keep-alive connections with pipelining ------------------------------
+ * For many queries to one TH (national lists): up to max_conns persistent connections, each
+ * carrying up to max_pipeline requests in flight (RFC 9112 §9.3.2: answers come back in
+ * order). Queries wait in a FIFO when every connection is full. A request that was sent on a
+ * connection which then broke (e.g. the server closed an idle keep-alive connection just as
+ * we wrote) is retried once on another connection; a connect failure fails the queries that
+ * were waiting for that connection. Same callback contract and failure strings as
+ * cs_th_query (cb exactly once, never from inside cs_th_client_query, unless cancelled). */
+typedef struct cs_th_client cs_th_client;
+typedef struct cs_th_job cs_th_job;
+
+typedef struct {
+  size_t max_conns;    /* 0: 4 */
+  size_t max_pipeline; /* requests in flight per connection; 0: 8 (our server allows 32) */
+  double timeout;      /* per query, from cs_th_client_query to the last byte; <= 0: CS_TH_TIMEOUT */
+} cs_th_client_opts;
+
+/* th_url and tls as for cs_th_query; tls must outlive the client. o may be NULL. Returns
+ * NULL on a bad URL (message in err) or out of memory. */
+cs_th_client *cs_th_client_new(cs_loop *l, cs_tls_ctx *tls, const char *th_url,
+                               const cs_th_client_opts *o, char *err, size_t errlen);
+/* Queues one query (request_json is copied). NULL only when out of memory. */
+cs_th_job *cs_th_client_query(cs_th_client *c, const char *request_json, size_t len, cs_th_cb cb,
+                              void *arg);
+/* Cancels a query whose callback has not run yet (no callback). Not from inside its cb. */
+void cs_th_job_cancel(cs_th_job *j);
+/* Closes every connection and drops every pending query without calling callbacks. */
+void cs_th_client_free(cs_th_client *c);
+
 #endif

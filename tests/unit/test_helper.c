@@ -847,6 +847,138 @@ static void test_many_concurrent(void **st) {
   helper_srv_stop(s);
 }
 
+/* ---- pooled client ---------------------------------------------------------------------- */
+
+typedef struct {
+  int done, ok, calls_after_stop;
+  const char *want; /* expected http_request.failure in the body, or NULL */
+  const char *want_failure; /* expected query failure, or NULL */
+  int bad;
+} pool_state;
+
+static void on_pool(void *arg, const char *failure, const char *json, size_t len) {
+  pool_state *m = arg;
+  m->done++;
+  if (m->want_failure) {
+    if (failure && !strcmp(failure, m->want_failure)) m->ok++;
+    else m->bad++;
+    return;
+  }
+  if (failure || !json || strlen(json) != len) {
+    m->bad++;
+    return;
+  }
+  cs_arena *a = cs_arena_new(0);
+  char err[64];
+  const cs_jval *v = cs_json_parse(a, json, len, NULL, err, sizeof err);
+  const char *f = cs_json_get_str(cs_json_get(v, "http_request"), "failure", "");
+  if (!strcmp(f, m->want)) m->ok++;
+  else m->bad++;
+  cs_arena_free(a);
+}
+
+static void stop_loop_cb(cs_timer *t) { cs_loop_stop(t->data); }
+
+static void run_for(cs_loop *l, double secs) {
+  cs_timer t = {0};
+  cs_timer_start(l, &t, secs, stop_loop_cb, l);
+  cs_loop_run(l);
+  cs_timer_stop(l, &t);
+}
+
+static void test_pool_pipelining(void **st) {
+  (void)st;
+  enum { N = 60 };
+  helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
+  char url[64], json[128], err[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", helper_srv_port(s));
+  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\"}", tsrv_closed_port());
+  cs_loop *l = cs_loop_new();
+  cs_th_client_opts o = {.max_conns = 2, .max_pipeline = 4, .timeout = 20};
+  cs_th_client *cl = cs_th_client_new(l, NULL, url, &o, err, sizeof err);
+  assert_non_null(cl);
+  pool_state m = {.want = "connection_refused_error"};
+  for (int i = 0; i < N; i++) assert_non_null(cs_th_client_query(cl, json, strlen(json), on_pool, &m));
+  assert_int_equal(m.done, 0);
+  /* one cancelled query never calls back */
+  cs_th_job_cancel(cs_th_client_query(cl, json, strlen(json), on_pool, &m));
+  for (int i = 0; i < 100 && m.done < N; i++) run_for(l, 0.1);
+  assert_int_equal(m.done, N);
+  assert_int_equal(m.ok, N);
+  cs_helper_stats stt = helper_srv_stats(s);
+  assert_true(stt.connections <= 2); /* kept alive and pipelined */
+  assert_true(stt.measurements >= N);
+  cs_th_client_free(cl);
+  cs_loop_run(l);
+  cs_loop_free(l);
+  helper_srv_stop(s);
+}
+
+static void test_pool_server_closes_idle(void **st) {
+  (void)st;
+  cs_helper_opts o = test_opts();
+  o.idle_timeout = 0.3;
+  helper_srv *s = helper_srv_start(&o);
+  char url[64], json[128], err[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", helper_srv_port(s));
+  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\"}", tsrv_closed_port());
+  cs_loop *l = cs_loop_new();
+  cs_th_client_opts co = {.max_conns = 1};
+  cs_th_client *cl = cs_th_client_new(l, NULL, url, &co, err, sizeof err);
+  pool_state m = {.want = "connection_refused_error"};
+  cs_th_client_query(cl, json, strlen(json), on_pool, &m);
+  for (int i = 0; i < 50 && m.done < 1; i++) run_for(l, 0.1);
+  run_for(l, 0.8); /* the server closes the idle connection meanwhile */
+  cs_th_client_query(cl, json, strlen(json), on_pool, &m);
+  cs_th_client_query(cl, json, strlen(json), on_pool, &m);
+  for (int i = 0; i < 50 && m.done < 3; i++) run_for(l, 0.1);
+  assert_int_equal(m.ok, 3);
+  assert_int_equal(helper_srv_stats(s).connections, 2);
+  cs_th_client_free(cl);
+  cs_loop_run(l);
+  cs_loop_free(l);
+  helper_srv_stop(s);
+}
+
+static void pool_expect(const char *url, double timeout, const char *want_failure, int n) {
+  char err[128];
+  cs_loop *l = cs_loop_new();
+  cs_th_client_opts o = {.max_conns = 2, .max_pipeline = 2, .timeout = timeout};
+  cs_th_client *cl = cs_th_client_new(l, NULL, url, &o, err, sizeof err);
+  assert_non_null(cl);
+  pool_state m = {.want_failure = want_failure};
+  for (int i = 0; i < n; i++) cs_th_client_query(cl, "{}", 2, on_pool, &m);
+  for (int i = 0; i < 100 && m.done < n; i++) run_for(l, 0.1);
+  if (m.ok != n) fail_msg("%s: %d of %d ok, %d bad", want_failure, m.ok, n, m.bad);
+  cs_th_client_free(cl);
+  cs_loop_run(l);
+  cs_loop_free(l);
+}
+
+static void test_pool_failures(void **st) {
+  (void)st;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_closed_port());
+  pool_expect(url, 5, "connection_refused", 5);
+
+  static const char e500[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}";
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)e500, .resp_len = sizeof e500 - 1};
+  tsrv *t = tsrv_start(&cfg);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_port(t));
+  pool_expect(url, 5, "http_request_failed", 3);
+  tsrv_stop(t);
+
+  cfg = (tsrv_cfg){.mode = TSRV_STALL};
+  t = tsrv_start(&cfg);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_port(t));
+  pool_expect(url, 0.5, "generic_timeout_error", 4);
+  tsrv_stop(t);
+
+  char err[128];
+  assert_null(cs_th_client_new(NULL, NULL, "https://127.0.0.1/", NULL, err, sizeof err));
+  assert_null(cs_th_client_new(NULL, NULL, "nope", NULL, err, sizeof err));
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -873,6 +1005,9 @@ int main(void) {
       cmocka_unit_test(test_client_failures),
       cmocka_unit_test(test_https_server_and_client),
       cmocka_unit_test(test_many_concurrent),
+      cmocka_unit_test(test_pool_pipelining),
+      cmocka_unit_test(test_pool_server_closes_idle),
+      cmocka_unit_test(test_pool_failures),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   cs_arena_free(ja);
