@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "engine/loop.h"
@@ -979,6 +980,48 @@ static void test_pool_failures(void **st) {
   assert_null(cs_th_client_new(NULL, NULL, "nope", NULL, err, sizeof err));
 }
 
+/* A client that resets its connection mid-measurement: the measurement is cancelled (DNS on
+ * the worker pool, fetch, endpoint connects) without leaks or use-after-free. */
+static void test_client_vanishes(void **st) {
+  (void)st;
+  tsrv_cfg cfg = {.mode = TSRV_STALL};
+  tsrv *stall = tsrv_start(&cfg);
+  helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
+  char json[256];
+  for (int k = 0; k < 3; k++) {
+    for (int i = 0; i < 10; i++) {
+      char u[128];
+      if (k == 0) snprintf(u, sizeof u, "http://127.0.0.1:%u/", tsrv_port(stall));
+      else if (k == 1) snprintf(u, sizeof u, "http://localhost:%u/", tsrv_port(stall));
+      else snprintf(u, sizeof u, "%s", NX_URL);
+      snprintf(json, sizeof json, "{\"http_request\":\"%s\",\"tcp_connect\":[\"127.0.0.1:%u\"]}", u,
+               tsrv_port(stall));
+      char *r = post_req(json, NULL);
+      hcli c;
+      assert_int_equal(hcli_connect(&c, helper_srv_port(s), 5), 0);
+      assert_int_equal(hcli_sendstr(&c, r), 0);
+      if (i % 2) usleep(20000);
+      struct linger lg = {1, 0};
+      setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      hcli_close(&c);
+      free(r);
+    }
+  }
+  cs_helper_stats stt;
+  for (int i = 0; i < 200; i++) {
+    stt = helper_srv_stats(s);
+    if (stt.inflight == 0 && stt.open_conns == 0) break;
+    usleep(10000);
+  }
+  assert_int_equal(stt.inflight, 0);
+  assert_int_equal(stt.open_conns, 0);
+  char *body;
+  assert_int_equal(roundtrip(helper_srv_port(s), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, NULL), 200);
+  free(body);
+  helper_srv_stop(s);
+  tsrv_stop(stall);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -1005,6 +1048,7 @@ int main(void) {
       cmocka_unit_test(test_client_failures),
       cmocka_unit_test(test_https_server_and_client),
       cmocka_unit_test(test_many_concurrent),
+      cmocka_unit_test(test_client_vanishes),
       cmocka_unit_test(test_pool_pipelining),
       cmocka_unit_test(test_pool_server_closes_idle),
       cmocka_unit_test(test_pool_failures),
