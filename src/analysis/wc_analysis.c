@@ -826,15 +826,23 @@ static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *c
   return NULL;
 }
 
-/* Fingerprints over every response in the chain and every DNS answer. */
+static bool censorship(const cs_fp_match *m, const char *cc) {
+  return m->kind == CS_FP_KIND_CENSORSHIP && cs_fp_country_ok(m, cc);
+}
+
+/* Fingerprints over every DNS answer and the newest responses of the chain. *dns_sys_cens:
+ * a censorship DNS fingerprint matched an answer of the system resolver (the one the
+ * verdict is about; an injected reply to a foreign UDP resolver is evidence, not a verdict). */
 static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, bool *dns_found,
-                               cs_fp_match *http_m, bool *http_found, const cs_wc_http **http_resp) {
+                               bool *dns_sys_cens, cs_fp_match *http_m, bool *http_found,
+                               const cs_wc_http **http_resp) {
   const cs_wc_obs *o = c->o;
-  *dns_found = *http_found = false;
+  *dns_found = *http_found = *dns_sys_cens = false;
   for (size_t i = 0; i < o->ndns; i++)
     for (size_t j = 0; j < o->dns[i].nanswers; j++) {
       cs_fp_match m;
       if (!o->dns[i].answers[j].ip || !cs_fp_match_dns(db, o->dns[i].answers[j].ip, &m)) continue;
+      if (engine_is_system(o->dns[i].engine) && censorship(&m, o->probe_cc)) *dns_sys_cens = true;
       if (!*dns_found || m.kind < dns_m->kind) *dns_m = m, *dns_found = true;
     }
   /* the newest responses only: a real chain has at most 11 (10 redirects) */
@@ -852,10 +860,6 @@ static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, b
   }
 }
 
-static bool censorship(const cs_fp_match *m, const char *cc) {
-  return m->kind == CS_FP_KIND_CENSORSHIP && cs_fp_country_ok(m, cc);
-}
-
 static void deviations(ctx *c) {
   const cs_wc_obs *o = c->o;
   cs_wc_verdict *v = c->v;
@@ -864,10 +868,10 @@ static void deviations(ctx *c) {
   const char *cc = o->probe_cc;
 
   cs_fp_match dm, hm;
-  bool dfound = false, hfound = false;
+  bool dfound = false, hfound = false, dns_sys_cens = false;
   const cs_wc_http *hresp = NULL;
   if (c->opt->fingerprints)
-    match_fingerprints(c, c->opt->fingerprints, &dm, &dfound, &hm, &hfound, &hresp);
+    match_fingerprints(c, c->opt->fingerprints, &dm, &dfound, &dns_sys_cens, &hm, &hfound, &hresp);
   /* the reported match: censorship first, then opt-in, weak, benign, false positive */
   if (dfound || hfound) {
     v->blockpage_found = true;
@@ -881,7 +885,7 @@ static void deviations(ctx *c) {
   }
   if (c->opt->ooni_strict) return;
 
-  bool dns_cens = dfound && censorship(&dm, cc);
+  bool dns_cens = dns_sys_cens;
   bool http_cens = hfound && censorship(&hm, cc);
 
   /* 1. a censorship fingerprint always wins (conclusive even without a control) */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/fingerprints.h"
 #include "analysis/wc_analysis.h"
@@ -26,7 +27,8 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "      --fingerprints DIR  fingerprint files (default $CS_FINGERPRINTS_DIR, else\n"
-    "                          data/fingerprints); --fingerprints none disables matching\n"
+    "                          data/fingerprints of the cwd or of the repo holding this\n"
+    "                          binary); --fingerprints none disables matching\n"
     "      --lab-net CIDR      treat this reserved range as public address space (repeatable)\n"
     "      --algo ALGO         auto (default: by test_version), lte, v0.4 or legacy\n"
     "      --ooni-strict       reproduce OONI exactly: no censorscope deviations\n"
@@ -234,6 +236,20 @@ static int run(int argc, char **argv) {
   if (!fpdir || strcmp(fpdir, "none")) {
     char err[256];
     db = cs_fp_db_load(fpdir, err, sizeof err);
+    if (!db && !fpdir && !getenv("CS_FINGERPRINTS_DIR")) {
+      /* not run from the repo root: try <repo>/data/fingerprints next to build/<BUILD>/censorscope */
+      char exe[4096], dir[4200];
+      ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+          *slash = 0;
+          snprintf(dir, sizeof dir, "%s/../../data/fingerprints", exe);
+          db = cs_fp_db_load(dir, err, sizeof err);
+        }
+      }
+    }
     if (!db && fpdir) {
       fprintf(stderr, "analyze: %s\n", err);
       return 1;

@@ -682,6 +682,14 @@ static const wc_case deviation_cases[] = {
     {.name = "dns_fingerprint_no_control", .url = "http://" HOST "/", .queries = RU_BLOCK_DNS, .cc = "IR",
      .control_failure = "generic_timeout_error", .mode = 2, .blocking = "\"dns\"", .accessible = "false",
      .reason = "fingerprint.dns", .k1 = "x_blockpage_confirmed", .v1 = "true"},
+    /* an injected reply to a foreign UDP resolver is evidence, not the verdict: the system
+     * resolver's address served the site over validated TLS */
+    {.name = "dns_fingerprint_udp_only", .url = "https://" HOST "/", .cc = "IR", .mode = 2,
+     .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"udp\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\","
+                "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"depth=0\"],\"transaction_id\":2}]",
+     .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]", .tls = "[" TLS(IP, "null", 50001) "]",
+     .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]", .control = CTL_OK,
+     .blocking = "false", .accessible = "true", .k1 = "x_blockpage_confirmed", .v1 = "true"},
     {.name = "dns_fingerprint_wrong_country", .url = "http://" HOST "/", .queries = RU_BLOCK_DNS, .cc = "US",
      .control_failure = "generic_timeout_error", .mode = 2, .blocking = "null", .k1 = "x_blockpage_confirmed", .v1 = "false"},
     /* opt-in filters: reported, never confirmed censorship */
