@@ -24,6 +24,8 @@
 #define MAX_RESPONSE_BYTES (32u << 20)
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE 0.1 /* s: after EMFILE and friends */
+#define DRAIN_TIME 2.0      /* s: lingering close after an error response */
+#define DRAIN_MAX (1u << 20) /* bytes discarded at most during a lingering close */
 
 typedef struct hconn hconn;
 typedef struct slot slot;
@@ -52,7 +54,10 @@ struct hconn {
   slot *qh, *qt;
   size_t nq;
   bool no_more_reads, continue_sent;
-  double opened, req_start, last_write, last_active;
+  bool peer_eof;
+  bool draining; /* lingering close: our side is shut, discarding what the client still sends */
+  size_t drained;
+  double opened, req_start, last_write, last_active, drain_until;
 };
 
 typedef struct {
@@ -304,7 +309,7 @@ static ssize_t io_send(hconn *c, const void *p, size_t n, unsigned *want) {
 
 static void on_conn_timer(cs_timer *t) {
   hconn *c = t->data;
-  c->h->st.timeouts++;
+  if (!c->draining) c->h->st.timeouts++;
   conn_close(c);
 }
 
@@ -312,7 +317,9 @@ static void on_conn_timer(cs_timer *t) {
 static void update_timer(hconn *c) {
   cs_helper *h = c->h;
   double now = cs_loop_now(h->l), due;
-  if (c->qh && c->qh->ready) { /* the client is not reading its responses */
+  if (c->draining) {
+    due = c->drain_until;
+  } else if (c->qh && c->qh->ready) { /* the client is not reading its responses */
     double since = c->last_write > c->qh->write_start ? c->last_write : c->qh->write_start;
     due = (since > 0 ? since : now) + h->write_timeout;
   } else if (c->handshaking) {
@@ -328,8 +335,33 @@ static void update_timer(hconn *c) {
   cs_timer_start(h->l, &c->timer, due > now ? due - now : 0, on_conn_timer, c);
 }
 
+/* RFC 9112 §9.6: after an error response that closes the connection, shut down our sending
+ * side but keep reading (and discarding) for a moment, so that a client still sending its
+ * body gets our response instead of a reset. Returns false when the connection was closed. */
+static bool drain(hconn *c) {
+  uint8_t junk[READ_CHUNK];
+  for (;;) {
+    ssize_t n = recv(c->fd, junk, sizeof junk, 0);
+    if (n > 0) {
+      c->drained += (size_t)n;
+      if (c->drained <= DRAIN_MAX) continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      return true;
+    }
+    conn_close(c); /* EOF, error, or too much */
+    return false;
+  }
+}
+
 static void conn_run(hconn *c) {
   cs_helper *h = c->h;
+  if (c->draining) {
+    if (drain(c)) {
+      cs_io_set(h->l, &c->io, CS_EV_READ);
+      update_timer(c);
+    }
+    return;
+  }
   double now = cs_loop_now(h->l);
   unsigned want = 0;
   bool more = false;
@@ -379,7 +411,13 @@ static void conn_run(hconn *c) {
       c->nq--;
       slot_free(h, s);
       if (close_after) {
-        conn_close(c);
+        if (c->ssl || c->peer_eof || shutdown(c->fd, SHUT_WR) < 0) {
+          conn_close(c); /* the client is done sending (or TLS): a plain close is safe */
+          return;
+        }
+        c->draining = true;
+        c->drain_until = now + DRAIN_TIME;
+        conn_run(c);
         return;
       }
     }
@@ -401,6 +439,7 @@ static void conn_run(hconn *c) {
         parse_requests(c);
       } else if (n == 0) { /* the client is done sending: answer what is queued, then close */
         c->no_more_reads = true;
+        c->peer_eof = true;
         progress = true;
       } else if (w) {
         want |= w;

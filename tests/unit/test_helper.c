@@ -415,6 +415,31 @@ static void test_oversized_body(void **st) {
   helper_srv *s = helper_srv_start(&o);
   /* refused from the head alone: the body is never read */
   expect_status(helper_srv_port(s), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413, true);
+  /* a client that sends its whole oversized body anyway still reads the 413 (lingering
+   * close, RFC 9112 §9.6), not a reset */
+  {
+    hcli c;
+    char *body;
+    size_t bl = 300000;
+    char *big = malloc(bl + 128);
+    int k = snprintf(big, 128, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", bl);
+    memset(big + k, 'x', bl);
+    assert_int_equal(hcli_connect(&c, helper_srv_port(s), 10), 0);
+    assert_int_equal(hcli_send(&c, big, (size_t)k + bl), 0);
+    usleep(100000);
+    assert_int_equal(hcli_read(&c, &body, NULL), 413);
+    free(body);
+    /* the client keeps sending; the server discards it and ends with a clean FIN (a plain
+     * close with unread data would answer with RST: ECONNRESET here) */
+    assert_int_equal(hcli_send(&c, big + k, 65536), 0);
+    usleep(100000);
+    assert_int_equal(hcli_send(&c, big + k, 1000), 0);
+    usleep(200000);
+    uint8_t tmp[16];
+    assert_int_equal(recv(c.fd, tmp, sizeof tmp, MSG_DONTWAIT), 0);
+    hcli_close(&c);
+    free(big);
+  }
   /* at the limit: accepted (and invalid JSON -> 400, connection kept) */
   char *j = malloc(1025);
   memset(j, ' ', 1024);
