@@ -834,15 +834,16 @@ static bool censorship(const cs_fp_match *m, const char *cc) {
  * a censorship DNS fingerprint matched an answer of the system resolver (the one the
  * verdict is about; an injected reply to a foreign UDP resolver is evidence, not a verdict). */
 static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, bool *dns_found,
-                               bool *dns_sys_cens, cs_fp_match *http_m, bool *http_found,
-                               const cs_wc_http **http_resp) {
+                               bool *dns_sys_cens, bool *dns_sys_optin, cs_fp_match *http_m,
+                               bool *http_found, const cs_wc_http **http_resp) {
   const cs_wc_obs *o = c->o;
-  *dns_found = *http_found = *dns_sys_cens = false;
+  *dns_found = *http_found = *dns_sys_cens = *dns_sys_optin = false;
   for (size_t i = 0; i < o->ndns; i++)
     for (size_t j = 0; j < o->dns[i].nanswers; j++) {
       cs_fp_match m;
       if (!o->dns[i].answers[j].ip || !cs_fp_match_dns(db, o->dns[i].answers[j].ip, &m)) continue;
       if (engine_is_system(o->dns[i].engine) && censorship(&m, o->probe_cc)) *dns_sys_cens = true;
+      if (engine_is_system(o->dns[i].engine) && m.kind == CS_FP_KIND_OPTIN) *dns_sys_optin = true;
       if (!*dns_found || m.kind < dns_m->kind) *dns_m = m, *dns_found = true;
     }
   /* the newest responses only: a real chain has at most 11 (10 redirects) */
@@ -868,25 +869,29 @@ static void deviations(ctx *c) {
   const char *cc = o->probe_cc;
 
   cs_fp_match dm, hm;
-  bool dfound = false, hfound = false, dns_sys_cens = false;
+  bool dfound = false, hfound = false, dns_sys_cens = false, dns_sys_optin = false;
   const cs_wc_http *hresp = NULL;
   if (c->opt->fingerprints)
-    match_fingerprints(c, c->opt->fingerprints, &dm, &dfound, &dns_sys_cens, &hm, &hfound, &hresp);
-  /* the reported match: censorship first, then opt-in, weak, benign, false positive */
+    match_fingerprints(c, c->opt->fingerprints, &dm, &dfound, &dns_sys_cens, &dns_sys_optin, &hm,
+                       &hfound, &hresp);
+  bool dns_cens = dns_sys_cens;
+  /* A page fetched after the system resolver pointed at an opt-in filter's server belongs to
+   * that opt-in filter, whatever text it shows (Nayatel's Surf Safely server serves the
+   * national PTA wording: data/fingerprints citizenlab_pk_blockpage_samples). */
+  bool http_cens = hfound && censorship(&hm, cc) && !dns_sys_optin;
+  /* The reported match: the more specific kind first (censorship, opt-in, weak, benign, false
+   * positive); on a tie, or when an opt-in resolver served the page, the page (HTTP). */
+  bool dns_any_cens = dfound && censorship(&dm, cc); /* evidence even from a foreign resolver */
   if (dfound || hfound) {
     v->blockpage_found = true;
-    bool dc = dfound && censorship(&dm, cc), hc = hfound && censorship(&hm, cc);
-    if (hc && !dc) v->blockpage = hm;
-    else if (dc) v->blockpage = dm;
-    else if (dfound && hfound) v->blockpage = dm.kind <= hm.kind ? dm : hm;
-    else v->blockpage = dfound ? dm : hm;
-    v->blockpage_confirmed = censorship(&v->blockpage, cc);
-    v->blockpage_optin = v->blockpage.kind == CS_FP_KIND_OPTIN;
+    if (hfound && (!dfound || http_cens || dns_sys_optin || hm.kind <= dm.kind) && !(dns_any_cens && !http_cens))
+      v->blockpage = hm;
+    else
+      v->blockpage = dm;
+    v->blockpage_confirmed = dns_any_cens || http_cens;
+    v->blockpage_optin = !v->blockpage_confirmed && (dns_sys_optin || v->blockpage.kind == CS_FP_KIND_OPTIN);
   }
   if (c->opt->ooni_strict) return;
-
-  bool dns_cens = dns_sys_cens;
-  bool http_cens = hfound && censorship(&hm, cc);
 
   /* 1. a censorship fingerprint always wins (conclusive even without a control) */
   bool undecided = v->blocking == CS_WC_BLOCKING_NULL || v->blocking == CS_WC_BLOCKING_FALSE;

@@ -466,6 +466,35 @@ static const wc_case lte_cases[] = {
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = CTL_OK,
      .blocking = "false", .dns_consistency = "\"consistent\"", .k1 = "dns_experiment_failure", .v1 = "null"},
+    /* probe-cli QA dnsHijackingToLocalhostWithHTTP: getaddrinfo says 127.0.0.1, the other
+     * resolvers the real address, whose fetch is not "classic" (no classic tags at all) */
+    {.name = "getaddrinfo_localhost_other_resolvers_ok",
+     .url = "http://" HOST "/",
+     .queries = "[{\"engine\":\"doh\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP "\",\"asn\":15133}],\"tags\":[\"depth=0\"],\"transaction_id\":20001},"
+                "{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"127.0.0.1\"}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+     .tcp = "[{\"ip\":\"" IP "\",\"port\":80,\"status\":{\"failure\":null,\"success\":true},\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":30002}]",
+     .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 30002) "]",
+     .control = CTL_OK,
+     .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\"",
+     .reason = "lte.dns.loopback_probe_only", .k1 = "body_length_match", .v1 = "null", .k2 = "x_dns_flags", .v2 = "5"},
+    /* probe-cli QA dnsHijackingToProxyWithHTTPURL: a transparent proxy serves the real page */
+    {.name = "proxy_serves_real_page",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK("198.51.100.7", 0, 1) "]",
+     .tcp = "[" TCP("198.51.100.7", 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "false", .accessible = "true", .dns_consistency = "\"inconsistent\""},
+    /* probe-cli QA redirectWithConsistentDNSAndThenNXDOMAIN: the redirect's domain fails */
+    {.name = "redirect_then_nxdomain",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"www.example.org\","
+                "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"depth=1\"],\"transaction_id\":2}]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 302, "\"\"", "[[\"Location\",\"http://www.example.org/\"]]", 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "\"dns\"", .dns_consistency = "\"consistent\"", .reason = "lte.dns.failure_no_dns_control",
+     .k1 = "http_experiment_failure", .v1 = "\"dns_nxdomain_error\"", .k2 = "dns_experiment_failure", .v2 = "null"},
     {.name = "no_rule_matched",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
@@ -699,6 +728,16 @@ static const wc_case deviation_cases[] = {
      .queries = "[" Q_GAI_OK("203.82.48.86", 0, 1) "]", .tcp = "[" TCP("203.82.48.86", 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, NAYATEL, "[]", 0, 40001) "]", .control = CTL_OK,
      .blocking = "\"dns\"", .k1 = "x_blockpage_optin", .v1 = "true", .k2 = "x_blockpage_confirmed", .v2 = "false"},
+    /* Surf Safely: the system resolver points at Nayatel's opt-in filter server, which shows
+     * the national PTA wording; the page belongs to the opt-in filter (not confirmed) */
+    {.name = "optin_resolver_serves_national_text", .url = "http://" HOST "/", .cc = "PK", .mode = 2,
+     .queries = "[" Q_GAI_OK("203.82.48.83", 0, 1) "]", .tcp = "[" TCP("203.82.48.83", 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, "\"<p>content that is prohibited for viewership from within Pakistan.</p>\"", "[]", 0, 40001) "]",
+     .control = CTL_OK, .blocking = "\"dns\"", .k1 = "x_blockpage_optin", .v1 = "true", .k2 = "x_blockpage_confirmed", .v2 = "false"},
+    /* ... while the same text from the site's own address is confirmed national blocking */
+    HTTP_CASE("national_text_confirmed", NULL, 200, "\"<p>content that is prohibited for viewership from within Pakistan.</p>\"",
+              "[]", CTL_OK, .cc = "PK", .mode = 2, .blocking = "\"http-diff\"", .k1 = "x_blockpage_confirmed", .v1 = "true",
+              .k2 = "x_blockpage_optin", .v2 = "false"),
 };
 
 static void test_deviations(void **st) {
