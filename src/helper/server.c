@@ -55,6 +55,7 @@ struct hconn {
   size_t nq;
   bool no_more_reads, continue_sent;
   bool peer_eof;
+  bool paused; /* reading stopped because the pipeline was full */
   bool draining; /* lingering close: our side is shut, discarding what the client still sends */
   size_t drained;
   double opened, req_start, last_write, last_active, drain_until;
@@ -422,7 +423,12 @@ static void conn_run(hconn *c) {
       }
     }
     if (!c->no_more_reads && c->nq < h->max_pipeline) parse_requests(c);
+    if (!c->no_more_reads && c->nq >= h->max_pipeline) c->paused = true;
     if (!c->no_more_reads && c->nq < h->max_pipeline && c->in.len < h->in_cap) {
+      if (c->paused) { /* the client could not send while we were not reading */
+        c->paused = false;
+        if (c->in.len) c->req_start = now;
+      }
       size_t room = h->in_cap - c->in.len;
       size_t ask = room < READ_CHUNK ? room : READ_CHUNK;
       unsigned w;

@@ -481,6 +481,32 @@ static void test_pipelining(void **st) {
   free(b1), free(b2), free(b3), free(all), free(slow), free(fast);
   hcli_close(&c);
   helper_srv_stop(s);
+
+  /* more pipelined requests than the per-connection queue: reading pauses, then resumes */
+  o.max_pipeline = 2;
+  s = helper_srv_start(&o);
+  assert_int_equal(hcli_connect(&c, helper_srv_port(s), 15), 0);
+  char many[2048] = "";
+  for (int i = 0; i < 9; i++) {
+    char one[128];
+    snprintf(one, sizeof one, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+    strcat(many, one);
+  }
+  char *p1 = post_req("{\"http_request\":\"" NX_URL "\"}", NULL);
+  strcat(many, p1);
+  strcat(many, "GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  assert_int_equal(hcli_sendstr(&c, many), 0);
+  for (int i = 0; i < 11; i++) {
+    char *b;
+    assert_int_equal(hcli_read(&c, &b, NULL), 200);
+    if (i == 9) assert_jstr(G(G(J(b), "dns"), "failure"), "dns_name_error");
+    else assert_string_equal(b, hello);
+    free(b);
+  }
+  assert_true(hcli_wait_eof(&c, 3));
+  hcli_close(&c);
+  free(p1);
+  helper_srv_stop(s);
   tsrv_stop(stall);
 }
 
