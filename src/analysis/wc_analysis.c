@@ -31,6 +31,7 @@ typedef struct {
   bool host_is_ip;
   bool https;         /* URL scheme */
   bool ctl_ok;        /* usable control: present and no control_failure */
+  bool any_system;    /* some lookup used the system resolver (see probe_resolver()) */
   int64_t *ctl_asns;  /* ASNs of the TH's addresses (non-zero, known) */
   size_t nctl_asns;
 } ctx;
@@ -60,6 +61,12 @@ static bool engine_is_system(const char *e) {
          !strcmp(e, "golang_net_resolver") || !strcmp(e, "go");
 }
 static bool engine_is_doh(const char *e) { return e && !strcmp(e, "doh"); }
+
+/* The resolver the verdict is about: the system resolver; when a measurement has no system
+ * lookup at all (our probe run with --resolver udp/DoH), the resolver it did use. */
+static bool probe_resolver(const ctx *c, const char *engine) { return engine_is_system(engine) || !c->any_system; }
+/* DoH failures are ignored (ooni/probe#2274) unless DoH is the probe's own resolver. */
+static bool ignored_doh_failure(const ctx *c, const cs_wc_dns *d) { return c->any_system && engine_is_doh(d->engine); }
 
 /* The domain of a DNS query, IDNA-normalised to compare with the URL host. */
 static bool same_domain(ctx *c, const char *qhost) {
@@ -347,9 +354,10 @@ typedef struct {
 static int depth_of(const cs_wc_tags *t) { return t->depth < 0 ? 0 : t->depth; }
 
 /* Whether a lookup (a system-resolver one when system_only) resolved ip. */
-static bool resolved_by(const cs_wc_obs *o, const char *ip, bool system_only) {
+static bool resolved_by(const ctx *c, const char *ip, bool system_only) {
+  const cs_wc_obs *o = c->o;
   for (size_t i = 0; i < o->ndns; i++) {
-    if (o->dns[i].failure || (system_only && !engine_is_system(o->dns[i].engine))) continue;
+    if (o->dns[i].failure || (system_only && !probe_resolver(c, o->dns[i].engine))) continue;
     for (size_t j = 0; j < o->dns[i].nanswers; j++)
       if (ip_eq(o->dns[i].answers[j].ip, ip)) return true;
   }
@@ -402,14 +410,14 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
     /* classic filter (minipipeline/classic.go, a.3): the address was resolved by the system
      * resolver, or by no lookup at all (URL or redirect literal); and the flow fetched the
      * body (a missing fetch_body tag counts as true: our own older records) */
-    bool origin_ok = resolved_by(o, t->ip, true) || !resolved_by(o, t->ip, false);
+    bool origin_ok = resolved_by(c, t->ip, true) || !resolved_by(c, t->ip, false);
     x->classic = origin_ok && t->tags.fetch_body != CS_WC_NO;
   }
   return n;
 }
 
 /* Classic DNS lookups: system resolver only. */
-static bool dns_classic(const cs_wc_dns *d) { return engine_is_system(d->engine); }
+static bool dns_classic(const ctx *c, const cs_wc_dns *d) { return probe_resolver(c, d->engine); }
 
 static bool aaaa_no_answer(const cs_wc_dns *d) {
   return streq(d->query_type, "AAAA") && streq(d->failure, "dns_no_answer");
@@ -426,9 +434,9 @@ static void lte_dns(ctx *c, bool ext_tls) {
   for (size_t i = 0; i < o->ndns; i++) {
     const cs_wc_dns *d = &o->dns[i];
     if (depth_of(&d->tags) != 0) continue;
-    bool classic = dns_classic(d);
+    bool classic = dns_classic(c, d);
     if (d->failure) {
-      if (engine_is_doh(d->engine) || aaaa_no_answer(d)) continue;
+      if (ignored_doh_failure(c, d) || aaaa_no_answer(d)) continue;
       if (classic && !v->dns_experiment_failure) v->dns_experiment_failure = d->failure;
       if (!th_data || !same_domain(c, d->hostname)) continue;
       bool exp = ct->dns_failure || (streq(d->failure, "dns_no_answer") && th_ips == 0);
@@ -542,7 +550,7 @@ static bool lte_rule_dns(ctx *c, const cs_wc_dns *d) {
   bool dns_ctl = c->ctl_ok && ct->dns_present && same_domain(c, d->hostname);
   bool ctl_http = c->ctl_ok && ct->http_present;
   if (d->failure) {
-    if (engine_is_doh(d->engine) || aaaa_no_answer(d)) return false;
+    if (ignored_doh_failure(c, d) || aaaa_no_answer(d)) return false;
     if (!dns_ctl) {
       v->http_experiment_failure = d->failure;
       if (!ctl_http) return set_false(v, "lte.dns.failure_no_control"), true;
@@ -617,7 +625,7 @@ static void lte(ctx *c) {
     if (eps[i].classic)
       items[n] = (walk_item){eps[i].depth, ep_type(&eps[i]), ep_failure(&eps[i]), n, &eps[i], NULL}, n++;
   for (size_t i = 0; i < o->ndns; i++)
-    if (dns_classic(&o->dns[i]))
+    if (dns_classic(c, &o->dns[i]))
       items[n] = (walk_item){depth_of(&o->dns[i].tags), T_DNS, o->dns[i].failure, n, NULL, &o->dns[i]}, n++;
   qsort(items, n, sizeof *items, walk_cmp);
   for (size_t i = 0; i < n; i++)
@@ -636,7 +644,7 @@ static void dns_v04(ctx *c, bool legacy) {
   const cs_wc_control *ct = &o->ctl;
   cs_wc_verdict *v = c->v;
   for (size_t i = 0; i < o->ndns; i++)
-    if (o->dns[i].failure && engine_is_system(o->dns[i].engine)) {
+    if (o->dns[i].failure && probe_resolver(c, o->dns[i].engine)) {
       if (!(legacy ? false : aaaa_no_answer(&o->dns[i]))) {
         v->dns_experiment_failure = o->dns[i].failure;
         break;
@@ -842,8 +850,8 @@ static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, b
     for (size_t j = 0; j < o->dns[i].nanswers; j++) {
       cs_fp_match m;
       if (!o->dns[i].answers[j].ip || !cs_fp_match_dns(db, o->dns[i].answers[j].ip, &m)) continue;
-      if (engine_is_system(o->dns[i].engine) && censorship(&m, o->probe_cc)) *dns_sys_cens = true;
-      if (engine_is_system(o->dns[i].engine) && m.kind == CS_FP_KIND_OPTIN) *dns_sys_optin = true;
+      if (probe_resolver(c, o->dns[i].engine) && censorship(&m, o->probe_cc)) *dns_sys_cens = true;
+      if (probe_resolver(c, o->dns[i].engine) && m.kind == CS_FP_KIND_OPTIN) *dns_sys_optin = true;
       if (!*dns_found || m.kind < dns_m->kind) *dns_m = m, *dns_found = true;
     }
   /* the newest responses only: a real chain has at most 11 (10 redirects) */
@@ -949,6 +957,7 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
     c.https = !strcmp(u.scheme, "https");
   }
   c.ctl_ok = o->ctl.present && !o->control_failure;
+  for (size_t i = 0; i < o->ndns && !c.any_system; i++) c.any_system = engine_is_system(o->dns[i].engine);
   ctl_asns_init(&c);
 
   cs_wc_algo algo = opt->algo;

@@ -458,6 +458,21 @@ static const wc_case lte_cases[] = {
      .control = CTL_OK,
      .blocking = "false", .dns_consistency = "\"consistent\"", .k1 = "dns_experiment_failure", .v1 = "null",
      .k2 = "x_dns_flags", .v2 = "2"},
+    /* our probe run with --resolver https://...: DoH is the probe's own resolver */
+    {.name = "doh_only_resolver_failure_counts",
+     .url = "http://" HOST "/",
+     .queries = "[{\"engine\":\"doh\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"" HOST
+                "\",\"query_type\":\"A\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+     .control = CTL_OK,
+     .blocking = "\"dns\"", .dns_consistency = "\"inconsistent\"", .k1 = "dns_experiment_failure", .v1 = "\"dns_nxdomain_error\""},
+    {.name = "doh_only_resolver_success_is_classic",
+     .url = "http://" HOST "/",
+     .queries = "[{\"engine\":\"doh\",\"failure\":null,\"hostname\":\"" HOST
+                "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP "\"}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "\"http-diff\"", .dns_consistency = "\"consistent\""},
     {.name = "aaaa_no_answer_ignored",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"getaddrinfo\",\"failure\":\"dns_no_answer\",\"hostname\":\"" HOST
