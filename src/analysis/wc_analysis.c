@@ -372,7 +372,7 @@ static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) { return
  * transaction ids, the same address and depth). */
 static size_t build_endpoints(ctx *c, ep_obs **out) {
   const cs_wc_obs *o = c->o;
-  size_t cap = o->ntcp + o->nhttp + 1, n = 0;
+  size_t cap = o->ntcp + o->ntls + o->nhttp + 1, n = 0;
   ep_obs *e = cs_arena_alloc(c->a, cap * sizeof *e);
   bool *tls_used = cs_arena_alloc(c->a, (o->ntls + 1) * sizeof *tls_used);
   bool *http_used = cs_arena_alloc(c->a, (o->nhttp + 1) * sizeof *http_used);
@@ -412,6 +412,34 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
      * body (a missing fetch_body tag counts as true: our own older records) */
     bool origin_ok = resolved_by(c, t->ip, true) || !resolved_by(c, t->ip, false);
     x->classic = origin_ok && t->tags.fetch_body != CS_WC_NO;
+  }
+  /* Robustness beyond probe-cli (which drops them): a TLS handshake or HTTP round trip that
+   * no TCP connect explains (e.g. a record writer that gave the request its own transaction
+   * id) becomes an endpoint of its own, joined by address and depth. */
+  size_t first_orphan = n;
+  for (size_t j = 0; j < o->ntls && n < cap; j++) {
+    if (tls_used[j]) continue;
+    const cs_wc_tls *s = &o->tls[j];
+    ep_obs *x = &e[n++];
+    x->tls = s, x->ip = s->ip, x->port = s->port, x->depth = depth_of(&s->tags);
+    x->classic = (!s->ip || resolved_by(c, s->ip, true) || !resolved_by(c, s->ip, false)) &&
+                 s->tags.fetch_body != CS_WC_NO;
+  }
+  for (size_t j = 0; j < o->nhttp; j++) {
+    if (http_used[j]) continue;
+    const cs_wc_http *h = &o->http[j];
+    ep_obs *x = NULL;
+    for (size_t k = first_orphan; k < n && !x; k++)
+      if (!e[k].http && e[k].depth == depth_of(&h->tags) && h->ip && e[k].port == h->port && ip_eq(e[k].ip, h->ip))
+        x = &e[k];
+    if (!x) {
+      if (n >= cap) break;
+      x = &e[n++];
+      x->ip = h->ip, x->port = h->port, x->depth = depth_of(&h->tags);
+      x->classic = (!h->ip || resolved_by(c, h->ip, true) || !resolved_by(c, h->ip, false)) &&
+                   h->tags.fetch_body != CS_WC_NO;
+    }
+    x->http = h;
   }
   return n;
 }
