@@ -582,14 +582,15 @@ static void add_ip(cs_helper_measure *m, const cs_ip *ip, unsigned flag) {
 }
 
 static void phase2(cs_helper_measure *m) {
+  /* the TH's own addresses first, so that the CS_HELPER_MAX_IPS cap never drops them */
+  for (size_t i = 0; i < m->ndns; i++) {
+    cs_ip ip;
+    if (cs_ip_parse(m->dns_addrs[i], &ip)) add_ip(m, &ip, IP_TH);
+  }
   for (size_t i = 0; i < m->req.nendpoints; i++) {
     cs_ip ip;
     uint16_t port;
     if (cs_endpoint_parse(m->req.endpoints[i], &ip, &port)) add_ip(m, &ip, IP_PROBE);
-  }
-  for (size_t i = 0; i < m->ndns; i++) {
-    cs_ip ip;
-    if (cs_ip_parse(m->dns_addrs[i], &ip)) add_ip(m, &ip, IP_TH);
   }
   uint16_t ports[2];
   size_t nports;

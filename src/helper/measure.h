@@ -22,7 +22,7 @@
 #define CS_HELPER_FETCH_BODY_CAP (1u << 24) /* OONI TH body limit */
 #define CS_HELPER_MAX_IPS 64        /* ip_info entries (further addresses are ignored) */
 #define CS_HELPER_MAX_ENDPOINTS 128 /* endpoints measured */
-#define CS_HELPER_MAX_REQ_ENDPOINTS 256 /* tcp_connect entries accepted in a request */
+#define CS_HELPER_MAX_REQ_ENDPOINTS 1024 /* tcp_connect entries accepted in a request */
 
 typedef struct {
   cs_tls_ctx *tls; /* trust store for TLS handshakes and https fetches (required) */
