@@ -216,6 +216,10 @@ static void test_measure_localhost_dns(void **st) {
   assert_jnum(G(G(G(v, "ip_info"), "127.0.0.1"), "flags"), 2);
   snprintf(key, sizeof key, "127.0.0.1:%u", tsrv_port(web));
   assert_true(G(G(G(v, "tcp_connect"), key), "status")->b);
+  snprintf(key, sizeof key, "[::1]:%u", tsrv_port(web)); /* ::1 is a bogon (not a lab net) */
+  assert_null(cs_json_get(G(v, "tcp_connect"), key));
+  const cs_jval *v6 = cs_json_get(G(v, "ip_info"), "::1");
+  if (v6) assert_jnum(G(v6, "flags"), 2 | 4);
   assert_jnum(G(G(v, "http_request"), "status_code"), 200);
   assert_jstr(G(G(v, "http_request"), "title"), "Local Title");
   free(body);
@@ -1073,6 +1077,48 @@ static void test_client_vanishes(void **st) {
   tsrv_stop(stall);
 }
 
+/* Without a lab net, loopback is a bogon: flagged 4, never dialled, and the fetch refuses it
+ * (dns_lookup_error, as OONI's bogon-rejecting resolver). */
+static void test_bogons_not_dialled(void **st) {
+  (void)st;
+  tsrv *web = page_server();
+  helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
+  char json[256], *body;
+  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}",
+           tsrv_port(web), tsrv_port(web));
+  cs_labnet_clear();
+  int st_ = post(helper_srv_port(s), json, &body);
+  cs_labnet_add("127.0.0.0/8");
+  assert_int_equal(st_, 200);
+  const cs_jval *v = J(body);
+  assert_int_equal(G(v, "tcp_connect")->len, 0);
+  assert_jnum(G(G(G(v, "ip_info"), "127.0.0.1"), "flags"), 1 | 4);
+  assert_jstr(G(G(v, "http_request"), "failure"), "dns_lookup_error");
+  assert_int_equal(tsrv_connections(web), 0);
+  free(body);
+  helper_srv_stop(s);
+  tsrv_stop(web);
+}
+
+static void test_max_conns(void **st) {
+  (void)st;
+  cs_helper_opts o = test_opts();
+  o.max_conns = 2;
+  helper_srv *s = helper_srv_start(&o);
+  hcli a, b, c;
+  char *body;
+  assert_int_equal(hcli_connect(&a, helper_srv_port(s), 5), 0);
+  assert_int_equal(hcli_connect(&b, helper_srv_port(s), 5), 0);
+  for (int i = 0; i < 100 && helper_srv_stats(s).open_conns < 2; i++) usleep(10000);
+  assert_int_equal(hcli_connect(&c, helper_srv_port(s), 5), 0);
+  assert_true(hcli_wait_eof(&c, 3)); /* over the limit: closed at accept */
+  assert_int_equal(hcli_sendstr(&a, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+  assert_int_equal(hcli_read(&a, &body, NULL), 200);
+  free(body);
+  hcli_close(&a), hcli_close(&b), hcli_close(&c);
+  helper_srv_stop(s);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -1087,6 +1133,8 @@ int main(void) {
       cmocka_unit_test(test_measure_refused),
       cmocka_unit_test(test_measure_nxdomain),
       cmocka_unit_test(test_measure_partial_body),
+      cmocka_unit_test(test_bogons_not_dialled),
+      cmocka_unit_test(test_max_conns),
       cmocka_unit_test(test_measure_tls_ok),
       cmocka_unit_test(test_measure_tls_wrong_host),
       cmocka_unit_test(test_bad_requests),
