@@ -32,6 +32,7 @@ typedef struct {
   bool https;         /* URL scheme */
   bool ctl_ok;        /* usable control: present and no control_failure */
   bool any_system;    /* some lookup used the system resolver (see probe_resolver()) */
+  const char *cc;     /* probe country for fingerprints (NULL = any) */
   int64_t *ctl_asns;  /* ASNs of the TH's addresses (non-zero, known) */
   size_t nctl_asns;
 } ctx;
@@ -878,7 +879,7 @@ static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, b
     for (size_t j = 0; j < o->dns[i].nanswers; j++) {
       cs_fp_match m;
       if (!o->dns[i].answers[j].ip || !cs_fp_match_dns(db, o->dns[i].answers[j].ip, &m)) continue;
-      if (probe_resolver(c, o->dns[i].engine) && censorship(&m, o->probe_cc)) *dns_sys_cens = true;
+      if (probe_resolver(c, o->dns[i].engine) && censorship(&m, c->cc)) *dns_sys_cens = true;
       if (probe_resolver(c, o->dns[i].engine) && m.kind == CS_FP_KIND_OPTIN) *dns_sys_optin = true;
       if (!*dns_found || m.kind < dns_m->kind) *dns_m = m, *dns_found = true;
     }
@@ -902,7 +903,8 @@ static void deviations(ctx *c) {
   cs_wc_verdict *v = c->v;
   v->ooni_blocking = v->blocking;
   v->ooni_accessible = v->accessible;
-  const char *cc = o->probe_cc;
+  const char *cc = o->probe_cc ? o->probe_cc : c->opt->probe_cc;
+  c->cc = cc;
 
   cs_fp_match dm, hm;
   bool dfound = false, hfound = false, dns_sys_cens = false, dns_sys_optin = false;

@@ -43,6 +43,8 @@ typedef struct {
   cs_wc_algo algo;
   const cs_fp_db *fingerprints; /* NULL: no blockpage matching */
   bool ooni_strict;             /* true: reproduce OONI exactly, no censorscope deviations */
+  const char *probe_cc;         /* for fingerprints' expected_countries when the measurement
+                                   has no probe_cc (cs_wc_analyze_test_keys); NULL = any */
 } cs_wc_options;
 
 typedef struct {

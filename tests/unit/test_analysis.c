@@ -682,7 +682,7 @@ static void test_v04_and_legacy(void **st) {
 
 #define CF_HDRS "[[\"Server\",\"cloudflare\"],[\"CF-RAY\",\"8a1b\"],[\"Content-Type\",\"text/html\"]]"
 #define NAYATEL "\"<html><body>As per your subscription of Nayatel Safeweb service, the website you are trying to access is blocked for your viewing</body></html>\""
-#define RU_BLOCK_DNS "[{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]"
+#define IR_BLOCK_DNS "[{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]"
 
 static const wc_case deviation_cases[] = {
     /* no control: OONI says accessible after a DNS failure; we say undetermined */
@@ -731,7 +731,7 @@ static const wc_case deviation_cases[] = {
                          "[[\"X-Site-Id\",\"abc\"],[\"Location\",\"http://lamanlabuh.aduankonten.id/\"]]", 0, 40001) "]",
      .control = CTL_OK, .cc = "ID", .mode = 3, .blocking = "false", .k1 = "x_blockpage_confirmed", .v1 = "true"},
     /* DNS fingerprint without any control is conclusive */
-    {.name = "dns_fingerprint_no_control", .url = "http://" HOST "/", .queries = RU_BLOCK_DNS, .cc = "IR",
+    {.name = "dns_fingerprint_no_control", .url = "http://" HOST "/", .queries = IR_BLOCK_DNS, .cc = "IR",
      .control_failure = "generic_timeout_error", .mode = 2, .blocking = "\"dns\"", .accessible = "false",
      .reason = "fingerprint.dns", .k1 = "x_blockpage_confirmed", .v1 = "true"},
     /* an injected reply to a foreign UDP resolver is evidence, not the verdict: the system
@@ -742,7 +742,7 @@ static const wc_case deviation_cases[] = {
      .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]", .tls = "[" TLS(IP, "null", 50001) "]",
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]", .control = CTL_OK,
      .blocking = "false", .accessible = "true", .k1 = "x_blockpage_confirmed", .v1 = "true"},
-    {.name = "dns_fingerprint_wrong_country", .url = "http://" HOST "/", .queries = RU_BLOCK_DNS, .cc = "US",
+    {.name = "dns_fingerprint_wrong_country", .url = "http://" HOST "/", .queries = IR_BLOCK_DNS, .cc = "US",
      .control_failure = "generic_timeout_error", .mode = 2, .blocking = "null", .k1 = "x_blockpage_confirmed", .v1 = "false"},
     /* opt-in filters: reported, never confirmed censorship */
     HTTP_CASE("nayatel_optin_http", NULL, 200, NAYATEL, "[]", CTL_OK, .cc = "PK", .mode = 2,
@@ -876,6 +876,19 @@ static void test_probe_api(void **st) {
   assert_non_null(strstr(cs_buf_cstr(&b), "\"blocking\":\"tcp_ip\",\"accessible\":false"));
   assert_null(strstr(cs_buf_cstr(&b), "x_analysis_reason"));
   cs_buf_free(&b);
+
+  /* the probe passes its country for the fingerprints' expected_countries */
+  const char *tk2 = "{\"queries\":" IR_BLOCK_DNS ",\"control\":" CTL_OK ",\"control_failure\":null}";
+  v = cs_json_parse(a, tk2, strlen(tk2), NULL, err, sizeof err);
+  assert_non_null(v);
+  cs_wc_options opt = {.fingerprints = db(), .probe_cc = "US"};
+  assert_int_equal(cs_wc_analyze_test_keys(a, v, "http://" HOST "/", "0.5.28", &opt, &vd), 0);
+  assert_true(vd.blockpage_found);
+  assert_false(vd.blockpage_confirmed);
+  opt.probe_cc = "IR";
+  assert_int_equal(cs_wc_analyze_test_keys(a, v, "http://" HOST "/", "0.5.28", &opt, &vd), 0);
+  assert_true(vd.blockpage_confirmed);
+  assert_int_equal(vd.blocking, CS_WC_BLOCKING_DNS);
   cs_arena_free(a);
 }
 
