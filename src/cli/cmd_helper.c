@@ -34,6 +34,9 @@ static const char usage_text[] =
     "                           any free port, printed on standard error)\n"
     "      --ca-file FILE       trust the CA certificates in FILE (PEM) in addition to the\n"
     "                           system store, for the TLS handshakes and https fetches\n"
+    "      --resolver SPEC      system (default: getaddrinfo on a 4-thread pool) or\n"
+    "                           udp://IP:PORT (plain DNS, asynchronous: use it for hundreds of\n"
+    "                           concurrent measurements, e.g. the nameserver of resolv.conf)\n"
     "      --lab-net CIDR       treat this reserved range as public address space (not a\n"
     "                           bogon; repeatable; e.g. 198.18.0.0/15 for the testbed)\n"
     "      --max-inflight N     measurements running at once; more are answered 503\n"
@@ -51,7 +54,7 @@ static const char usage_text[] =
     "exit status: 0 after SIGINT/SIGTERM, 1 when a listener or TLS setup fails, 2 on a\n"
     "usage error.\n";
 
-enum { O_LISTEN = 256, O_CA, O_LAB, O_INFL, O_CONNS, O_BODY, O_IDLE, O_REQT, O_CERT, O_KEY };
+enum { O_LISTEN = 256, O_CA, O_LAB, O_INFL, O_CONNS, O_BODY, O_IDLE, O_REQT, O_CERT, O_KEY, O_RES };
 
 static const struct option longopts[] = {
     {"listen", required_argument, NULL, O_LISTEN},
@@ -64,6 +67,7 @@ static const struct option longopts[] = {
     {"request-timeout", required_argument, NULL, O_REQT},
     {"tls-cert", required_argument, NULL, O_CERT},
     {"tls-key", required_argument, NULL, O_KEY},
+    {"resolver", required_argument, NULL, O_RES},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -84,6 +88,15 @@ static bool parse_secs(const char *s, double *out) {
   if (end == s || *end || !(v > 0 && v <= 86400)) return false;
   *out = v;
   return true;
+}
+
+/* "system", "udp://IP", "udp://IP:PORT" or "udp://[IPv6]:PORT" (as engine/dns.h). */
+static bool resolver_ok(const char *s) {
+  if (!strcmp(s, "system")) return true;
+  if (strncmp(s, "udp://", 6) != 0) return false;
+  cs_ip ip;
+  uint16_t port;
+  return cs_ip_parse(s + 6, &ip) || (cs_endpoint_parse(s + 6, &ip, &port) && port != 0);
 }
 
 /* RFC 7301: prefer http/1.1 (we do not speak h2). */
@@ -187,6 +200,10 @@ static int run(int argc, char **argv) {
       break;
     case O_CERT: cert = optarg; break;
     case O_KEY: key = optarg; break;
+    case O_RES:
+      if (!resolver_ok(optarg)) goto bad;
+      o.measure.resolver = optarg;
+      break;
     case 'q': quiet = true; break;
     case 'h': fputs(usage_text, stdout); return 0;
     default: fputs(usage_text, stderr); return 2;

@@ -542,7 +542,7 @@ static void start_fetch(cs_helper_measure *m) {
   cs_ip lo;
   cs_ip_parse("127.0.0.1", &lo);
   m->fo = (cs_fetch_opts){
-      .resolver = "system",
+      .resolver = m->o->resolver ? m->o->resolver : "system",
       .tls = m->o->tls,
       .dns_timeout = m->o->dns_timeout,
       .tcp_timeout = m->o->tcp_timeout,
@@ -665,8 +665,10 @@ cs_helper_measure *cs_helper_measure_start(cs_loop *l, const cs_helper_mopts *op
     cs_defer_call(l, &m->d, start_cb, m);
     return m;
   }
-  cs_dns_opts dopts = {.timeout = opts->dns_timeout, .max_events = 1};
-  m->dns = cs_dns_lookup_host(l, m->t, m->url.host, "system", &dopts, on_dns, m);
+  /* dup_window < 0: complete at the first reply (the TH does not hunt for injection) */
+  cs_dns_opts dopts = {.timeout = opts->dns_timeout, .max_events = 1, .dup_window = -1};
+  m->dns = cs_dns_lookup_host(l, m->t, m->url.host, opts->resolver ? opts->resolver : "system",
+                              &dopts, on_dns, m);
   if (!m->dns) {
     free_measure(m);
     return NULL;

@@ -26,6 +26,8 @@
 
 typedef struct {
   cs_tls_ctx *tls; /* trust store for TLS handshakes and https fetches (required) */
+  const char *resolver; /* NULL/"system": getaddrinfo (on the loop's small worker pool), or
+                           "udp://IP:PORT": plain DNS, fully asynchronous (for high load) */
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: defaults above */
   size_t body_cap; /* 0: CS_HELPER_FETCH_BODY_CAP */
   uint16_t tls_port; /* endpoints on this port get a TLS handshake; 0: 443 (OONI). A test

@@ -24,6 +24,7 @@
 #include "helper/reqparse.h"
 #include "helper/server.h"
 #include "helper/th_client.h"
+#include "dns_mock.h"
 #include "helper_srv.h"
 #include "tcp_servers.h"
 #include "util/ipnet.h"
@@ -1119,6 +1120,49 @@ static void test_max_conns(void **st) {
   helper_srv_stop(s);
 }
 
+/* The DNS step end to end against the mock resolver (--resolver udp://), with oohelperd's
+ * dns.go mapping of every outcome. */
+static void test_dns_mappings_udp(void **st) {
+  (void)st;
+  cs_dns_mock *dm = cs_dns_mock_start(CS_DNS_MOCK_NORMAL);
+  assert_non_null(dm);
+  char res[64], *body;
+  snprintf(res, sizeof res, "udp://127.0.0.1:%u", cs_dns_mock_port(dm));
+  cs_helper_opts o = test_opts();
+  o.measure.resolver = res;
+  o.measure.dns_timeout = 0.5;
+  helper_srv *s = helper_srv_start(&o);
+  const char *req = "{\"http_request\":\"http://www.example.test/\"}";
+  struct { cs_dns_mock_mode mode; const char *failure; size_t naddrs; } cases[] = {
+      {CS_DNS_MOCK_NORMAL, NULL, 2},
+      {CS_DNS_MOCK_NXDOMAIN, "dns_name_error", 0},
+      {CS_DNS_MOCK_SERVFAIL, "dns_server_failure", 0},
+      {CS_DNS_MOCK_REFUSED, "dns_server_failure", 0},
+      {CS_DNS_MOCK_EMPTY, NULL, 0}, /* dns_no_answer -> null, [] */
+      {CS_DNS_MOCK_SILENT, "unknown_error", 0}, /* a timeout is "anything else" */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    cs_dns_mock_set_mode(dm, cases[i].mode);
+    assert_int_equal(post(helper_srv_port(s), req, &body), 200);
+    const cs_jval *v = J(body);
+    const cs_jval *d = G(v, "dns");
+    if (cases[i].failure) assert_jstr(G(d, "failure"), cases[i].failure);
+    else assert_jnull(G(d, "failure"));
+    assert_int_equal(G(d, "addrs")->len, cases[i].naddrs);
+    /* the HTTP step never gets a usable address here: the mock's are documentation ranges */
+    assert_jstr(G(G(v, "http_request"), "failure"), "dns_lookup_error");
+    if (cases[i].mode == CS_DNS_MOCK_NORMAL) {
+      assert_jstr(G(d, "addrs")->kids[0], CS_DNS_MOCK_A);
+      assert_jnum(G(G(G(v, "ip_info"), CS_DNS_MOCK_A), "flags"), 2 | 4);
+      assert_jnum(G(G(G(v, "ip_info"), CS_DNS_MOCK_AAAA), "flags"), 2 | 4);
+      assert_int_equal(G(v, "tcp_connect")->len, 0); /* bogons are not dialled */
+    }
+    free(body);
+  }
+  helper_srv_stop(s);
+  cs_dns_mock_stop(dm);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -1132,6 +1176,7 @@ int main(void) {
       cmocka_unit_test(test_measure_localhost_dns),
       cmocka_unit_test(test_measure_refused),
       cmocka_unit_test(test_measure_nxdomain),
+      cmocka_unit_test(test_dns_mappings_udp),
       cmocka_unit_test(test_measure_partial_body),
       cmocka_unit_test(test_bogons_not_dialled),
       cmocka_unit_test(test_max_conns),
