@@ -37,6 +37,7 @@ struct slot {
   cs_buf out;
   size_t off;
   bool ready, close_after, interim;
+  bool ka_10; /* an HTTP/1.0 keep-alive request: say "Connection: keep-alive" (RFC 9112 C.2.2) */
   double write_start; /* first write attempt (for the write deadline) */
   cs_helper_measure *m;
 };
@@ -111,7 +112,9 @@ static void respond(slot *s, int status, const char *body, size_t len) {
                 "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
                 "Content-Length: %zu\r\n%s\r\n",
                 status, reason(status), o->server_header ? o->server_header : "censorscope-helper",
-                date, len, s->close_after ? "Connection: close\r\n" : "");
+                date, len,
+                s->close_after ? "Connection: close\r\n"
+                               : (s->ka_10 ? "Connection: keep-alive\r\n" : ""));
   cs_buf_append(&s->out, body, len);
   if (s->out.overflow) { /* cannot happen with the caps above; answer something sane */
     cs_buf_reset(&s->out);
@@ -201,6 +204,7 @@ static void handle(hconn *c, const cs_helper_req *r) {
   }
   h->st.requests++;
   s->close_after = !r->keep_alive;
+  s->ka_10 = r->keep_alive && r->minor == 0;
   if (cs_helper_req_method_is(r, "GET")) {
     respond(s, 200, hello, sizeof hello - 1);
   } else if (cs_helper_req_method_is(r, "POST")) {

@@ -616,6 +616,17 @@ static void test_connection_close_and_continue(void **st) {
   assert_int_equal(roundtrip(helper_srv_port(s), "GET / HTTP/1.0\r\n\r\n", &body, &head), 200);
   assert_non_null(strstr(head, "Connection: close"));
   free(body), free(head);
+  /* HTTP/1.0 keep-alive is confirmed explicitly, and the connection stays usable */
+  assert_int_equal(hcli_connect(&c, helper_srv_port(s), 10), 0);
+  assert_int_equal(hcli_sendstr(&c, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), 0);
+  assert_int_equal(hcli_read(&c, &body, &head), 200);
+  assert_non_null(strstr(head, "\r\nConnection: keep-alive\r\n"));
+  free(body), free(head);
+  assert_int_equal(hcli_sendstr(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+  assert_int_equal(hcli_read(&c, &body, &head), 200);
+  assert_null(strstr(head, "Connection:"));
+  free(body), free(head);
+  hcli_close(&c);
   helper_srv_stop(s);
 }
 
