@@ -33,6 +33,8 @@ typedef struct {
   bool ctl_ok;        /* usable control: present and no control_failure */
   bool any_system;    /* some lookup used the system resolver (see probe_resolver()) */
   const char *cc;     /* probe country for fingerprints (NULL = any) */
+  bool dns_expected_any;   /* an expected DNS failure at depth 0, any resolver (analysisext) */
+  bool th_empty_probe_ok;  /* the TH resolved nothing while the probe resolved something */
   int64_t *ctl_asns;  /* ASNs of the TH's addresses (non-zero, known) */
   size_t nctl_asns;
 } ctx;
@@ -470,6 +472,7 @@ static void lte_dns(ctx *c, bool ext_tls) {
       if (!th_data || !same_domain(c, d->hostname)) continue;
       bool exp = ct->dns_failure || (streq(d->failure, "dns_no_answer") && th_ips == 0);
       if (!exp) v->dns_flags |= 2; /* x_dns_flags: unexpected failure (any resolver) */
+      else c->dns_expected_any = true;
       if (!classic) continue;
       if (exp) expected++;
       else unexpected++;
@@ -490,6 +493,7 @@ static void lte_dns(ctx *c, bool ext_tls) {
      * a TLS handshake proves the address valid for the domain) */
     if (bogon) v->dns_flags |= 1;
     if (th_data && th_ips > 0 && !tls_ok && (bogon || !ok)) v->dns_flags |= 4;
+    if (th_data && th_ips == 0) c->th_empty_probe_ok = true;
     if (!classic) continue;
     success++;
     if (!th_data || th_ips == 0) continue;
@@ -623,6 +627,70 @@ static int walk_cmp(const void *pa, const void *pb) {
   return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* IPv6 connect failures that look like a host without IPv6 (minipipeline utils): not blocking */
+static bool misconfigured_ipv6(const ep_obs *e) {
+  return e->ip && strchr(e->ip, ':') && e->tcp &&
+         (streq(e->tcp->failure, "host_unreachable") || streq(e->tcp->failure, "network_unreachable"));
+}
+
+/* x_blocking_flags and x_null_null_flags (analysisext.go, a.5.2 "Extended flags") over ALL
+ * observations, not only the classic ones. */
+static void lte_ext_flags(ctx *c, const ep_obs *eps, size_t neps) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  bool ctl_http = c->ctl_ok && ct->http_present;
+  bool ctl_http_ok = ctl_http && !ct->http_failure;
+  if (v->dns_flags & 6) v->blocking_flags |= 1;
+  if (c->dns_expected_any) v->null_null_flags |= 1;
+  if (c->th_empty_probe_ok) v->null_null_flags |= 16;
+  bool final_seen = false;
+  for (size_t i = 0; i < neps; i++) {
+    const ep_obs *e = &eps[i];
+    const cs_wc_ctl_ep *t = c->ctl_ok && e->tcp ? ctl_tcp(ct, e->ip, e->port) : NULL;
+    if (e->tcp && e->depth == 0 && t) {
+      if (e->tcp->failure && t->failure) v->null_null_flags |= 2;
+      else if (e->tcp->failure && !misconfigured_ipv6(e)) v->blocking_flags |= 2;
+    }
+    const cs_wc_ctl_ep *s = c->ctl_ok && e->tls ? ctl_tls(ct, e->ip, e->port) : NULL;
+    if (s && e->tls->server_name && s->server_name && strcmp(s->server_name, e->tls->server_name)) s = NULL;
+    if (e->tls && e->depth == 0 && s) {
+      if (e->tls->failure && s->failure) v->null_null_flags |= 4;
+      else if (e->tls->failure) v->blocking_flags |= 4;
+    }
+    if (e->http && e->http->failure && ctl_http_ok) v->blocking_flags |= 8;
+    if (e->http && !e->http->failure && status_is_final(e->http->code)) {
+      final_seen = true;
+      bool over_tls = e->tls && !e->tls->failure;
+      if (over_tls) v->blocking_flags |= 32;
+      if (over_tls && !ctl_http) v->null_null_flags |= 8;
+      if (!over_tls && ctl_http_ok) {
+        cs_wc_verdict tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.body_length_match = tmp.status_code_match = tmp.headers_match = tmp.title_match = CS_WC_UNKNOWN;
+        ctx c2 = *c;
+        c2.v = &tmp;
+        http_compare(&c2, e->http, true);
+        v->blocking_flags |= http_diff(&tmp) ? 16 : 32;
+      }
+    }
+  }
+  /* no final response although the control fetched the page: failures after a redirect,
+   * where there is no control to compare with, are "unexplained" blocking */
+  if (!final_seen && ctl_http_ok) {
+    for (size_t i = 0; i < o->ndns; i++)
+      if (o->dns[i].failure && depth_of(&o->dns[i].tags) > 0 && !ignored_doh_failure(c, &o->dns[i]) &&
+          !aaaa_no_answer(&o->dns[i]))
+        v->blocking_flags |= 1;
+    for (size_t i = 0; i < neps; i++) {
+      const ep_obs *e = &eps[i];
+      if (e->depth == 0) continue;
+      if (e->tcp && e->tcp->failure) v->blocking_flags |= 2;
+      if (e->tls && e->tls->failure) v->blocking_flags |= 4;
+    }
+  }
+}
+
 static void lte(ctx *c) {
   const cs_wc_obs *o = c->o;
   cs_wc_verdict *v = c->v;
@@ -641,6 +709,7 @@ static void lte(ctx *c) {
     }
     if (best) http_compare(c, best->http, true);
   }
+  lte_ext_flags(c, eps, neps);
 
   /* the walk (a.5.2): depth descending, type HTTP > TLS > TCP > DNS, success first, then
    * failure strings ascending; ties keep the measurement's order */
@@ -1062,7 +1131,11 @@ void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v) {
   cs_wc_verdict_write_ooni(w, v);
   cs_jw_kstr(w, "x_analysis_reason", v->reason);
   cs_jw_kstr(w, "x_analysis_algorithm", v->algorithm);
-  if (v->algorithm && !strcmp(v->algorithm, "lte")) cs_jw_kint(w, "x_dns_flags", v->dns_flags);
+  if (v->algorithm && !strcmp(v->algorithm, "lte")) {
+    cs_jw_kint(w, "x_dns_flags", v->dns_flags);
+    cs_jw_kint(w, "x_blocking_flags", v->blocking_flags);
+    cs_jw_kint(w, "x_null_null_flags", v->null_null_flags);
+  }
   if (v->ooni_blocking != v->blocking || v->ooni_accessible != v->accessible) {
     cs_jw_key(w, "x_ooni_blocking");
     cs_wc_write_blocking(w, v->ooni_blocking);

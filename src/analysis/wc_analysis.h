@@ -68,6 +68,9 @@ typedef struct {
   bool blockpage_confirmed;      /* censorship fingerprint => confirmed blocking */
   bool blockpage_optin;          /* x_blockpage_optin */
   int dns_flags;                 /* x_dns_flags (LTE only): 1 bogon, 2 unexpected failure, 4 invalid */
+  int blocking_flags;            /* x_blocking_flags (LTE): 1 DNS, 2 TCP, 4 TLS, 8 HTTP, 16 diff, 32 ok */
+  int null_null_flags;           /* x_null_null_flags (LTE): 1 DNS, 2 TCP, 4 TLS expected failures,
+                                    8 HTTPS without control, 16 TH resolved nothing */
 } cs_wc_verdict;
 
 /* From observations. Always fills *v. */
@@ -84,7 +87,8 @@ int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *test_keys, const char *i
                             cs_wc_verdict *v);
 
 /* Writes the verdict keys into an already-open JSON object: OONI's keys with OONI's types,
- * then x_analysis_reason, x_analysis_algorithm, x_dns_flags (lte), x_ooni_blocking and
+ * then x_analysis_reason, x_analysis_algorithm, x_dns_flags, x_blocking_flags and
+ * x_null_null_flags (lte), x_ooni_blocking and
  * x_ooni_accessible (only when a deviation changed OONI's verdict),
  * x_server_side_block, x_blockpage{...}, x_blockpage_confirmed, x_blockpage_optin. */
 void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v);

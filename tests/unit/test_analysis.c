@@ -114,6 +114,7 @@ typedef struct {
   const char *blocking, *accessible, *dns_consistency, *reason;
   const char *k1, *v1; /* one more key */
   const char *k2, *v2;
+  const char *k3, *v3;
 } wc_case;
 
 static char *measurement(cs_arena *a, const wc_case *c) {
@@ -197,6 +198,7 @@ static void check_case(const wc_case *c) {
   }
   if (c->k1) expect(a, c, r, c->k1, c->v1);
   if (c->k2) expect(a, c, r, c->k2, c->v2);
+  if (c->k3) expect(a, c, r, c->k3, c->v3);
   cs_arena_free(a);
 }
 
@@ -258,7 +260,7 @@ static const wc_case lte_cases[] = {
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
      .control = CTL_OK,
      .blocking = "false", .accessible = "true", .dns_consistency = "\"consistent\"",
-     .reason = "lte.http.final_over_tls"},
+     .reason = "lte.http.final_over_tls", .k3 = "x_blocking_flags", .v3 = "32"},
     {.name = "http_final_matches_control",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
@@ -274,7 +276,7 @@ static const wc_case lte_cases[] = {
      .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 40001) "]",
      .control = CTL_OK,
      .blocking = "\"http-diff\"", .accessible = "false", .reason = "lte.http.diff",
-     .k1 = "headers_match", .v1 = "false", .k2 = "title_match", .v2 = "false"},
+     .k1 = "headers_match", .v1 = "false", .k2 = "title_match", .v2 = "false", .k3 = "x_blocking_flags", .v3 = "16"},
     {.name = "http_diff_but_dns_inconsistent",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("198.51.100.7", 0, 1) "]",
@@ -332,13 +334,15 @@ static const wc_case lte_cases[] = {
      .tcp = "[" TCPF(IP, 80, "generic_timeout_error", 0, 40001) "]",
      .control = CTL_OK,
      .blocking = "\"tcp_ip\"", .accessible = "false", .dns_consistency = "\"consistent\"",
-     .reason = "lte.tcp.failure_probe_only", .k1 = "http_experiment_failure", .v1 = "\"generic_timeout_error\""},
+     .reason = "lte.tcp.failure_probe_only", .k1 = "http_experiment_failure", .v1 = "\"generic_timeout_error\"",
+     .k3 = "x_blocking_flags", .v3 = "2"},
     {.name = "tcp_website_down",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCPF(IP, 80, "connection_refused", 0, 40001) "]",
      .control = "{" CTL_TCP_FAIL "," CTL_HTTP_FAIL "," CTL_DNS "}",
-     .blocking = "false", .accessible = "false", .reason = "lte.tcp.failure_control_failed_too"},
+     .blocking = "false", .accessible = "false", .reason = "lte.tcp.failure_control_failed_too",
+     .k3 = "x_null_null_flags", .v3 = "2"},
     {.name = "tcp_failure_bogus_address_is_dns",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("10.10.34.36", 0, 1) "]",
@@ -358,7 +362,7 @@ static const wc_case lte_cases[] = {
      .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
      .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL "," CTL_DNS_NX "}",
      .blocking = "false", .accessible = "false", .dns_consistency = "\"consistent\"",
-     .reason = "lte.dns.failure_control_failed_too"},
+     .reason = "lte.dns.failure_control_failed_too", .k3 = "x_null_null_flags", .v3 = "1"},
     {.name = "dns_no_answer_th_empty",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_FAIL("dns_no_answer") "]",
@@ -372,7 +376,7 @@ static const wc_case lte_cases[] = {
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = "{" CTL_TCP "," CTL_HTTP "," CTL_DNS_NX "}",
      /* setBlockingFalse does not look at DNS consistency (a.5.2) */
-     .dns_consistency = "\"inconsistent\"", .blocking = "false"},
+     .dns_consistency = "\"inconsistent\"", .blocking = "false", .k3 = "x_null_null_flags", .v3 = "16"},
     {.name = "loopback_probe_only",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("127.0.0.1", 0, 1) "]",
@@ -491,7 +495,8 @@ static const wc_case lte_cases[] = {
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 30002) "]",
      .control = CTL_OK,
      .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\"",
-     .reason = "lte.dns.loopback_probe_only", .k1 = "body_length_match", .v1 = "null", .k2 = "x_dns_flags", .v2 = "5"},
+     .reason = "lte.dns.loopback_probe_only", .k1 = "body_length_match", .v1 = "null", .k2 = "x_dns_flags", .v2 = "5",
+     .k3 = "x_blocking_flags", .v3 = "33"},
     /* probe-cli QA dnsHijackingToProxyWithHTTPURL: a transparent proxy serves the real page */
     {.name = "proxy_serves_real_page",
      .url = "http://" HOST "/",
@@ -696,7 +701,8 @@ static const wc_case deviation_cases[] = {
     {.name = "no_control_https_ok_is_conclusive", .url = "https://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]", .tls = "[" TLS(IP, "null", 50001) "]",
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
-     .control_failure = "connection_reset", .blocking = "false", .accessible = "true"},
+     .control_failure = "connection_reset", .blocking = "false", .accessible = "true",
+     .k3 = "x_null_null_flags", .v3 = "8"},
     /* server-side challenges/blocks are not censorship */
     HTTP_CASE("cloudflare_challenge", NULL, 403, "BODY(5000,Just a moment...)", CF_HDRS, CTL_OK,
               .blocking = "false", .accessible = "false", .reason = "server_side_block",
