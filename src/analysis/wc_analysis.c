@@ -903,7 +903,7 @@ static void legacy(ctx *c) {
 
 /* Server-side blocks that the site (or its CDN) shows to the probe: not censorship
  * (ooni/probe#2661, #2528, #1734). Returns a short name or NULL. */
-static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *ct) {
+static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *ct, const cs_wc_verdict *v) {
   if (!h || h->failure || h->code <= 0) return NULL;
   const char *server = hdr_get(h->headers, h->nheaders, "server");
   const char *title = h->title ? h->title : "";
@@ -923,12 +923,12 @@ static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *c
     return "imperva_incapsula";
   if (hdr_get(h->headers, h->nheaders, "x-sucuri-block")) return "sucuri_block";
   if (server && !strncasecmp(server, "ddos-guard", 10) && (code == 403 || code == 503)) return "ddos_guard";
-  /* a geo-block by the site itself: 403/451 from the same server software that served the
-   * control, while the control got a 2xx */
-  if ((code == 403 || code == 451) && ct->http_status / 100 == 2 && server && *server) {
-    const char *cs = hdr_get(ct->http_headers, ct->nhttp_headers, "server");
-    if (cs && !strcmp(cs, server)) return "site_geo_block";
-  }
+  /* a geo-block by the site itself: 403/451 while the control got a 2xx, carrying an
+   * uncommon header that the control's response also has (headers_match): site-specific
+   * headers that a middlebox would not know. A bare 451 is often a censor (RFC 7725 use by
+   * ISPs), so it is not enough on its own. */
+  if ((code == 403 || code == 451) && ct->http_status / 100 == 2 && v->headers_match == CS_WC_YES)
+    return "site_geo_block";
   return NULL;
 }
 
@@ -1019,7 +1019,7 @@ static void deviations(ctx *c) {
     /* 3. server-side blocks shown to the probe only are not censorship */
     if (v->blocking == CS_WC_BLOCKING_HTTP_DIFF && !dns_inconsistent(v)) {
       const cs_wc_http *fin = o->nhttp ? &o->http[0] : NULL;
-      const char *ss = server_side_block(fin, &o->ctl);
+      const char *ss = server_side_block(fin, &o->ctl, v);
       if (!ss && hfound && hm.kind == CS_FP_KIND_FALSE_POSITIVE && hresp == fin) ss = hm.name;
       if (ss) {
         v->server_side_block = ss;
