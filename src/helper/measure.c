@@ -632,7 +632,8 @@ static void on_dns(void *arg, const cs_dns_result *r) {
   m->dns_failure = cs_helper_map_dns_failure(r->failure);
   size_t n = r->naddrs < CS_HELPER_MAX_IPS ? r->naddrs : CS_HELPER_MAX_IPS;
   m->dns_addrs = n ? cs_arena_alloc(m->t->a, n * sizeof *m->dns_addrs) : NULL;
-  for (size_t i = 0; m->dns_addrs && i < n; i++) cs_ip_format(&r->addrs[i], m->dns_addrs[m->ndns++]);
+  for (size_t i = 0; m->dns_addrs && i < n; i++)
+    cs_ip_format(&r->addrs[i], m->dns_addrs[m->ndns++]);
   phase2(m);
 }
 

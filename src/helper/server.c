@@ -264,7 +264,7 @@ static void parse_requests(hconn *c) {
     }
     handle(c, &r);
     cs_buf_consume(&c->in, r.total_len);
-    if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK) { /* idle keep-alive: drop a big body's buffer */
+    if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK) { /* idle: drop a big body's buffer */
       cs_buf_free(&c->in);
       cs_buf_init(&c->in, h->in_cap);
     }

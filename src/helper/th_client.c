@@ -180,7 +180,8 @@ static void on_connect(cs_conn *c, const char *failure, void *data) {
   static const char *const h1[] = {"http/1.1"};
   cs_tls_opts o = {.sni = q->url.host, .alpn = h1, .nalpn = 1};
   if (q->url.host_is_ip) o.sni = NULL, o.verify_name = q->url.host;
-  if (cs_tls_handshake(c, q->tls, &o, on_tls, q) < 0) conn_failed(q, unknown(q, "cannot start TLS"));
+  if (cs_tls_handshake(c, q->tls, &o, on_tls, q) < 0)
+    conn_failed(q, unknown(q, "cannot start TLS"));
 }
 
 static void connect_next(cs_th_req *q) {
@@ -196,7 +197,8 @@ static void connect_next(cs_th_req *q) {
 static void on_dns(void *arg, const cs_dns_result *r) {
   cs_th_req *q = arg;
   q->dns = NULL;
-  for (size_t i = 0; i < r->naddrs && q->naddrs < TH_MAX_ADDRS; i++) q->addrs[q->naddrs++] = r->addrs[i];
+  for (size_t i = 0; i < r->naddrs && q->naddrs < TH_MAX_ADDRS; i++)
+    q->addrs[q->naddrs++] = r->addrs[i];
   if (q->naddrs == 0) {
     finish(q, r->failure ? r->failure : cs_failure_str(CS_FAIL_DNS_NO_ANSWER));
     return;
@@ -456,7 +458,8 @@ static bool pconn_answer(pconn *pc) {
     else {
       cs_arena *a = cs_arena_new(64u << 20);
       char err[64];
-      if (!a || !cs_json_parse(a, (const char *)pc->p.body.data, pc->p.body.len, NULL, err, sizeof err))
+      if (!a || !cs_json_parse(a, (const char *)pc->p.body.data, pc->p.body.len, NULL, err,
+                               sizeof err))
         f = cs_failure_str(CS_FAIL_JSON_PARSE_ERROR);
       cs_arena_free(a);
     }
@@ -599,7 +602,8 @@ static void pconn_connect_next(pconn *pc) {
 static void pconn_on_dns(void *arg, const cs_dns_result *r) {
   pconn *pc = arg;
   pc->dns = NULL;
-  for (size_t i = 0; i < r->naddrs && pc->naddrs < TH_MAX_ADDRS; i++) pc->addrs[pc->naddrs++] = r->addrs[i];
+  for (size_t i = 0; i < r->naddrs && pc->naddrs < TH_MAX_ADDRS; i++)
+    pc->addrs[pc->naddrs++] = r->addrs[i];
   if (pc->naddrs == 0) {
     pconn_fail(pc, r->failure ? r->failure : cs_failure_str(CS_FAIL_DNS_NO_ANSWER));
     return;

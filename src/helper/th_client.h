@@ -70,7 +70,8 @@ typedef struct cs_th_job cs_th_job;
 typedef struct {
   size_t max_conns;    /* 0: 4 */
   size_t max_pipeline; /* requests in flight per connection; 0: 8 (our server allows 32) */
-  double timeout;      /* per query, from cs_th_client_query to the last byte; <= 0: CS_TH_TIMEOUT */
+  double timeout;      /* per query, from cs_th_client_query to the last byte;
+                          <= 0: CS_TH_TIMEOUT */
 } cs_th_client_opts;
 
 /* th_url and tls as for cs_th_query; tls must outlive the client. o may be NULL. Returns

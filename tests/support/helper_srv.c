@@ -114,7 +114,8 @@ int hcli_connect(hcli *c, uint16_t port, double timeout_s) {
   memset(c, 0, sizeof *c);
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (c->fd < 0) return -1;
-  struct timeval tv = {(time_t)timeout_s, (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
+  time_t whole = (time_t)timeout_s;
+  struct timeval tv = {whole, (suseconds_t)((timeout_s - (double)whole) * 1e6)};
   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;

@@ -52,8 +52,10 @@ static cs_helper_opts test_opts(void) {
 static char *post_req(const char *json, const char *extra) {
   size_t n = strlen(json) + 256 + (extra ? strlen(extra) : 0);
   char *s = malloc(n);
-  snprintf(s, n, "POST / HTTP/1.1\r\nHost: th\r\nContent-Type: application/json\r\n%s"
-                 "Content-Length: %zu\r\n\r\n%s", extra ? extra : "", strlen(json), json);
+  snprintf(s, n,
+           "POST / HTTP/1.1\r\nHost: th\r\nContent-Type: application/json\r\n%s"
+           "Content-Length: %zu\r\n\r\n%s",
+           extra ? extra : "", strlen(json), json);
   return s;
 }
 
@@ -110,7 +112,8 @@ static void test_hello(void **st) {
   o.server_header = "censorscope-helper/test";
   helper_srv *s = helper_srv_start(&o);
   char *body, *head;
-  assert_int_equal(roundtrip(helper_srv_port(s), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, &head), 200);
+  assert_int_equal(roundtrip(helper_srv_port(s), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, &head),
+                   200);
   assert_string_equal(body, hello);
   assert_non_null(strstr(head, "\r\nServer: censorscope-helper/test\r\n"));
   assert_non_null(strstr(head, "\r\nContent-Type: application/json\r\n"));
@@ -140,7 +143,8 @@ static void test_measure_local_http(void **st) {
   snprintf(json, sizeof json,
            "{\"http_request\":\"http://127.0.0.1:%u/\",\"http_request_headers\":{},"
            "\"tcp_connect\":[\"127.0.0.1:%u\",\"10.1.2.3:80\",\"not-an-ip:80\"],"
-           "\"x_quic_enabled\":false}", wp, wp);
+           "\"x_quic_enabled\":false}",
+           wp, wp);
   assert_int_equal(post(helper_srv_port(s), json, &body), 200);
   const cs_jval *v = J(body);
   /* IP host: no DNS step */
@@ -161,7 +165,7 @@ static void test_measure_local_http(void **st) {
   assert_jnum(G(h, "body_length"), (double)strlen(page));
   assert_jstr(G(h, "title"), "Local Title");
   assert_jstr(G(h, "discovered_h3_endpoint"), "alt.example:8443"); /* from Alt-Svc */
-  assert_jstr(G(G(h, "headers"), "X-Test"), "one"); /* canonical name, first value */
+  assert_jstr(G(G(h, "headers"), "X-Test"), "one");                /* canonical name, first value */
   assert_jstr(G(G(h, "headers"), "Content-Type"), "text/html");
   const cs_jval *ii = G(v, "ip_info");
   assert_int_equal(ii->len, 2);
@@ -185,7 +189,8 @@ static void test_measure_user_agent(void **st) {
   snprintf(json, sizeof json,
            "{\"http_request\":\"http://127.0.0.1:%u/p?q=1\",\"http_request_headers\":"
            "{\"user-agent\":[\"censorscope-test-ua/1\",\"second\"],\"Cookie\":[\"x\"]},"
-           "\"tcp_connect\":null}", tsrv_port(web));
+           "\"tcp_connect\":null}",
+           tsrv_port(web));
   assert_int_equal(post(helper_srv_port(s), json, &body), 200);
   const cs_jval *v = J(body);
   assert_int_equal(G(v, "tcp_connect")->len, 0);
@@ -234,7 +239,8 @@ static void test_measure_refused(void **st) {
   uint16_t cp = tsrv_closed_port();
   char json[256], key[64], *body;
   snprintf(json, sizeof json,
-           "{\"http_request\":\"http://127.0.0.1:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}", cp, cp);
+           "{\"http_request\":\"http://127.0.0.1:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}", cp,
+           cp);
   assert_int_equal(post(helper_srv_port(s), json, &body), 200);
   const cs_jval *v = J(body);
   snprintf(key, sizeof key, "127.0.0.1:%u", cp);
@@ -282,15 +288,18 @@ static void measure_tls(tsrv_cert_kind kind, bool expect_ok) {
   assert_int_equal(tsrv_pki_init(&pki), 0);
   SSL_CTX *sctx = tsrv_server_ctx(&pki, "localhost", kind, "http/1.1");
   static char resp[256];
-  snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(page), page);
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = strlen(resp), .tls = sctx};
+  snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s", strlen(page),
+           page);
+  tsrv_cfg cfg = {
+      .mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = strlen(resp), .tls = sctx};
   tsrv *web = tsrv_start(&cfg);
   char err[128], json[256], key[64], *body;
   cs_helper_opts o = test_opts();
   o.measure.tls = cs_tls_ctx_new(pki.ca_file, true, err, sizeof err);
   o.measure.tls_port = tsrv_port(web);
   helper_srv *s = helper_srv_start(&o);
-  snprintf(json, sizeof json, "{\"http_request\":\"https://localhost:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}",
+  snprintf(json, sizeof json,
+           "{\"http_request\":\"https://localhost:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}",
            tsrv_port(web), tsrv_port(web));
   assert_int_equal(post(helper_srv_port(s), json, &body), 200);
   const cs_jval *v = J(body);
@@ -335,7 +344,8 @@ static void test_measure_nxdomain(void **st) {
   (void)st;
   helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
   char *body;
-  assert_int_equal(post(helper_srv_port(s), "{\"http_request\":\"" NX_URL "\",\"tcp_connect\":[]}", &body), 200);
+  assert_int_equal(
+      post(helper_srv_port(s), "{\"http_request\":\"" NX_URL "\",\"tcp_connect\":[]}", &body), 200);
   const cs_jval *v = J(body);
   assert_jstr(G(G(v, "dns"), "failure"), "dns_name_error");
   assert_int_equal(G(G(v, "dns"), "addrs")->len, 0);
@@ -368,13 +378,17 @@ static void test_bad_requests(void **st) {
   cs_helper_opts o = test_opts();
   helper_srv *s = helper_srv_start(&o);
   uint16_t p = helper_srv_port(s);
-  const char *bad_json[] = {"{", "[]", "nope", "{\"tcp_connect\":[]}",
-                            "{\"http_request\":\"ftp://x/\"}",
-                            "{\"http_request\":42}",
-                            "{\"http_request\":\"http://a/\",\"tcp_connect\":\"1.2.3.4:80\"}",
-                            "{\"http_request\":\"http://a/\",\"tcp_connect\":[1]}",
-                            "{\"http_request\":\"http://a/\",\"http_request_headers\":{\"A\":\"b\"}}",
-                            "{\"http_request\":\"http://a/\",\"x_quic_enabled\":\"yes\"}"};
+  const char *bad_json[] = {
+      "{",
+      "[]",
+      "nope",
+      "{\"tcp_connect\":[]}",
+      "{\"http_request\":\"ftp://x/\"}",
+      "{\"http_request\":42}",
+      "{\"http_request\":\"http://a/\",\"tcp_connect\":\"1.2.3.4:80\"}",
+      "{\"http_request\":\"http://a/\",\"tcp_connect\":[1]}",
+      "{\"http_request\":\"http://a/\",\"http_request_headers\":{\"A\":\"b\"}}",
+      "{\"http_request\":\"http://a/\",\"x_quic_enabled\":\"yes\"}"};
   for (size_t i = 0; i < sizeof bad_json / sizeof *bad_json; i++) {
     char *r = post_req(bad_json[i], NULL);
     expect_status(p, r, 400, false);
@@ -385,16 +399,21 @@ static void test_bad_requests(void **st) {
   expect_status(p, "GARBAGE\r\n\r\n", 400, true);
   expect_status(p, "GET / HTTP/1.1\r\n\r\n", 400, true); /* no Host */
   expect_status(p, "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, true);
-  expect_status(p, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501, true);
-  expect_status(p, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400, true);
-  expect_status(p, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, true);
+  expect_status(p, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501,
+                true);
+  expect_status(
+      p, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+      400, true);
+  expect_status(p, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+                400, true);
   expect_status(p, "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400, true);
   expect_status(p, "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, true);
   /* a 400 for a wrong method keeps the connection usable */
   hcli c;
   char *body;
   assert_int_equal(hcli_connect(&c, p, 10), 0);
-  assert_int_equal(hcli_sendstr(&c, "PATCH / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+  assert_int_equal(
+      hcli_sendstr(&c, "PATCH / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
   assert_int_equal(hcli_read(&c, &body, NULL), 400);
   free(body);
   assert_int_equal(hcli_read(&c, &body, NULL), 200);
@@ -419,7 +438,8 @@ static void test_oversized_body(void **st) {
   o.limits.max_body = 1024;
   helper_srv *s = helper_srv_start(&o);
   /* refused from the head alone: the body is never read */
-  expect_status(helper_srv_port(s), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413, true);
+  expect_status(helper_srv_port(s), "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+                413, true);
   /* a client that sends its whole oversized body anyway still reads the 413 (lingering
    * close, RFC 9112 §9.6), not a reset */
   {
@@ -504,8 +524,10 @@ static void test_pipelining(void **st) {
   for (int i = 0; i < 11; i++) {
     char *b;
     assert_int_equal(hcli_read(&c, &b, NULL), 200);
-    if (i == 9) assert_jstr(G(G(J(b), "dns"), "failure"), "dns_name_error");
-    else assert_string_equal(b, hello);
+    if (i == 9)
+      assert_jstr(G(G(J(b), "dns"), "failure"), "dns_name_error");
+    else
+      assert_string_equal(b, hello);
     free(b);
   }
   assert_true(hcli_wait_eof(&c, 3));
@@ -598,7 +620,9 @@ static void test_connection_close_and_continue(void **st) {
   /* 100-continue: the interim response comes before the body is sent */
   const char *json = "{\"http_request\":\"" NX_URL "\"}";
   char h[256];
-  snprintf(h, sizeof h, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n", strlen(json));
+  snprintf(h, sizeof h,
+           "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+           strlen(json));
   assert_int_equal(hcli_sendstr(&c, h), 0);
   assert_int_equal(hcli_read(&c, &body, NULL), 100);
   free(body);
@@ -645,21 +669,29 @@ static void test_reqparse(void **st) {
   assert_true(cs_helper_req_method_is(&r, "GET"));
   assert_false(cs_helper_req_method_is(&r, "get"));
   assert_int_equal(P("\r\n\r\nPOST /x HTTP/1.1\r\nHost: a\r\nUser-Agent: ooniprobe-x \r\n"
-                     "Content-Length: 3\r\nConnection: keep-alive, close\r\n\r\nabcdef", &r), CS_HREQ_OK);
+                     "Content-Length: 3\r\nConnection: keep-alive, close\r\n\r\nabcdef",
+                     &r),
+                   CS_HREQ_OK);
   assert_int_equal(r.body_len, 3);
   assert_memory_equal(r.body, "abc", 3);
   assert_int_equal(r.user_agent_len, 11); /* OWS trimmed */
   assert_false(r.keep_alive);
-  assert_int_equal(P("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc", &r), CS_HREQ_MORE);
+  assert_int_equal(P("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc", &r),
+                   CS_HREQ_MORE);
   assert_int_equal(r.head_len, strlen("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"));
-  assert_int_equal(P("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 10\r\n\r\n", &r), CS_HREQ_MORE);
+  assert_int_equal(
+      P("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 10\r\n\r\n", &r),
+      CS_HREQ_MORE);
   assert_true(r.expect_continue);
   assert_int_equal(P("GET / HTTP/1.1\r\nHost: a\r\n", &r), CS_HREQ_MORE);
   assert_int_equal(P("GET / HTTP/1.0\r\n\r\n", &r), CS_HREQ_OK);
   assert_false(r.keep_alive);
   assert_int_equal(P("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r), CS_HREQ_OK);
   assert_true(r.keep_alive);
-  struct { const char *s; int status; } bad[] = {
+  struct {
+    const char *s;
+    int status;
+  } bad[] = {
       {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
       {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
       {"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400},
@@ -681,7 +713,8 @@ static void test_reqparse(void **st) {
   }
   cs_helper_limits lim = {.max_headers = 2};
   const char *three = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
-  assert_int_equal(cs_helper_req_parse((const uint8_t *)three, strlen(three), &lim, &r), CS_HREQ_ERROR);
+  assert_int_equal(cs_helper_req_parse((const uint8_t *)three, strlen(three), &lim, &r),
+                   CS_HREQ_ERROR);
   assert_int_equal(r.error_status, 431);
 }
 
@@ -715,11 +748,16 @@ static void test_decode_and_mappings(void **st) {
   assert_string_equal(cs_helper_map_tcp_failure("generic_timeout_error"), "generic_timeout_error");
   assert_string_equal(cs_helper_map_tcp_failure("connection_refused"), "connection_refused_error");
   assert_string_equal(cs_helper_map_tcp_failure("connection_reset"), "connect_error");
-  assert_string_equal(cs_helper_map_http_failure("dns_nxdomain_error", "resolve"), "dns_lookup_error");
-  assert_string_equal(cs_helper_map_http_failure("generic_timeout_error", "resolve"), "dns_lookup_error");
-  assert_string_equal(cs_helper_map_http_failure("generic_timeout_error", "http_round_trip"), "generic_timeout_error");
-  assert_string_equal(cs_helper_map_http_failure("connection_refused", "connect"), "connection_refused_error");
-  assert_string_equal(cs_helper_map_http_failure("ssl_invalid_hostname", "tls_handshake"), "unknown_error");
+  assert_string_equal(cs_helper_map_http_failure("dns_nxdomain_error", "resolve"),
+                      "dns_lookup_error");
+  assert_string_equal(cs_helper_map_http_failure("generic_timeout_error", "resolve"),
+                      "dns_lookup_error");
+  assert_string_equal(cs_helper_map_http_failure("generic_timeout_error", "http_round_trip"),
+                      "generic_timeout_error");
+  assert_string_equal(cs_helper_map_http_failure("connection_refused", "connect"),
+                      "connection_refused_error");
+  assert_string_equal(cs_helper_map_http_failure("ssl_invalid_hostname", "tls_handshake"),
+                      "unknown_error");
 }
 
 static void test_request_build(void **st) {
@@ -729,10 +767,11 @@ static void test_request_build(void **st) {
   cs_http_hdr h[] = {{"User-Agent", "ua"}, {"Accept", "a"}, {"user-agent", "ua2"}};
   const char *eps[] = {"1.2.3.4:443", "[2001:db8::1]:80"};
   assert_int_equal(cs_th_request_build(&b, "http://x.org/", h, 3, eps, 2, false), 0);
-  assert_string_equal(cs_buf_cstr(&b),
-                      "{\"http_request\":\"http://x.org/\",\"http_request_headers\":{\"User-Agent\":"
-                      "[\"ua\",\"ua2\"],\"Accept\":[\"a\"]},\"tcp_connect\":[\"1.2.3.4:443\","
-                      "\"[2001:db8::1]:80\"],\"x_quic_enabled\":false}");
+  assert_string_equal(
+      cs_buf_cstr(&b),
+      "{\"http_request\":\"http://x.org/\",\"http_request_headers\":{\"User-Agent\":"
+      "[\"ua\",\"ua2\"],\"Accept\":[\"a\"]},\"tcp_connect\":[\"1.2.3.4:443\","
+      "\"[2001:db8::1]:80\"],\"x_quic_enabled\":false}");
   cs_buf_reset(&b);
   assert_int_equal(cs_th_request_build(&b, NULL, NULL, 0, NULL, 0, false), -1);
   cs_buf_free(&b);
@@ -919,7 +958,7 @@ static void test_many_concurrent(void **st) {
 
 typedef struct {
   int done, ok, calls_after_stop;
-  const char *want; /* expected http_request.failure in the body, or NULL */
+  const char *want;         /* expected http_request.failure in the body, or NULL */
   const char *want_failure; /* expected query failure, or NULL */
   int bad;
 } pool_state;
@@ -928,8 +967,10 @@ static void on_pool(void *arg, const char *failure, const char *json, size_t len
   pool_state *m = arg;
   m->done++;
   if (m->want_failure) {
-    if (failure && !strcmp(failure, m->want_failure)) m->ok++;
-    else m->bad++;
+    if (failure && !strcmp(failure, m->want_failure))
+      m->ok++;
+    else
+      m->bad++;
     return;
   }
   if (failure || !json || strlen(json) != len) {
@@ -940,8 +981,10 @@ static void on_pool(void *arg, const char *failure, const char *json, size_t len
   char err[64];
   const cs_jval *v = cs_json_parse(a, json, len, NULL, err, sizeof err);
   const char *f = cs_json_get_str(cs_json_get(v, "http_request"), "failure", "");
-  if (!strcmp(f, m->want)) m->ok++;
-  else m->bad++;
+  if (!strcmp(f, m->want))
+    m->ok++;
+  else
+    m->bad++;
   cs_arena_free(a);
 }
 
@@ -966,7 +1009,8 @@ static void test_pool_pipelining(void **st) {
   cs_th_client *cl = cs_th_client_new(l, NULL, url, &o, err, sizeof err);
   assert_non_null(cl);
   pool_state m = {.want = "connection_refused_error"};
-  for (int i = 0; i < N; i++) assert_non_null(cs_th_client_query(cl, json, strlen(json), on_pool, &m));
+  for (int i = 0; i < N; i++)
+    assert_non_null(cs_th_client_query(cl, json, strlen(json), on_pool, &m));
   assert_int_equal(m.done, 0);
   /* one cancelled query never calls back */
   cs_th_job_cancel(cs_th_client_query(cl, json, strlen(json), on_pool, &m));
@@ -1058,9 +1102,12 @@ static void test_client_vanishes(void **st) {
   for (int k = 0; k < 3; k++) {
     for (int i = 0; i < 10; i++) {
       char u[128];
-      if (k == 0) snprintf(u, sizeof u, "http://127.0.0.1:%u/", tsrv_port(stall));
-      else if (k == 1) snprintf(u, sizeof u, "http://localhost:%u/", tsrv_port(stall));
-      else snprintf(u, sizeof u, "%s", NX_URL);
+      if (k == 0)
+        snprintf(u, sizeof u, "http://127.0.0.1:%u/", tsrv_port(stall));
+      else if (k == 1)
+        snprintf(u, sizeof u, "http://localhost:%u/", tsrv_port(stall));
+      else
+        snprintf(u, sizeof u, "%s", NX_URL);
       snprintf(json, sizeof json, "{\"http_request\":\"%s\",\"tcp_connect\":[\"127.0.0.1:%u\"]}", u,
                tsrv_port(stall));
       char *r = post_req(json, NULL);
@@ -1083,7 +1130,8 @@ static void test_client_vanishes(void **st) {
   assert_int_equal(stt.inflight, 0);
   assert_int_equal(stt.open_conns, 0);
   char *body;
-  assert_int_equal(roundtrip(helper_srv_port(s), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, NULL), 200);
+  assert_int_equal(roundtrip(helper_srv_port(s), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, NULL),
+                   200);
   free(body);
   helper_srv_stop(s);
   tsrv_stop(stall);
@@ -1096,7 +1144,8 @@ static void test_bogons_not_dialled(void **st) {
   tsrv *web = page_server();
   helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
   char json[256], *body;
-  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}",
+  snprintf(json, sizeof json,
+           "{\"http_request\":\"http://127.0.0.1:%u/\",\"tcp_connect\":[\"127.0.0.1:%u\"]}",
            tsrv_port(web), tsrv_port(web));
   cs_labnet_clear();
   int st_ = post(helper_srv_port(s), json, &body);
@@ -1144,12 +1193,16 @@ static void test_dns_mappings_udp(void **st) {
   o.measure.dns_timeout = 0.5;
   helper_srv *s = helper_srv_start(&o);
   const char *req = "{\"http_request\":\"http://www.example.test/\"}";
-  struct { cs_dns_mock_mode mode; const char *failure; size_t naddrs; } cases[] = {
+  struct {
+    cs_dns_mock_mode mode;
+    const char *failure;
+    size_t naddrs;
+  } cases[] = {
       {CS_DNS_MOCK_NORMAL, NULL, 2},
       {CS_DNS_MOCK_NXDOMAIN, "dns_name_error", 0},
       {CS_DNS_MOCK_SERVFAIL, "dns_server_failure", 0},
       {CS_DNS_MOCK_REFUSED, "dns_server_failure", 0},
-      {CS_DNS_MOCK_EMPTY, NULL, 0}, /* dns_no_answer -> null, [] */
+      {CS_DNS_MOCK_EMPTY, NULL, 0},             /* dns_no_answer -> null, [] */
       {CS_DNS_MOCK_SILENT, "unknown_error", 0}, /* a timeout is "anything else" */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -1157,8 +1210,10 @@ static void test_dns_mappings_udp(void **st) {
     assert_int_equal(post(helper_srv_port(s), req, &body), 200);
     const cs_jval *v = J(body);
     const cs_jval *d = G(v, "dns");
-    if (cases[i].failure) assert_jstr(G(d, "failure"), cases[i].failure);
-    else assert_jnull(G(d, "failure"));
+    if (cases[i].failure)
+      assert_jstr(G(d, "failure"), cases[i].failure);
+    else
+      assert_jnull(G(d, "failure"));
     assert_int_equal(G(d, "addrs")->len, cases[i].naddrs);
     /* the HTTP step never gets a usable address here: the mock's are documentation ranges */
     assert_jstr(G(G(v, "http_request"), "failure"), "dns_lookup_error");
