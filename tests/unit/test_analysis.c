@@ -515,6 +515,18 @@ static const wc_case lte_cases[] = {
      .control = CTL_OK,
      .blocking = "\"dns\"", .dns_consistency = "\"consistent\"", .reason = "lte.dns.failure_no_dns_control",
      .k1 = "http_experiment_failure", .v1 = "\"dns_nxdomain_error\"", .k2 = "dns_experiment_failure", .v2 = "null"},
+    /* probe-cli QA redirectWithBrokenLocationForHTTP: the failed round trip keeps its 302 */
+    {.name = "redirect_broken_location",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[{\"failure\":\"http_invalid_redirect_location_host\",\"request\":{\"url\":\"http://" HOST "/\"},"
+                 "\"response\":{\"code\":302,\"body\":\"\",\"headers_list\":[[\"Location\",\"http://\"]]},"
+                 "\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":40001}]",
+     .control = CTL_OK,
+     .blocking = "\"http-failure\"", .dns_consistency = "\"consistent\"",
+     .k1 = "http_experiment_failure", .v1 = "\"http_invalid_redirect_location_host\"", .k2 = "x_blocking_flags", .v2 = "8",
+     .k3 = "body_length_match", .v3 = "null"},
     /* a request whose transaction id no TCP connect has still counts (joined by address) */
     {.name = "orphan_http_request",
      .url = "http://" HOST "/",
