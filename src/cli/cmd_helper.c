@@ -43,6 +43,8 @@ static const char usage_text[] =
     "                           (default 512)\n"
     "      --max-conns N        open client connections (default 4096)\n"
     "      --max-body BYTES     largest request body accepted (default 1048576; OONI 16777216)\n"
+    "      --fetch-body-cap BYTES  body kept per fetched page (default 16777216, as OONI;\n"
+    "                           body_length is counted up to it)\n"
     "      --idle-timeout S     close keep-alive connections idle this long (default 60)\n"
     "      --request-timeout S  a request must arrive completely within S seconds of its\n"
     "                           first byte (default 20)\n"
@@ -54,7 +56,7 @@ static const char usage_text[] =
     "exit status: 0 after SIGINT/SIGTERM, 1 when a listener or TLS setup fails, 2 on a\n"
     "usage error.\n";
 
-enum { O_LISTEN = 256, O_CA, O_LAB, O_INFL, O_CONNS, O_BODY, O_IDLE, O_REQT, O_CERT, O_KEY, O_RES };
+enum { O_LISTEN = 256, O_CA, O_LAB, O_INFL, O_CONNS, O_BODY, O_IDLE, O_REQT, O_CERT, O_KEY, O_RES, O_FBC };
 
 static const struct option longopts[] = {
     {"listen", required_argument, NULL, O_LISTEN},
@@ -68,6 +70,7 @@ static const struct option longopts[] = {
     {"tls-cert", required_argument, NULL, O_CERT},
     {"tls-key", required_argument, NULL, O_KEY},
     {"resolver", required_argument, NULL, O_RES},
+    {"fetch-body-cap", required_argument, NULL, O_FBC},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -200,6 +203,9 @@ static int run(int argc, char **argv) {
       break;
     case O_CERT: cert = optarg; break;
     case O_KEY: key = optarg; break;
+    case O_FBC:
+      if (!parse_size(optarg, 1024, 1u << 26, &o.measure.body_cap)) goto bad;
+      break;
     case O_RES:
       if (!resolver_ok(optarg)) goto bad;
       o.measure.resolver = optarg;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/loop.h"
@@ -1229,6 +1230,52 @@ static void test_dns_mappings_udp(void **st) {
   cs_dns_mock_stop(dm);
 }
 
+/* The command itself (when `make check` passes CS_BIN, or build/<BUILD>/censorscope exists):
+ * listens on an ephemeral port, answers, and exits 0 on SIGTERM. */
+static void test_cli(void **st) {
+  (void)st;
+  const char *bin = getenv("CS_BIN");
+  if (!bin) bin = access("build/asan/censorscope", X_OK) == 0 ? "build/asan/censorscope" : NULL;
+  if (!bin) {
+    skip();
+    return;
+  }
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(pfd[1], 2);
+    close(pfd[0]);
+    execl(bin, bin, "helper", "--listen", "127.0.0.1:0", "--max-inflight", "8", (char *)NULL);
+    _exit(127);
+  }
+  close(pfd[1]);
+  char line[256] = "";
+  size_t n = 0;
+  while (n < sizeof line - 1 && !strchr(line, '\n')) {
+    ssize_t r = read(pfd[0], line + n, sizeof line - 1 - n);
+    if (r <= 0) break;
+    n += (size_t)r;
+    line[n] = 0;
+  }
+  unsigned port = 0;
+  const char *pp = strstr(line, "(port ");
+  assert_non_null(pp);
+  assert_int_equal(sscanf(pp, "(port %u", &port), 1);
+  char *body, *head;
+  assert_int_equal(roundtrip((uint16_t)port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, &head), 200);
+  assert_string_equal(body, hello);
+  assert_non_null(strstr(head, "\r\nServer: censorscope-helper/"));
+  free(body), free(head);
+  kill(pid, SIGTERM);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  close(pfd[0]);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -1237,6 +1284,7 @@ int main(void) {
       cmocka_unit_test(test_decode_and_mappings),
       cmocka_unit_test(test_request_build),
       cmocka_unit_test(test_hello),
+      cmocka_unit_test(test_cli),
       cmocka_unit_test(test_measure_local_http),
       cmocka_unit_test(test_measure_user_agent),
       cmocka_unit_test(test_measure_localhost_dns),
