@@ -293,6 +293,7 @@ typedef struct pconn pconn;
 
 struct cs_th_job {
   cs_th_job *next; /* in the client's wait queue or a connection's in-flight list */
+  cs_th_job *aprev, *anext; /* every job of the client, whatever its state */
   cs_th_client *cl;
   pconn *pc;       /* the connection carrying it, NULL while waiting */
   uint8_t *req;
@@ -337,14 +338,23 @@ struct cs_th_client {
   pconn *conns;
   size_t nconns;
   cs_th_job *wh, *wt; /* waiting */
+  cs_th_job *all;     /* every live job (so that free finds those with a pending callback) */
   cs_defer kick;
+  int in_cb;  /* > 0 while a query callback runs */
+  bool dead;  /* cs_th_client_free was called from inside a callback */
 };
+
+static void client_free_now(cs_th_client *cl);
 
 static void pool_dispatch(cs_th_client *cl);
 static void pconn_start_read(pconn *pc);
 static void pool_kick_cb(cs_defer *d) { pool_dispatch(d->data); }
 
 static void job_free(cs_th_job *j) {
+  cs_th_client *cl = j->cl;
+  if (j->aprev) j->aprev->anext = j->anext;
+  else cl->all = j->anext;
+  if (j->anext) j->anext->aprev = j->aprev;
   cs_timer_stop(j->cl->l, &j->timer);
   cs_defer_cancel(j->cl->l, &j->d);
   free(j->req);
@@ -354,7 +364,15 @@ static void job_free(cs_th_job *j) {
 
 static void job_deliver_cb(cs_defer *d) {
   cs_th_job *j = d->data;
+  cs_th_client *cl = j->cl;
+  cl->in_cb++;
   j->cb(j->arg, j->failure, j->failure ? NULL : j->body, j->failure ? 0 : j->bodylen);
+  cl->in_cb--;
+  if (cl->dead) { /* the client was freed from inside the callback: finish that now */
+    if (!j->pc) job_free(j);
+    if (!cl->in_cb) client_free_now(cl);
+    return;
+  }
   if (!j->pc) job_free(j);
   else { /* still in a connection's pipeline: freed when its answer (or the end) comes */
     free(j->body);
@@ -725,6 +743,9 @@ cs_th_job *cs_th_client_query(cs_th_client *cl, const char *request_json, size_t
   }
   j->req = b.data; /* ownership moves to the job */
   j->reqlen = b.len;
+  j->anext = cl->all;
+  if (cl->all) cl->all->aprev = j;
+  cl->all = j;
   if (cl->wt) cl->wt->next = j;
   else cl->wh = j;
   cl->wt = j;
@@ -746,19 +767,21 @@ void cs_th_job_cancel(cs_th_job *j) {
 
 void cs_th_client_free(cs_th_client *cl) {
   if (!cl) return;
+  if (cl->in_cb) { /* from inside a query callback: completed when it returns */
+    cl->dead = true;
+    return;
+  }
+  client_free_now(cl);
+}
+
+static void client_free_now(cs_th_client *cl) {
   while (cl->conns) {
     pconn *pc = cl->conns;
-    for (cs_th_job *j = pc->ih, *n; j; j = n) {
-      n = j->next;
-      job_free(j);
-    }
-    pc->ih = pc->it = pc->wnext = NULL;
+    pc->ih = pc->it = pc->wnext = NULL; /* its jobs are freed below, with all the others */
     pconn_free(pc);
   }
-  for (cs_th_job *j = cl->wh, *n; j; j = n) {
-    n = j->next;
-    job_free(j);
-  }
+  cl->wh = cl->wt = NULL;
+  while (cl->all) job_free(cl->all);
   cs_defer_cancel(cl->l, &cl->kick);
   cs_arena_free(cl->a);
   free(cl);

@@ -83,7 +83,8 @@ cs_th_job *cs_th_client_query(cs_th_client *c, const char *request_json, size_t 
                               void *arg);
 /* Cancels a query whose callback has not run yet (no callback). Not from inside its cb. */
 void cs_th_job_cancel(cs_th_job *j);
-/* Closes every connection and drops every pending query without calling callbacks. */
+/* Closes every connection and drops every pending query without calling callbacks. Allowed
+ * from inside a query callback (then completed when that callback returns). */
 void cs_th_client_free(cs_th_client *c);
 
 #endif

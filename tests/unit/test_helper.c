@@ -1276,6 +1276,53 @@ static void test_cli(void **st) {
   close(pfd[0]);
 }
 
+typedef struct {
+  cs_th_client *cl;
+  int calls;
+} free_in_cb_state;
+
+static void on_free_in_cb(void *arg, const char *failure, const char *json, size_t len) {
+  (void)failure, (void)json, (void)len;
+  free_in_cb_state *f = arg;
+  f->calls++;
+  cs_th_client_free(f->cl); /* the last answer we wanted: drop the rest */
+}
+
+/* Freeing the pooled client from inside a callback drops the other queries silently. */
+static void test_pool_free_in_callback(void **st) {
+  (void)st;
+  helper_srv *s = helper_srv_start(&(cs_helper_opts){0});
+  char url[64], json[128], err[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", helper_srv_port(s));
+  snprintf(json, sizeof json, "{\"http_request\":\"http://127.0.0.1:%u/\"}", tsrv_closed_port());
+  cs_loop *l = cs_loop_new();
+  cs_th_client_opts o = {.max_conns = 1, .max_pipeline = 4};
+  free_in_cb_state f = {0};
+  f.cl = cs_th_client_new(l, NULL, url, &o, err, sizeof err);
+  for (int i = 0; i < 6; i++) cs_th_client_query(f.cl, json, strlen(json), on_free_in_cb, &f);
+  cs_loop_run(l); /* ends once the client is gone */
+  assert_int_equal(f.calls, 1);
+  cs_loop_free(l);
+  helper_srv_stop(s);
+
+  /* two answers in one segment: both completions are queued when the first frees the client */
+  static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)two, .resp_len = sizeof two - 1,
+                  .stall_after = true};
+  tsrv *t = tsrv_start(&cfg);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_port(t));
+  l = cs_loop_new();
+  o.max_pipeline = 2;
+  f = (free_in_cb_state){0};
+  f.cl = cs_th_client_new(l, NULL, url, &o, err, sizeof err);
+  for (int i = 0; i < 2; i++) cs_th_client_query(f.cl, "{}", 2, on_free_in_cb, &f);
+  cs_loop_run(l);
+  assert_int_equal(f.calls, 1);
+  cs_loop_free(l);
+  tsrv_stop(t);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
@@ -1310,6 +1357,7 @@ int main(void) {
       cmocka_unit_test(test_pool_pipelining),
       cmocka_unit_test(test_pool_server_closes_idle),
       cmocka_unit_test(test_pool_failures),
+      cmocka_unit_test(test_pool_free_in_callback),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   cs_arena_free(ja);
