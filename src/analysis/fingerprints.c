@@ -186,6 +186,7 @@ static int col(const char **hdr, size_t n, const char *name) {
 typedef enum { F_OONI_DNS, F_OONI_HTTP, F_CL_DNS, F_CL_HTTP } csv_kind;
 
 static int load_csv(cs_fp_db *db, const char *text, size_t len, csv_kind kind) {
+  if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* UTF-8 BOM */
   cs_csv c;
   cs_csv_init(&c, text, len);
   const char *fields[CS_CSV_MAX_FIELDS];

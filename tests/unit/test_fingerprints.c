@@ -178,6 +178,41 @@ static void test_load(void **st) {
   assert_non_null(strstr(err, "no fingerprint file"));
 }
 
+/* A copy of the directory with a BOM-prefixed CSV and a broken one still loads. */
+static void test_load_bom_and_partial(void **st) {
+  (void)st;
+  char tmpl[] = "/tmp/cs_fp_test_XXXXXX";
+  char *d = mkdtemp(tmpl);
+  assert_non_null(d);
+  char p[PATH_MAX];
+  snprintf(p, sizeof p, "%s/ooni_fingerprints_dns.csv", d);
+  FILE *f = fopen(p, "wb");
+  assert_non_null(f);
+  fputs("\xEF\xBB\xBFname,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes\r\n"
+        "x.test,isp,,dns,full,192.0.2.99,5,\"ZZ,PK\",x,,\r\n", f);
+  fclose(f);
+  snprintf(p, sizeof p, "%s/ooni_fingerprints_http.csv", d);
+  f = fopen(p, "wb");
+  assert_non_null(f);
+  fputs("name,pattern\n\"unterminated\n", f);
+  fclose(f);
+  char err[256];
+  cs_fp_db *x = cs_fp_db_load(d, err, sizeof err);
+  assert_non_null(x);
+  assert_int_equal(cs_fp_db_count(x), 1);
+  cs_fp_match m;
+  assert_true(cs_fp_match_dns(x, "192.0.2.99", &m));
+  assert_string_equal(m.expected_countries, "ZZ,PK");
+  assert_true(cs_fp_country_ok(&m, "PK"));
+  assert_false(cs_fp_country_ok(&m, "IT"));
+  cs_fp_db_free(x);
+  snprintf(p, sizeof p, "%s/ooni_fingerprints_dns.csv", d);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/ooni_fingerprints_http.csv", d);
+  unlink(p);
+  rmdir(d);
+}
+
 static bool http_match(const char *const *hn, const char *const *hv, size_t nh, const char *body, cs_fp_match *m) {
   cs_fp_http r = {hn, hv, nh, (const uint8_t *)body, body ? strlen(body) : 0};
   return cs_fp_match_http(db, &r, m);
@@ -297,6 +332,7 @@ int main(void) {
   };
   const struct CMUnitTest fp_tests[] = {
       cmocka_unit_test(test_load),
+      cmocka_unit_test(test_load_bom_and_partial),
       cmocka_unit_test(test_match_kinds),
       cmocka_unit_test(test_false_positive_first),
       cmocka_unit_test(test_dns),
