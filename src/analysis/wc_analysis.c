@@ -535,6 +535,9 @@ static bool lte_rule_ep(ctx *c, const ep_obs *e) {
   if (type == T_HTTP && !f && status_is_final(e->http->code)) {
     if (e->tls && !e->tls->failure) return set_false(v, "lte.http.final_over_tls"), true;
     if (!ctl_http) return set_nil(v, "lte.http.final_no_control"), true;
+    /* deviation (docs/analysis.md 7): the TH could not fetch the page, so there is nothing
+     * to compare with; probe-cli calls that http-diff, v0.4 (a.5.1 rule 6) undetermined */
+    if (ct->http_failure && !c->opt->ooni_strict) return set_nil(v, "lte.http.final_control_http_failed"), true;
     if (!http_diff(v)) return set_false(v, "lte.http.final_matches_control"), true;
     return set_string(v, CS_WC_BLOCKING_HTTP_DIFF, "lte.http.diff"), true;
   }

@@ -715,6 +715,12 @@ static const wc_case deviation_cases[] = {
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
      .control_failure = "connection_reset", .blocking = "false", .accessible = "true",
      .k3 = "x_null_null_flags", .v3 = "8"},
+    /* the TH could not fetch the page: nothing to compare the probe's page with */
+    HTTP_CASE("control_http_failed_probe_page", NULL, 200, GOOD_PAGE, H_SITE, "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
+              .blocking = "null", .accessible = "null", .reason = "lte.http.final_control_http_failed",
+              .k1 = "x_ooni_blocking", .v1 = "\"http-diff\""),
+    HTTP_CASE("control_http_failed_probe_page_strict", NULL, 200, GOOD_PAGE, H_SITE, "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
+              .mode = 1, .blocking = "\"http-diff\""),
     /* server-side challenges/blocks are not censorship */
     HTTP_CASE("cloudflare_challenge", NULL, 403, "BODY(5000,Just a moment...)", CF_HDRS, CTL_OK,
               .blocking = "false", .accessible = "false", .reason = "server_side_block",
