@@ -1032,8 +1032,6 @@ static void deviations(ctx *c) {
   }
   if (v->blockpage_optin && !v->blockpage_confirmed)
     v->reason = cs_arena_printf(c->a, "%s+optin_filter", v->reason ? v->reason : "");
-  if (v->blocking != v->ooni_blocking || v->accessible != v->ooni_accessible)
-    v->ooni_blocking_note = cs_arena_printf(c->a, "ooni:%s", cs_wc_blocking_str(v->ooni_blocking));
 }
 
 /* ---- entry points ------------------------------------------------------------------------ */
@@ -1075,6 +1073,19 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
   }
   if (!v->reason) v->reason = "none";
   deviations(&c);
+  if (!opt->ooni_strict) {
+    /* OONI's own answer (x_ooni_blocking): the same algorithm with no deviation at all, some
+     * of which act inside the walk (TLS evidence, TH without the page) */
+    cs_wc_options strict = *opt;
+    strict.ooni_strict = true;
+    strict.fingerprints = NULL;
+    cs_wc_verdict sv;
+    cs_wc_verdict_compute(a, o, &strict, &sv);
+    v->ooni_blocking = sv.blocking;
+    v->ooni_accessible = sv.accessible;
+  }
+  if (v->blocking != v->ooni_blocking || v->accessible != v->ooni_accessible)
+    v->ooni_blocking_note = cs_arena_printf(a, "ooni:%s", cs_wc_blocking_str(v->ooni_blocking));
 }
 
 int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *tk, const char *input, const char *test_version,

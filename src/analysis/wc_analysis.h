@@ -60,7 +60,7 @@ typedef struct {
   const char *algorithm;        /* "lte", "v0.4", "legacy" */
   const char *reason;           /* x_analysis_reason: the rule that decided, e.g. "lte.tcp.probe_only" */
   const char *ooni_blocking_note; /* when a deviation changed OONI's verdict: what OONI would say */
-  cs_wc_blocking ooni_blocking; /* OONI's verdict before our deviations */
+  cs_wc_blocking ooni_blocking; /* OONI's verdict: the same algorithm with ooni_strict, no fingerprints */
   cs_wc_tri ooni_accessible;
   const char *server_side_block; /* x_server_side_block: e.g. "cloudflare_challenge", NULL */
   bool blockpage_found;          /* a fingerprint matched (any kind) */
