@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* small limits so the fuzzer reaches every limit branch */
   cs_helper_limits lim = {.max_head = 512 + (seed & 0x3f) * 16, .max_headers = 1 + (seed >> 6) * 4,
                           .max_body = 4096};
-  size_t start = 0, avail = 0;
+  size_t start = 0, avail = 0, scan = 0;
   int guard = 0;
   while (start < n && guard++ < 4096) {
     /* the connection delivers a few more bytes */
@@ -50,7 +50,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!buf) return 0;
     memcpy(buf, in + start, avail);
     cs_helper_req r;
-    cs_helper_pstatus st = cs_helper_req_parse(buf, avail, &lim, &r);
+    cs_helper_req r2;
+    cs_helper_pstatus st = cs_helper_req_parse(buf, avail, &lim, &r, &scan);
+    /* the scan hint is only an optimisation: the stateless parse must agree */
+    cs_helper_pstatus st2 = cs_helper_req_parse(buf, avail, &lim, &r2, NULL);
+    if (st != st2 || r.total_len != r2.total_len || r.error_status != r2.error_status ||
+        r.head_len != r2.head_len)
+      abort();
     if (st == CS_HREQ_ERROR) {
       if (!r.error || (r.error_status != 400 && r.error_status != 413 && r.error_status != 431 &&
                        r.error_status != 501 && r.error_status != 505))
@@ -67,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (r.body_len) check_decode(r.body, r.body_len);
       start += r.total_len;
       avail -= r.total_len;
+      scan = 0;
     } else if (avail == n - start) {
       free(buf);
       break; /* MORE at the end of the input */

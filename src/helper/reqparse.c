@@ -50,7 +50,7 @@ bool cs_helper_req_method_is(const cs_helper_req *r, const char *m) {
 }
 
 cs_helper_pstatus cs_helper_req_parse(const uint8_t *p, size_t n, const cs_helper_limits *lim,
-                                      cs_helper_req *r) {
+                                      cs_helper_req *r, size_t *scan) {
   memset(r, 0, sizeof *r);
   size_t max_head = lim && lim->max_head ? lim->max_head : CS_HELPER_MAX_HEAD;
   size_t max_headers = lim && lim->max_headers ? lim->max_headers : CS_HELPER_MAX_HEADERS;
@@ -66,8 +66,11 @@ cs_helper_pstatus cs_helper_req_parse(const uint8_t *p, size_t n, const cs_helpe
     return fail(r, 400, "malformed request line");
 
   size_t scan_end = n - start > max_head ? start + max_head : n;
-  size_t end = find_head_end(p, start, scan_end);
+  size_t from = start;
+  if (scan && *scan > start + 3 && *scan <= scan_end) from = *scan - 3; /* CRLFCRLF may straddle */
+  size_t end = find_head_end(p, from, scan_end);
   if (!end) {
+    if (scan) *scan = scan_end;
     if (n - start >= max_head) return fail(r, 431, "request head too large");
     return CS_HREQ_MORE;
   }

@@ -47,9 +47,13 @@ typedef struct {
   const char *error; /* static description */
 } cs_helper_req;
 
-/* Parses the request at the start of p[0..n). Always fills r (zeroed first). */
+/* Parses the request at the start of p[0..n). Always fills r (zeroed first).
+ * scan (may be NULL) makes re-parsing a growing buffer linear instead of quadratic (a client
+ * sending its head one byte at a time): set it to 0 for a new request and pass it back
+ * unchanged with the same, longer, buffer; it remembers how far the end of the head was
+ * already searched for. */
 cs_helper_pstatus cs_helper_req_parse(const uint8_t *p, size_t n, const cs_helper_limits *lim,
-                                      cs_helper_req *r);
+                                      cs_helper_req *r, size_t *scan);
 
 /* True when the method is exactly m (methods are case-sensitive, RFC 9110 §9.1). */
 bool cs_helper_req_method_is(const cs_helper_req *r, const char *m);

@@ -54,6 +54,7 @@ struct hconn {
   cs_buf in;
   slot *qh, *qt;
   size_t nq;
+  size_t scan; /* reqparse's progress through the current request's head */
   bool no_more_reads, continue_sent;
   bool peer_eof;
   bool paused; /* reading stopped because the pipeline was full */
@@ -235,7 +236,7 @@ static void parse_requests(hconn *c) {
   double now = cs_loop_now(h->l);
   while (!c->no_more_reads && c->nq < h->max_pipeline && c->in.len) {
     cs_helper_req r;
-    cs_helper_pstatus st = cs_helper_req_parse(c->in.data, c->in.len, &h->o->limits, &r);
+    cs_helper_pstatus st = cs_helper_req_parse(c->in.data, c->in.len, &h->o->limits, &r, &c->scan);
     if (st == CS_HREQ_MORE) {
       /* RFC 9110 §10.1.1: ask for the body only when nothing is queued before it */
       if (r.head_len && r.expect_continue && !c->continue_sent && c->nq == 0) {
@@ -264,6 +265,7 @@ static void parse_requests(hconn *c) {
     }
     handle(c, &r);
     cs_buf_consume(&c->in, r.total_len);
+    c->scan = 0;
     if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK) { /* idle: drop a big body's buffer */
       cs_buf_free(&c->in);
       cs_buf_init(&c->in, h->in_cap);

@@ -658,7 +658,7 @@ static void test_connection_close_and_continue(void **st) {
 /* ---- pure parts ------------------------------------------------------------------------ */
 
 static cs_helper_pstatus P(const char *s, cs_helper_req *r) {
-  return cs_helper_req_parse((const uint8_t *)s, strlen(s), NULL, r);
+  return cs_helper_req_parse((const uint8_t *)s, strlen(s), NULL, r, NULL);
 }
 
 static void test_reqparse(void **st) {
@@ -712,9 +712,18 @@ static void test_reqparse(void **st) {
       fail_msg("case %zu: status %d", i, r.error_status);
     assert_non_null(r.error);
   }
+  /* byte by byte with the scan hint (the server's slowloris path): MORE until the last byte */
+  const char *full = "\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nGET";
+  size_t scan = 0, flen = strlen(full) - 3;
+  for (size_t i = 1; i <= flen; i++) {
+    cs_helper_pstatus ps = cs_helper_req_parse((const uint8_t *)full, i, NULL, &r, &scan);
+    if (ps != (i == flen ? CS_HREQ_OK : CS_HREQ_MORE)) fail_msg("at %zu: %d", i, ps);
+  }
+  assert_int_equal(r.total_len, flen);
+  assert_int_equal(r.target_len, 2);
   cs_helper_limits lim = {.max_headers = 2};
   const char *three = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
-  assert_int_equal(cs_helper_req_parse((const uint8_t *)three, strlen(three), &lim, &r),
+  assert_int_equal(cs_helper_req_parse((const uint8_t *)three, strlen(three), &lim, &r, NULL),
                    CS_HREQ_ERROR);
   assert_int_equal(r.error_status, 431);
 }
