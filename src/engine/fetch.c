@@ -102,14 +102,17 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
     return;
   }
   int max = f->o->max_redirects > 0 ? f->o->max_redirects : CS_FETCH_MAX_REDIRECTS;
-  if (f->nredirects >= max) {
-    /* what Go's client (and so OONI) archives for the 11th redirect */
-    finish(f, "unknown_failure: stopped after too many redirects", "http_round_trip");
-    return;
-  }
-  char *next = cs_url_resolve(f->t->a, f->cur_url, loc);
-  if (!next) {
-    finish(f, "http_invalid_redirect_location_host", "http_round_trip");
+  const char *redirect_failure = NULL;
+  char *next = NULL;
+  if (f->nredirects >= max)
+    redirect_failure = "unknown_failure: stopped after too many redirects"; /* Go's error */
+  else if (!(next = cs_url_resolve(f->t->a, f->cur_url, loc)))
+    redirect_failure = "http_invalid_redirect_location_host";
+  if (redirect_failure) {
+    /* As in OONI, the round trip whose redirect cannot be followed is the failed one: its
+     * record keeps the response it got and carries the failure. */
+    ((cs_http_rec *)rec)->failure = redirect_failure;
+    finish(f, redirect_failure, "http_round_trip");
     return;
   }
   f->nredirects++;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# web_connectivity_scenarios.sh [PACK...] - runs censorscope web_connectivity (with our own
+# control server on the testbed's control host) against every scenario of the given testbed
+# packs (default: ooni-qa pakistan) and checks the verdict each scenario declares next to
+# itself, allowing only the documented deviations in wc_deviations.txt. Root needed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+make -s -j"$(nproc)" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+BIN=$PWD/build/release/censorscope
+export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
+TB=${CS_TB_SCRIPT:-testbed/testbed}
+packs=("$@"); [ ${#packs[@]} -gt 0 ] || packs=(ooni-qa pakistan)
+work=$(mktemp -d)
+trap '$TB down >/dev/null 2>&1; rm -rf "$work"' EXIT
+th_cert() { # a leaf for the control host's IP, signed by the testbed CA
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1/th.key" \
+      -subj "/CN=$CS_TB_CONTROL_ADDR" 2>/dev/null |
+    openssl x509 -req -CA "$CS_TB_CA" -CAkey "${CS_TB_CA%.pem}.key" -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+      -days 2 -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$CS_TB_CONTROL_ADDR") \
+      -out "$1/th.pem" 2>/dev/null
+}
+P=0; F=0
+for pack in "${packs[@]}"; do
+  for scn in testbed/scenarios/"$pack"/*.scn; do
+    name=$(basename "$scn" .scn)
+    mapfile -t inputs < <(awk '$1=="input"{print $2}' "$scn")
+    [ ${#inputs[@]} -gt 0 ] || continue
+    if ! $TB up "$scn" >"$work/up.log" 2>&1; then
+      echo "FAIL: $name: testbed up failed"; tail -5 "$work/up.log"; F=$((F + 1)); continue
+    fi
+    . "$CS_TESTBED_DIR/env"
+    # our control server on the uncensored control host, over HTTPS like OONI's, with a
+    # certificate from the testbed CA for its address
+    th_cert "$work"
+    $TB exec ctrl -- "$BIN" helper -q --listen "$CS_TB_CONTROL_ADDR:443" --tls-cert "$work/th.pem" \
+        --tls-key "$work/th.key" --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" >"$work/helper.log" 2>&1 &
+    hpid=$!
+    for _ in $(seq 50); do
+      $TB exec ctrl -- curl -s -m 1 --cacert "$CS_TB_CA" -o /dev/null "https://$CS_TB_CONTROL_ADDR/" 2>/dev/null && break
+      sleep 0.1
+    done
+    $TB exec client -- "$BIN" web_connectivity -q --th "https://$CS_TB_CONTROL_ADDR/" \
+        --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" --probe-cc PK -j 8 \
+        --tcp-timeout 4 --tls-timeout 4 --http-timeout 6 --th-timeout 20 \
+        -o "$work/$name.jsonl" "${inputs[@]}" 2>"$work/$name.err"
+    kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
+    res=$(python3 tests/net/check_scenario.py "$scn" "$work/$name.jsonl" tests/net/wc_deviations.txt)
+    printf '%s\n' "$res" | grep -v ' passed, '
+    P=$((P + $(printf '%s\n' "$res" | sed -nE 's/^([0-9]+) passed.*/\1/p')))
+    F=$((F + $(printf '%s\n' "$res" | sed -nE 's/.* ([0-9]+) failed$/\1/p')))
+    if printf '%s\n' "$res" | grep -q '^FAIL'; then mkdir -p build/wc-failures; cp "$work/$name.jsonl" build/wc-failures/ 2>/dev/null; fi
+  done
+done
+echo "web_connectivity scenarios: $P passed, $F failed"
+[ "$F" -eq 0 ]
