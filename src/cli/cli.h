@@ -14,5 +14,6 @@ extern const cs_command cs_cmd_urlgetter;
 extern const cs_command cs_cmd_web_connectivity;
 extern const cs_command cs_cmd_helper;
 extern const cs_command cs_cmd_analyze;
+extern const cs_command cs_cmd_report;
 
 #endif

@@ -9,6 +9,7 @@ static const cs_command *const commands[] = {
     &cs_cmd_web_connectivity,
     &cs_cmd_helper,
     &cs_cmd_analyze,
+    &cs_cmd_report,
 };
 
 static void usage(FILE *f) {
