@@ -55,6 +55,7 @@ struct hconn {
   slot *qh, *qt;
   size_t nq;
   size_t scan; /* reqparse's progress through the current request's head */
+  size_t need; /* head parsed, body incomplete: bytes the request needs (0: unknown) */
   bool no_more_reads, continue_sent;
   bool peer_eof;
   bool paused; /* reading stopped because the pipeline was full */
@@ -235,9 +236,11 @@ static void parse_requests(hconn *c) {
   cs_helper *h = c->h;
   double now = cs_loop_now(h->l);
   while (!c->no_more_reads && c->nq < h->max_pipeline && c->in.len) {
+    if (c->need && c->in.len < c->need) return; /* do not re-parse the head per body byte */
     cs_helper_req r;
     cs_helper_pstatus st = cs_helper_req_parse(c->in.data, c->in.len, &h->o->limits, &r, &c->scan);
     if (st == CS_HREQ_MORE) {
+      if (r.head_len) c->need = r.head_len + (size_t)r.content_length;
       /* RFC 9110 §10.1.1: ask for the body only when nothing is queued before it */
       if (r.head_len && r.expect_continue && !c->continue_sent && c->nq == 0) {
         slot *s = slot_new(c);
@@ -266,6 +269,7 @@ static void parse_requests(hconn *c) {
     handle(c, &r);
     cs_buf_consume(&c->in, r.total_len);
     c->scan = 0;
+    c->need = 0;
     if (c->in.len == 0 && c->in.cap > 4 * READ_CHUNK) { /* idle: drop a big body's buffer */
       cs_buf_free(&c->in);
       cs_buf_init(&c->in, h->in_cap);
