@@ -101,7 +101,7 @@ static void finish_cb(cs_defer *d) {
   cs_jval *tk = a && !ev.overflow ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, err,
                                                   sizeof err)
                                   : NULL;
-  cs_wc_options opt = {.fingerprints = cfg->fingerprints};
+  cs_wc_options opt = {.fingerprints = cfg->fingerprints, .probe_cc = cfg->probe.probe_cc};
   bool analysed = tk && cs_wc_analyze_test_keys(a, tk, m->input, CS_WC_TEST_VERSION, &opt, &v) == 0;
 
   char rid[128];
