@@ -55,7 +55,7 @@ check_rule() {
             local want="A=$a"
             [ "$a" = nxdomain ] && want="rcode=NXDOMAIN"
             [ "$a" = nodata ] && want="rcode=NOERROR"
-            r=$(ip netns exec cs-client "$RUN/bin/cstb" dnsrecv "$PUBLIC_RESOLVER" "$t" 1000 2>&1 || true)
+            r=$(ip netns exec "$NS_C" "$RUN/bin/cstb" dnsrecv "$PUBLIC_RESOLVER" "$t" 1000 2>&1 || true)
             local first; first=$(printf '%s\n' "$r" | sed -n 1p)
             [[ $r == *"replies=2"* && $first == *"$want"* ]]
             st_res $? "$tag: query to public resolver gets 2 replies, injected first: $(printf '%s' "$r" | sed 's/reply [0-9] after //' | tr '\n' ' ')" ;;
@@ -64,8 +64,8 @@ check_rule() {
             [[ $t == *:* ]] && port=${t##*:}
             local sp=""
             if [ "$ip" = "$CONTROL_ADDR" ]; then # give the control host a TLS listener for the test
-                ip netns exec cs-ctrl timeout 6 openssl s_server -quiet -accept "$ip:$port" \
-                    -cert "$RUN/inet/certs/unknown.pem" -key "$RUN/ca/leaf.key" >/dev/null 2>&1 &
+                ip netns exec "$NS_X" timeout 6 openssl s_server -quiet -accept "$ip:$port" \
+                    -cert "$RUN/inet/certs/unknown.pem" -key "$RUN/ca/leaf.key" >/dev/null 2>&1 9>&- &
                 sp=$!; sleep 0.3
             fi
             read -r rc _ <<<"$(st_curl client 3 "https://$ip:$port/" -k)"
@@ -179,35 +179,35 @@ check_line() {
 # ---- global checks ---------------------------------------------------------
 check_isolation() {
     local ns r
-    for ns in cs-client cs-censor cs-inet cs-ctrl; do
+    for ns in "${NS_LIST[@]}"; do
         r=$(ip netns exec "$ns" ip route get 8.8.8.8 2>&1 || true)
         [[ $r == *"unreachable"* ]]; st_res $? "isolation: $ns has no route to 8.8.8.8 ($r)"
     done
-    r=$(ip netns exec cs-client ip route get 1.1.1.1 2>&1 || true)
+    r=$(ip netns exec "$NS_C" ip route get 1.1.1.1 2>&1 || true)
     [[ $r == *"unreachable"* ]]; st_res $? "isolation: client has no route to 1.1.1.1"
     local t0=$SECONDS rc=0
-    ip netns exec cs-client curl -s -m 3 -o /dev/null https://1.1.1.1/ 2>/dev/null || rc=$?
+    ip netns exec "$NS_C" curl -s -m 3 -o /dev/null https://1.1.1.1/ 2>/dev/null || rc=$?
     [ "$rc" = 7 ] && [ $((SECONDS - t0)) -le 1 ]; st_res $? "isolation: client connect to 1.1.1.1:443 fails at once (curl rc=$rc)"
-    r=$(ip -o link show | grep -E 'cs-|link-netns cs-' || true)
+    r=$(ip -o link show | grep -E ": cs-|link-netns $PFX-" || true)
     [ -z "$r" ]; st_res $? "isolation: no testbed interface in the root namespace"
-    r=$(ip netns exec cs-inet ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | tr '\n' ' ')
+    r=$(ip netns exec "$NS_I" ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | tr '\n' ' ')
     [ "$r" = "lo cs-i0 cs-i1 " ]; st_res $? "isolation: internet side has only lo cs-i0 cs-i1 ($r)"
     # control host reachable from the client through the censor (TCP + UDP)
-    rc=0; ip netns exec cs-client curl -s -m 3 -o /dev/null http://$CONTROL_ADDR:9/ 2>/dev/null || rc=$?
+    rc=0; ip netns exec "$NS_C" curl -s -m 3 -o /dev/null http://$CONTROL_ADDR:9/ 2>/dev/null || rc=$?
     [ "$rc" = 7 ]; st_res $? "control host $CONTROL_ADDR reachable from client (TCP refused by ctrl kernel, rc=$rc)"
-    ip netns exec cs-ctrl "$RUN/bin/cstb" dnsserve $CONTROL_ADDR 5353 2 >/dev/null 2>&1 &
+    ip netns exec "$NS_X" "$RUN/bin/cstb" dnsserve $CONTROL_ADDR 5353 2 >/dev/null 2>&1 9>&- &
     local sp=$!
     sleep 0.2
-    r=$(ip netns exec cs-client dig +time=1 +tries=1 -p 5353 @$CONTROL_ADDR x.test 2>&1 | grep -c SERVFAIL || true)
+    r=$(ip netns exec "$NS_C" dig +time=1 +tries=1 -p 5353 @$CONTROL_ADDR x.test 2>&1 | grep -c SERVFAIL || true)
     kill "$sp" 2>/dev/null || true; wait "$sp" 2>/dev/null || true
     [ "$r" -ge 1 ]; st_res $? "control host reachable from client over UDP"
-    r=$(ip netns exec cs-ctrl cat /etc/resolv.conf)
+    r=$(ip netns exec "$NS_X" cat /etc/resolv.conf)
     [[ $r == *"$PUBLIC_RESOLVER"* ]]; st_res $? "control host uses the public resolver"
-    r=$(ip netns exec cs-client cat /etc/resolv.conf)
+    r=$(ip netns exec "$NS_C" cat /etc/resolv.conf)
     [[ $r == *"$ISP_RESOLVER"* ]]; st_res $? "client uses the ISP resolver"
-    r=$(ip netns exec cs-client dig +time=1 +tries=1 @$PUBLIC_RESOLVER6 cs-testbed-v6.invalid 2>&1)
+    r=$(ip netns exec "$NS_C" dig +time=1 +tries=1 @$PUBLIC_RESOLVER6 cs-testbed-v6.invalid 2>&1)
     [[ $r == *"status: NXDOMAIN"* ]]; st_res $? "IPv6: client reaches the public resolver $PUBLIC_RESOLVER6 through the censor"
-    r=$(ip netns exec cs-ctrl dig +time=1 +tries=1 @$PUBLIC_RESOLVER6 cs-testbed-v6.invalid 2>&1)
+    r=$(ip netns exec "$NS_X" dig +time=1 +tries=1 @$PUBLIC_RESOLVER6 cs-testbed-v6.invalid 2>&1)
     [[ $r == *"status: NXDOMAIN"* ]]; st_res $? "IPv6: control host reaches the public resolver over IPv6"
 }
 
@@ -339,7 +339,7 @@ selftest_main() {
         first=0
     done
     cmd_down >/dev/null 2>&1 || true
-    local left; left=$(ip netns list | grep -c '^cs-' || true)
+    local left; left=$(ip netns list | grep -c "^$PFX-" || true)
     [ "$left" = 0 ]; st_res $? "down removes every cs- namespace"
     local p f
     p=$(grep -c '^ok' "$ST_OUT" || true)
