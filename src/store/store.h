@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/arena.h"
 #include "util/json.h"
@@ -35,6 +36,9 @@ const char *cs_store_strerror(int rc);
  * database written by a newer, incompatible schema version. */
 cs_store *cs_store_open(const char *path, char *err, size_t errlen);
 void cs_store_close(cs_store *s); /* NULL ok */
+/* A private temporary database (deleted on close), not durable (synchronous=OFF): for
+ * reporting straight from a JSON-lines file. */
+cs_store *cs_store_open_scratch(char *err, size_t errlen);
 /* The last SQLite error message ("" if none). */
 const char *cs_store_errmsg(const cs_store *s);
 
@@ -57,6 +61,14 @@ int64_t cs_store_count(cs_store *s, int64_t run_id);
  * measurement's "input" string. Returns CS_STORE_OK or a negative CS_STORE_* code; on any
  * error nothing is stored. */
 int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len);
+
+/* Adds every line of a JSON-lines file to the run (blank lines skipped; lines over 64 MiB are
+ * counted as bad). Returns 0, or CS_STORE_IO / CS_STORE_NOMEM / CS_STORE_NORUN when it had to
+ * stop; per-line outcomes are counted in st. */
+typedef struct {
+  uint64_t added, duplicate, bad;
+} cs_store_import_stats;
+int cs_store_import_jsonl(cs_store *s, int64_t run_id, FILE *f, cs_store_import_stats *st);
 
 /* ---- reading ---------------------------------------------------------------------------- */
 

@@ -1,0 +1,690 @@
+/* store.c - the results store on SQLite (see store.h and docs/store.md).
+ *
+ * Durability: WAL journal + synchronous=FULL, one IMMEDIATE transaction per cs_store_add, so a
+ * measurement is on disk when the call returns and a crash leaves either the whole row or
+ * nothing. Schema changes bump SCHEMA_VERSION (PRAGMA user_version) and add a migration. */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+#define MAX_JSON_BYTES ((size_t)64 << 20)
+#define MAX_ANSWERS_TEXT 512
+
+struct cs_store {
+  sqlite3 *db;
+  sqlite3_stmt *has, *add, *run_exists;
+  char errmsg[256];
+};
+
+struct cs_store_iter {
+  cs_store *s;
+  sqlite3_stmt *rows, *json;
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS runs ("
+    " id INTEGER PRIMARY KEY,"
+    " test_name TEXT NOT NULL,"
+    " input_list TEXT NOT NULL,"
+    " params TEXT,"
+    " started_at TEXT NOT NULL DEFAULT (datetime('now')),"
+    " finished_at TEXT);"
+    "CREATE INDEX IF NOT EXISTS runs_resume ON runs(test_name, input_list, finished_at);"
+    "CREATE TABLE IF NOT EXISTS measurements ("
+    " id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id),"
+    " input TEXT NOT NULL,"
+    " test_name TEXT,"
+    " category_code TEXT,"
+    " measurement_start_time TEXT,"
+    " test_runtime REAL,"
+    " blocking TEXT,"
+    " accessible INTEGER,"
+    " dns_consistency TEXT,"
+    " dns_experiment_failure TEXT,"
+    " http_experiment_failure TEXT,"
+    " control_failure TEXT,"
+    " dns_answers TEXT,"
+    " tcp_failure TEXT,"
+    " tls_failure TEXT,"
+    " tls_ok INTEGER NOT NULL DEFAULT 0,"
+    " http_status INTEGER NOT NULL DEFAULT 0,"
+    " blockpage_name TEXT,"
+    " blockpage_source TEXT,"
+    " blockpage_scope TEXT,"
+    " blockpage_kind TEXT,"
+    " blockpage_confirmed INTEGER NOT NULL DEFAULT 0,"
+    " blockpage_optin INTEGER NOT NULL DEFAULT 0,"
+    " server_side_block TEXT,"
+    " analysis_reason TEXT,"
+    " probe_cc TEXT,"
+    " probe_asn TEXT,"
+    " report_id TEXT,"
+    " stored_at TEXT NOT NULL DEFAULT (datetime('now')),"
+    " json TEXT NOT NULL,"
+    " UNIQUE(run_id, input));";
+
+/* Column list shared by the insert and the iterator (same order as cs_store_meas binds). */
+#define MEAS_COLS                                                                              \
+  "input, test_name, category_code, measurement_start_time, test_runtime, blocking, "        \
+  "accessible, dns_consistency, dns_experiment_failure, http_experiment_failure, "           \
+  "control_failure, dns_answers, tcp_failure, tls_failure, tls_ok, http_status, "            \
+  "blockpage_name, blockpage_source, blockpage_scope, blockpage_kind, blockpage_confirmed, "  \
+  "blockpage_optin, server_side_block, analysis_reason, probe_cc, probe_asn, report_id"
+#define MEAS_NCOLS 27
+
+const char *cs_store_strerror(int rc) {
+  switch (rc) {
+  case CS_STORE_OK: return "ok";
+  case CS_STORE_DUPLICATE: return "input already stored in this run";
+  case CS_STORE_BADJSON: return "not a measurement (malformed JSON or no string \"input\")";
+  case CS_STORE_NORUN: return "no such run";
+  case CS_STORE_IO: return "database error";
+  case CS_STORE_NOMEM: return "out of memory";
+  default: return "unknown error";
+  }
+}
+
+static void set_err(cs_store *s) {
+  snprintf(s->errmsg, sizeof s->errmsg, "%s", sqlite3_errmsg(s->db));
+}
+
+const char *cs_store_errmsg(const cs_store *s) { return s ? s->errmsg : "no store"; }
+
+static int exec(cs_store *s, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int prepare(cs_store *s, const char *sql, sqlite3_stmt **st) {
+  if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+    set_err(s);
+    return -1;
+  }
+  return 0;
+}
+
+static int user_version(cs_store *s) {
+  sqlite3_stmt *st;
+  if (prepare(s, "PRAGMA user_version", &st) < 0) return -1;
+  int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_finalize(st);
+  return v;
+}
+
+static cs_store *open_db(const char *path, bool scratch, char *err, size_t errlen) {
+  cs_store *s = calloc(1, sizeof *s);
+  if (!s) {
+    if (errlen) snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  int rc = sqlite3_open_v2(path, &s->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    if (errlen)
+      snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+    cs_store_close(s);
+    return NULL;
+  }
+  sqlite3_busy_timeout(s->db, 10000);
+  sqlite3_extended_result_codes(s->db, 1);
+  int v;
+  /* journal_mode=WAL is persistent; ":memory:" databases stay in "memory" mode, fine. */
+  if (exec(s, scratch ? "PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;"
+                      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0 ||
+      (v = user_version(s)) < 0)
+    goto fail;
+  if (v > SCHEMA_VERSION) {
+    snprintf(s->errmsg, sizeof s->errmsg,
+             "schema version %d is newer than this censorscope's (%d)", v, SCHEMA_VERSION);
+    goto fail;
+  }
+  if (v < SCHEMA_VERSION) {
+    /* v0 = new (empty) database. Future migrations go here, each in the transaction. */
+    char sql[sizeof schema_sql + 64];
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema_sql,
+             SCHEMA_VERSION);
+    if (exec(s, sql) < 0) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      goto fail;
+    }
+  }
+  if (prepare(s, "SELECT 1 FROM measurements WHERE run_id=?1 AND input=?2", &s->has) < 0 ||
+      prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 ||
+      prepare(s,
+              "INSERT INTO measurements (run_id, " MEAS_COLS ", json) VALUES (?1, ?2, ?3, ?4, "
+              "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+              "?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+              &s->add) < 0)
+    goto fail;
+  return s;
+fail:
+  if (errlen) snprintf(err, errlen, "%s: %s", path, s->errmsg);
+  cs_store_close(s);
+  return NULL;
+}
+
+cs_store *cs_store_open(const char *path, char *err, size_t errlen) {
+  if (!path || !*path) {
+    if (errlen) snprintf(err, errlen, "no database path");
+    return NULL;
+  }
+  return open_db(path, false, err, errlen);
+}
+
+cs_store *cs_store_open_scratch(char *err, size_t errlen) {
+  return open_db("", true, err, errlen);
+}
+
+void cs_store_close(cs_store *s) {
+  if (!s) return;
+  sqlite3_finalize(s->has);
+  sqlite3_finalize(s->add);
+  sqlite3_finalize(s->run_exists);
+  sqlite3_close(s->db); /* all statements are finalized: always succeeds */
+  free(s);
+}
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+int64_t cs_store_run_begin(cs_store *s, const char *test_name, const char *input_list,
+                           const char *params_json, bool resume) {
+  if (!s || !test_name) return -1;
+  if (!input_list) input_list = "";
+  int64_t id = -1;
+  sqlite3_stmt *st = NULL;
+  if (exec(s, "BEGIN IMMEDIATE") < 0) return -1;
+  if (resume) {
+    if (prepare(s,
+                "SELECT id FROM runs WHERE test_name=?1 AND input_list=?2 AND finished_at IS "
+                "NULL ORDER BY id DESC LIMIT 1",
+                &st) < 0)
+      goto out;
+    sqlite3_bind_text(st, 1, test_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, input_list, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) id = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE) set_err(s);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_ROW || rc != SQLITE_DONE) goto out;
+  }
+  if (prepare(s, "INSERT INTO runs (test_name, input_list, params) VALUES (?1, ?2, ?3)", &st) < 0)
+    goto out;
+  sqlite3_bind_text(st, 1, test_name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, input_list, -1, SQLITE_STATIC);
+  if (params_json) sqlite3_bind_text(st, 3, params_json, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_DONE) id = sqlite3_last_insert_rowid(s->db);
+  else set_err(s);
+out:
+  sqlite3_finalize(st);
+  if (id > 0 && exec(s, "COMMIT") == 0) return id;
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}
+
+int cs_store_run_end(cs_store *s, int64_t run_id) {
+  if (!s) return CS_STORE_IO;
+  sqlite3_stmt *st;
+  if (prepare(s, "UPDATE runs SET finished_at=datetime('now') WHERE id=?1", &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, run_id);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;
+  if (rc) set_err(s);
+  else if (sqlite3_changes(s->db) == 0) rc = CS_STORE_NORUN;
+  sqlite3_finalize(st);
+  return rc;
+}
+
+bool cs_store_has(cs_store *s, int64_t run_id, const char *input) {
+  if (!s || !input) return false;
+  sqlite3_bind_int64(s->has, 1, run_id);
+  sqlite3_bind_text(s->has, 2, input, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(s->has);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) set_err(s);
+  sqlite3_reset(s->has);
+  sqlite3_clear_bindings(s->has);
+  return rc == SQLITE_ROW;
+}
+
+int64_t cs_store_count(cs_store *s, int64_t run_id) {
+  sqlite3_stmt *st;
+  if (!s || prepare(s, "SELECT count(*) FROM measurements WHERE run_id=?1", &st) < 0) return -1;
+  sqlite3_bind_int64(st, 1, run_id);
+  int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  if (n < 0) set_err(s);
+  sqlite3_finalize(st);
+  return n;
+}
+
+/* ---- extraction ---------------------------------------------------------------------------- */
+
+static const char *jstr(const cs_jval *o, const char *k) {
+  const cs_jval *v = cs_json_get(o, k);
+  /* strings with embedded NULs are cut there: these are identifiers, not payloads */
+  return v && v->type == CS_JSTR ? v->str : NULL;
+}
+
+static int jtri(const cs_jval *o, const char *k) {
+  const cs_jval *v = cs_json_get(o, k);
+  return v && v->type == CS_JBOOL ? (int)v->b : -1;
+}
+
+static bool system_engine(const char *e) {
+  return !e || !*e || !strcmp(e, "getaddrinfo") || !strcmp(e, "system") ||
+         !strcmp(e, "golang_net_resolver");
+}
+
+static const cs_jval *jarr(const cs_jval *o, const char *k) {
+  const cs_jval *v = cs_json_get(o, k);
+  return v && v->type == CS_JARR ? v : NULL;
+}
+
+/* Answers of the system resolver (of any resolver when none was used), deduplicated. */
+static const char *dns_answers(cs_arena *a, const cs_jval *tk) {
+  const cs_jval *qs = jarr(tk, "queries");
+  if (!qs) return NULL;
+  bool any_system = false;
+  for (size_t i = 0; i < qs->len; i++)
+    if (system_engine(jstr(qs->kids[i], "engine"))) any_system = true;
+  cs_buf b;
+  cs_buf_init(&b, MAX_ANSWERS_TEXT);
+  for (size_t i = 0; i < qs->len && !b.overflow; i++) {
+    const cs_jval *q = qs->kids[i];
+    if (any_system && !system_engine(jstr(q, "engine"))) continue;
+    const cs_jval *ans = jarr(q, "answers");
+    for (size_t j = 0; ans && j < ans->len; j++) {
+      const char *v = jstr(ans->kids[j], "ipv4");
+      if (!v) v = jstr(ans->kids[j], "ipv6");
+      if (!v) v = jstr(ans->kids[j], "hostname");
+      if (!v || !*v) continue;
+      const char *text = b.len ? cs_buf_cstr(&b) : "";
+      size_t vl = strlen(v);
+      bool dup = false;
+      for (const char *p = text ? strstr(text, v) : NULL; p; p = strstr(p + 1, v))
+        if ((p == text || p[-1] == ' ') && (p[vl] == ' ' || p[vl] == 0)) dup = true;
+      if (dup) continue;
+      if (b.len) cs_buf_putc(&b, ' ');
+      cs_buf_puts(&b, v);
+    }
+  }
+  const char *r = NULL;
+  if (b.overflow) { /* cut at the last complete answer */
+    char *t = cs_arena_strndup(a, (const char *)b.data, b.len);
+    char *sp = t ? strrchr(t, ' ') : NULL;
+    if (sp) *sp = 0;
+    r = t;
+  } else if (b.len) {
+    r = cs_arena_strndup(a, (const char *)b.data, b.len);
+  }
+  cs_buf_free(&b);
+  return r;
+}
+
+static const char *tcp_failure(cs_arena *a, const cs_jval *tk) {
+  const cs_jval *tc = jarr(tk, "tcp_connect");
+  for (size_t i = 0; tc && i < tc->len; i++) {
+    const char *f = jstr(cs_json_get(tc->kids[i], "status"), "failure");
+    if (!f) continue;
+    const char *ip = jstr(tc->kids[i], "ip");
+    double port = cs_json_get_num(tc->kids[i], "port", 0);
+    if (!ip) return f;
+    bool v6 = strchr(ip, ':') != NULL;
+    return cs_arena_printf(a, "%s%s%s:%d %s", v6 ? "[" : "", ip, v6 ? "]" : "",
+                           port > 0 && port < 65536 ? (int)port : 0, f);
+  }
+  return NULL;
+}
+
+int cs_store_extract(cs_arena *a, const cs_jval *m, cs_store_meas *out) {
+  memset(out, 0, sizeof *out);
+  out->test_runtime = -1;
+  out->accessible = out->blockpage_confirmed = out->blockpage_optin = -1;
+  if (!m || m->type != CS_JOBJ || !jstr(m, "input")) return -1;
+  const cs_jval *tk = cs_json_get(m, "test_keys");
+  if (tk && tk->type != CS_JOBJ) tk = NULL;
+  out->input = jstr(m, "input");
+  out->test_name = jstr(m, "test_name");
+  out->category_code = jstr(cs_json_get(m, "annotations"), "category_code");
+  out->measurement_start_time = jstr(m, "measurement_start_time");
+  const cs_jval *rt = cs_json_get(m, "test_runtime");
+  if (rt && rt->type == CS_JNUM) out->test_runtime = rt->num;
+  const cs_jval *bl = cs_json_get(tk, "blocking");
+  if (bl && bl->type == CS_JBOOL) out->blocking = bl->b ? "true" : "false";
+  else if (bl && bl->type == CS_JSTR) out->blocking = bl->str;
+  out->accessible = jtri(tk, "accessible");
+  out->dns_consistency = jstr(tk, "dns_consistency");
+  out->dns_experiment_failure = jstr(tk, "dns_experiment_failure");
+  out->http_experiment_failure = jstr(tk, "http_experiment_failure");
+  out->control_failure = jstr(tk, "control_failure");
+  if (tk) {
+    out->dns_answers = dns_answers(a, tk);
+    out->tcp_failure = tcp_failure(a, tk);
+    const cs_jval *th = jarr(tk, "tls_handshakes");
+    for (size_t i = 0; th && i < th->len; i++) {
+      const cs_jval *f = cs_json_get(th->kids[i], "failure");
+      if (f && f->type == CS_JSTR) {
+        if (!out->tls_failure) out->tls_failure = f->str;
+      } else if (cs_json_is_null(f) && th->kids[i]->type == CS_JOBJ) {
+        out->tls_ok++;
+      }
+    }
+    const cs_jval *rq = jarr(tk, "requests");
+    if (rq && rq->len) {
+      double c = cs_json_get_num(cs_json_get(rq->kids[0], "response"), "code", 0);
+      if (c > 0 && c < 1000) out->http_status = (int)c;
+    }
+  }
+  const cs_jval *bp = cs_json_get(tk, "x_blockpage");
+  if (bp && bp->type == CS_JOBJ) {
+    out->blockpage_name = jstr(bp, "name");
+    out->blockpage_source = jstr(bp, "source");
+    out->blockpage_scope = jstr(bp, "scope");
+    out->blockpage_kind = jstr(bp, "kind");
+  }
+  out->blockpage_confirmed = jtri(tk, "x_blockpage_confirmed") == 1;
+  out->blockpage_optin = jtri(tk, "x_blockpage_optin") == 1;
+  out->server_side_block = jstr(tk, "x_server_side_block");
+  out->analysis_reason = jstr(tk, "x_analysis_reason");
+  out->probe_cc = jstr(m, "probe_cc");
+  out->probe_asn = jstr(m, "probe_asn");
+  out->report_id = jstr(m, "report_id");
+  return 0;
+}
+
+/* ---- add --------------------------------------------------------------------------------- */
+
+static void bind_str(sqlite3_stmt *st, int i, const char *v) {
+  if (v) sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, i);
+}
+static void bind_tri(sqlite3_stmt *st, int i, int v) {
+  if (v < 0) sqlite3_bind_null(st, i);
+  else sqlite3_bind_int(st, i, v);
+}
+
+static int run_exists(cs_store *s, int64_t run_id) {
+  sqlite3_bind_int64(s->run_exists, 1, run_id);
+  int rc = sqlite3_step(s->run_exists);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) set_err(s);
+  sqlite3_reset(s->run_exists);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
+  if (!s) return CS_STORE_IO;
+  if (!json || len == 0 || len > MAX_JSON_BYTES) return CS_STORE_BADJSON;
+  cs_arena *a = cs_arena_new(0);
+  if (!a) return CS_STORE_NOMEM;
+  char perr[128];
+  cs_store_meas m;
+  cs_jval *v = cs_json_parse(a, json, len, NULL, perr, sizeof perr);
+  if (!v || cs_store_extract(a, v, &m) < 0 || memchr(json, 0, len)) {
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", v ? "no string \"input\"" : perr);
+    cs_arena_free(a);
+    return CS_STORE_BADJSON;
+  }
+  int rc = CS_STORE_IO;
+  if (exec(s, "BEGIN IMMEDIATE") < 0) goto done;
+  int ex = run_exists(s, run_id);
+  if (ex <= 0) {
+    rc = ex == 0 ? CS_STORE_NORUN : CS_STORE_IO;
+    goto rollback;
+  }
+  sqlite3_stmt *st = s->add;
+  int i = 1;
+  sqlite3_bind_int64(st, i++, run_id);
+  bind_str(st, i++, m.input);
+  bind_str(st, i++, m.test_name);
+  bind_str(st, i++, m.category_code);
+  bind_str(st, i++, m.measurement_start_time);
+  if (m.test_runtime >= 0) sqlite3_bind_double(st, i++, m.test_runtime);
+  else sqlite3_bind_null(st, i++);
+  bind_str(st, i++, m.blocking);
+  bind_tri(st, i++, m.accessible);
+  bind_str(st, i++, m.dns_consistency);
+  bind_str(st, i++, m.dns_experiment_failure);
+  bind_str(st, i++, m.http_experiment_failure);
+  bind_str(st, i++, m.control_failure);
+  bind_str(st, i++, m.dns_answers);
+  bind_str(st, i++, m.tcp_failure);
+  bind_str(st, i++, m.tls_failure);
+  sqlite3_bind_int(st, i++, m.tls_ok);
+  sqlite3_bind_int(st, i++, m.http_status);
+  bind_str(st, i++, m.blockpage_name);
+  bind_str(st, i++, m.blockpage_source);
+  bind_str(st, i++, m.blockpage_scope);
+  bind_str(st, i++, m.blockpage_kind);
+  sqlite3_bind_int(st, i++, m.blockpage_confirmed == 1);
+  sqlite3_bind_int(st, i++, m.blockpage_optin == 1);
+  bind_str(st, i++, m.server_side_block);
+  bind_str(st, i++, m.analysis_reason);
+  bind_str(st, i++, m.probe_cc);
+  bind_str(st, i++, m.probe_asn);
+  bind_str(st, i++, m.report_id);
+  sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_DONE) {
+    set_err(s);
+    rc = src == SQLITE_CONSTRAINT_UNIQUE ? CS_STORE_DUPLICATE
+         : src == SQLITE_NOMEM           ? CS_STORE_NOMEM
+                                         : CS_STORE_IO;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (src != SQLITE_DONE) goto rollback;
+  if (exec(s, "COMMIT") == 0) {
+    rc = CS_STORE_OK;
+    goto done;
+  }
+rollback:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+done:
+  cs_arena_free(a);
+  return rc;
+}
+
+int cs_store_import_jsonl(cs_store *s, int64_t run_id, FILE *f, cs_store_import_stats *st) {
+  memset(st, 0, sizeof *st);
+  cs_buf line;
+  cs_buf_init(&line, MAX_JSON_BYTES);
+  int ret = CS_STORE_OK;
+  bool eof = false;
+  while (!eof && ret == CS_STORE_OK) {
+    cs_buf_reset(&line);
+    line.overflow = false;
+    bool nul = false;
+    for (;;) {
+      int c = getc_unlocked(f);
+      if (c == EOF) {
+        eof = true;
+        break;
+      }
+      if (c == '\n') break;
+      if (c == 0) nul = true;
+      if (!line.overflow) cs_buf_putc(&line, (char)c);
+    }
+    if (nul) line.overflow = true; /* JSON text never holds a raw NUL */
+    size_t n = line.len;
+    while (n && (line.data[n - 1] == '\r' || line.data[n - 1] == ' ' || line.data[n - 1] == '\t'))
+      n--;
+    size_t b = 0;
+    while (b < n && (line.data[b] == ' ' || line.data[b] == '\t')) b++;
+    if (line.overflow) {
+      st->bad++;
+      continue;
+    }
+    if (b == n) continue;
+    int rc = cs_store_add(s, run_id, (const char *)line.data + b, n - b);
+    if (rc == CS_STORE_OK) st->added++;
+    else if (rc == CS_STORE_DUPLICATE) st->duplicate++;
+    else if (rc == CS_STORE_BADJSON) st->bad++;
+    else ret = rc;
+  }
+  if (ret == CS_STORE_OK && ferror(f)) {
+    snprintf(s->errmsg, sizeof s->errmsg, "read error");
+    ret = CS_STORE_IO;
+  }
+  cs_buf_free(&line);
+  return ret;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+#define RUN_SELECT                                                                             \
+  "SELECT r.id, r.test_name, r.input_list, r.params, r.started_at, r.finished_at, "           \
+  "(SELECT count(*) FROM measurements m WHERE m.run_id=r.id) FROM runs r "
+
+static void run_row(sqlite3_stmt *st, cs_store_run *r) {
+  r->id = sqlite3_column_int64(st, 0);
+  r->test_name = (const char *)sqlite3_column_text(st, 1);
+  r->input_list = (const char *)sqlite3_column_text(st, 2);
+  r->params_json = (const char *)sqlite3_column_text(st, 3);
+  r->started_at = (const char *)sqlite3_column_text(st, 4);
+  r->finished_at = (const char *)sqlite3_column_text(st, 5);
+  r->count = sqlite3_column_int64(st, 6);
+}
+
+int cs_store_runs(cs_store *s, int (*fn)(void *ctx, const cs_store_run *r), void *ctx) {
+  sqlite3_stmt *st;
+  if (!s || prepare(s, RUN_SELECT "ORDER BY r.id DESC", &st) < 0) return -1;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cs_store_run r;
+    run_row(st, &r);
+    if (fn(ctx, &r)) {
+      rc = SQLITE_DONE;
+      break;
+    }
+  }
+  if (rc != SQLITE_DONE) set_err(s);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int cs_store_run_get(cs_store *s, int64_t run_id, cs_arena *a, cs_store_run *out) {
+  sqlite3_stmt *st;
+  if (!s || prepare(s, RUN_SELECT "WHERE r.id=?1", &st) < 0) return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, run_id);
+  int rc = sqlite3_step(st);
+  int ret = rc == SQLITE_ROW ? CS_STORE_OK : rc == SQLITE_DONE ? CS_STORE_NORUN : CS_STORE_IO;
+  if (rc == SQLITE_ROW) {
+    run_row(st, out);
+    out->test_name = cs_arena_strdup(a, out->test_name);
+    out->input_list = cs_arena_strdup(a, out->input_list);
+    out->params_json = cs_arena_strdup(a, out->params_json);
+    out->started_at = cs_arena_strdup(a, out->started_at);
+    out->finished_at = cs_arena_strdup(a, out->finished_at);
+    if (!out->test_name || !out->input_list || !out->started_at) ret = CS_STORE_NOMEM;
+  } else if (rc != SQLITE_DONE) {
+    set_err(s);
+  }
+  sqlite3_finalize(st);
+  return ret;
+}
+
+int64_t cs_store_run_latest(cs_store *s) {
+  sqlite3_stmt *st;
+  if (!s || prepare(s, "SELECT coalesce(max(id), 0) FROM runs", &st) < 0) return -1;
+  int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  if (id < 0) set_err(s);
+  sqlite3_finalize(st);
+  return id;
+}
+
+cs_store_iter *cs_store_iter_new(cs_store *s, int64_t run_id) {
+  if (!s) return NULL;
+  cs_store_iter *it = calloc(1, sizeof *it);
+  if (!it) return NULL;
+  it->s = s;
+  if (prepare(s, "SELECT id, run_id, " MEAS_COLS " FROM measurements WHERE run_id=?1 ORDER BY id",
+              &it->rows) < 0) {
+    free(it);
+    return NULL;
+  }
+  sqlite3_bind_int64(it->rows, 1, run_id);
+  return it;
+}
+
+static const char *col_str(sqlite3_stmt *st, int i) {
+  return (const char *)sqlite3_column_text(st, i); /* NULL for SQL NULL */
+}
+static int col_tri(sqlite3_stmt *st, int i) {
+  return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int(st, i) != 0;
+}
+
+int cs_store_iter_next(cs_store_iter *it, cs_store_meas *m) {
+  if (!it) return -1;
+  if (it->json) sqlite3_reset(it->json);
+  int rc = sqlite3_step(it->rows);
+  if (rc == SQLITE_DONE) return 0;
+  if (rc != SQLITE_ROW) {
+    set_err(it->s);
+    return -1;
+  }
+  sqlite3_stmt *st = it->rows;
+  memset(m, 0, sizeof *m);
+  int i = 0;
+  m->id = sqlite3_column_int64(st, i++);
+  m->run_id = sqlite3_column_int64(st, i++);
+  m->input = col_str(st, i++);
+  m->test_name = col_str(st, i++);
+  m->category_code = col_str(st, i++);
+  m->measurement_start_time = col_str(st, i++);
+  m->test_runtime = sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_double(st, i);
+  i++;
+  m->blocking = col_str(st, i++);
+  m->accessible = col_tri(st, i++);
+  m->dns_consistency = col_str(st, i++);
+  m->dns_experiment_failure = col_str(st, i++);
+  m->http_experiment_failure = col_str(st, i++);
+  m->control_failure = col_str(st, i++);
+  m->dns_answers = col_str(st, i++);
+  m->tcp_failure = col_str(st, i++);
+  m->tls_failure = col_str(st, i++);
+  m->tls_ok = sqlite3_column_int(st, i++);
+  m->http_status = sqlite3_column_int(st, i++);
+  m->blockpage_name = col_str(st, i++);
+  m->blockpage_source = col_str(st, i++);
+  m->blockpage_scope = col_str(st, i++);
+  m->blockpage_kind = col_str(st, i++);
+  m->blockpage_confirmed = sqlite3_column_int(st, i++) != 0;
+  m->blockpage_optin = sqlite3_column_int(st, i++) != 0;
+  m->server_side_block = col_str(st, i++);
+  m->analysis_reason = col_str(st, i++);
+  m->probe_cc = col_str(st, i++);
+  m->probe_asn = col_str(st, i++);
+  m->report_id = col_str(st, i++);
+  _Static_assert(MEAS_NCOLS == 27, "column list and binds must agree");
+  if (!m->input) return -1;
+  return 1;
+}
+
+const char *cs_store_iter_json(cs_store_iter *it, size_t *len) {
+  if (!it || sqlite3_stmt_busy(it->rows) == 0) return NULL;
+  if (!it->json &&
+      prepare(it->s, "SELECT json FROM measurements WHERE id=?1", &it->json) < 0)
+    return NULL;
+  sqlite3_reset(it->json);
+  sqlite3_bind_int64(it->json, 1, sqlite3_column_int64(it->rows, 0));
+  if (sqlite3_step(it->json) != SQLITE_ROW) return NULL;
+  const char *j = (const char *)sqlite3_column_text(it->json, 0);
+  if (len) *len = (size_t)sqlite3_column_bytes(it->json, 0);
+  return j;
+}
+
+void cs_store_iter_free(cs_store_iter *it) {
+  if (!it) return;
+  sqlite3_finalize(it->rows);
+  sqlite3_finalize(it->json);
+  free(it);
+}
