@@ -121,10 +121,13 @@ check_rule() {
                 [ "$port" = 443 ] && url="https://$hh/" || url="http://$hh:$port/"
                 extra=(--resolve "$hh:$port:$ip")
             fi
-            read -r rc _ _ sp _ <<<"$(st_curl client 5 "$url" "${extra[@]}")"
+            # a few hundred KB: 256 KiB by range request (~14 s at 150 kbit/s)
+            local got bytes=262144
+            read -r rc _ got sp _ <<<"$(st_curl client $((bytes * 8 / want / 1000 * 2 + 10)) "$url" "${extra[@]}" --range 0-$((bytes - 1)))"
             ksp=$(awk -v s="$sp" 'BEGIN { printf "%.0f", s*8/1000 }')
-            within "$ksp" "$want" 30; st_res $? "$tag: client download rate ${ksp}kbit/s ~ ${want}kbit/s +-30% (curl rc=$rc)"
-            read -r rc _ _ sp2 _ <<<"$(st_curl ctrl 5 "$url" "${extra[@]}")"
+            [ "$rc" = 0 ] && [ "$got" = "$bytes" ] && within "$ksp" "$want" 30
+            st_res $? "$tag: client downloads $got bytes at ${ksp}kbit/s ~ ${want}kbit/s +-30% (curl rc=$rc)"
+            read -r rc _ _ sp2 _ <<<"$(st_curl ctrl 10 "$url" "${extra[@]}" --range 0-$((bytes - 1)))"
             ksp=$(awk -v s="$sp2" 'BEGIN { printf "%.0f", s*8/1000 }')
             [ "$ksp" -gt $((want * 20)) ]; st_res $? "$tag: unthrottled (control) rate ${ksp}kbit/s >> ${want}kbit/s" ;;
         freeze-sni|freeze-ip)
