@@ -59,7 +59,7 @@ check_rule() {
             local first; first=$(printf '%s\n' "$r" | sed -n 1p)
             [[ $r == *"replies=2"* && $first == *"$want"* ]]
             st_res $? "$tag: query to public resolver gets 2 replies, injected first: $(printf '%s' "$r" | sed 's/reply [0-9] after //' | tr '\n' ' ')" ;;
-        tls-reset)
+        tls-reset|data-reset)
             local ip=${t%%:*} port=443
             [[ $t == *:* ]] && port=${t##*:}
             local sp=""
@@ -71,7 +71,18 @@ check_rule() {
             read -r rc _ <<<"$(st_curl client 3 "https://$ip:$port/" -k)"
             [ -z "$sp" ] || { kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; }
             local err; err=$(cat "$ST_ERR")
-            [ "$rc" = 35 ] && [[ $err == *"reset by peer"* ]]; st_res $? "$tag: TLS ClientHello to $ip:$port reset (curl rc=$rc)" ;;
+            [ "$rc" = 35 ] && [[ $err == *"reset by peer"* ]]; st_res $? "$tag: first data (TLS ClientHello) to $ip:$port reset (curl rc=$rc)"
+            if [ "$m" = data-reset ] && [[ $t != *:* ]]; then
+                sp=""
+                if [ "$ip" = "$CONTROL_ADDR" ]; then # any TCP listener will do
+                    ip netns exec "$NS_X" timeout 6 openssl s_server -quiet -accept "$ip:80" \
+                        -cert "$RUN/inet/certs/unknown.pem" -key "$RUN/ca/leaf.key" >/dev/null 2>&1 9>&- &
+                    sp=$!; sleep 0.3
+                fi
+                read -r rc _ <<<"$(st_curl client 3 "http://$ip/")"
+                [ -z "$sp" ] || { kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; }
+                [ "$rc" = 56 ]; st_res $? "$tag: HTTP request to $ip:80 reset after the handshake (curl rc=$rc)"
+            fi ;;
         tcp-drop|tcp-reject)
             local ip=${t%%:*} port=80 sch=http
             [[ $t == *:* ]] && port=${t##*:}
