@@ -1,12 +1,182 @@
-/* cmd_report.c - `censorscope report`: placeholder until the implementation lands. */
+/* cmd_report.c - `censorscope report`: summarises one stored run (or a JSON-lines file) as
+ * text, JSON, CSV or a self-contained HTML page. A thin wrapper around report/report.h. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "report/report.h"
+#include "store/store.h"
 
-static int run(int argc, char **argv) {
-  (void)argc, (void)argv;
-  fprintf(stderr, "report: not implemented yet\n");
-  return 1;
+static const char usage_text[] =
+    "usage: censorscope report [--db PATH] [--run ID|latest] [--format text|json|csv|html]\n"
+    "                          [-o FILE]\n"
+    "       censorscope report --jsonl FILE [--format ...] [-o FILE]\n"
+    "       censorscope report --db PATH --list-runs\n"
+    "\n"
+    "Summarises a run of web_connectivity measurements: URLs tested, accessible, blocked by\n"
+    "method (DNS, TCP/IP, TLS/SNI, HTTP failure, blockpage), confirmed blockpages, opt-in\n"
+    "filters (not counted as censorship), sites down and undetermined, by Citizen Lab\n"
+    "category, with every blocked URL and its evidence. See docs/report.md.\n"
+    "\n"
+    "options:\n"
+    "  --db PATH        results database (default: $CENSORSCOPE_DB, else censorscope.db)\n"
+    "  --run ID|latest  which run (default: latest)\n"
+    "  --jsonl FILE     report straight from a JSON-lines file of measurements ('-': stdin)\n"
+    "                   instead of a database (duplicate inputs: the first one counts)\n"
+    "  -f, --format F   text (default), json, csv (one row per URL) or html (one\n"
+    "                   self-contained file: inline CSS and SVG, no scripts)\n"
+    "  -o, --output F   write to F (atomically: F.tmp then rename) instead of stdout\n"
+    "  --list-runs      list the runs in the database and exit\n"
+    "  -h, --help       this help\n"
+    "\n"
+    "exit status: 0 ok, 1 error (no such run, unreadable database, write error), 2 usage.\n";
+
+enum { OPT_DB = 256, OPT_RUN, OPT_JSONL, OPT_LIST };
+
+static int print_run(void *ctx, const cs_store_run *r) {
+  FILE *o = ctx;
+  fprintf(o, "%6lld  %-18s %7lld  %s  %-19s  ", (long long)r->id, r->test_name,
+          (long long)r->count, r->started_at, r->finished_at ? r->finished_at : "(unfinished)");
+  cs_report_text_safe(o, *r->input_list ? r->input_list : "(command line)");
+  fputc('\n', o);
+  return 0;
 }
 
-const cs_command cs_cmd_report = {"report", "summarise stored measurements (text, JSON, CSV, HTML)", run};
+static int run(int argc, char **argv) {
+  static const struct option opts[] = {{"db", required_argument, 0, OPT_DB},
+                                       {"run", required_argument, 0, OPT_RUN},
+                                       {"jsonl", required_argument, 0, OPT_JSONL},
+                                       {"format", required_argument, 0, 'f'},
+                                       {"output", required_argument, 0, 'o'},
+                                       {"list-runs", no_argument, 0, OPT_LIST},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  const char *db = getenv("CENSORSCOPE_DB"), *run_arg = "latest", *jsonl = NULL, *out = NULL;
+  cs_report_format fmt = CS_REPORT_TEXT;
+  bool list = false;
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "f:o:h", opts, NULL)) != -1) {
+    switch (c) {
+    case OPT_DB: db = optarg; break;
+    case OPT_RUN: run_arg = optarg; break;
+    case OPT_JSONL: jsonl = optarg; break;
+    case OPT_LIST: list = true; break;
+    case 'o': out = optarg; break;
+    case 'f':
+      if (cs_report_format_parse(optarg, &fmt) < 0) {
+        fprintf(stderr, "report: unknown format '%s' (text, json, csv, html)\n", optarg);
+        return 2;
+      }
+      break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    default: fprintf(stderr, "usage: censorscope report [OPTIONS] (see --help)\n"); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "report: unexpected argument '%s' (see --help)\n", argv[optind]);
+    return 2;
+  }
+  if (!db || !*db) db = "censorscope.db";
+  char *end = NULL;
+  long long want = 0;
+  if (strcmp(run_arg, "latest")) {
+    want = strtoll(run_arg, &end, 10);
+    if (!*run_arg || *end || want <= 0) {
+      fprintf(stderr, "report: --run wants a run id or 'latest'\n");
+      return 2;
+    }
+  }
+  if (jsonl && (list || want)) {
+    fprintf(stderr, "report: --jsonl reports the whole file; --run/--list-runs need --db\n");
+    return 2;
+  }
+
+  char err[512];
+  cs_store *s = jsonl ? cs_store_open_scratch(err, sizeof err) : cs_store_open(db, err, sizeof err);
+  if (!s) {
+    fprintf(stderr, "report: %s\n", err);
+    return 1;
+  }
+  int rc = 1;
+  cs_report *r = NULL;
+  FILE *o = NULL;
+  char *tmp = NULL;
+  int64_t run_id = want;
+  if (list) {
+    printf("%6s  %-18s %7s  %-19s  %-19s  %s\n", "run", "test", "URLs", "started (UTC)",
+           "finished (UTC)", "input list");
+    rc = cs_store_runs(s, print_run, stdout) < 0 ? 1 : 0;
+    if (rc) fprintf(stderr, "report: %s\n", cs_store_errmsg(s));
+    goto done;
+  }
+  if (jsonl) {
+    FILE *in = strcmp(jsonl, "-") ? fopen(jsonl, "rb") : stdin;
+    if (!in) {
+      perror(jsonl);
+      goto done;
+    }
+    run_id = cs_store_run_begin(s, "web_connectivity", jsonl, NULL, false);
+    cs_store_import_stats st;
+    int irc = run_id > 0 ? cs_store_import_jsonl(s, run_id, in, &st) : CS_STORE_IO;
+    if (in != stdin) fclose(in);
+    if (irc) {
+      fprintf(stderr, "report: %s: %s (%s)\n", jsonl, cs_store_strerror(irc), cs_store_errmsg(s));
+      goto done;
+    }
+    if (st.bad || st.duplicate)
+      fprintf(stderr, "report: %s: %llu measurements, %llu malformed lines skipped, %llu "
+                      "duplicate inputs skipped\n",
+              jsonl, (unsigned long long)st.added, (unsigned long long)st.bad,
+              (unsigned long long)st.duplicate);
+    cs_store_run_end(s, run_id);
+  } else if (!run_id) {
+    run_id = cs_store_run_latest(s);
+    if (run_id <= 0) {
+      fprintf(stderr, "report: %s: %s\n", db, run_id ? cs_store_errmsg(s) : "no runs stored");
+      goto done;
+    }
+  }
+  r = cs_report_compute(s, run_id, err, sizeof err);
+  if (!r) {
+    fprintf(stderr, "report: %s\n", err);
+    goto done;
+  }
+  r->source_label = jsonl ? jsonl : db;
+  if (out) {
+    size_t n = strlen(out) + 5;
+    tmp = malloc(n);
+    if (!tmp) goto done;
+    snprintf(tmp, n, "%s.tmp", out);
+    o = fopen(tmp, "wb");
+    if (!o) {
+      perror(tmp);
+      goto done;
+    }
+  }
+  if (cs_report_write(o ? o : stdout, fmt, r, s) < 0) {
+    fprintf(stderr, "report: writing the report failed (%s)\n", cs_store_errmsg(s));
+    goto done;
+  }
+  if (o) {
+    int cerr = fclose(o);
+    o = NULL;
+    if (cerr != 0 || rename(tmp, out) != 0) {
+      perror(out);
+      goto done;
+    }
+  }
+  rc = 0;
+done:
+  if (o) fclose(o);
+  if (tmp && rc) remove(tmp);
+  free(tmp);
+  cs_report_free(r);
+  cs_store_close(s);
+  return rc;
+}
+
+const cs_command cs_cmd_report = {"report", "summarise stored measurements (text, JSON, CSV, HTML)",
+                                  run};

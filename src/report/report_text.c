@@ -1,0 +1,140 @@
+/* report_text.c - the terminal rendering of a report. Every string from a measurement goes
+ * through cs_report_text_safe (no terminal escape sequences from hostile input). */
+#include <string.h>
+
+#include "report/report.h"
+
+static double pct(uint64_t n, uint64_t d) { return d ? 100.0 * (double)n / (double)d : 0.0; }
+
+static void line(FILE *o, const char *label, uint64_t n, uint64_t total, int indent) {
+  fprintf(o, "%*s%-*s %6llu  %5.1f%%\n", indent, "", 40 - indent, label, (unsigned long long)n,
+          pct(n, total));
+}
+
+static int list_urls(FILE *o, cs_store *s, int64_t run_id, bool optin) {
+  cs_store_iter *it = cs_store_iter_new(s, run_id);
+  if (!it) return -1;
+  cs_store_meas m;
+  int rc;
+  char ev[512];
+  while ((rc = cs_store_iter_next(it, &m)) == 1) {
+    cs_report_outcome oc = cs_report_classify(&m);
+    if (optin ? oc != CS_OUT_OPTIN : !cs_report_outcome_blocked(oc)) continue;
+    fprintf(o, "  %-13s ", cs_report_outcome_key(oc));
+    cs_report_text_safe(o, m.input);
+    if (m.category_code) {
+      fputs("  [", o);
+      cs_report_text_safe(o, m.category_code);
+      fputc(']', o);
+    }
+    fputs("\n                ", o);
+    cs_report_text_safe(o, cs_report_evidence(&m, oc, ev, sizeof ev));
+    if (m.blockpage_confirmed == 1) fputs(" (confirmed)", o);
+    if (m.analysis_reason) {
+      fputs("; rule ", o);
+      cs_report_text_safe(o, m.analysis_reason);
+    }
+    fputc('\n', o);
+  }
+  cs_store_iter_free(it);
+  return rc < 0 ? -1 : 0;
+}
+
+int cs_report_write_text(FILE *o, const cs_report *r, cs_store *s) {
+  fprintf(o, "censorscope report: run %lld (", (long long)r->run_id);
+  cs_report_text_safe(o, r->test_name);
+  fputs(")\n", o);
+  if (r->source_label) {
+    fputs("Source:       ", o);
+    cs_report_text_safe(o, r->source_label);
+    fputc('\n', o);
+  }
+  if (r->input_list && *r->input_list) {
+    fputs("Input list:   ", o);
+    cs_report_text_safe(o, r->input_list);
+    fputc('\n', o);
+  }
+  fprintf(o, "Run:          started %s UTC, %s%s%s\n", r->started_at ? r->started_at : "?",
+          r->finished_at ? "finished " : "not finished", r->finished_at ? r->finished_at : "",
+          r->finished_at ? " UTC" : "");
+  fputs("Probe:        ", o);
+  cs_report_text_safe(o, r->probe_cc ? r->probe_cc : "?");
+  fputc(' ', o);
+  cs_report_text_safe(o, r->probe_asn ? r->probe_asn : "?");
+  if (r->mixed_cc || r->mixed_asn) fputs(" (measurements from several networks)", o);
+  fputc('\n', o);
+  if (r->first_time) {
+    fputs("Measured:     ", o);
+    cs_report_text_safe(o, r->first_time);
+    fputs(" to ", o);
+    cs_report_text_safe(o, r->last_time);
+    fputs(" UTC\n", o);
+  }
+  fputc('\n', o);
+  uint64_t t = r->tested;
+  fprintf(o, "%-40s %6llu\n", "URLs tested", (unsigned long long)t);
+  line(o, "Accessible", r->n[CS_OUT_ACCESSIBLE], t, 0);
+  line(o, "Blocked (censorship)", r->blocked, t, 0);
+  for (int i = 0; i < CS_OUT_N; i++)
+    if (cs_report_outcome_blocked((cs_report_outcome)i))
+      line(o, cs_report_outcome_label((cs_report_outcome)i), r->n[i], t, 4);
+  line(o, "confirmed by a blockpage fingerprint", r->confirmed, t, 4);
+  line(o, cs_report_outcome_label(CS_OUT_OPTIN), r->n[CS_OUT_OPTIN], t, 0);
+  line(o, cs_report_outcome_label(CS_OUT_SERVER_SIDE), r->n[CS_OUT_SERVER_SIDE], t, 0);
+  line(o, cs_report_outcome_label(CS_OUT_SITE_DOWN), r->n[CS_OUT_SITE_DOWN], t, 0);
+  line(o, cs_report_outcome_label(CS_OUT_UNDETERMINED), r->n[CS_OUT_UNDETERMINED], t, 0);
+
+  for (int pass = 0; pass < 2; pass++) {
+    bool header = false;
+    for (size_t i = 0; i < r->nfingerprints; i++) {
+      const cs_report_fingerprint *f = &r->fingerprints[i];
+      if (f->optin != (pass == 1)) continue;
+      if (!header)
+        fprintf(o, "\n%s\n", pass ? "Opt-in filters (a subscriber's choice, not censorship)"
+                                  : "Confirmed blockpages (fingerprints)");
+      header = true;
+      fprintf(o, "  %6llu  ", (unsigned long long)f->count);
+      cs_report_text_safe(o, f->name);
+      if (f->source || f->scope) {
+        fputs(" (", o);
+        cs_report_text_safe(o, f->source ? f->source : "?");
+        if (f->scope) {
+          fputs(", scope ", o);
+          cs_report_text_safe(o, f->scope);
+        }
+        fputc(')', o);
+      }
+      fputc('\n', o);
+    }
+  }
+
+  fprintf(o, "\nBy category\n  %-7s %-38s %6s %7s %5s %5s %5s %5s %5s %5s %5s %5s\n", "code",
+          "name", "tested", "blocked", "dns", "tcp", "tls", "http", "page", "optin", "down",
+          "undet");
+  for (size_t i = 0; i < r->ncategories; i++) {
+    const cs_report_category *c = &r->categories[i];
+    const char *name = cs_report_category_name(c->code);
+    char code[16];
+    size_t j = 0;
+    for (const char *p = *c->code ? c->code : "-"; *p && j < 7; p++)
+      code[j++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    code[j] = 0;
+    fprintf(o, "  %-7s %-38.38s %6llu %7llu %5llu %5llu %5llu %5llu %5llu %5llu %5llu %5llu\n",
+            code, name ? name : (*c->code ? "(unknown code)" : "(no category)"),
+            (unsigned long long)c->tested, (unsigned long long)c->blocked,
+            (unsigned long long)c->n[CS_OUT_DNS], (unsigned long long)c->n[CS_OUT_TCP_IP],
+            (unsigned long long)c->n[CS_OUT_TLS], (unsigned long long)c->n[CS_OUT_HTTP_FAILURE],
+            (unsigned long long)c->n[CS_OUT_BLOCKPAGE], (unsigned long long)c->n[CS_OUT_OPTIN],
+            (unsigned long long)(c->n[CS_OUT_SITE_DOWN] + c->n[CS_OUT_SERVER_SIDE]),
+            (unsigned long long)c->n[CS_OUT_UNDETERMINED]);
+  }
+  if (r->blocked) {
+    fputs("\nBlocked URLs (method, URL [category], evidence)\n", o);
+    if (list_urls(o, s, r->run_id, false) < 0) return -1;
+  }
+  if (r->n[CS_OUT_OPTIN]) {
+    fputs("\nOpt-in filtered URLs (not counted as censorship)\n", o);
+    if (list_urls(o, s, r->run_id, true) < 0) return -1;
+  }
+  return ferror(o) ? -1 : 0;
+}
