@@ -152,7 +152,7 @@ check_rule() {
 }
 
 # ---- explicit "check" lines from the scenario ------------------------------
-# check VANTAGE curl URL EXPECT...   EXPECT: status=N exit=N body~TEXT redirect=URL
+# check VANTAGE curl URL EXPECT...   EXPECT: status=N exit=N body~TEXT redirect=URL size=N (-4/-6 pick the family)
 # check VANTAGE dns NAME SERVER EXPECT  EXPECT: A=IP | rcode=X | noanswer
 check_line() {
     local v=$1 kind=$2 rc code size loc
@@ -161,10 +161,13 @@ check_line() {
     case $kind in
         curl)
             local u=$1; shift
-            read -r rc code size _ _ loc <<<"$(st_curl "$v" 4 "$u")"
-            local e okk=0
+            local fam=() e
+            for e in "$@"; do case $e in -4|-6) fam+=("$e") ;; esac; done
+            read -r rc code size _ _ loc <<<"$(st_curl "$v" 4 "$u" "${fam[@]}")"
+            local okk=0
             for e in "$@"; do
                 case $e in
+                    -4|-6) ;;
                     status=*) [ "$code" = "${e#status=}" ] || okk=1 ;;
                     exit=*) [ "$rc" = "${e#exit=}" ] || okk=1 ;;
                     body~*) grep -qF -- "${e#body~}" "$ST_BODY" 2>/dev/null || okk=1 ;;
