@@ -1,0 +1,433 @@
+/* test_store.c - unit tests for store/: add/has/resume, duplicates, durability across
+ * close/reopen, a writer killed with SIGKILL in the middle of a loop of adds, malformed input,
+ * schema versioning, extraction of the indexed columns, JSON-lines import. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+static char dir[64], dbpath[128];
+
+static int setup(void **st) {
+  (void)st;
+  snprintf(dir, sizeof dir, "/tmp/cs_store_test.XXXXXX");
+  if (!mkdtemp(dir)) return -1;
+  snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
+  return 0;
+}
+
+static int teardown(void **st) {
+  (void)st;
+  char p[192];
+  const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+  for (size_t i = 0; i < 4; i++) {
+    snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
+    unlink(p);
+  }
+  rmdir(dir);
+  return 0;
+}
+
+static cs_store *open_db(void) {
+  char err[256];
+  cs_store *s = cs_store_open(dbpath, err, sizeof err);
+  if (!s) fprintf(stderr, "open: %s\n", err);
+  assert_non_null(s);
+  return s;
+}
+
+/* A small web_connectivity measurement for input u. */
+static int meas(char *buf, size_t n, const char *u, const char *blocking) {
+  return snprintf(
+      buf, n,
+      "{\"input\":\"%s\",\"test_name\":\"web_connectivity\",\"probe_cc\":\"ZZ\","
+      "\"probe_asn\":\"AS64500\",\"report_id\":\"rid\",\"measurement_start_time\":"
+      "\"2026-11-25 04:00:00\",\"test_runtime\":1.25,\"annotations\":{\"category_code\":"
+      "\"NEWS\"},\"test_keys\":{\"blocking\":%s,\"accessible\":%s,\"dns_consistency\":"
+      "\"consistent\",\"queries\":[{\"engine\":\"getaddrinfo\",\"answers\":[{\"ipv4\":"
+      "\"192.0.2.1\"},{\"ipv4\":\"192.0.2.1\"},{\"ipv6\":\"2001:db8::1\"}]},{\"engine\":\"doh\","
+      "\"answers\":[{\"ipv4\":\"198.51.100.1\"}]}],\"tcp_connect\":[{\"ip\":\"192.0.2.1\","
+      "\"port\":443,\"status\":{\"failure\":null,\"success\":true}},{\"ip\":\"2001:db8::1\","
+      "\"port\":443,\"status\":{\"failure\":\"connection_refused\",\"success\":false}}],"
+      "\"tls_handshakes\":[{\"failure\":\"connection_reset\"},{\"failure\":null}],"
+      "\"requests\":[{\"response\":{\"code\":302}},{\"response\":{\"code\":200}}],"
+      "\"x_blockpage\":{\"name\":\"ooni.zz_1\",\"source\":\"ooni\",\"scope\":\"nat\","
+      "\"kind\":\"censorship\"},\"x_blockpage_confirmed\":true,\"x_blockpage_optin\":false,"
+      "\"x_analysis_reason\":\"fingerprint.http\"}}",
+      u, blocking, strcmp(blocking, "false") ? "false" : "true");
+}
+
+static int add(cs_store *s, int64_t run, const char *u) {
+  char b[4096];
+  int n = meas(b, sizeof b, u, "\"http-diff\"");
+  return cs_store_add(s, run, b, (size_t)n);
+}
+
+static void test_add_has_iter(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t run = cs_store_run_begin(s, "web_connectivity", "list.csv", "{\"j\":4}", false);
+  assert_true(run > 0);
+  assert_false(cs_store_has(s, run, "http://a.example/"));
+  assert_int_equal(add(s, run, "http://a.example/"), CS_STORE_OK);
+  assert_int_equal(add(s, run, "http://b.example/"), CS_STORE_OK);
+  assert_true(cs_store_has(s, run, "http://a.example/"));
+  assert_true(cs_store_has(s, run, "http://b.example/"));
+  assert_false(cs_store_has(s, run, "http://c.example/"));
+  assert_false(cs_store_has(s, run + 1, "http://a.example/"));
+  assert_int_equal(cs_store_count(s, run), 2);
+
+  cs_store_iter *it = cs_store_iter_new(s, run);
+  assert_non_null(it);
+  cs_store_meas m;
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.input, "http://a.example/");
+  assert_int_equal(m.run_id, run);
+  assert_string_equal(m.test_name, "web_connectivity");
+  assert_string_equal(m.category_code, "NEWS");
+  assert_string_equal(m.blocking, "http-diff");
+  assert_int_equal(m.accessible, 0);
+  assert_string_equal(m.dns_consistency, "consistent");
+  assert_null(m.dns_experiment_failure);
+  /* system resolver only, deduplicated */
+  assert_string_equal(m.dns_answers, "192.0.2.1 2001:db8::1");
+  assert_string_equal(m.tcp_failure, "[2001:db8::1]:443 connection_refused");
+  assert_string_equal(m.tls_failure, "connection_reset");
+  assert_int_equal(m.tls_ok, 1);
+  assert_int_equal(m.http_status, 302); /* requests[0] is the newest */
+  assert_string_equal(m.blockpage_name, "ooni.zz_1");
+  assert_string_equal(m.blockpage_scope, "nat");
+  assert_int_equal(m.blockpage_confirmed, 1);
+  assert_int_equal(m.blockpage_optin, 0);
+  assert_string_equal(m.analysis_reason, "fingerprint.http");
+  assert_string_equal(m.probe_cc, "ZZ");
+  assert_string_equal(m.probe_asn, "AS64500");
+  assert_true(m.test_runtime > 1.24 && m.test_runtime < 1.26);
+  size_t len = 0;
+  const char *j = cs_store_iter_json(it, &len);
+  char b[4096];
+  int n = meas(b, sizeof b, "http://a.example/", "\"http-diff\"");
+  assert_non_null(j);
+  assert_int_equal(len, n);
+  assert_memory_equal(j, b, len);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.input, "http://b.example/");
+  assert_int_equal(cs_store_iter_next(it, &m), 0);
+  cs_store_iter_free(it);
+  cs_store_close(s);
+}
+
+static void test_duplicate(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t r1 = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  int64_t r2 = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  assert_true(r1 > 0 && r2 > r1);
+  assert_int_equal(add(s, r1, "http://a.example/"), CS_STORE_OK);
+  assert_int_equal(add(s, r1, "http://a.example/"), CS_STORE_DUPLICATE);
+  assert_string_equal(cs_store_strerror(CS_STORE_DUPLICATE), "input already stored in this run");
+  assert_int_equal(cs_store_count(s, r1), 1);
+  /* the same input in another run is another measurement */
+  assert_int_equal(add(s, r2, "http://a.example/"), CS_STORE_OK);
+  assert_int_equal(cs_store_count(s, r2), 1);
+  /* the store still works after a rejected add (the transaction was rolled back) */
+  assert_int_equal(add(s, r1, "http://b.example/"), CS_STORE_OK);
+  assert_int_equal(cs_store_count(s, r1), 2);
+  assert_int_equal(add(s, 9999, "http://a.example/"), CS_STORE_NORUN);
+  cs_store_close(s);
+}
+
+static void test_resume(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t r1 = cs_store_run_begin(s, "web_connectivity", "pk.csv", NULL, true);
+  assert_true(r1 > 0);
+  assert_int_equal(add(s, r1, "http://a.example/"), CS_STORE_OK);
+  cs_store_close(s); /* interrupted */
+  s = open_db();
+  int64_t other = cs_store_run_begin(s, "web_connectivity", "global.csv", NULL, false);
+  assert_true(other > r1);
+  int64_t other_test = cs_store_run_begin(s, "urlgetter", "pk.csv", NULL, false);
+  assert_true(other_test > other);
+  assert_int_equal(cs_store_run_begin(s, "web_connectivity", "pk.csv", NULL, true), r1);
+  assert_true(cs_store_has(s, r1, "http://a.example/"));
+  assert_int_equal(add(s, r1, "http://a.example/"), CS_STORE_DUPLICATE);
+  assert_int_equal(add(s, r1, "http://b.example/"), CS_STORE_OK);
+  assert_int_equal(cs_store_run_end(s, r1), CS_STORE_OK);
+  assert_int_equal(cs_store_run_end(s, 12345), CS_STORE_NORUN);
+  /* finished: a new resume starts a new run */
+  int64_t r2 = cs_store_run_begin(s, "web_connectivity", "pk.csv", NULL, true);
+  assert_true(r2 > other_test);
+  assert_false(cs_store_has(s, r2, "http://a.example/"));
+  /* without resume, always a new run even when an unfinished one exists */
+  int64_t r3 = cs_store_run_begin(s, "web_connectivity", "pk.csv", NULL, false);
+  assert_true(r3 > r2);
+  /* resume picks the most recent unfinished one */
+  assert_int_equal(cs_store_run_begin(s, "web_connectivity", "pk.csv", NULL, true), r3);
+  cs_store_close(s);
+}
+
+static int collect(void *ctx, const cs_store_run *r) {
+  int64_t *ids = ctx;
+  for (int i = 0; i < 8; i++)
+    if (!ids[i]) {
+      ids[i] = r->id;
+      break;
+    }
+  return 0;
+}
+
+static void test_durable_reopen(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t run = cs_store_run_begin(s, "web_connectivity", "l.csv", "{\"parallel\":8}", false);
+  char u[64];
+  for (int i = 0; i < 50; i++) {
+    snprintf(u, sizeof u, "http://h%d.example/", i);
+    assert_int_equal(add(s, run, u), CS_STORE_OK);
+  }
+  assert_int_equal(cs_store_run_end(s, run), CS_STORE_OK);
+  int64_t run2 = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  cs_store_close(s);
+
+  s = open_db();
+  assert_int_equal(cs_store_count(s, run), 50);
+  assert_int_equal(cs_store_run_latest(s), run2);
+  cs_arena *a = cs_arena_new(0);
+  cs_store_run r;
+  assert_int_equal(cs_store_run_get(s, run, a, &r), CS_STORE_OK);
+  assert_int_equal(r.id, run);
+  assert_string_equal(r.test_name, "web_connectivity");
+  assert_string_equal(r.input_list, "l.csv");
+  assert_string_equal(r.params_json, "{\"parallel\":8}");
+  assert_non_null(r.started_at);
+  assert_non_null(r.finished_at);
+  assert_int_equal(r.count, 50);
+  assert_int_equal(cs_store_run_get(s, run2, a, &r), CS_STORE_OK);
+  assert_null(r.finished_at);
+  assert_null(r.params_json);
+  assert_int_equal(cs_store_run_get(s, 777, a, &r), CS_STORE_NORUN);
+  cs_arena_free(a);
+  int64_t ids[8] = {0};
+  assert_int_equal(cs_store_runs(s, collect, ids), 0);
+  assert_int_equal(ids[0], run2); /* newest first */
+  assert_int_equal(ids[1], run);
+  assert_int_equal(ids[2], 0);
+  cs_store_close(s);
+
+  /* WAL mode and synchronous=FULL are what the durability claim rests on */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+  sqlite3_finalize(q);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(q, 0), 1);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
+static void test_malformed(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t run = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  static const char *bad[] = {
+      "",
+      "not json",
+      "{\"input\":\"http://a.example/\"",         /* truncated */
+      "{\"input\":\"http://a.example/\"} trailing", /* trailing garbage */
+      "[\"input\"]",                                /* not an object */
+      "{\"test_keys\":{}}",                         /* no input */
+      "{\"input\":42}",                             /* input not a string */
+      "{\"input\":null}",
+      "{\"input\":\"http://\\ud800.example/\"", /* truncated after a lone surrogate */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(cs_store_add(s, run, bad[i], strlen(bad[i])), CS_STORE_BADJSON);
+  const char nul[] = "{\"input\":\"http://a.example/\"}\0{}";
+  assert_int_equal(cs_store_add(s, run, nul, sizeof nul - 1), CS_STORE_BADJSON);
+  assert_int_equal(cs_store_add(s, run, NULL, 10), CS_STORE_BADJSON);
+  /* deeply nested input is bounded by the parser */
+  char deep[300];
+  memset(deep, '[', sizeof deep);
+  assert_int_equal(cs_store_add(s, run, deep, sizeof deep), CS_STORE_BADJSON);
+  assert_int_equal(cs_store_count(s, run), 0);
+  /* minimal and odd-typed but acceptable: columns unknown */
+  const char *min = "{\"input\":\"x\",\"test_keys\":{\"blocking\":7,\"accessible\":\"yes\","
+                    "\"tls_handshakes\":{},\"requests\":[{\"response\":{\"code\":1e9}}],"
+                    "\"x_blockpage\":\"str\"}}";
+  assert_int_equal(cs_store_add(s, run, min, strlen(min)), CS_STORE_OK);
+  cs_store_iter *it = cs_store_iter_new(s, run);
+  cs_store_meas m;
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_null(m.blocking);
+  assert_int_equal(m.accessible, -1);
+  assert_int_equal(m.http_status, 0);
+  assert_null(m.blockpage_name);
+  assert_null(m.category_code);
+  assert_true(m.test_runtime < 0);
+  cs_store_iter_free(it);
+  cs_store_close(s);
+}
+
+static void test_schema_newer(void **st) {
+  (void)st;
+  cs_store_close(open_db());
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  char err[256];
+  assert_null(cs_store_open(dbpath, err, sizeof err));
+  assert_non_null(strstr(err, "newer"));
+  assert_null(cs_store_open("/nonexistent/dir/x.db", err, sizeof err));
+  assert_null(cs_store_open("", err, sizeof err));
+}
+
+/* The child adds measurements as fast as it can and acknowledges each add that returned over
+ * a pipe; the parent SIGKILLs it mid-loop, then checks that every acknowledged input is there
+ * exactly once, at most one more (committed, not yet acknowledged), and that every row is
+ * whole (its JSON parses and equals what was written). */
+static void test_kill9(void **st) {
+  (void)st;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    char err[256];
+    cs_store *s = cs_store_open(dbpath, err, sizeof err);
+    int64_t run = s ? cs_store_run_begin(s, "web_connectivity", "kill.csv", NULL, true) : -1;
+    if (run != 1) _exit(3);
+    char u[64];
+    for (uint32_t i = 0;; i++) {
+      snprintf(u, sizeof u, "http://k%u.example/", i);
+      if (add(s, run, u) != CS_STORE_OK) _exit(4);
+      if (write(p[1], &i, sizeof i) != sizeof i) _exit(5);
+    }
+  }
+  close(p[1]);
+  uint32_t last = 0, v;
+  long acked = 0;
+  while (acked < 150 && read(p[0], &v, sizeof v) == sizeof v) last = v, acked++;
+  usleep(3000); /* let it be somewhere inside the next add */
+  kill(pid, SIGKILL);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  while (read(p[0], &v, sizeof v) == sizeof v) last = v, acked++; /* acks still in the pipe */
+  close(p[0]);
+  assert_int_equal(acked, (long)last + 1);
+
+  cs_store *s = open_db();
+  int64_t n = cs_store_count(s, 1);
+  assert_true(n >= acked && n <= acked + 1);
+  char u[64];
+  for (uint32_t i = 0; i < (uint32_t)acked; i++) {
+    snprintf(u, sizeof u, "http://k%u.example/", i);
+    assert_true(cs_store_has(s, 1, u));
+  }
+  cs_store_iter *it = cs_store_iter_new(s, 1);
+  cs_store_meas m;
+  int64_t rows = 0;
+  cs_arena *a = cs_arena_new(0);
+  while (cs_store_iter_next(it, &m) == 1) {
+    snprintf(u, sizeof u, "http://k%lld.example/", (long long)rows);
+    assert_string_equal(m.input, u); /* in order, each once */
+    size_t len;
+    const char *j = cs_store_iter_json(it, &len);
+    char b[4096];
+    int bn = meas(b, sizeof b, u, "\"http-diff\"");
+    assert_int_equal(len, bn);
+    assert_memory_equal(j, b, len);
+    assert_non_null(cs_json_parse(a, j, len, NULL, NULL, 0));
+    rows++;
+  }
+  cs_arena_free(a);
+  cs_store_iter_free(it);
+  assert_int_equal(rows, n);
+  /* the killed run is resumable and refuses duplicates */
+  assert_int_equal(cs_store_run_begin(s, "web_connectivity", "kill.csv", NULL, true), 1);
+  assert_int_equal(add(s, 1, "http://k0.example/"), CS_STORE_DUPLICATE);
+  cs_store_close(s);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
+static void test_import_jsonl(void **st) {
+  (void)st;
+  char err[256];
+  cs_store *s = cs_store_open_scratch(err, sizeof err);
+  assert_non_null(s);
+  int64_t run = cs_store_run_begin(s, "web_connectivity", "-", NULL, false);
+  char b[4096];
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  meas(b, sizeof b, "http://a.example/", "\"dns\"");
+  fprintf(f, "%s\r\n\n   \n", b);
+  meas(b, sizeof b, "http://b.example/", "false");
+  fprintf(f, "  %s\n", b);
+  fprintf(f, "{broken\n");
+  meas(b, sizeof b, "http://a.example/", "false");
+  fprintf(f, "%s\n", b); /* duplicate input: the first one stays */
+  fputs("{\"input\":\"http://nul.example/\"}", f);
+  fputc(0, f);
+  fputs("\n", f);
+  meas(b, sizeof b, "http://c.example/", "null");
+  fputs(b, f); /* no final newline */
+  rewind(f);
+  cs_store_import_stats is;
+  assert_int_equal(cs_store_import_jsonl(s, run, f, &is), CS_STORE_OK);
+  fclose(f);
+  assert_int_equal(is.added, 3);
+  assert_int_equal(is.duplicate, 1);
+  assert_int_equal(is.bad, 2);
+  cs_store_iter *it = cs_store_iter_new(s, run);
+  cs_store_meas m;
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.input, "http://a.example/");
+  assert_string_equal(m.blocking, "dns");
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.blocking, "false");
+  assert_int_equal(m.accessible, 1);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_null(m.blocking);
+  assert_int_equal(cs_store_iter_next(it, &m), 0);
+  cs_store_iter_free(it);
+  cs_store_close(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_add_has_iter, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_durable_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_import_jsonl, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
