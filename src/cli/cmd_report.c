@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "report/report.h"
@@ -13,6 +14,7 @@ static const char usage_text[] =
     "usage: censorscope report [--db PATH] [--run ID|latest] [--format text|json|csv|html]\n"
     "                          [-o FILE]\n"
     "       censorscope report --jsonl FILE [--format ...] [-o FILE]\n"
+    "       censorscope report --db PATH --import FILE [--format ...] [-o FILE]\n"
     "       censorscope report --db PATH --list-runs\n"
     "\n"
     "Summarises a run of web_connectivity measurements: URLs tested, accessible, blocked by\n"
@@ -25,6 +27,8 @@ static const char usage_text[] =
     "  --run ID|latest  which run (default: latest)\n"
     "  --jsonl FILE     report straight from a JSON-lines file of measurements ('-': stdin)\n"
     "                   instead of a database (duplicate inputs: the first one counts)\n"
+    "  --import FILE    store a JSON-lines file in the database (--db) as a new, finished\n"
+    "                   run, then report on it\n"
     "  -f, --format F   text (default), json, csv (one row per URL) or html (one\n"
     "                   self-contained file: inline CSS and SVG, no scripts)\n"
     "  -o, --output F   write to F (atomically: F.tmp then rename) instead of stdout\n"
@@ -33,7 +37,30 @@ static const char usage_text[] =
     "\n"
     "exit status: 0 ok, 1 error (no such run, unreadable database, write error), 2 usage.\n";
 
-enum { OPT_DB = 256, OPT_RUN, OPT_JSONL, OPT_LIST };
+enum { OPT_DB = 256, OPT_RUN, OPT_JSONL, OPT_LIST, OPT_IMPORT };
+
+/* Reads a JSON-lines file ("-": stdin) into a new run of s. Returns the run id or -1. */
+static int64_t load_jsonl(cs_store *s, const char *path) {
+  FILE *in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+  if (!in) {
+    perror(path);
+    return -1;
+  }
+  int64_t run_id = cs_store_run_begin(s, "web_connectivity", path, "{\"imported\":true}", false);
+  cs_store_import_stats st;
+  int irc = run_id > 0 ? cs_store_import_jsonl(s, run_id, in, &st) : CS_STORE_IO;
+  if (in != stdin) fclose(in);
+  if (irc) {
+    fprintf(stderr, "report: %s: %s (%s)\n", path, cs_store_strerror(irc), cs_store_errmsg(s));
+    return -1;
+  }
+  if (st.bad || st.duplicate)
+    fprintf(stderr, "report: %s: %llu measurements, %llu malformed lines skipped, %llu "
+                    "duplicate inputs skipped\n",
+            path, (unsigned long long)st.added, (unsigned long long)st.bad,
+            (unsigned long long)st.duplicate);
+  return cs_store_run_end(s, run_id) == CS_STORE_OK ? run_id : -1;
+}
 
 static int print_run(void *ctx, const cs_store_run *r) {
   FILE *o = ctx;
@@ -51,9 +78,11 @@ static int run(int argc, char **argv) {
                                        {"format", required_argument, 0, 'f'},
                                        {"output", required_argument, 0, 'o'},
                                        {"list-runs", no_argument, 0, OPT_LIST},
+                                       {"import", required_argument, 0, OPT_IMPORT},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-  const char *db = getenv("CENSORSCOPE_DB"), *run_arg = "latest", *jsonl = NULL, *out = NULL;
+  const char *db = getenv("CENSORSCOPE_DB"), *run_arg = "latest", *jsonl = NULL, *out = NULL,
+             *import = NULL;
   cs_report_format fmt = CS_REPORT_TEXT;
   bool list = false;
   int c;
@@ -64,6 +93,7 @@ static int run(int argc, char **argv) {
     case OPT_RUN: run_arg = optarg; break;
     case OPT_JSONL: jsonl = optarg; break;
     case OPT_LIST: list = true; break;
+    case OPT_IMPORT: import = optarg; break;
     case 'o': out = optarg; break;
     case 'f':
       if (cs_report_format_parse(optarg, &fmt) < 0) {
@@ -89,9 +119,19 @@ static int run(int argc, char **argv) {
       return 2;
     }
   }
-  if (jsonl && (list || want)) {
-    fprintf(stderr, "report: --jsonl reports the whole file; --run/--list-runs need --db\n");
+  if (jsonl && (list || want || import)) {
+    fprintf(stderr, "report: --jsonl reports the whole file; --run/--list-runs/--import need "
+                    "--db\n");
     return 2;
+  }
+  if (import && (list || want)) {
+    fprintf(stderr, "report: --import reports on the run it creates\n");
+    return 2;
+  }
+  struct stat sb;
+  if (!jsonl && !import && stat(db, &sb) != 0) { /* a typo must not create an empty database */
+    fprintf(stderr, "report: %s: no such database\n", db);
+    return 1;
   }
 
   char err[512];
@@ -112,26 +152,9 @@ static int run(int argc, char **argv) {
     if (rc) fprintf(stderr, "report: %s\n", cs_store_errmsg(s));
     goto done;
   }
-  if (jsonl) {
-    FILE *in = strcmp(jsonl, "-") ? fopen(jsonl, "rb") : stdin;
-    if (!in) {
-      perror(jsonl);
-      goto done;
-    }
-    run_id = cs_store_run_begin(s, "web_connectivity", jsonl, NULL, false);
-    cs_store_import_stats st;
-    int irc = run_id > 0 ? cs_store_import_jsonl(s, run_id, in, &st) : CS_STORE_IO;
-    if (in != stdin) fclose(in);
-    if (irc) {
-      fprintf(stderr, "report: %s: %s (%s)\n", jsonl, cs_store_strerror(irc), cs_store_errmsg(s));
-      goto done;
-    }
-    if (st.bad || st.duplicate)
-      fprintf(stderr, "report: %s: %llu measurements, %llu malformed lines skipped, %llu "
-                      "duplicate inputs skipped\n",
-              jsonl, (unsigned long long)st.added, (unsigned long long)st.bad,
-              (unsigned long long)st.duplicate);
-    cs_store_run_end(s, run_id);
+  if (jsonl || import) {
+    run_id = load_jsonl(s, jsonl ? jsonl : import);
+    if (run_id < 0) goto done;
   } else if (!run_id) {
     run_id = cs_store_run_latest(s);
     if (run_id <= 0) {
