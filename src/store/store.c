@@ -289,7 +289,20 @@ static const cs_jval *jarr(const cs_jval *o, const char *k) {
   return v && v->type == CS_JARR ? v : NULL;
 }
 
-/* Answers of the system resolver (of any resolver when none was used), deduplicated. */
+/* Appends v to the space-separated list in b unless it is there already or would not fit. */
+static bool answer_add(cs_buf *b, const char *v) {
+  size_t vl = strlen(v);
+  if (b->len + 1 + vl >= MAX_ANSWERS_TEXT) return false;
+  const char *text = b->len ? cs_buf_cstr(b) : "";
+  for (const char *p = strstr(text, v); p; p = strstr(p + 1, v))
+    if ((p == text || p[-1] == ' ') && (p[vl] == ' ' || p[vl] == 0)) return true;
+  if (b->len) cs_buf_putc(b, ' ');
+  cs_buf_puts(b, v);
+  return true;
+}
+
+/* Answers of the system resolver (of any resolver when none was used), deduplicated:
+ * addresses, or the CNAME targets when there is no address at all; capped. */
 static const char *dns_answers(cs_arena *a, const cs_jval *tk) {
   const cs_jval *qs = jarr(tk, "queries");
   if (!qs) return NULL;
@@ -298,34 +311,20 @@ static const char *dns_answers(cs_arena *a, const cs_jval *tk) {
     if (system_engine(jstr(qs->kids[i], "engine"))) any_system = true;
   cs_buf b;
   cs_buf_init(&b, MAX_ANSWERS_TEXT);
-  for (size_t i = 0; i < qs->len && !b.overflow; i++) {
-    const cs_jval *q = qs->kids[i];
-    if (any_system && !system_engine(jstr(q, "engine"))) continue;
-    const cs_jval *ans = jarr(q, "answers");
-    for (size_t j = 0; ans && j < ans->len; j++) {
-      const char *v = jstr(ans->kids[j], "ipv4");
-      if (!v) v = jstr(ans->kids[j], "ipv6");
-      if (!v) v = jstr(ans->kids[j], "hostname");
-      if (!v || !*v) continue;
-      const char *text = b.len ? cs_buf_cstr(&b) : "";
-      size_t vl = strlen(v);
-      bool dup = false;
-      for (const char *p = text ? strstr(text, v) : NULL; p; p = strstr(p + 1, v))
-        if ((p == text || p[-1] == ' ') && (p[vl] == ' ' || p[vl] == 0)) dup = true;
-      if (dup) continue;
-      if (b.len) cs_buf_putc(&b, ' ');
-      cs_buf_puts(&b, v);
+  bool full = false;
+  for (int pass = 0; pass < 2 && !b.len; pass++) {
+    for (size_t i = 0; i < qs->len && !full; i++) {
+      const cs_jval *q = qs->kids[i];
+      if (any_system && !system_engine(jstr(q, "engine"))) continue;
+      const cs_jval *ans = jarr(q, "answers");
+      for (size_t j = 0; ans && j < ans->len && !full; j++) {
+        const char *v = pass ? jstr(ans->kids[j], "hostname") : jstr(ans->kids[j], "ipv4");
+        if (!v && !pass) v = jstr(ans->kids[j], "ipv6");
+        if (v && *v) full = !answer_add(&b, v);
+      }
     }
   }
-  const char *r = NULL;
-  if (b.overflow) { /* cut at the last complete answer */
-    char *t = cs_arena_strndup(a, (const char *)b.data, b.len);
-    char *sp = t ? strrchr(t, ' ') : NULL;
-    if (sp) *sp = 0;
-    r = t;
-  } else if (b.len) {
-    r = cs_arena_strndup(a, (const char *)b.data, b.len);
-  }
+  const char *r = b.len ? cs_arena_strndup(a, (const char *)b.data, b.len) : NULL;
   cs_buf_free(&b);
   return r;
 }

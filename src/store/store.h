@@ -105,7 +105,7 @@ typedef struct {
   const char *dns_consistency; /* "consistent" | "inconsistent" | NULL */
   const char *dns_experiment_failure, *http_experiment_failure, *control_failure;
   /* evidence summaries (from queries / tcp_connect / tls_handshakes / requests) */
-  const char *dns_answers; /* system-resolver A/AAAA/CNAME answers, space separated, capped */
+  const char *dns_answers; /* system-resolver A/AAAA answers (CNAMEs if none), space separated */
   const char *tcp_failure; /* "ip:port failure" of the first failed TCP connect */
   const char *tls_failure; /* failure of the first failed TLS handshake */
   int tls_ok;              /* number of TLS handshakes that succeeded */

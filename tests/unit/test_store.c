@@ -418,6 +418,36 @@ static void test_import_jsonl(void **st) {
   cs_store_close(s);
 }
 
+static void test_extract_answers(void **st) {
+  (void)st;
+  cs_arena *a = cs_arena_new(0);
+  cs_buf b;
+  cs_buf_init(&b, 0);
+  cs_buf_puts(&b, "{\"input\":\"u\",\"test_keys\":{\"queries\":[{\"engine\":\"system\","
+                  "\"answers\":[");
+  for (int i = 0; i < 200; i++)
+    cs_buf_printf(&b, "%s{\"ipv4\":\"203.0.113.%d\"},{\"hostname\":\"c.example\"}", i ? "," : "",
+                  i);
+  cs_buf_puts(&b, "]}]}}");
+  cs_store_meas m;
+  cs_jval *v = cs_json_parse(a, (const char *)b.data, b.len, NULL, NULL, 0);
+  assert_int_equal(cs_store_extract(a, v, &m), 0);
+  size_t n = strlen(m.dns_answers);
+  assert_true(n > 400 && n < 512);                       /* capped */
+  assert_true(!strncmp(m.dns_answers, "203.0.113.0 203.0.113.1 ", 24));
+  assert_null(strstr(m.dns_answers, "c.example"));        /* addresses only */
+  const char *last = strrchr(m.dns_answers, ' ') + 1;    /* ends on a whole address */
+  assert_true(!strncmp(last, "203.0.113.", 10) && strlen(last) >= 11);
+  const char *cn = "{\"input\":\"u\",\"test_keys\":{\"queries\":[{\"engine\":\"getaddrinfo\","
+                   "\"answers\":[{\"hostname\":\"a.example\"},{\"hostname\":\"a.example\"}]}]}}";
+  v = cs_json_parse(a, cn, strlen(cn), NULL, NULL, 0);
+  assert_int_equal(cs_store_extract(a, v, &m), 0);
+  assert_string_equal(m.dns_answers, "a.example"); /* CNAME only when no address */
+  assert_int_equal(cs_store_extract(a, NULL, &m), -1);
+  cs_buf_free(&b);
+  cs_arena_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_add_has_iter, setup, teardown),
@@ -428,6 +458,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_jsonl, setup, teardown),
+      cmocka_unit_test(test_extract_answers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
