@@ -243,6 +243,7 @@ static int run(int argc, char **argv) {
 
   int rc = 1;
   cs_loop *l = cs_loop_new();
+  if (l) cs_loop_set_workers(l, 32); /* concurrent getaddrinfo lookups for many requests */
   cs_helper *h = l ? cs_helper_new(l, &o) : NULL;
   sig_state ss = {.l = l, .h = h, .fd = -1, .quiet = quiet};
   if (!h) {

@@ -150,6 +150,8 @@ int cs_runner_run(const cs_runner *r) {
     fprintf(stderr, "cannot create the event loop\n");
     return 1;
   }
+  /* the system resolver (getaddrinfo) blocks a worker per lookup */
+  cs_loop_set_workers(s.l, r->parallel < 4 ? 4 : r->parallel > 32 ? 32 : (int)r->parallel);
   start_more(&s);
   int rc = cs_loop_run(s.l) < 0 ? 1 : 0;
   cs_loop_free(s.l);

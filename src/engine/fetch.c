@@ -108,6 +108,10 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
     redirect_failure = "unknown_failure: stopped after too many redirects"; /* Go's error */
   else if (!(next = cs_url_resolve(f->t->a, f->cur_url, loc)))
     redirect_failure = "http_invalid_redirect_location_host";
+  if (redirect_failure && !next && f->nredirects < max && f->o->keep_unfollowable_redirect) {
+    finish(f, NULL, NULL);
+    return;
+  }
   if (redirect_failure) {
     /* As in OONI, the round trip whose redirect cannot be followed is the failed one: its
      * record keeps the response it got and carries the failure. */
@@ -204,24 +208,28 @@ static void on_connect(cs_conn *c, const char *failure, void *data) {
   }
 }
 
+static bool skipped(const cs_fetch *f, const cs_ip *ip) {
+  return (f->o->skip_loopback && cs_ip_is_loopback(ip)) || (f->o->skip_bogons && cs_ip_is_bogon(ip));
+}
+
 static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
   const char *tags[] = {f->tag};
   f->natt = 0;
   for (size_t i = 0; i < n && f->natt < CS_FETCH_MAX_ADDRS; i++) {
-    if (f->o->skip_loopback && cs_ip_is_loopback(&addrs[i])) continue;
+    if (skipped(f, &addrs[i])) continue;
     attempt *a = &f->att[f->natt++];
     memset(a, 0, sizeof *a);
     a->f = f;
   }
   if (f->natt == 0) {
-    /* OONI never dials loopback: every address was a loopback address */
-    finish(f, "unknown_failure: no address to connect to (loopback only)", "connect");
+    /* every address was excluded (loopback for OONI's probe, bogons for the control) */
+    finish(f, "unknown_failure: no address to connect to", "connect");
     return;
   }
   f->npending = f->natt;
   size_t k = 0;
   for (size_t i = 0; i < n && k < f->natt; i++) {
-    if (f->o->skip_loopback && cs_ip_is_loopback(&addrs[i])) continue;
+    if (skipped(f, &addrs[i])) continue;
     attempt *a = &f->att[k++];
     cs_conn_opts o = {
         .connect_timeout = f->o->tcp_timeout,

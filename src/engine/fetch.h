@@ -30,6 +30,12 @@ typedef struct {
   const cs_ip *addrs;   /* depth-0 addresses to use instead of resolving (NULL: resolve) */
   size_t naddrs;
   bool skip_loopback;   /* never dial loopback addresses (OONI web_connectivity) */
+  bool skip_bogons;     /* never dial bogons (util/ipnet.h; --lab-net ranges are not bogons):
+                           the control server must not be a way into private networks */
+  bool keep_unfollowable_redirect; /* a redirect whose Location is unusable ends the fetch
+                                      successfully with that 3xx as the final response (as
+                                      OONI's control server reports it) instead of failing
+                                      with http_invalid_redirect_location_host */
   const char *user_agent; /* NULL: CS_HTTP_USER_AGENT */
 } cs_fetch_opts;
 

@@ -12,7 +12,8 @@
 #include "util/timeutil.h"
 
 #define MAX_EVENTS 128
-#define WORKERS 4
+#define WORKERS_DEFAULT 4
+#define WORKERS_MAX 64
 
 struct cs_loop {
   int epfd;
@@ -30,8 +31,8 @@ struct cs_loop {
   struct epoll_event batch[MAX_EVENTS];
   int nbatch;
   /* worker pool */
-  pthread_t threads[WORKERS];
-  int nthreads;
+  pthread_t threads[WORKERS_MAX];
+  int nthreads, max_workers;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   cs_work *qhead, *qtail;    /* submitted, not started */
@@ -60,6 +61,7 @@ cs_loop *cs_loop_new(void) {
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv, NULL);
   l->now = cs_mono_now();
+  l->max_workers = WORKERS_DEFAULT;
   if (cs_io_start(l, &l->efd_io, l->efd, CS_EV_READ, work_wakeup, l) < 0) {
     cs_loop_free(l);
     return NULL;
@@ -237,10 +239,16 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+void cs_loop_set_workers(cs_loop *l, int n) {
+  pthread_mutex_lock(&l->mu);
+  l->max_workers = n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : n;
+  pthread_mutex_unlock(&l->mu);
+}
+
 int cs_work_submit(cs_loop *l, cs_work *w, cs_work_fn fn, cs_work_done done, void *data) {
   w->loop = l, w->fn = fn, w->done = done, w->data = data, w->next = NULL;
   pthread_mutex_lock(&l->mu);
-  if (l->nthreads < WORKERS && l->npending >= (size_t)l->nthreads) {
+  if (l->nthreads < l->max_workers && l->npending >= (size_t)l->nthreads) {
     if (pthread_create(&l->threads[l->nthreads], NULL, worker_main, l) == 0) l->nthreads++;
   }
   if (l->nthreads == 0) {

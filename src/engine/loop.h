@@ -79,6 +79,11 @@ void cs_timer_stop(cs_loop *l, cs_timer *t);
 void cs_defer_call(cs_loop *l, cs_defer *d, cs_defer_cb cb, void *data);
 void cs_defer_cancel(cs_loop *l, cs_defer *d);
 
+/* At most n worker threads (1..64; default 4), started on demand. Blocking work such as
+ * getaddrinfo waits in a queue when all are busy, so a run with many concurrent lookups
+ * needs more workers. */
+void cs_loop_set_workers(cs_loop *l, int n);
+
 /* Runs fn on a worker thread, then done on the loop. The cs_work must stay valid until done
  * runs; work cannot be cancelled (its owner must wait for done). */
 int cs_work_submit(cs_loop *l, cs_work *w, cs_work_fn fn, cs_work_done done, void *data);

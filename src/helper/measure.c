@@ -553,6 +553,10 @@ static void start_fetch(cs_helper_measure *m) {
       .naddrs = n,
       /* redirect hops: never dial loopback unless the operator made it a lab net */
       .skip_loopback = cs_ip_is_bogon(&lo),
+      /* and never any other bogon (no request forgery into private networks) */
+      .skip_bogons = true,
+      /* oohelperd reports a redirect it cannot follow as the final response (ooni/probe#2628) */
+      .keep_unfollowable_redirect = true,
       .user_agent = m->req.user_agent,
   };
   m->fetch = cs_fetch_start(m->l, m->t, m->req.url, &m->fo, on_fetch, m);
