@@ -17,6 +17,7 @@
 struct cs_store {
   sqlite3 *db;
   sqlite3_stmt *has, *add, *run_exists;
+  bool scratch; /* temporary database for one report: the JSON itself is not kept */
   char errmsg[256];
 };
 
@@ -135,6 +136,7 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
     cs_store_close(s);
     return NULL;
   }
+  s->scratch = scratch;
   sqlite3_busy_timeout(s->db, 10000);
   sqlite3_extended_result_codes(s->db, 1);
   int v;
@@ -470,7 +472,8 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
   bind_str(st, i++, m.probe_cc);
   bind_str(st, i++, m.probe_asn);
   bind_str(st, i++, m.report_id);
-  sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
+  if (s->scratch) sqlite3_bind_text(st, i++, "", 0, SQLITE_STATIC);
+  else sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) {
     set_err(s);
