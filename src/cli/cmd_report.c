@@ -64,8 +64,16 @@ static int64_t load_jsonl(cs_store *s, const char *path) {
 
 static int print_run(void *ctx, const cs_store_run *r) {
   FILE *o = ctx;
-  fprintf(o, "%6lld  %-18s %7lld  %s  %-19s  ", (long long)r->id, r->test_name,
-          (long long)r->count, r->started_at, r->finished_at ? r->finished_at : "(unfinished)");
+  fprintf(o, "%6lld  ", (long long)r->id);
+  char f[3][20];
+  const char *v[3] = {r->test_name, r->started_at, r->finished_at ? r->finished_at : "(unfinished)"};
+  for (int i = 0; i < 3; i++) { /* fixed-width columns, no control bytes from the file */
+    size_t j = 0;
+    for (const char *p = v[i]; p && *p && j < sizeof f[i] - 1; p++)
+      f[i][j++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    f[i][j] = 0;
+  }
+  fprintf(o, "%-18s %7lld  %-19s  %-19s  ", f[0], (long long)r->count, f[1], f[2]);
   cs_report_text_safe(o, *r->input_list ? r->input_list : "(command line)");
   fputc('\n', o);
   return 0;

@@ -54,9 +54,16 @@ int cs_report_write_text(FILE *o, const cs_report *r, cs_store *s) {
     cs_report_text_safe(o, r->input_list);
     fputc('\n', o);
   }
-  fprintf(o, "Run:          started %s UTC, %s%s%s\n", r->started_at ? r->started_at : "?",
-          r->finished_at ? "finished " : "not finished", r->finished_at ? r->finished_at : "",
-          r->finished_at ? " UTC" : "");
+  fputs("Run:          started ", o);
+  cs_report_text_safe(o, r->started_at ? r->started_at : "?");
+  fputs(" UTC, ", o);
+  if (r->finished_at) {
+    fputs("finished ", o);
+    cs_report_text_safe(o, r->finished_at);
+    fputs(" UTC\n", o);
+  } else {
+    fputs("not finished\n", o);
+  }
   fputs("Probe:        ", o);
   cs_report_text_safe(o, r->probe_cc ? r->probe_cc : "?");
   fputc(' ', o);
