@@ -350,7 +350,8 @@ int cs_store_extract(cs_arena *a, const cs_jval *m, cs_store_meas *out) {
   memset(out, 0, sizeof *out);
   out->test_runtime = -1;
   out->accessible = out->blockpage_confirmed = out->blockpage_optin = -1;
-  if (!m || m->type != CS_JOBJ || !jstr(m, "input")) return -1;
+  const char *in = jstr(m, "input");
+  if (!m || m->type != CS_JOBJ || !in || strlen(in) != cs_json_get(m, "input")->len) return -1;
   const cs_jval *tk = cs_json_get(m, "test_keys");
   if (tk && tk->type != CS_JOBJ) tk = NULL;
   out->input = jstr(m, "input");

@@ -120,7 +120,7 @@ typedef struct {
 } cs_store_meas;
 
 /* Fills out from a parsed measurement. Strings point into the parse tree or into arena a.
- * Returns 0, or -1 when m is not an object with a string "input". */
+ * Returns 0, or -1 when m is not an object with a string "input" (without NUL characters). */
 int cs_store_extract(cs_arena *a, const cs_jval *m, cs_store_meas *out);
 
 /* Streams the measurements of a run in insertion order, one row in memory at a time. */

@@ -254,6 +254,7 @@ static void test_malformed(void **st) {
       "{\"test_keys\":{}}",                         /* no input */
       "{\"input\":42}",                             /* input not a string */
       "{\"input\":null}",
+      "{\"input\":\"http://a.example/\\u0000x\"}", /* a NUL would cut the key short */
       "{\"input\":\"http://\\ud800.example/\"", /* truncated after a lone surrogate */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
