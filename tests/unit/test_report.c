@@ -370,6 +370,50 @@ static void test_big_run_caps(void **st) {
   cs_store_close(s);
 }
 
+/* An empty run (interrupted before the first measurement) renders in every format. */
+static void test_empty_run(void **st) {
+  (void)st;
+  char err[256];
+  cs_store *s = cs_store_open_scratch(err, sizeof err);
+  assert_non_null(s);
+  int64_t r = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  cs_report *rep = cs_report_compute(s, r, err, sizeof err);
+  assert_non_null(rep);
+  assert_int_equal(rep->tested, 0);
+  assert_null(rep->finished_at);
+  for (int f = CS_REPORT_TEXT; f <= CS_REPORT_HTML; f++) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *o = open_memstream(&buf, &n);
+    assert_int_equal(cs_report_write(o, (cs_report_format)f, rep, s), 0);
+    fclose(o);
+    assert_true(n > 0);
+    if (f == CS_REPORT_JSON) {
+      cs_arena *a = cs_arena_new(0);
+      const cs_jval *v = cs_json_parse(a, buf, n, NULL, NULL, 0);
+      assert_non_null(v);
+      assert_int_equal((int)cs_json_get_num(cs_json_get(v, "totals"), "tested", -1), 0);
+      assert_true(cs_json_is_null(cs_json_get(cs_json_get(v, "run"), "finished_at")));
+      cs_arena_free(a);
+    }
+    if (f == CS_REPORT_CSV) assert_non_null(strstr(buf, "report_id\r\n"));
+    if (f == CS_REPORT_CSV) assert_null(strstr(buf, "report_id\r\n1"));
+    if (f == CS_REPORT_HTML) {
+      assert_non_null(strstr(buf, "run not finished"));
+      assert_non_null(strstr(buf, "No website showed signs of censorship"));
+      assert_null(strstr(buf, "nan"));
+    }
+    free(buf);
+  }
+  cs_report_free(rep);
+  cs_store_close(s);
+  cs_report_format fmt;
+  assert_int_equal(cs_report_format_parse("HTML", &fmt), 0);
+  assert_int_equal(fmt, CS_REPORT_HTML);
+  assert_int_equal(cs_report_format_parse("pdf", &fmt), -1);
+  assert_int_equal(cs_report_format_parse(NULL, &fmt), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_classify),
@@ -378,6 +422,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_csv_quoted, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_and_text, setup, teardown),
       cmocka_unit_test(test_big_run_caps),
+      cmocka_unit_test(test_empty_run),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
