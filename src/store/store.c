@@ -414,6 +414,40 @@ static void bind_tri(sqlite3_stmt *st, int i, int v) {
   else sqlite3_bind_int(st, i, v);
 }
 
+/* Binds the MEAS_COLS values of m from parameter i on; returns the next parameter index. */
+static int bind_cols(sqlite3_stmt *st, int i, const cs_store_meas *mp) {
+  const cs_store_meas m = *mp;
+  bind_str(st, i++, m.input);
+  bind_str(st, i++, m.test_name);
+  bind_str(st, i++, m.category_code);
+  bind_str(st, i++, m.measurement_start_time);
+  if (m.test_runtime >= 0) sqlite3_bind_double(st, i++, m.test_runtime);
+  else sqlite3_bind_null(st, i++);
+  bind_str(st, i++, m.blocking);
+  bind_tri(st, i++, m.accessible);
+  bind_str(st, i++, m.dns_consistency);
+  bind_str(st, i++, m.dns_experiment_failure);
+  bind_str(st, i++, m.http_experiment_failure);
+  bind_str(st, i++, m.control_failure);
+  bind_str(st, i++, m.dns_answers);
+  bind_str(st, i++, m.tcp_failure);
+  bind_str(st, i++, m.tls_failure);
+  sqlite3_bind_int(st, i++, m.tls_ok);
+  sqlite3_bind_int(st, i++, m.http_status);
+  bind_str(st, i++, m.blockpage_name);
+  bind_str(st, i++, m.blockpage_source);
+  bind_str(st, i++, m.blockpage_scope);
+  bind_str(st, i++, m.blockpage_kind);
+  sqlite3_bind_int(st, i++, m.blockpage_confirmed == 1);
+  sqlite3_bind_int(st, i++, m.blockpage_optin == 1);
+  bind_str(st, i++, m.server_side_block);
+  bind_str(st, i++, m.analysis_reason);
+  bind_str(st, i++, m.probe_cc);
+  bind_str(st, i++, m.probe_asn);
+  bind_str(st, i++, m.report_id);
+  return i;
+}
+
 static int run_exists(cs_store *s, int64_t run_id) {
   sqlite3_bind_int64(s->run_exists, 1, run_id);
   int rc = sqlite3_step(s->run_exists);
@@ -443,36 +477,8 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
     goto rollback;
   }
   sqlite3_stmt *st = s->add;
-  int i = 1;
-  sqlite3_bind_int64(st, i++, run_id);
-  bind_str(st, i++, m.input);
-  bind_str(st, i++, m.test_name);
-  bind_str(st, i++, m.category_code);
-  bind_str(st, i++, m.measurement_start_time);
-  if (m.test_runtime >= 0) sqlite3_bind_double(st, i++, m.test_runtime);
-  else sqlite3_bind_null(st, i++);
-  bind_str(st, i++, m.blocking);
-  bind_tri(st, i++, m.accessible);
-  bind_str(st, i++, m.dns_consistency);
-  bind_str(st, i++, m.dns_experiment_failure);
-  bind_str(st, i++, m.http_experiment_failure);
-  bind_str(st, i++, m.control_failure);
-  bind_str(st, i++, m.dns_answers);
-  bind_str(st, i++, m.tcp_failure);
-  bind_str(st, i++, m.tls_failure);
-  sqlite3_bind_int(st, i++, m.tls_ok);
-  sqlite3_bind_int(st, i++, m.http_status);
-  bind_str(st, i++, m.blockpage_name);
-  bind_str(st, i++, m.blockpage_source);
-  bind_str(st, i++, m.blockpage_scope);
-  bind_str(st, i++, m.blockpage_kind);
-  sqlite3_bind_int(st, i++, m.blockpage_confirmed == 1);
-  sqlite3_bind_int(st, i++, m.blockpage_optin == 1);
-  bind_str(st, i++, m.server_side_block);
-  bind_str(st, i++, m.analysis_reason);
-  bind_str(st, i++, m.probe_cc);
-  bind_str(st, i++, m.probe_asn);
-  bind_str(st, i++, m.report_id);
+  sqlite3_bind_int64(st, 1, run_id);
+  int i = bind_cols(st, 2, &m);
   if (s->scratch) sqlite3_bind_text(st, i++, "", 0, SQLITE_STATIC);
   else sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
   int src = sqlite3_step(st);
@@ -539,6 +545,76 @@ int cs_store_import_jsonl(cs_store *s, int64_t run_id, FILE *f, cs_store_import_
   }
   cs_buf_free(&line);
   return ret;
+}
+
+int cs_store_reextract(cs_store *s, int64_t run_id, int64_t *updated) {
+  if (updated) *updated = 0;
+  if (!s) return CS_STORE_IO;
+  if (s->scratch) return CS_STORE_BADJSON; /* no JSON kept */
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int rc = CS_STORE_IO;
+  char ph[MEAS_NCOLS * 5 + 8];
+  size_t off = 0;
+  for (int k = 0; k < MEAS_NCOLS; k++)
+    off += (size_t)snprintf(ph + off, sizeof ph - off, "%s?%d", k ? "," : "", k + 2);
+  char sql[1024];
+  snprintf(sql, sizeof sql, "UPDATE measurements SET (" MEAS_COLS ") = (%s) WHERE id=?1", ph);
+  if (exec(s, "BEGIN IMMEDIATE") < 0) return CS_STORE_IO;
+  /* one row at a time, by id: the cursor never walks over rows it has updated */
+  if (prepare(s,
+              "SELECT id, json FROM measurements WHERE id>?1 AND (?2=0 OR run_id=?2) "
+              "ORDER BY id LIMIT 1",
+              &sel) < 0 ||
+      prepare(s, sql, &upd) < 0)
+    goto out;
+  int64_t last = 0, n = 0;
+  for (;;) {
+    sqlite3_bind_int64(sel, 1, last);
+    sqlite3_bind_int64(sel, 2, run_id);
+    int step = sqlite3_step(sel);
+    if (step == SQLITE_DONE) break;
+    if (step != SQLITE_ROW) {
+      set_err(s);
+      goto out;
+    }
+    last = sqlite3_column_int64(sel, 0);
+    const char *j = (const char *)sqlite3_column_text(sel, 1);
+    size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+    cs_arena *a = cs_arena_new(0);
+    if (!a) {
+      rc = CS_STORE_NOMEM;
+      goto out;
+    }
+    cs_store_meas m;
+    cs_jval *v = j ? cs_json_parse(a, j, len, NULL, NULL, 0) : NULL;
+    if (v && cs_store_extract(a, v, &m) == 0) { /* unparsable rows keep their columns */
+      sqlite3_bind_int64(upd, 1, last);
+      bind_cols(upd, 2, &m);
+      int us = sqlite3_step(upd);
+      if (us != SQLITE_DONE) set_err(s);
+      sqlite3_reset(upd);
+      sqlite3_clear_bindings(upd);
+      if (us != SQLITE_DONE) {
+        cs_arena_free(a);
+        goto out;
+      }
+      n++;
+    }
+    cs_arena_free(a);
+    sqlite3_reset(sel);
+  }
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  sel = upd = NULL;
+  if (exec(s, "COMMIT") == 0) {
+    if (updated) *updated = n;
+    return CS_STORE_OK;
+  }
+out:
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */

@@ -71,6 +71,13 @@ typedef struct {
 } cs_store_import_stats;
 int cs_store_import_jsonl(cs_store *s, int64_t run_id, FILE *f, cs_store_import_stats *st);
 
+/* Recomputes the extracted columns of every measurement of the run (0: of all runs) from its
+ * stored JSON, in one transaction, one row in memory at a time: for schema migrations and
+ * after cs_store_extract learns something new. Rows whose JSON no longer parses keep their
+ * columns. *updated (may be NULL) gets the number of rows rewritten. Returns 0 or a
+ * CS_STORE_* code (CS_STORE_BADJSON on a scratch store, which keeps no JSON). */
+int cs_store_reextract(cs_store *s, int64_t run_id, int64_t *updated);
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
 typedef struct {

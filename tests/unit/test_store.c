@@ -449,6 +449,51 @@ static void test_extract_answers(void **st) {
   cs_arena_free(a);
 }
 
+static void test_reextract(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t r1 = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  int64_t r2 = cs_store_run_begin(s, "web_connectivity", "x", NULL, false);
+  assert_int_equal(add(s, r1, "http://a.example/"), CS_STORE_OK);
+  assert_int_equal(add(s, r1, "http://b.example/"), CS_STORE_OK);
+  assert_int_equal(add(s, r2, "http://a.example/"), CS_STORE_OK);
+  /* an older extraction: wrong columns; one row whose JSON is damaged */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "UPDATE measurements SET blocking=NULL, dns_answers='old', "
+                                "tls_ok=9, blockpage_name=NULL;"
+                                "UPDATE measurements SET json='{' WHERE input='http://b.example/'",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  int64_t n = -1;
+  assert_int_equal(cs_store_reextract(s, r1, &n), CS_STORE_OK);
+  assert_int_equal(n, 1); /* b's JSON does not parse: left alone */
+  cs_store_iter *it = cs_store_iter_new(s, r1);
+  cs_store_meas m;
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.blocking, "http-diff");
+  assert_string_equal(m.dns_answers, "192.0.2.1 2001:db8::1");
+  assert_int_equal(m.tls_ok, 1);
+  assert_string_equal(m.blockpage_name, "ooni.zz_1");
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_null(m.blocking);
+  assert_string_equal(m.dns_answers, "old");
+  cs_store_iter_free(it);
+  it = cs_store_iter_new(s, r2);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_null(m.blocking); /* other run untouched */
+  cs_store_iter_free(it);
+  assert_int_equal(cs_store_reextract(s, 0, &n), CS_STORE_OK);
+  assert_int_equal(n, 2);
+  cs_store_close(s);
+  char err[128];
+  s = cs_store_open_scratch(err, sizeof err);
+  assert_int_equal(cs_store_reextract(s, 0, NULL), CS_STORE_BADJSON);
+  cs_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_add_has_iter, setup, teardown),
@@ -460,6 +505,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_jsonl, setup, teardown),
       cmocka_unit_test(test_extract_answers),
+      cmocka_unit_test_setup_teardown(test_reextract, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
