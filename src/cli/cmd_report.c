@@ -41,7 +41,8 @@ enum { OPT_DB = 256, OPT_RUN, OPT_JSONL, OPT_LIST, OPT_IMPORT };
 
 /* Reads a JSON-lines file ("-": stdin) into a new run of s. Returns the run id or -1. */
 static int64_t load_jsonl(cs_store *s, const char *path) {
-  FILE *in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+  bool from_stdin = !strcmp(path, "-");
+  FILE *in = from_stdin ? stdin : fopen(path, "rb");
   if (!in) {
     perror(path);
     return -1;
@@ -49,7 +50,7 @@ static int64_t load_jsonl(cs_store *s, const char *path) {
   int64_t run_id = cs_store_run_begin(s, "web_connectivity", path, "{\"imported\":true}", false);
   cs_store_import_stats st;
   int irc = run_id > 0 ? cs_store_import_jsonl(s, run_id, in, &st) : CS_STORE_IO;
-  if (in != stdin) fclose(in);
+  if (!from_stdin) fclose(in);
   if (irc) {
     fprintf(stderr, "report: %s: %s (%s)\n", path, cs_store_strerror(irc), cs_store_errmsg(s));
     return -1;
