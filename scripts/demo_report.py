@@ -18,7 +18,7 @@ for m in ms:
     by_v[v] += 1
     by_cat[(m.get("annotations") or {}).get("category_code", "?")][v] += 1
     bp = tk.get("x_blockpage")
-    if isinstance(bp, dict) and bp.get("name"):
+    if isinstance(bp, dict) and bp.get("name") and bp.get("kind") in ("censorship", "optin"):
         fps[bp["name"]] += 1
         optin += bool(tk.get("x_blockpage_optin"))
 blocked = sum(n for v, n in by_v.items() if v not in ("accessible", "down", "undetermined"))

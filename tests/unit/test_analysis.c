@@ -584,6 +584,16 @@ static const wc_case compare_cases[] = {
               .blocking = "\"http-diff\""),
     HTTP_CASE("headers_uncommon_shared", NULL, 200, "BODY(100,)", "[[\"X-Thing\",\"x\"],[\"Server\",\"y\"]]",
               CTLH(200, 5000, "", "{\"x-thing\":\"q\"}"), .k1 = "headers_match", .v1 = "true", .blocking = "false"),
+    /* framing headers (Connection, Content-Length) are shared by any two servers: not evidence
+     * that the probe's page came from the site (censorscope deviation; strict keeps OONI's) */
+    HTTP_CASE("headers_framing_only", NULL, 200, "BODY(100,)",
+              "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
+              CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
+              .k1 = "headers_match", .v1 = "false", .blocking = "\"http-diff\""),
+    HTTP_CASE("headers_framing_only_strict", NULL, 200, "BODY(100,)",
+              "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
+              CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
+              .mode = 1, .k1 = "headers_match", .v1 = "true", .blocking = "false"),
     HTTP_CASE("headers_v04_identical_common", "0.4.3", 200, "BODY(100,)", "[[\"Date\",\"x\"]]",
               CTLH(200, 5000, "", "{\"Date\":\"y\"}"), .k1 = "headers_match", .v1 = "true"),
     HTTP_CASE("headers_lte_identical_common", NULL, 200, "BODY(100,)", "[[\"Date\",\"x\"]]",
