@@ -122,6 +122,36 @@ static int user_version(cs_store *s) {
   return v;
 }
 
+/* Creates the schema in a new database (or upgrades an old one), under the write lock so that
+ * two processes opening a new file at once do it once. Returns 0 or -1 (errmsg set). */
+static int migrate(cs_store *s) {
+  if (exec(s, "BEGIN IMMEDIATE") < 0) return -1;
+  int v = user_version(s);
+  if (v == 0) {
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    if (prepare(s, "SELECT count(*) FROM sqlite_master", &st) == 0) {
+      if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+      sqlite3_finalize(st);
+    }
+    if (n != 0) {
+      if (n > 0) snprintf(s->errmsg, sizeof s->errmsg, "not a censorscope database");
+      goto fail;
+    }
+    /* v0 = new, empty database. Future migrations (v1 -> v2 ...) go below, in order. */
+    if (exec(s, schema_sql) < 0) goto fail;
+  } else if (v < 0) {
+    goto fail;
+  }
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
+  if (exec(s, sql) < 0 || exec(s, "COMMIT") < 0) goto fail;
+  return 0;
+fail:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}
+
 static cs_store *open_db(const char *path, bool scratch, char *err, size_t errlen) {
   cs_store *s = calloc(1, sizeof *s);
   if (!s) {
@@ -150,16 +180,7 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
              "schema version %d is newer than this censorscope's (%d)", v, SCHEMA_VERSION);
     goto fail;
   }
-  if (v < SCHEMA_VERSION) {
-    /* v0 = new (empty) database. Future migrations go here, each in the transaction. */
-    char sql[sizeof schema_sql + 64];
-    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;", schema_sql,
-             SCHEMA_VERSION);
-    if (exec(s, sql) < 0) {
-      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-      goto fail;
-    }
-  }
+  if (v < SCHEMA_VERSION && migrate(s) < 0) goto fail;
   if (prepare(s, "SELECT 1 FROM measurements WHERE run_id=?1 AND input=?2", &s->has) < 0 ||
       prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 ||
       prepare(s,
@@ -237,7 +258,7 @@ out:
 int cs_store_run_end(cs_store *s, int64_t run_id) {
   if (!s) return CS_STORE_IO;
   sqlite3_stmt *st;
-  if (prepare(s, "UPDATE runs SET finished_at=datetime('now') WHERE id=?1", &st) < 0)
+  if (prepare(s, "UPDATE runs SET finished_at=coalesce(finished_at, datetime('now')) WHERE id=?1", &st) < 0)
     return CS_STORE_IO;
   sqlite3_bind_int64(st, 1, run_id);
   int rc = sqlite3_step(st) == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;

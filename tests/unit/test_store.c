@@ -165,6 +165,7 @@ static void test_resume(void **st) {
   assert_int_equal(add(s, r1, "http://a.example/"), CS_STORE_DUPLICATE);
   assert_int_equal(add(s, r1, "http://b.example/"), CS_STORE_OK);
   assert_int_equal(cs_store_run_end(s, r1), CS_STORE_OK);
+  assert_int_equal(cs_store_run_end(s, r1), CS_STORE_OK); /* idempotent */
   assert_int_equal(cs_store_run_end(s, 12345), CS_STORE_NORUN);
   /* finished: a new resume starts a new run */
   int64_t r2 = cs_store_run_begin(s, "web_connectivity", "pk.csv", NULL, true);
@@ -296,6 +297,15 @@ static void test_schema_newer(void **st) {
   assert_null(cs_store_open(dbpath, err, sizeof err));
   assert_non_null(strstr(err, "newer"));
   assert_null(cs_store_open("/nonexistent/dir/x.db", err, sizeof err));
+  /* somebody else's SQLite database is left alone */
+  char other[160];
+  snprintf(other, sizeof other, "%s/other.db", dir);
+  assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_null(cs_store_open(other, err, sizeof err));
+  assert_non_null(strstr(err, "not a censorscope database"));
+  unlink(other);
   assert_null(cs_store_open("", err, sizeof err));
 }
 
