@@ -170,9 +170,8 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
   sqlite3_busy_timeout(s->db, 10000);
   sqlite3_extended_result_codes(s->db, 1);
   int v;
-  /* journal_mode=WAL is persistent; ":memory:" databases stay in "memory" mode, fine. */
   if (exec(s, scratch ? "PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;"
-                      : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0 ||
+                      : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0 ||
       (v = user_version(s)) < 0)
     goto fail;
   if (v > SCHEMA_VERSION) {
@@ -181,6 +180,8 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
     goto fail;
   }
   if (v < SCHEMA_VERSION && migrate(s) < 0) goto fail;
+  /* Only once the file is known to be ours. Persistent; a no-op when already in WAL mode. */
+  if (!scratch && exec(s, "PRAGMA journal_mode=WAL") < 0) goto fail;
   if (prepare(s, "SELECT 1 FROM measurements WHERE run_id=?1 AND input=?2", &s->has) < 0 ||
       prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 ||
       prepare(s,

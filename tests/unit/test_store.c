@@ -386,6 +386,42 @@ static void test_kill9(void **st) {
   sqlite3_close(db);
 }
 
+/* Two processes create the same new database at once and write to it together (the runner
+ * and a report, or two runs): schema created once, nothing lost, no SQLITE_BUSY surfacing. */
+static void test_two_writers(void **st) {
+  (void)st;
+  pid_t pids[2];
+  for (int c = 0; c < 2; c++) {
+    pids[c] = fork();
+    assert_true(pids[c] >= 0);
+    if (pids[c] == 0) {
+      char err[256], u[64];
+      cs_store *s = cs_store_open(dbpath, err, sizeof err);
+      if (!s) _exit(3);
+      int64_t run = cs_store_run_begin(s, c ? "b" : "a", "", NULL, false);
+      if (run <= 0) _exit(4);
+      for (int i = 0; i < 60; i++) {
+        snprintf(u, sizeof u, "http://w%d.example/", i);
+        if (add(s, run, u) != CS_STORE_OK) _exit(5);
+        if (!cs_store_has(s, run, u)) _exit(6);
+      }
+      cs_store_close(s);
+      _exit(0);
+    }
+  }
+  for (int c = 0; c < 2; c++) {
+    int status;
+    assert_int_equal(waitpid(pids[c], &status, 0), pids[c]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  cs_store *s = open_db();
+  assert_int_equal(cs_store_count(s, 1), 60);
+  assert_int_equal(cs_store_count(s, 2), 60);
+  assert_int_equal(cs_store_run_latest(s), 2);
+  cs_store_close(s);
+}
+
 static void test_import_jsonl(void **st) {
   (void)st;
   char err[256];
@@ -513,6 +549,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_jsonl, setup, teardown),
       cmocka_unit_test(test_extract_answers),
       cmocka_unit_test_setup_teardown(test_reextract, setup, teardown),
