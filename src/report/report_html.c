@@ -25,7 +25,7 @@ static const char css[] =
     "th{background:#f0f2f5;font-weight:600}td.num,th.num{text-align:right;"
     "font-variant-numeric:tabular-nums}"
     "td.url{word-break:break-all;font-family:ui-monospace,Menlo,Consolas,monospace;"
-    "font-size:.9em}td.ev{word-break:break-word}"
+    "font-size:.9em}td.ev{word-break:break-word}#categories td:first-child{min-width:13em}"
     ".tag{display:inline-block;padding:1px 7px;border-radius:10px;color:#fff;font-size:.85em;"
     "white-space:nowrap}"
     ".note{color:#5a6272;font-size:.9em}"
