@@ -274,6 +274,12 @@ run_one() { # scenario -> result lines appended to ST_OUT; runs in a subshell
     local s=$1 t0=$SECONDS
     set +e
     if ! "$TB_DIR/testbed" up "$s" >"$ST_DIR/up.log" 2>&1; then
+        if grep -q 'world data file .* not found' "$ST_DIR/up.log"; then
+            # the test lists live outside the repository (shared/data); without
+            # them the national world cannot be built: say so, do not count it
+            echo "skip [$s] $(tail -n1 "$ST_DIR/up.log")"
+            return
+        fi
         st_bad "[$s] up failed: $(tail -n1 "$ST_DIR/up.log")"
         return
     fi
@@ -357,7 +363,7 @@ selftest_main() {
     done
     cmd_down >/dev/null 2>&1 || true
     local left; left=$(ip netns list | grep -c "^$PFX-" || true)
-    [ "$left" = 0 ]; st_res $? "down removes every cs- namespace"
+    [ "$left" = 0 ]; st_res $? "down removes every $PFX- namespace"
     local p f
     p=$(grep -c '^ok' "$ST_OUT" || true)
     f=$(grep -c '^FAIL' "$ST_OUT" || true)
