@@ -414,6 +414,97 @@ static void test_empty_run(void **st) {
   assert_int_equal(cs_report_format_parse(NULL, &fmt), -1);
 }
 
+/* Structurally mutated measurements (bytes flipped, deleted, duplicated, JSON tokens swapped
+ * in) go through the store and every renderer: whatever is accepted must render, JSON output
+ * must parse, and ASan/UBSan must stay quiet. Deterministic (fixed seed). */
+static void test_mutations(void **st) {
+  (void)st;
+  FILE *f = fopen(SAMPLE, "rb");
+  assert_non_null(f);
+  static char lines[16][8192];
+  size_t nl = 0;
+  while (nl < 16 && fgets(lines[nl], sizeof lines[nl], f)) nl++;
+  fclose(f);
+  assert_true(nl >= 15);
+  char err[256];
+  cs_store *s = cs_store_open_scratch(err, sizeof err);
+  int64_t r = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  static const char *tok[] = {"null", "true", "\"\"", "{}", "[]", "-1e999", "\"\\u0000\"",
+                              "\"<svg onload=x>\"", "\"=1+1\"", "\"\xff\xfe\""};
+  uint64_t seed = 0x9e3779b97f4a7c15u;
+  size_t accepted = 0;
+  for (int iter = 0; iter < 20000; iter++) {
+    char buf[9000];
+    const char *src = lines[(size_t)iter % nl];
+    size_t n = strlen(src);
+    if (n > 8000) n = 8000;
+    memcpy(buf, src, n);
+    int muts = 1 + iter % 4;
+    for (int k = 0; k < muts; k++) {
+      seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+      size_t pos = n ? (size_t)(seed >> 16) % n : 0;
+      switch ((seed >> 8) % 4) {
+      case 0: buf[pos] = (char)(seed >> 40); break;
+      case 1: memmove(buf + pos, buf + pos + 1, n - pos - 1), n--; break;
+      case 2: /* a JSON value in place of the next value-looking byte */
+        for (size_t q = pos; q < n; q++)
+          if (buf[q] == ':') {
+            const char *t = tok[(seed >> 32) % (sizeof tok / sizeof *tok)];
+            size_t tl = strlen(t);
+            if (n + tl < sizeof buf - 1) {
+              memmove(buf + q + 1 + tl, buf + q + 1, n - q - 1);
+              memcpy(buf + q + 1, t, tl);
+              n += tl;
+            }
+            break;
+          }
+        break;
+      default: /* duplicate a span */
+        if (n + 64 < sizeof buf && pos + 64 < n) {
+          memmove(buf + pos + 64, buf + pos, n - pos);
+          n += 64;
+        }
+      }
+    }
+    /* a fresh input so that accepted mutants are not rejected as duplicates */
+    char tagged[9100];
+    buf[n] = 0;
+    const char *in = strstr(buf, "\"input\": \"");
+    int tn = in ? snprintf(tagged, sizeof tagged, "%.*sm%d-%s", (int)(in - buf + 10), buf, iter,
+                           in + 10)
+                : snprintf(tagged, sizeof tagged, "%s", buf);
+    if (memchr(buf, 0, n)) tn = (int)n, memcpy(tagged, buf, n); /* keep embedded NULs */
+    if (cs_store_add(s, r, tagged, (size_t)tn) == CS_STORE_OK) accepted++;
+  }
+  fprintf(stderr, "mutations: %zu of 20000 accepted\n", accepted);
+  assert_true(accepted > 2000);
+  cs_report *rep = cs_report_compute(s, r, err, sizeof err);
+  assert_non_null(rep);
+  assert_int_equal(rep->tested, cs_store_count(s, r));
+  uint64_t sum = 0;
+  for (int k = 0; k < CS_OUT_N; k++) sum += rep->n[k];
+  assert_int_equal(sum, rep->tested);
+  for (int fmt = CS_REPORT_TEXT; fmt <= CS_REPORT_HTML; fmt++) {
+    char *out = NULL;
+    size_t on = 0;
+    FILE *o = open_memstream(&out, &on);
+    assert_int_equal(cs_report_write(o, (cs_report_format)fmt, rep, s), 0);
+    fclose(o);
+    if (fmt == CS_REPORT_JSON) {
+      cs_arena *a = cs_arena_new(0);
+      assert_non_null(cs_json_parse(a, out, on, NULL, NULL, 0));
+      cs_arena_free(a);
+    }
+    if (fmt == CS_REPORT_HTML) {
+      assert_null(strstr(out, "<svg onload"));
+      assert_null(strstr(out, "<script"));
+    }
+    free(out);
+  }
+  cs_report_free(rep);
+  cs_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_classify),
@@ -423,6 +514,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_json_and_text, setup, teardown),
       cmocka_unit_test(test_big_run_caps),
       cmocka_unit_test(test_empty_run),
+      cmocka_unit_test(test_mutations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
