@@ -58,7 +58,15 @@ check_rule() {
             r=$(ip netns exec "$NS_C" "$RUN/bin/cstb" dnsrecv "$PUBLIC_RESOLVER" "$t" 1000 2>&1 || true)
             local first; first=$(printf '%s\n' "$r" | sed -n 1p)
             [[ $r == *"replies=2"* && $first == *"$want"* ]]
-            st_res $? "$tag: query to public resolver gets 2 replies, injected first: $(printf '%s' "$r" | sed 's/reply [0-9] after //' | tr '\n' ' ')" ;;
+            st_res $? "$tag: query to public resolver gets 2 replies, injected first: $(printf '%s' "$r" | sed 's/reply [0-9] after //' | tr '\n' ' ')"
+            # a stock client (dig) takes the first reply: the injected one
+            s=$(dig_status client "$PUBLIC_RESOLVER" "$t")
+            case $a in
+                nxdomain) [[ $s == NXDOMAIN* ]] ;;
+                nodata) [[ $s == "NOERROR 0"* ]] ;;
+                *) [[ $s == "NOERROR "*" $a" ]] ;;
+            esac
+            st_res $? "$tag: dig @$PUBLIC_RESOLVER from the client gets the injected answer ($s)" ;;
         tls-reset|data-reset)
             local ip=${t%%:*} port=443
             [[ $t == *:* ]] && port=${t##*:}
