@@ -21,11 +21,19 @@ hpid=
 cleanup() { [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 . "$CS_TESTBED_DIR/env"
-$TB exec ctrl -- "$BIN" helper --listen "$CS_TB_CONTROL_ADDR:80" --ca-file "$CS_TB_CA" \
-    --lab-net "$CS_TB_LAB_NET" >"$out/helper.log" 2>&1 &
+# our control server on the testbed's uncensored control host, over HTTPS like OONI's, with a
+# certificate for its address from the testbed CA
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$out/th.key" \
+    -subj "/CN=$CS_TB_CONTROL_ADDR" 2>/dev/null |
+  openssl x509 -req -CA "$CS_TB_CA" -CAkey "${CS_TB_CA%.pem}.key" -days 2 \
+    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+    -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$CS_TB_CONTROL_ADDR") \
+    -out "$out/th.pem" 2>/dev/null
+$TB exec ctrl -- "$BIN" helper -q --listen "$CS_TB_CONTROL_ADDR:443" --tls-cert "$out/th.pem" \
+    --tls-key "$out/th.key" --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" >"$out/helper.log" 2>&1 &
 hpid=$!
 for _ in $(seq 50); do
-  $TB exec client -- curl -s -m 1 -o /dev/null "http://$CS_TB_CONTROL_ADDR/" && break
+  $TB exec ctrl -- curl -s -m 1 --cacert "$CS_TB_CA" -o /dev/null "https://$CS_TB_CONTROL_ADDR/" && break
   sleep 0.2
 done
 if [ -n "${CS_TB_TRUTH:-}" ]; then
@@ -38,12 +46,15 @@ else
   mapfile -t urls < <(awk '$1=="input"{print $2}' "$CS_TB_SCENARIO_FILE")
   inputs=("${urls[@]}")
 fi
-rm -f "$out/measurements.jsonl"
-echo "demo: measuring with web_connectivity (control server http://$CS_TB_CONTROL_ADDR/) ..."
+rm -f "$out/measurements.jsonl" "$out/censorscope.db"*
+echo "demo: measuring with web_connectivity (control server https://$CS_TB_CONTROL_ADDR/) ..."
 start=$(date +%s.%N)
-$TB exec client -- "$BIN" web_connectivity -q -j 256 --th "http://$CS_TB_CONTROL_ADDR/" \
-    --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" --probe-cc PK \
+$TB exec client -- "$BIN" web_connectivity -j 256 --th "https://$CS_TB_CONTROL_ADDR/" \
+    --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" --probe-cc PK --db "$out/censorscope.db" \
     -o "$out/measurements.jsonl" "${inputs[@]}"
 end=$(date +%s.%N)
-echo "demo: $(wc -l <"$out/measurements.jsonl") measurements in $(echo "$end - $start" | bc) s -> $out/measurements.jsonl"
-python3 scripts/demo_report.py "$out/measurements.jsonl" "${CS_TB_TRUTH:-}"
+echo "demo: $(wc -l <"$out/measurements.jsonl") measurements in $(echo "$end - $start" | bc) s"
+"$BIN" report --db "$out/censorscope.db" --format html -o "$out/report.html"
+"$BIN" report --db "$out/censorscope.db" --format text
+[ -n "${CS_TB_TRUTH:-}" ] && python3 scripts/truth_check.py "$out/measurements.jsonl" "$CS_TB_TRUTH"
+echo "demo: measurements $out/measurements.jsonl, database $out/censorscope.db, HTML report $out/report.html"

@@ -49,7 +49,7 @@ static int start(void *ctx, cs_loop *l, const cs_input *in, cs_meas_cb done, voi
 static int run(int argc, char **argv) {
   static const struct option opts[] = {CS_PROBE_LONGOPTS, {0, 0, 0, 0}};
   cs_probe_opts o;
-  cs_probe_opts_init(&o, "urlgetter");
+  cs_probe_opts_init(&o, "urlgetter", false);
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, CS_PROBE_SHORTOPTS, opts, NULL)) != -1) {
@@ -70,9 +70,11 @@ static int run(int argc, char **argv) {
   }
   int rc = cs_probe_opts_finish(&o, argc, argv, optind);
   if (rc == 0) {
-    cs_runner r = {.inputs = &o.inputs, .parallel = o.parallel, .out = o.out, .start = start,
+    cs_runner r = {.inputs = &o.inputs, .parallel = o.parallel, .per_host = o.per_host,
+                   .out = o.out, .store = o.store, .run_id = o.run_id, .start = start,
                    .summary = o.quiet ? NULL : summary, .ctx = &o};
     rc = cs_runner_run(&r);
+    if (rc == 0 && r.measured + r.skipped_done == o.inputs.n) cs_probe_opts_run_end(&o);
   }
   cs_probe_opts_free(&o);
   return rc;

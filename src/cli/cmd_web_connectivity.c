@@ -12,7 +12,9 @@
 #include "cli/probe_opts.h"
 #include "cli/runner.h"
 #include "nettests/web_connectivity.h"
+#include "helper/th_client.h"
 #include "util/json.h"
+#include "util/timeutil.h"
 
 static const char usage_text[] =
     "usage: censorscope web_connectivity [OPTIONS] --th URL (URL... | -f LIST)\n"
@@ -37,6 +39,10 @@ typedef struct {
   cs_probe_opts po;
   cs_wc_cfg cfg;
   size_t n, accessible, down, undetermined, blocked[6];
+  size_t todo;     /* measurements this run will make */
+  double t0;       /* monotonic start */
+  bool progress;   /* live line on a terminal */
+  size_t th_conns; /* connections per control server (pooled, pipelined) */
 } wc_cli;
 
 static const char *verdict_word(const cs_jval *tk, const char **method) {
@@ -70,7 +76,8 @@ static void summary(void *ctx, const char *json, size_t len) {
   } else if (!strcmp(word, "ok")) w->accessible++;
   else if (!strcmp(word, "DOWN")) w->down++;
   else w->undetermined++;
-  if (!w->po.quiet) {
+  if (w->progress) fputs("\r\033[K", stderr); /* clear the live line */
+  if (w->po.verbose) {
     fprintf(stderr, "%-8s %-13s %s", word, method ? method : "",
             cs_json_get_str(v, "input", "?"));
     const cs_jval *bp = cs_json_get(tk, "x_blockpage");
@@ -79,13 +86,37 @@ static void summary(void *ctx, const char *json, size_t len) {
               cs_json_get_bool(tk, "x_blockpage_optin", 0) == 1 ? ", opt-in filter" : "");
     const char *cf = cs_json_get_str(tk, "control_failure", NULL);
     if (cf) fprintf(stderr, "  [control: %s]", cf);
-    if (w->po.verbose) {
-      const char *r = cs_json_get_str(tk, "x_analysis_reason", NULL);
-      if (r) fprintf(stderr, "  (%s)", r);
-    }
+    const char *r = cs_json_get_str(tk, "x_analysis_reason", NULL);
+    if (r) fprintf(stderr, "  (%s)", r);
     fputc('\n', stderr);
   }
+  if (w->progress) {
+    double el = cs_mono_now() - w->t0, rate = el > 0 ? (double)w->n / el : 0;
+    size_t blocked = w->blocked[0] + w->blocked[1] + w->blocked[2] + w->blocked[3] + w->blocked[4];
+    fprintf(stderr, "%zu/%zu measured, %zu blocked, %.1f URL/s, ETA %.0fs", w->n, w->todo, blocked,
+            rate, rate > 0 ? (double)(w->todo - (w->n < w->todo ? w->n : w->todo)) / rate : 0.0);
+  }
   cs_arena_free(a);
+}
+
+/* One pooled, pipelined client per control server for the whole run, so the control
+ * queries of thousands of URLs share a few keep-alive connections. */
+static void loop_ready(void *ctx, cs_loop *l) {
+  wc_cli *w = ctx;
+  cs_th_client_opts o = {.max_conns = w->th_conns, .timeout = w->cfg.th_timeout};
+  for (size_t i = 0; i < w->cfg.nth; i++) {
+    char err[160];
+    w->cfg.pool[i] = cs_th_client_new(l, w->cfg.probe.tls, w->cfg.th[i], &o, err, sizeof err);
+    if (!w->cfg.pool[i]) fprintf(stderr, "web_connectivity: %s: %s\n", w->cfg.th[i], err);
+  }
+}
+
+static void all_done(void *ctx) {
+  wc_cli *w = ctx;
+  for (size_t i = 0; i < w->cfg.nth; i++) {
+    cs_th_client_free(w->cfg.pool[i]);
+    w->cfg.pool[i] = NULL;
+  }
 }
 
 static int start(void *ctx, cs_loop *l, const cs_input *in, cs_meas_cb done, void *arg) {
@@ -128,7 +159,7 @@ static int run(int argc, char **argv) {
                                        {0, 0, 0, 0}};
   static wc_cli w;
   memset(&w, 0, sizeof w);
-  cs_probe_opts_init(&w.po, "web_connectivity");
+  cs_probe_opts_init(&w.po, "web_connectivity", true);
   const char *fp_dir = NULL;
   int c, rc = 0;
   optind = 1;
@@ -181,9 +212,20 @@ static int run(int argc, char **argv) {
     db = load_fingerprints(fp_dir);
     w.cfg.probe = w.po.cfg;
     w.cfg.fingerprints = db;
-    cs_runner r = {.inputs = &w.po.inputs, .parallel = w.po.parallel, .out = w.po.out,
-                   .start = start, .summary = summary, .ctx = &w};
+    cs_runner r = {.inputs = &w.po.inputs, .parallel = w.po.parallel, .per_host = w.po.per_host,
+                   .out = w.po.out, .store = w.po.store, .run_id = w.po.run_id, .start = start,
+                   .summary = summary, .loop_ready = loop_ready, .all_done = all_done, .ctx = &w};
+    w.todo = cs_runner_todo(&r);
+    w.progress = !w.po.quiet && !w.po.verbose && isatty(STDERR_FILENO);
+    w.t0 = cs_mono_now();
+    w.th_conns = w.po.parallel / 16 + 1;
+    if (w.th_conns > 16) w.th_conns = 16;
     rc = cs_runner_run(&r);
+    if (w.progress) fputs("\r\033[K", stderr);
+    if (r.skipped_done && !w.po.quiet)
+      fprintf(stderr, "web_connectivity: resumed: %zu URLs already measured in this run were skipped\n",
+              r.skipped_done);
+    if (rc == 0 && r.measured + r.skipped_done == w.po.inputs.n) cs_probe_opts_run_end(&w.po);
     if (!w.po.quiet)
       fprintf(stderr,
               "web_connectivity: %zu measured: %zu accessible, %zu blocked (dns %zu, tcp_ip %zu, "

@@ -2,6 +2,7 @@
 #include "cli/probe_opts.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,22 @@ const char cs_probe_opts_help[] =
     "      --tcp-timeout S    TCP connect deadline (default 10)\n"
     "      --tls-timeout S    TLS handshake deadline (default 10)\n"
     "      --http-timeout S   HTTP round trip + body deadline (default 10)\n"
-    "  -q, --quiet            no per-URL summary on standard error\n"
-    "  -v, --verbose          more detail in the per-URL summary\n"
+    "      --db PATH          also store every measurement in this SQLite database, durably,\n"
+    "                         as soon as it is done (`censorscope report` reads it);\n"
+    "                         web_connectivity default: $CENSORSCOPE_DB, else censorscope.db\n"
+    "      --no-db            do not use a database\n"
+    "      --resume           continue the last unfinished run of the same list in the\n"
+    "                         database: URLs already measured are not measured again\n"
+    "      --per-host N       at most N measurements of one host at once (default 2)\n"
+    "  -q, --quiet            nothing on standard error but errors\n"
+    "  -v, --verbose          one line per measured URL (a live progress line is shown\n"
+    "                         instead when standard error is a terminal)\n"
     "  -h, --help             show this help\n";
 
-void cs_probe_opts_init(cs_probe_opts *o, const char *cmd) {
+void cs_probe_opts_init(cs_probe_opts *o, const char *cmd, bool db_by_default) {
   memset(o, 0, sizeof *o);
   o->cmd = cmd;
+  o->db_by_default = db_by_default;
   o->parallel = 1;
   o->out = stdout;
   o->cfg.resolver = "system";
@@ -94,6 +104,19 @@ int cs_probe_opts_handle(cs_probe_opts *o, int c, const char *arg) {
     o->parallel = (size_t)n;
     return 1;
   }
+  case CS_OPT_DB: o->db_path = arg; return 1;
+  case CS_OPT_NO_DB: o->no_db = true; return 1;
+  case CS_OPT_RESUME: o->resume = true; return 1;
+  case CS_OPT_PER_HOST: {
+    char *end;
+    long n = strtol(arg, &end, 10);
+    if (*end || n < 1 || n > 64) {
+      fprintf(stderr, "%s: --per-host needs a number in 1..64\n", o->cmd);
+      return -1;
+    }
+    o->per_host = (size_t)n;
+    return 1;
+  }
   case CS_OPT_CC: o->cfg.probe_cc = arg; return 1;
   case CS_OPT_ASN: o->cfg.probe_asn = arg; return 1;
   case CS_OPT_DNS_TO: return secs(o, "--dns-timeout", arg, &o->cfg.dns_timeout);
@@ -102,6 +125,13 @@ int cs_probe_opts_handle(cs_probe_opts *o, int c, const char *arg) {
   case CS_OPT_HTTP_TO: return secs(o, "--http-timeout", arg, &o->cfg.http_timeout);
   default: return 0;
   }
+}
+
+/* The database `censorscope report` reads by default: $CENSORSCOPE_DB, else ./censorscope.db. */
+static const char *default_db(char *out, size_t cap) {
+  const char *env = getenv("CENSORSCOPE_DB");
+  snprintf(out, cap, "%s", env && *env ? env : "censorscope.db");
+  return out;
 }
 
 int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
@@ -136,6 +166,36 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
       return 2;
     }
   }
+  if (!o->no_db && (o->db_path || o->db_by_default)) {
+    static char path[PATH_MAX];
+    const char *db = o->db_path;
+    if (!db) db = default_db(path, sizeof path);
+    if (!db) {
+      fprintf(stderr, "%s: no place for the default database (set --db or $CENSORSCOPE_DB, or --no-db)\n",
+              o->cmd);
+      return 2;
+    }
+    o->store = cs_store_open(db, err, sizeof err);
+    if (!o->store) {
+      fprintf(stderr, "%s: cannot open the database %s: %s\n", o->cmd, db, err);
+      return 2;
+    }
+    char list[PATH_MAX] = "";
+    if (o->list_file && !realpath(o->list_file, list)) snprintf(list, sizeof list, "%s", o->list_file);
+    char params[256];
+    snprintf(params, sizeof params, "{\"parallel\":%zu,\"resolver\":\"%s\"}", o->parallel,
+             o->cfg.resolver);
+    o->run_id = cs_store_run_begin(o->store, o->cmd, list, params, o->resume);
+    if (o->run_id < 0) {
+      fprintf(stderr, "%s: cannot start a run in %s: %s\n", o->cmd, db, cs_store_errmsg(o->store));
+      return 2;
+    }
+    if (!o->quiet) fprintf(stderr, "%s: storing measurements in %s (run %lld)\n", o->cmd, db,
+                           (long long)o->run_id);
+  } else if (o->resume) {
+    fprintf(stderr, "%s: --resume needs the database\n", o->cmd);
+    return 2;
+  }
   o->cfg.test_start = time(NULL);
   static char rid[128];
   cs_probe_report_id(rid, sizeof rid, o->cmd, o->cfg.probe_cc, o->cfg.probe_asn,
@@ -144,7 +204,13 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
   return 0;
 }
 
+void cs_probe_opts_run_end(cs_probe_opts *o) {
+  if (o->store && o->run_id > 0) cs_store_run_end(o->store, o->run_id);
+}
+
 void cs_probe_opts_free(cs_probe_opts *o) {
+  cs_store_close(o->store);
+  o->store = NULL;
   cs_tls_ctx_free(o->cfg.tls);
   o->cfg.tls = NULL;
   if (o->out && o->out != stdout) fclose(o->out);

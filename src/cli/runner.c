@@ -1,7 +1,10 @@
 /* runner.c - see runner.h */
 #include "cli/runner.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -113,48 +116,153 @@ long cs_inputs_load(cs_input_list *l, const char *path) {
 }
 
 typedef struct {
-  const cs_runner *r;
+  cs_runner *r;
   cs_loop *l;
-  size_t next, running;
+  size_t *queue; /* indices of inputs to run, in order; TAKEN once started */
+  size_t nqueue, head, left; /* entries, first entry not taken, entries not taken */
+  size_t running;
+  char **hosts;   /* host of the measurement in each of the `parallel` slots, or NULL */
   int write_error;
+  bool done_called;
 } run_state;
 
 static void start_more(run_state *s);
 
-static void on_done(void *arg, const char *json, size_t len) {
-  run_state *s = arg;
-  if (fwrite(json, 1, len, s->r->out) != len || fputc('\n', s->r->out) == EOF ||
-      fflush(s->r->out))
-    s->write_error = errno ? errno : EIO;
-  if (s->r->summary) s->r->summary(s->r->ctx, json, len);
-  s->running--;
-  start_more(s);
+/* The host part of an http(s) URL, lower-cased, into out. */
+static void url_host(const char *url, char *out, size_t cap) {
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  size_t n = 0;
+  while (p[n] && p[n] != '/' && p[n] != '?' && p[n] != '#' && n + 1 < cap) n++;
+  for (size_t i = 0; i < n; i++) out[i] = (char)tolower((unsigned char)p[i]);
+  out[n] = 0;
 }
 
+static size_t host_running(run_state *s, const char *host) {
+  size_t k = 0;
+  for (size_t i = 0; i < s->r->parallel; i++)
+    if (s->hosts[i] && !strcmp(s->hosts[i], host)) k++;
+  return k;
+}
+
+typedef struct {
+  run_state *s;
+  size_t slot;
+} job;
+
+static void on_done(void *arg, const char *json, size_t len) {
+  job *j = arg;
+  run_state *s = j->s;
+  cs_runner *r = s->r;
+  if (r->out) {
+    if (fwrite(json, 1, len, r->out) != len || fputc('\n', r->out) == EOF || fflush(r->out))
+      s->write_error = errno ? errno : EIO;
+    /* durable before the next one starts: an interrupted run loses only what is in flight */
+    int fd = fileno(r->out);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fdatasync(fd) < 0)
+      s->write_error = errno;
+  }
+  if (r->store) {
+    int rc = cs_store_add(r->store, r->run_id, json, len);
+    if (rc != CS_STORE_OK && rc != CS_STORE_DUPLICATE) {
+      fprintf(stderr, "storing a measurement failed: %s (%s)\n", cs_store_strerror(rc),
+              cs_store_errmsg(r->store));
+      s->write_error = EIO;
+    }
+  }
+  r->measured++;
+  if (r->summary) r->summary(r->ctx, json, len);
+  free(s->hosts[j->slot]);
+  s->hosts[j->slot] = NULL;
+  free(j);
+  s->running--;
+  start_more(s);
+  if (s->running == 0 && s->left == 0 && !s->done_called) {
+    s->done_called = true;
+    if (r->all_done) r->all_done(r->ctx);
+  }
+}
+
+#define TAKEN ((size_t)-1)
+/* How far past the first waiting input we look for one whose host has a free slot: bounded
+ * so that starting a measurement never costs a scan of a huge list. */
+#define LOOKAHEAD 4096
+
 static void start_more(run_state *s) {
-  const cs_runner *r = s->r;
-  while (s->running < r->parallel && s->next < r->inputs->n) {
-    const cs_input *in = &r->inputs->v[s->next++];
-    if (r->start(r->ctx, s->l, in, on_done, s) < 0) {
+  cs_runner *r = s->r;
+  size_t per_host = r->per_host ? r->per_host : 2;
+  while (s->head < s->nqueue && s->queue[s->head] == TAKEN) s->head++;
+  for (size_t qi = s->head; qi < s->nqueue && qi - s->head < LOOKAHEAD && s->running < r->parallel;
+       qi++) {
+    if (s->queue[qi] == TAKEN) continue;
+    const cs_input *in = &r->inputs->v[s->queue[qi]];
+    char host[256];
+    url_host(in->url, host, sizeof host);
+    if (host_running(s, host) >= per_host) continue; /* wait for a slot on that host */
+    s->queue[qi] = TAKEN;
+    s->left--;
+    size_t slot = 0;
+    while (s->hosts[slot]) slot++; /* running < parallel: a free slot exists */
+    job *j = malloc(sizeof *j);
+    char *h = strdup(host);
+    if (!j || !h) {
+      free(j), free(h);
       fprintf(stderr, "out of memory starting %s\n", in->url);
       continue;
     }
+    j->s = s, j->slot = slot;
+    s->hosts[slot] = h;
     s->running++;
+    if (r->start(r->ctx, s->l, in, on_done, j) < 0) {
+      fprintf(stderr, "out of memory starting %s\n", in->url);
+      s->running--;
+      free(h);
+      s->hosts[slot] = NULL;
+      free(j);
+    }
   }
 }
 
-int cs_runner_run(const cs_runner *r) {
+size_t cs_runner_todo(const cs_runner *r) {
+  size_t n = 0;
+  for (size_t i = 0; i < r->inputs->n; i++)
+    if (!r->store || !cs_store_has(r->store, r->run_id, r->inputs->v[i].url)) n++;
+  return n;
+}
+
+int cs_runner_run(cs_runner *r) {
   run_state s = {.r = r};
+  s.queue = calloc(r->inputs->n ? r->inputs->n : 1, sizeof *s.queue);
+  s.hosts = calloc(r->parallel, sizeof *s.hosts);
   s.l = cs_loop_new();
-  if (!s.l) {
+  if (!s.l || !s.queue || !s.hosts) {
     fprintf(stderr, "cannot create the event loop\n");
+    free(s.queue), free(s.hosts);
+    if (s.l) cs_loop_free(s.l);
     return 1;
   }
+  for (size_t i = 0; i < r->inputs->n; i++) {
+    if (r->store && cs_store_has(r->store, r->run_id, r->inputs->v[i].url)) {
+      r->skipped_done++;
+      continue;
+    }
+    s.queue[s.nqueue++] = i;
+  }
+  s.left = s.nqueue;
   /* the system resolver (getaddrinfo) blocks a worker per lookup */
   cs_loop_set_workers(s.l, r->parallel < 4 ? 4 : r->parallel > 32 ? 32 : (int)r->parallel);
+  if (r->loop_ready) r->loop_ready(r->ctx, s.l);
+  if (s.left == 0) {
+    s.done_called = true;
+    if (r->all_done) r->all_done(r->ctx);
+  }
   start_more(&s);
   int rc = cs_loop_run(s.l) < 0 ? 1 : 0;
   cs_loop_free(s.l);
+  for (size_t i = 0; i < r->parallel; i++) free(s.hosts[i]);
+  free(s.hosts);
+  free(s.queue);
   if (s.write_error) {
     fprintf(stderr, "writing measurements failed: %s\n", strerror(s.write_error));
     rc = 1;

@@ -10,6 +10,7 @@
 
 #include "engine/loop.h"
 #include "nettests/probe.h"
+#include "store/store.h"
 
 typedef struct {
   const char *url;
@@ -41,13 +42,22 @@ typedef void (*cs_summary_fn)(void *ctx, const char *json, size_t len);
 typedef struct {
   const cs_input_list *inputs;
   size_t parallel;
-  FILE *out;
+  size_t per_host; /* politeness: at most this many measurements of one host at once (0: 2) */
+  FILE *out;       /* JSON lines; a regular file is fdatasync'ed after every measurement */
+  cs_store *store; /* NULL: no database */
+  int64_t run_id;  /* the store's run (cs_store_run_begin); inputs it has are skipped */
   cs_start_fn start;
-  cs_summary_fn summary; /* NULL: no per-measurement line */
+  cs_summary_fn summary; /* NULL: no per-measurement callback */
+  void (*loop_ready)(void *ctx, cs_loop *l); /* before the first start (e.g. TH clients) */
+  void (*all_done)(void *ctx);               /* after the last measurement (free them) */
   void *ctx;
+  size_t skipped_done; /* out: inputs skipped because the store had them (resume) */
+  size_t measured;     /* out: measurements written */
 } cs_runner;
 
+/* The inputs a run will measure (those the store does not have yet). */
+size_t cs_runner_todo(const cs_runner *r);
 /* Runs every input; returns 0, or 1 when the loop failed or writing failed. */
-int cs_runner_run(const cs_runner *r);
+int cs_runner_run(cs_runner *r);
 
 #endif

@@ -44,6 +44,7 @@ typedef struct {
   cs_buf th_req;
   size_t th_idx;
   cs_th_req *th;
+  cs_th_job *th_job;
   const char *control_failure, *th_used;
   char *control; /* JSON reply body (malloc) */
   size_t control_len;
@@ -183,6 +184,7 @@ static void th_next(wc *m);
 static void on_th(void *arg, const char *failure, const char *json, size_t len) {
   wc *m = arg;
   m->th = NULL;
+  m->th_job = NULL;
   if (!failure) {
     m->control = malloc(len + 1);
     if (m->control) {
@@ -210,9 +212,13 @@ static void th_next(wc *m) {
     maybe_finish(m);
     return;
   }
-  m->th = cs_th_query(m->l, m->cfg->probe.tls, m->cfg->th[m->th_idx], (const char *)m->th_req.data,
-                      m->th_req.len, m->cfg->th_timeout, on_th, m);
-  if (!m->th) {
+  cs_th_client *pool = m->cfg->pool[m->th_idx];
+  if (pool)
+    m->th_job = cs_th_client_query(pool, (const char *)m->th_req.data, m->th_req.len, on_th, m);
+  else
+    m->th = cs_th_query(m->l, m->cfg->probe.tls, m->cfg->th[m->th_idx],
+                        (const char *)m->th_req.data, m->th_req.len, m->cfg->th_timeout, on_th, m);
+  if (!m->th && !m->th_job) {
     m->control_failure = "unknown_failure: out of memory";
     m->th_done = true;
     maybe_finish(m);

@@ -17,6 +17,9 @@ typedef struct {
   size_t nth;
   double th_timeout;          /* seconds per control query (<= 0: 30, as OONI) */
   const cs_fp_db *fingerprints; /* NULL: no blockpage matching */
+  /* Optional pooled clients (helper/th_client.h), one per th[i], created on the run's loop:
+   * when set, control queries share keep-alive, pipelined connections. */
+  struct cs_th_client *pool[CS_WC_MAX_TH];
 } cs_wc_cfg;
 
 /* Per-URL facts that are not measured (they go into the envelope's annotations). */

@@ -21,6 +21,7 @@ th_cert() { # a leaf for the control host's IP, signed by the testbed CA
 }
 P=0; F=0
 for pack in "${packs[@]}"; do
+  cc=; [ "$pack" = pakistan ] && cc="--probe-cc PK"  # fingerprints check their countries
   for scn in testbed/scenarios/"$pack"/*.scn; do
     name=$(basename "$scn" .scn)
     mapfile -t inputs < <(awk '$1=="input"{print $2}' "$scn")
@@ -40,7 +41,7 @@ for pack in "${packs[@]}"; do
       sleep 0.1
     done
     $TB exec client -- "$BIN" web_connectivity -q --th "https://$CS_TB_CONTROL_ADDR/" \
-        --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" --probe-cc PK -j 8 \
+        --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" $cc -j 8 \
         --tcp-timeout 4 --tls-timeout 4 --http-timeout 6 --th-timeout 20 \
         -o "$work/$name.jsonl" "${inputs[@]}" 2>"$work/$name.err"
     kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
