@@ -310,7 +310,8 @@ static void http_compare(ctx *c, const cs_wc_http *h, bool lte) {
   if (lte) {
     if (cc > 0)
       v->headers_match = headers_match(c->a, h->headers, h->nheaders, ct->http_headers,
-                                       ct->nhttp_headers, false, !c->opt->ooni_strict);
+                                       ct->nhttp_headers, false,
+                                       !c->opt->ooni_strict && !h->body_is_truncated);
     if (!h->body_is_truncated && pc > 0 && cc > 0)
       v->title_match = titles_match(c->a, h->title, ct->http_title) ? CS_WC_YES : CS_WC_NO;
   } else {

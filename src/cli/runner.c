@@ -154,6 +154,16 @@ static void on_done(void *arg, const char *json, size_t len) {
   job *j = arg;
   run_state *s = j->s;
   cs_runner *r = s->r;
+  /* The database is the record of what was measured (resume reads it), so it is written
+   * first; the JSON lines follow. */
+  if (r->store) {
+    int rc = cs_store_add(r->store, r->run_id, json, len);
+    if (rc != CS_STORE_OK && rc != CS_STORE_DUPLICATE) {
+      fprintf(stderr, "storing a measurement failed: %s (%s)\n", cs_store_strerror(rc),
+              cs_store_errmsg(r->store));
+      s->write_error = EIO;
+    }
+  }
   if (r->out) {
     if (fwrite(json, 1, len, r->out) != len || fputc('\n', r->out) == EOF || fflush(r->out))
       s->write_error = errno ? errno : EIO;
@@ -162,14 +172,6 @@ static void on_done(void *arg, const char *json, size_t len) {
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fdatasync(fd) < 0)
       s->write_error = errno;
-  }
-  if (r->store) {
-    int rc = cs_store_add(r->store, r->run_id, json, len);
-    if (rc != CS_STORE_OK && rc != CS_STORE_DUPLICATE) {
-      fprintf(stderr, "storing a measurement failed: %s (%s)\n", cs_store_strerror(rc),
-              cs_store_errmsg(r->store));
-      s->write_error = EIO;
-    }
   }
   r->measured++;
   if (r->summary) r->summary(r->ctx, json, len);

@@ -594,6 +594,15 @@ static const wc_case compare_cases[] = {
               "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
               CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
               .mode = 1, .k1 = "headers_match", .v1 = "true", .blocking = "false"),
+    /* ... but a truncated body (a large file: nothing else can be compared, and blockpages
+     * are small) keeps OONI's rule, or every big download would look like a blockpage */
+    {.name = "headers_framing_truncated_body", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST "/\"},\"response\":{\"code\":200,"
+                 "\"body\":\"xxxx\",\"body_is_truncated\":true,\"headers_list\":[[\"Connection\",\"keep-alive\"],"
+                 "[\"Content-Length\",\"33554432\"]]},\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
+     .control = CTLH(200, 33554432, "", "{\"Connection\":\"keep-alive\",\"Content-Length\":\"33554432\"}"),
+     .k1 = "headers_match", .v1 = "true", .blocking = "false"},
     HTTP_CASE("headers_v04_identical_common", "0.4.3", 200, "BODY(100,)", "[[\"Date\",\"x\"]]",
               CTLH(200, 5000, "", "{\"Date\":\"y\"}"), .k1 = "headers_match", .v1 = "true"),
     HTTP_CASE("headers_lte_identical_common", NULL, 200, "BODY(100,)", "[[\"Date\",\"x\"]]",
