@@ -21,6 +21,15 @@ st_curl() { # vantage maxtime url [curl args...]
     echo "$rc $out"
 }
 
+wait_listen() { # ns ip port: until something listens (max 3 s)
+    local i
+    for i in $(seq 1 30); do
+        [ -n "$(ip netns exec "$1" ss -ltnH "src $2:$3" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 first_addr() { local a=${SITE_ADDRS[$(lc "$1")]:-}; a=${a%%,*}; echo "${a:-198.18.64.10}"; }
 
 dig_status() { # vantage server name -> "STATUS ANSWERCOUNT first-A"
@@ -74,7 +83,7 @@ check_rule() {
             if [ "$ip" = "$CONTROL_ADDR" ]; then # give the control host a TLS listener for the test
                 ip netns exec "$NS_X" timeout 6 openssl s_server -quiet -accept "$ip:$port" \
                     -cert "$RUN/inet/certs/unknown.pem" -key "$RUN/ca/leaf.key" >/dev/null 2>&1 9>&- &
-                sp=$!; sleep 0.3
+                sp=$!; wait_listen "$NS_X" "$ip" "$port"
             fi
             read -r rc _ <<<"$(st_curl client 3 "https://$ip:$port/" -k)"
             [ -z "$sp" ] || { kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; }
@@ -85,7 +94,7 @@ check_rule() {
                 if [ "$ip" = "$CONTROL_ADDR" ]; then # any TCP listener will do
                     ip netns exec "$NS_X" timeout 6 openssl s_server -quiet -accept "$ip:80" \
                         -cert "$RUN/inet/certs/unknown.pem" -key "$RUN/ca/leaf.key" >/dev/null 2>&1 9>&- &
-                    sp=$!; sleep 0.3
+                    sp=$!; wait_listen "$NS_X" "$ip" 80
                 fi
                 read -r rc _ <<<"$(st_curl client 3 "http://$ip/")"
                 [ -z "$sp" ] || { kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; }
@@ -222,7 +231,7 @@ check_isolation() {
     [ "$rc" = 7 ]; st_res $? "control host $CONTROL_ADDR reachable from client (TCP refused by ctrl kernel, rc=$rc)"
     ip netns exec "$NS_X" "$RUN/bin/cstb" dnsserve $CONTROL_ADDR 5353 2 >/dev/null 2>&1 9>&- &
     local sp=$!
-    sleep 0.2
+    local k; for k in $(seq 1 30); do [ -n "$(ip netns exec "$NS_X" ss -lunH "src $CONTROL_ADDR:5353" 2>/dev/null)" ] && break; sleep 0.1; done
     r=$(ip netns exec "$NS_C" dig +time=1 +tries=1 -p 5353 @$CONTROL_ADDR x.test 2>&1 | grep -c SERVFAIL || true)
     kill "$sp" 2>/dev/null || true; wait "$sp" 2>/dev/null || true
     [ "$r" -ge 1 ]; st_res $? "control host reachable from client over UDP"
