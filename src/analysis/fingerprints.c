@@ -58,6 +58,10 @@ struct cs_fp_db {
   cs_arena *a;
   fp *v;
   size_t n, cap;
+  /* Index of the literal "contains" patterns (>= 2 bytes) by their first two bytes, so one
+   * pass over a body finds every literal pattern in it instead of one memmem per pattern
+   * (CSR layout: ids of the patterns starting with bigram b are bg_ids[bg_off[b]..bg_off[b+1])). */
+  uint32_t *bg_off, *bg_ids;
   pcre2_match_context *mctx;
   size_t nbad; /* patterns that did not compile */
 };
@@ -156,6 +160,53 @@ static const char *countries(cs_fp_db *db, const char *s) {
   while (o && out[o - 1] == ',') o--;
   out[o] = 0;
   return dup(db, out);
+}
+
+/* A PCRE pattern without any metacharacter matches exactly its own bytes. */
+static bool is_literal(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (strchr("\\^$.|?*+()[]{}", p[i]) || p[i] == 0) return false;
+  return true;
+}
+
+static bool indexed(const fp *f) { return f->pt == PT_CONTAINS && f->patlen >= 2 && f->loc != LOC_DNS; }
+
+static int build_index(cs_fp_db *db) {
+  db->bg_off = calloc(65537, sizeof *db->bg_off);
+  size_t total = 0;
+  for (size_t i = 0; i < db->n; i++) total += indexed(&db->v[i]);
+  db->bg_ids = malloc((total ? total : 1) * sizeof *db->bg_ids);
+  if (!db->bg_off || !db->bg_ids) return -1;
+  for (size_t i = 0; i < db->n; i++)
+    if (indexed(&db->v[i])) {
+      const uint8_t *p = (const uint8_t *)db->v[i].pat;
+      db->bg_off[((unsigned)p[0] << 8 | p[1]) + 1]++;
+    }
+  for (size_t b = 0; b < 65536; b++) db->bg_off[b + 1] += db->bg_off[b];
+  uint32_t *fill = calloc(65536, sizeof *fill);
+  if (!fill) return -1;
+  for (size_t i = 0; i < db->n; i++)
+    if (indexed(&db->v[i])) {
+      const uint8_t *p = (const uint8_t *)db->v[i].pat;
+      unsigned b = (unsigned)p[0] << 8 | p[1];
+      db->bg_ids[db->bg_off[b] + fill[b]++] = (uint32_t)i;
+    }
+  free(fill);
+  return 0;
+}
+
+/* Sets bit i of hits for every indexed pattern i found in s[0..n). */
+static void literal_hits(const cs_fp_db *db, const uint8_t *s, size_t n, uint8_t *hits) {
+  for (size_t i = 0; i + 1 < n; i++) {
+    unsigned b = (unsigned)s[i] << 8 | s[i + 1];
+    for (uint32_t k = db->bg_off[b]; k < db->bg_off[b + 1]; k++) {
+      uint32_t id = db->bg_ids[k];
+      const fp *f = &db->v[id];
+      if (!(hits[id >> 3] & (1u << (id & 7))) && f->patlen <= n - i &&
+          !memcmp(s + i, f->pat, f->patlen))
+        hits[id >> 3] |= (uint8_t)(1u << (id & 7));
+    }
+  }
 }
 
 static bool compile(cs_fp_db *db, fp *f, const char *pattern, size_t len) {
@@ -297,6 +348,11 @@ static int load_cp(cs_fp_db *db, const char *text, size_t len, bool false_positi
       db->n--;
       continue;
     }
+    if (is_literal(f->pat, f->patlen)) { /* same match, found by the literal index */
+      pcre2_code_free(f->re);
+      f->re = NULL;
+      f->pt = PT_CONTAINS;
+    }
     cs_fp_kind kind = false_positive ? CS_FP_KIND_FALSE_POSITIVE
                       : !strcmp(f->m.scope, "gen") ? CS_FP_KIND_WEAK
                                                    : CS_FP_KIND_CENSORSHIP;
@@ -365,6 +421,11 @@ cs_fp_db *cs_fp_db_load(const char *dir, char *err, size_t errlen) {
     cs_fp_db_free(db);
     return NULL;
   }
+  if (build_index(db) < 0) {
+    if (errlen) snprintf(err, errlen, "out of memory");
+    cs_fp_db_free(db);
+    return NULL;
+  }
   return db;
 }
 
@@ -373,6 +434,8 @@ void cs_fp_db_free(cs_fp_db *db) {
   for (size_t i = 0; i < db->n; i++) pcre2_code_free(db->v[i].re);
   free(db->v);
   pcre2_match_context_free(db->mctx);
+  free(db->bg_off);
+  free(db->bg_ids);
   cs_arena_free(db->a);
   free(db);
 }
@@ -381,12 +444,32 @@ size_t cs_fp_db_count(const cs_fp_db *db) { return db ? db->n : 0; }
 
 /* ---- matching ---------------------------------------------------------------------------- */
 
-static bool match_bytes(const cs_fp_db *db, const fp *f, const uint8_t *s, size_t n, pcre2_match_data *md) {
-  if (!s) s = (const uint8_t *)"", n = 0;
+/* One haystack (the body, the header lines, or both): its literal hits are computed once,
+ * on first use. */
+typedef struct {
+  const uint8_t *s;
+  size_t n;
+  uint8_t *hits; /* NULL until computed */
+  bool ok;
+} hay;
+
+static bool match_bytes(const cs_fp_db *db, const fp *f, hay *h, pcre2_match_data *md) {
+  const uint8_t *s = h->s ? h->s : (const uint8_t *)"";
+  size_t n = h->s ? h->n : 0;
   switch (f->pt) {
   case PT_FULL: return n == f->patlen && !memcmp(s, f->pat, n);
   case PT_PREFIX: return n >= f->patlen && !memcmp(s, f->pat, f->patlen);
-  case PT_CONTAINS: return f->patlen && memmem(s, n, f->pat, f->patlen) != NULL;
+  case PT_CONTAINS:
+    if (!indexed(f)) return f->patlen && memmem(s, n, f->pat, f->patlen) != NULL;
+    if (!h->hits) {
+      h->hits = calloc(db->n / 8 + 1, 1);
+      if (!h->hits) return f->patlen && memmem(s, n, f->pat, f->patlen) != NULL;
+      literal_hits(db, s, n, h->hits);
+    }
+    {
+      size_t id = (size_t)(f - db->v);
+      return (h->hits[id >> 3] >> (id & 7)) & 1;
+    }
   case PT_REGEXP:
     if (!f->re || !md) return false;
     return pcre2_match(f->re, s, n, 0, 0, md, db->mctx) >= 0;
@@ -414,6 +497,8 @@ bool cs_fp_match_http(const cs_fp_db *db, const cs_fp_http *r, cs_fp_match *out)
   bool whole_ok = !cs_buf_append(&whole, head.data, head.len) && !cs_buf_puts(&whole, "\r\n") &&
                   (!r->body_len || !cs_buf_append(&whole, r->body, r->body_len));
   pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+  hay body = {r->body, r->body_len, NULL, true}, all = {whole.data, whole.len, NULL, whole_ok},
+      hdrs = {head.data, headlen, NULL, true};
 
   bool fp_found = false, found = false;
   cs_fp_match fpm, best;
@@ -422,8 +507,8 @@ bool cs_fp_match_http(const cs_fp_db *db, const cs_fp_http *r, cs_fp_match *out)
     const fp *f = &db->v[i];
     if (f->m.kind != CS_FP_KIND_FALSE_POSITIVE || f->loc == LOC_DNS) continue;
     bool hit = false;
-    if (f->loc == LOC_RESPONSE) hit = whole_ok && match_bytes(db, f, whole.data, whole.len, md);
-    else if (f->loc == LOC_BODY) hit = match_bytes(db, f, r->body, r->body_len, md);
+    if (f->loc == LOC_RESPONSE) hit = all.ok && match_bytes(db, f, &all, md);
+    else if (f->loc == LOC_BODY) hit = match_bytes(db, f, &body, md);
     if (hit) {
       better(f, &fpm, &fp_found);
       break;
@@ -437,18 +522,24 @@ bool cs_fp_match_http(const cs_fp_db *db, const cs_fp_http *r, cs_fp_match *out)
     if (found && f->m.kind >= best.kind) continue;
     bool hit = false;
     switch (f->loc) {
-    case LOC_BODY: hit = match_bytes(db, f, r->body, r->body_len, md); break;
-    case LOC_RESPONSE: hit = whole_ok && match_bytes(db, f, whole.data, whole.len, md); break;
-    case LOC_ANY_HDR: hit = match_bytes(db, f, head.data, headlen, md); break;
+    case LOC_BODY: hit = match_bytes(db, f, &body, md); break;
+    case LOC_RESPONSE: hit = all.ok && match_bytes(db, f, &all, md); break;
+    case LOC_ANY_HDR: hit = match_bytes(db, f, &hdrs, md); break;
     case LOC_HEADER:
       for (size_t k = 0; k < r->nheaders && !hit; k++)
-        if (r->hnames[k] && !strcasecmp(r->hnames[k], f->hname) && r->hvalues[k])
-          hit = match_bytes(db, f, (const uint8_t *)r->hvalues[k], strlen(r->hvalues[k]), md);
+        if (r->hnames[k] && !strcasecmp(r->hnames[k], f->hname) && r->hvalues[k]) {
+          hay v = {(const uint8_t *)r->hvalues[k], strlen(r->hvalues[k]), NULL, true};
+          hit = match_bytes(db, f, &v, md);
+          free(v.hits);
+        }
       break;
     default: break;
     }
     if (hit) better(f, &best, &found);
   }
+  free(body.hits);
+  free(all.hits);
+  free(hdrs.hits);
   pcre2_match_data_free(md);
   cs_buf_free(&head);
   cs_buf_free(&whole);

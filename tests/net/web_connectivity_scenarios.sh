@@ -41,7 +41,7 @@ for pack in "${packs[@]}"; do
       sleep 0.1
     done
     $TB exec client -- "$BIN" web_connectivity -q --th "https://$CS_TB_CONTROL_ADDR/" \
-        --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" $cc -j 8 \
+        --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" $cc -j 8 --no-db \
         --tcp-timeout 4 --tls-timeout 4 --http-timeout 6 --th-timeout 20 \
         -o "$work/$name.jsonl" "${inputs[@]}" 2>"$work/$name.err"
     kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
