@@ -318,8 +318,42 @@ run_one() { # scenario -> result lines appended to ST_OUT; runs in a subshell
         # shellcheck disable=SC2086
         check_line $r
     done
+    check_input
     check_sites "${ST_SITES:-4}"
     if [ -f "$RUN/national-truth.csv" ]; then check_national; fi
+}
+
+# End to end: fetch the scenario's input URL from the client like a browser
+# (following redirects) and compare curl's outcome with the expected OONI
+# failure string. Only the first input and plain `expect` lines are used.
+check_input() {
+    [ ${#INPUTS[@]} -gt 0 ] || return 0
+    local url=${INPUTS[0]} e fail="" acc="" want=""
+    [[ $url == http://* || $url == https://* ]] || return 0
+    for e in "${EXPECTS[@]}"; do
+        set -- $e
+        case $1 in
+            http_experiment_failure) fail=$2 ;;
+            dns_experiment_failure) [ -n "$fail" ] || fail=$2 ;;
+            accessible) acc=$2 ;;
+        esac
+    done
+    case $fail in
+        dns_nxdomain_error|dns_no_answer|dns_server_failure|android_dns_cache_no_data) want="6" ;;
+        connection_refused) want="7" ;;
+        connection_reset) want="35 56" ;;
+        generic_timeout_error) want="28" ;;
+        eof_error) want="35 52" ;;
+        ssl_unknown_authority|ssl_invalid_certificate|ssl_invalid_hostname) want="60" ;;
+        http_invalid_redirect_location_host) want="3 6" ;;
+        http_too_many_redirects) want="47" ;;
+        "") [ "$acc" = true ] && want="0" ;;
+    esac
+    [ -n "$want" ] || return 0
+    local rc code
+    read -r rc code _ <<<"$(st_curl client 4 "$url" -L --max-redirs 10)"
+    [[ " $want " == *" $rc "* ]]
+    st_res $? "[$SCN_NAME] input $url from the client: curl rc=$rc (code $code), expected ${fail:-success} (rc in: $want)"
 }
 
 check_national() {
