@@ -22,8 +22,8 @@ st_curl() { # vantage maxtime url [curl args...]
 }
 
 wait_listen() { # ns ip port: until something listens (max 3 s)
-    local i
-    for i in $(seq 1 30); do
+    local _
+    for _ in $(seq 1 30); do
         [ -n "$(ip netns exec "$1" ss -ltnH "src $2:$3" 2>/dev/null)" ] && return 0
         sleep 0.1
     done
