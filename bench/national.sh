@@ -23,19 +23,7 @@ cleanup() { [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1
 trap cleanup EXIT
 $TB up pk-national >/dev/null 2>&1
 . "$CS_TESTBED_DIR/env"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/th.key" \
-    -subj "/CN=$CS_TB_CONTROL_ADDR" 2>/dev/null |
-  openssl x509 -req -CA "$CS_TB_CA" -CAkey "${CS_TB_CA%.pem}.key" -days 2 \
-    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-    -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$CS_TB_CONTROL_ADDR") \
-    -out "$work/th.pem" 2>/dev/null
-$TB exec ctrl -- "$BIN" helper -q --listen "$CS_TB_CONTROL_ADDR:443" --tls-cert "$work/th.pem" \
-    --tls-key "$work/th.key" --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" >/dev/null 2>&1 &
-hpid=$!
-for _ in $(seq 50); do
-  $TB exec ctrl -- curl -s -m 1 --cacert "$CS_TB_CA" -o /dev/null "https://$CS_TB_CONTROL_ADDR/" && break
-  sleep 0.2
-done
+hpid=$(scripts/start-helper.sh "$work")
 { head -1 "$(head -1 "$CS_TESTBED_DIR/world.files")"
   for f in $(cat "$CS_TESTBED_DIR/world.files"); do tail -n +2 "$f"; done; } >"$work/list.csv"
 N=$(($(wc -l <"$work/list.csv") - 1))

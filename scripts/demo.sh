@@ -21,21 +21,8 @@ hpid=
 cleanup() { [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 . "$CS_TESTBED_DIR/env"
-# our control server on the testbed's uncensored control host, over HTTPS like OONI's, with a
-# certificate for its address from the testbed CA
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$out/th.key" \
-    -subj "/CN=$CS_TB_CONTROL_ADDR" 2>/dev/null |
-  openssl x509 -req -CA "$CS_TB_CA" -CAkey "${CS_TB_CA%.pem}.key" -days 2 \
-    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-    -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$CS_TB_CONTROL_ADDR") \
-    -out "$out/th.pem" 2>/dev/null
-$TB exec ctrl -- "$BIN" helper -q --listen "$CS_TB_CONTROL_ADDR:443" --tls-cert "$out/th.pem" \
-    --tls-key "$out/th.key" --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" >"$out/helper.log" 2>&1 &
-hpid=$!
-for _ in $(seq 50); do
-  $TB exec ctrl -- curl -s -m 1 --cacert "$CS_TB_CA" -o /dev/null "https://$CS_TB_CONTROL_ADDR/" && break
-  sleep 0.2
-done
+# our control server on the testbed's uncensored control host, over HTTPS like OONI's
+hpid=$(scripts/start-helper.sh "$out")
 if [ -n "${CS_TB_TRUTH:-}" ]; then
   # the national world: the test lists it serves, in Citizen Lab CSV form (with categories)
   list="$out/list.csv"

@@ -23,19 +23,7 @@ check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; 
 
 $TB up pk-national >"$work/up.log" 2>&1 || { cat "$work/up.log"; echo "0 passed, 1 failed"; exit 1; }
 . "$CS_TESTBED_DIR/env"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/th.key" \
-    -subj "/CN=$CS_TB_CONTROL_ADDR" 2>/dev/null |
-  openssl x509 -req -CA "$CS_TB_CA" -CAkey "${CS_TB_CA%.pem}.key" -days 2 \
-    -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-    -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$CS_TB_CONTROL_ADDR") \
-    -out "$work/th.pem" 2>/dev/null
-$TB exec ctrl -- "$BIN" helper -q --listen "$CS_TB_CONTROL_ADDR:443" --tls-cert "$work/th.pem" \
-    --tls-key "$work/th.key" --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" >"$work/helper.log" 2>&1 &
-hpid=$!
-for _ in $(seq 50); do
-  $TB exec ctrl -- curl -s -m 1 --cacert "$CS_TB_CA" -o /dev/null "https://$CS_TB_CONTROL_ADDR/" && break
-  sleep 0.2
-done
+hpid=$(scripts/start-helper.sh "$work") || { echo "0 passed, 1 failed"; exit 1; }
 TH="https://$CS_TB_CONTROL_ADDR/"
 # 600 URLs of the national list (Citizen Lab CSV), IP-literal URLs left out (not served)
 { head -1 "$(head -1 "$CS_TESTBED_DIR/world.files")"

@@ -12,13 +12,6 @@ TB=${CS_TB_SCRIPT:-testbed/testbed}
 packs=("$@"); [ ${#packs[@]} -gt 0 ] || packs=(ooni-qa pakistan)
 work=$(mktemp -d)
 trap '$TB down >/dev/null 2>&1; rm -rf "$work"' EXIT
-th_cert() { # a leaf for the control host's IP, signed by the testbed CA
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1/th.key" \
-      -subj "/CN=$CS_TB_CONTROL_ADDR" 2>/dev/null |
-    openssl x509 -req -CA "$CS_TB_CA" -CAkey "${CS_TB_CA%.pem}.key" -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-      -days 2 -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$CS_TB_CONTROL_ADDR") \
-      -out "$1/th.pem" 2>/dev/null
-}
 P=0; F=0
 for pack in "${packs[@]}"; do
   cc=; [ "$pack" = pakistan ] && cc="--probe-cc PK"  # fingerprints check their countries
@@ -30,16 +23,8 @@ for pack in "${packs[@]}"; do
       echo "FAIL: $name: testbed up failed"; tail -5 "$work/up.log"; F=$((F + 1)); continue
     fi
     . "$CS_TESTBED_DIR/env"
-    # our control server on the uncensored control host, over HTTPS like OONI's, with a
-    # certificate from the testbed CA for its address
-    th_cert "$work"
-    $TB exec ctrl -- "$BIN" helper -q --listen "$CS_TB_CONTROL_ADDR:443" --tls-cert "$work/th.pem" \
-        --tls-key "$work/th.key" --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" >"$work/helper.log" 2>&1 &
-    hpid=$!
-    for _ in $(seq 50); do
-      $TB exec ctrl -- curl -s -m 1 --cacert "$CS_TB_CA" -o /dev/null "https://$CS_TB_CONTROL_ADDR/" 2>/dev/null && break
-      sleep 0.1
-    done
+    # our control server on the uncensored control host, over HTTPS like OONI's
+    hpid=$(scripts/start-helper.sh "$work") || { echo "FAIL: $name: control server"; F=$((F + 1)); continue; }
     $TB exec client -- "$BIN" web_connectivity -q --th "https://$CS_TB_CONTROL_ADDR/" \
         --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" $cc -j 8 --no-db \
         --tcp-timeout 4 --tls-timeout 4 --http-timeout 6 --th-timeout 20 \
