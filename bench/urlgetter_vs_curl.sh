@@ -10,7 +10,7 @@ scripts/setup.sh
 make -s -j"$(nproc)" >/dev/null
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
-TB=${CS_TB_SCRIPT:-testbed/testbed}
+TB=testbed/testbed
 $TB up all-primitives >/dev/null 2>&1
 trap '$TB down >/dev/null 2>&1' EXIT
 . "$CS_TESTBED_DIR/env"

@@ -13,7 +13,7 @@ scripts/setup.sh
 make -s -j"$(nproc)"
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
-TB=${CS_TB_SCRIPT:-testbed/testbed}
+TB=testbed/testbed
 $TB up "$scn"
 out=${CS_DEMO_OUT:-$PWD/build/demo}
 mkdir -p "$out"

@@ -17,7 +17,7 @@ stage() { # stage NAME CMD... : runs CMD, adds its "N passed, M failed" line to 
   echo "=== $name"
   local log; log=$(mktemp)
   "$@" 2>&1 | tee "$log"; local rc=${PIPESTATUS[0]}
-  local line; line=$(grep -E '^[a-z ]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  local line; line=$(grep -E '^[A-Za-z_ -]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   local p f
   p=$(sed -nE 's/.*\b([0-9]+) passed.*/\1/p' <<<"$line"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
   p=${p:-0}; f=${f:-0}

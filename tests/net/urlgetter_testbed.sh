@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 make -s -j"$(nproc)" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
-TB=${CS_TB_SCRIPT:-testbed/testbed}
+TB=testbed/testbed
 $TB up all-primitives >/dev/null 2>&1 || { $TB up all-primitives; echo "0 passed, 1 failed"; exit 1; }
 trap '$TB down >/dev/null 2>&1' EXIT
 # shellcheck disable=SC1091

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 make -s -j"$(nproc)" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
-TB=${CS_TB_SCRIPT:-testbed/testbed}
+TB=testbed/testbed
 packs=("$@"); [ ${#packs[@]} -gt 0 ] || packs=(ooni-qa pakistan)
 work=$(mktemp -d)
 trap '$TB down >/dev/null 2>&1; rm -rf "$work"' EXIT
