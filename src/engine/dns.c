@@ -240,22 +240,15 @@ static cs_query_rec *init_query(cs_dns_req *r, cs_query_rec *q, const char *engi
   return q;
 }
 
-/* Fills answers (A/AAAA/CNAME in wire order), rcode and raw bytes from a parsed reply. */
-static void fill_from_reply(cs_dns_req *r, cs_query_rec *q, const cs_dnswire_reply *rep,
-                            const uint8_t *raw, size_t rawlen, bool parsed) {
-  cs_arena *a = r->trace->a;
-  q->raw_response = rawlen ? cs_arena_memdup(a, raw, rawlen) : NULL;
-  q->raw_response_len = q->raw_response ? rawlen : 0;
-  if (!parsed) return;
+void cs_dns_fill_answers(cs_arena *a, cs_query_rec *q, const cs_dnswire_reply *rep) {
   q->rcode = rep->rcode;
   q->has_rcode = true;
   if (rep->nan == 0) return;
   cs_dns_answer *ans = cs_arena_alloc(a, rep->nan * sizeof *ans);
   if (!ans) return;
-  size_t n = 0;
   for (size_t i = 0; i < rep->nan; i++) {
     const cs_dnswire_rr *rr = &rep->an[i];
-    cs_dns_answer *x = &ans[n];
+    cs_dns_answer *x = &ans[i];
     x->ttl = (int64_t)rr->ttl;
     x->has_ttl = true;
     if (rr->type == CS_DNS_TYPE_CNAME) {
@@ -269,10 +262,18 @@ static void fill_from_reply(cs_dns_req *r, cs_query_rec *q, const cs_dnswire_rep
       if (rr->type == CS_DNS_TYPE_A) x->ipv4 = cs_arena_strdup(a, ip);
       else x->ipv6 = cs_arena_strdup(a, ip);
     }
-    n++;
   }
   q->answers = ans;
-  q->nanswers = n;
+  q->nanswers = rep->nan;
+}
+
+/* Fills answers (A/AAAA/CNAME in wire order), rcode and raw bytes from a parsed reply. */
+static void fill_from_reply(cs_dns_req *r, cs_query_rec *q, const cs_dnswire_reply *rep,
+                            const uint8_t *raw, size_t rawlen, bool parsed) {
+  cs_arena *a = r->trace->a;
+  q->raw_response = rawlen ? cs_arena_memdup(a, raw, rawlen) : NULL;
+  q->raw_response_len = q->raw_response ? rawlen : 0;
+  if (parsed) cs_dns_fill_answers(a, q, rep);
 }
 
 static bool ip_eq(const cs_ip *a, const cs_ip *b) {

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/dnswire.h"
 #include "engine/loop.h"
 #include "record/record.h"
 #include "util/ipnet.h"
@@ -105,6 +106,10 @@ cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const 
  * callback (then a no-op: the request is freed when the callback returns). NULL: no-op.
  * After the callback has returned the pointer is dangling: clear it in the callback. */
 void cs_dns_cancel(cs_dns_req *r);
+
+/* Sets q's rcode and its answers (A/AAAA/CNAME, wire order, in arena a) from a parsed reply
+ * (shared with DNS over HTTPS). */
+void cs_dns_fill_answers(cs_arena *a, cs_query_rec *q, const cs_dnswire_reply *rep);
 
 /* OONI query_type string for a qtype ("A", "AAAA", "CNAME", "ANY", ...; "" when unknown). */
 const char *cs_dns_qtype_str(uint16_t qtype);

@@ -57,34 +57,6 @@ static char *b64url(cs_arena *a, const uint8_t *p, size_t n) {
   return s;
 }
 
-/* The answers of a reply as OONI answer objects (A/AAAA/CNAME, wire order). */
-static void fill_answers(cs_arena *a, cs_query_rec *q, const cs_dnswire_reply *rep) {
-  q->rcode = rep->rcode;
-  q->has_rcode = true;
-  if (!rep->nan) return;
-  cs_dns_answer *ans = cs_arena_alloc(a, rep->nan * sizeof *ans);
-  if (!ans) return;
-  for (size_t i = 0; i < rep->nan; i++) {
-    const cs_dnswire_rr *rr = &rep->an[i];
-    cs_dns_answer *x = &ans[i];
-    x->ttl = (int64_t)rr->ttl;
-    x->has_ttl = true;
-    if (rr->type == CS_DNS_TYPE_CNAME) {
-      char buf[CS_DNSWIRE_NAME_STRMAX];
-      x->answer_type = "CNAME";
-      x->hostname = cs_arena_strdup(a, cs_dnswire_name_to_str(&rr->target, buf, sizeof buf));
-    } else {
-      char ip[CS_IPSTR_MAX];
-      cs_ip_format(&rr->ip, ip);
-      x->answer_type = rr->type == CS_DNS_TYPE_A ? "A" : "AAAA";
-      if (rr->type == CS_DNS_TYPE_A) x->ipv4 = cs_arena_strdup(a, ip);
-      else x->ipv6 = cs_arena_strdup(a, ip);
-    }
-  }
-  q->answers = ans;
-  q->nanswers = rep->nan;
-}
-
 /* Is the response's Content-Type application/dns-message (parameters allowed)? */
 static bool is_dns_message(const cs_http_rec *h) {
   static const char want[] = "application/dns-message";
@@ -173,7 +145,7 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
       rec->raw_response = cs_arena_memdup(r->t->a, body, blen);
       rec->raw_response_len = rec->raw_response ? blen : 0;
     }
-    if (rep) fill_answers(r->t->a, rec, rep);
+    if (rep) cs_dns_fill_answers(r->t->a, rec, rep);
   }
   free(rep);
   if (--r->pending == 0) {
