@@ -24,8 +24,7 @@ trap cleanup EXIT
 $TB up pk-national >/dev/null 2>&1
 . "$CS_TESTBED_DIR/env"
 hpid=$(scripts/start-helper.sh "$work")
-{ head -1 "$(head -1 "$CS_TESTBED_DIR/world.files")"
-  for f in $(cat "$CS_TESTBED_DIR/world.files"); do tail -n +2 "$f"; done; } >"$work/list.csv"
+scripts/national-list.sh >"$work/list.csv"
 N=$(($(wc -l <"$work/list.csv") - 1))
 tail -n +2 "$work/list.csv" | cut -d, -f1 >"$work/urls"
 WC=("$BIN" web_connectivity -q --th "https://$CS_TB_CONTROL_ADDR/" --ca-file "$CS_TB_CA"

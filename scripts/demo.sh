@@ -26,8 +26,7 @@ hpid=$(scripts/start-helper.sh "$out")
 if [ -n "${CS_TB_TRUTH:-}" ]; then
   # the national world: the test lists it serves, in Citizen Lab CSV form (with categories)
   list="$out/list.csv"
-  { echo "url,category_code,category_description,date_added,source,notes"
-    for f in $(cat "$CS_TESTBED_DIR/world.files"); do tail -n +2 "$f"; done; } >"$list"
+  scripts/national-list.sh >"$list"
   inputs=(-f "$list")
 else
   mapfile -t urls < <(awk '$1=="input"{print $2}' "$CS_TB_SCENARIO_FILE")

@@ -26,9 +26,8 @@ $TB up pk-national >"$work/up.log" 2>&1 || { cat "$work/up.log"; echo "0 passed,
 hpid=$(scripts/start-helper.sh "$work") || { echo "0 passed, 1 failed"; exit 1; }
 TH="https://$CS_TB_CONTROL_ADDR/"
 # 600 URLs of the national list (Citizen Lab CSV), IP-literal URLs left out (not served)
-{ head -1 "$(head -1 "$CS_TESTBED_DIR/world.files")"
-  for f in $(cat "$CS_TESTBED_DIR/world.files"); do tail -n +2 "$f"; done |
-    grep -Ev '^https?://[0-9.]+[:/]' | head -600; } >"$work/list.csv"
+scripts/national-list.sh | { IFS= read -r header; printf '%s\n' "$header"
+  grep -Ev '^https?://[0-9.]+[:/]' | head -600; } >"$work/list.csv"
 N=$(($(wc -l <"$work/list.csv") - 1))
 THS=(--th "$TH")
 wcx() { $TB exec client -- "$BIN" web_connectivity -q "${THS[@]}" --ca-file "$CS_TB_CA" \

@@ -15,8 +15,7 @@ trap cleanup EXIT
 CS_TB_BLOCK_SHARE=0 $TB up pk-national >"$work/up.log" 2>&1 || { cat "$work/up.log"; echo "0 passed, 1 failed"; exit 1; }
 . "$CS_TESTBED_DIR/env"
 hpid=$(scripts/start-helper.sh "$work") || { echo "0 passed, 1 failed"; exit 1; }
-{ head -1 "$(head -1 "$CS_TESTBED_DIR/world.files")"
-  for f in $(cat "$CS_TESTBED_DIR/world.files"); do tail -n +2 "$f"; done; } >"$work/list.csv"
+scripts/national-list.sh >"$work/list.csv"
 $TB exec client -- "$BIN" web_connectivity -q -j 256 --th "https://$CS_TB_CONTROL_ADDR/" \
     --ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" --no-db -o "$work/m.jsonl" -f "$work/list.csv"
 python3 - "$work/m.jsonl" "$CS_TB_TRUTH" <<'PY'
