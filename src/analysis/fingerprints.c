@@ -9,9 +9,11 @@
  *   censoredplanet_{blockpage,false_positive}_signatures.json   JSON lines {fingerprint, pattern},
  *                                               PCRE over the whole response (headers + body);
  *                                               false positives are matched first (CP README).
- * Matching mirrors ooni/backend fastpath (body / header.<name> / dns answer). Regular
- * expressions are compiled once at load with PCRE2 (JIT when available) and run with match
- * and depth limits, so hostile bodies cannot make a match run away. */
+ * Matching mirrors ooni/backend fastpath (body / header.<name> / dns answer). Literal
+ * patterns are found in one pass over a haystack by a gram index (build_index). Regular
+ * expressions are compiled once at load with PCRE2 and run with match and depth limits, so
+ * hostile bodies cannot make a match run away, and only on haystacks that contain the
+ * literal every match needs (cs_fp_required_literal), so most never run at all. */
 #include "analysis/fingerprints.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -51,17 +53,38 @@ typedef struct {
   const char *pat;
   size_t patlen;
   pcre2_code *re;
+  /* Bytes every match must contain, found by the literal index: the pattern itself for
+   * "contains", the required literal of a regular expression (NULL: none proven). A regular
+   * expression whose literal is absent from a haystack is not run on it. */
+  const char *lit;
+  size_t litlen;
+  cs_ip ip;    /* LOC_DNS: the pattern as an address (when has_ip) */
+  bool has_ip;
   bool cp_origin; /* a Censored Planet signature (discarded when a CP false positive matches) */
 } fp;
+
+/* The literal index maps each 4-byte window ("gram") chosen for a literal to the patterns
+ * that contain it at a known offset; a 65536-bit filter skips almost every text position
+ * without a table lookup. */
+#define GRAM 4
+#define MAX_WINDOWS 512 /* windows of a long literal considered for its gram */
+typedef struct {
+  uint32_t gram, start, count; /* count 0: empty slot */
+} gram_slot;
+typedef struct {
+  uint32_t id, off; /* pattern, offset of the gram in its literal */
+} gram_ent;
 
 struct cs_fp_db {
   cs_arena *a;
   fp *v;
   size_t n, cap;
-  /* Index of the literal "contains" patterns (>= 2 bytes) by their first two bytes, so one
-   * pass over a body finds every literal pattern in it instead of one memmem per pattern
-   * (CSR layout: ids of the patterns starting with bigram b are bg_ids[bg_off[b]..bg_off[b+1])). */
-  uint32_t *bg_off, *bg_ids;
+  /* One pass over a haystack finds every indexed literal in it (instead of one memmem per
+   * pattern): Wu-Manber-like, each literal is filed under its rarest gram. */
+  uint64_t filter[65536 / 64];
+  gram_slot *slots;
+  uint32_t slot_bits;
+  gram_ent *ents;
   pcre2_match_context *mctx;
   size_t nbad; /* patterns that did not compile */
 };
@@ -169,44 +192,242 @@ static bool is_literal(const char *p, size_t n) {
   return true;
 }
 
-static bool indexed(const fp *f) { return f->pt == PT_CONTAINS && f->patlen >= 2 && f->loc != LOC_DNS; }
+/* Literals found by the index: body / whole response / header lines. Values of one named
+ * header are short and matched directly. */
+static bool indexed(const fp *f) {
+  return f->lit && f->litlen >= GRAM && (f->loc == LOC_BODY || f->loc == LOC_RESPONSE || f->loc == LOC_ANY_HDR);
+}
+
+static inline uint32_t gram_at(const uint8_t *p) {
+  uint32_t g;
+  memcpy(&g, p, sizeof g);
+  return g;
+}
+static inline uint32_t gram_hash(uint32_t g) { return g * 0x9E3779B1u; }
+
+static gram_slot *slot_find(const cs_fp_db *db, uint32_t g) {
+  uint32_t mask = (1u << db->slot_bits) - 1, i = gram_hash(g) >> (32 - db->slot_bits);
+  for (;; i = (i + 1) & mask) {
+    gram_slot *sl = &db->slots[i];
+    if (!sl->count || sl->gram == g) return sl;
+  }
+}
 
 static int build_index(cs_fp_db *db) {
-  db->bg_off = calloc(65537, sizeof *db->bg_off);
-  size_t total = 0;
-  for (size_t i = 0; i < db->n; i++) total += indexed(&db->v[i]);
-  db->bg_ids = malloc((total ? total : 1) * sizeof *db->bg_ids);
-  if (!db->bg_off || !db->bg_ids) return -1;
-  for (size_t i = 0; i < db->n; i++)
-    if (indexed(&db->v[i])) {
-      const uint8_t *p = (const uint8_t *)db->v[i].pat;
-      db->bg_off[((unsigned)p[0] << 8 | p[1]) + 1]++;
+  size_t nlit = 0;
+  for (size_t i = 0; i < db->n; i++) nlit += indexed(&db->v[i]);
+  /* how often each gram (by a 16-bit hash: collisions only make a count pessimistic) occurs
+   * in the literals, to file each literal under a rare one */
+  uint16_t *freq = calloc(65536, sizeof *freq);
+  uint32_t *choice = malloc((db->n ? db->n : 1) * sizeof *choice);
+  db->ents = malloc((nlit ? nlit : 1) * sizeof *db->ents);
+  db->slot_bits = 4;
+  while ((1u << db->slot_bits) < 2 * nlit + 16) db->slot_bits++;
+  db->slots = calloc((size_t)1 << db->slot_bits, sizeof *db->slots);
+  uint32_t *fill = calloc((size_t)1 << db->slot_bits, sizeof *fill);
+  if (!freq || !choice || !db->ents || !db->slots || !fill) {
+    free(freq), free(choice), free(fill);
+    return -1;
+  }
+  for (size_t i = 0; i < db->n; i++) {
+    const fp *f = &db->v[i];
+    if (!indexed(f)) continue;
+    for (size_t k = 0; k + GRAM <= f->litlen && k < MAX_WINDOWS; k++) {
+      uint16_t *c = &freq[gram_hash(gram_at((const uint8_t *)f->lit + k)) >> 16];
+      if (*c < UINT16_MAX) ++*c;
     }
-  for (size_t b = 0; b < 65536; b++) db->bg_off[b + 1] += db->bg_off[b];
-  uint32_t *fill = calloc(65536, sizeof *fill);
-  if (!fill) return -1;
-  for (size_t i = 0; i < db->n; i++)
-    if (indexed(&db->v[i])) {
-      const uint8_t *p = (const uint8_t *)db->v[i].pat;
-      unsigned b = (unsigned)p[0] << 8 | p[1];
-      db->bg_ids[db->bg_off[b] + fill[b]++] = (uint32_t)i;
+  }
+  /* each literal is filed under its rarest gram (the first such window) */
+  for (size_t i = 0; i < db->n; i++) {
+    const fp *f = &db->v[i];
+    if (!indexed(f)) continue;
+    size_t best = SIZE_MAX, boff = 0;
+    for (size_t k = 0; k + GRAM <= f->litlen && k < MAX_WINDOWS; k++) {
+      size_t c = freq[gram_hash(gram_at((const uint8_t *)f->lit + k)) >> 16];
+      if (c < best) best = c, boff = k;
     }
+    choice[i] = (uint32_t)boff;
+    uint32_t g = gram_at((const uint8_t *)f->lit + boff);
+    gram_slot *sl = slot_find(db, g);
+    sl->gram = g;
+    sl->count++;
+  }
+  free(freq);
+  /* CSR: each slot's entries are contiguous */
+  uint32_t at = 0;
+  for (size_t i = 0; i < (size_t)1 << db->slot_bits; i++) {
+    db->slots[i].start = at;
+    at += db->slots[i].count;
+  }
+  for (size_t i = 0; i < db->n; i++) {
+    const fp *f = &db->v[i];
+    if (!indexed(f)) continue;
+    uint32_t g = gram_at((const uint8_t *)f->lit + choice[i]);
+    gram_slot *sl = slot_find(db, g);
+    db->ents[sl->start + fill[sl - db->slots]++] = (gram_ent){(uint32_t)i, choice[i]};
+    uint32_t h = gram_hash(g) >> 16;
+    db->filter[h >> 6] |= (uint64_t)1 << (h & 63);
+  }
   free(fill);
+  free(choice);
   return 0;
 }
 
-/* Sets bit i of hits for every indexed pattern i found in s[0..n). */
+/* Sets bit i of hits for every indexed literal i found in s[0..n). */
 static void literal_hits(const cs_fp_db *db, const uint8_t *s, size_t n, uint8_t *hits) {
-  for (size_t i = 0; i + 1 < n; i++) {
-    unsigned b = (unsigned)s[i] << 8 | s[i + 1];
-    for (uint32_t k = db->bg_off[b]; k < db->bg_off[b + 1]; k++) {
-      uint32_t id = db->bg_ids[k];
-      const fp *f = &db->v[id];
-      if (!(hits[id >> 3] & (1u << (id & 7))) && f->patlen <= n - i &&
-          !memcmp(s + i, f->pat, f->patlen))
-        hits[id >> 3] |= (uint8_t)(1u << (id & 7));
+  for (size_t i = 0; i + GRAM <= n; i++) {
+    uint32_t g = gram_at(s + i), h = gram_hash(g) >> 16;
+    if (!(db->filter[h >> 6] >> (h & 63) & 1)) continue;
+    const gram_slot *sl = slot_find(db, g);
+    for (uint32_t k = 0; k < sl->count; k++) {
+      const gram_ent *e = &db->ents[sl->start + k];
+      const fp *f = &db->v[e->id];
+      if (hits[e->id >> 3] & (1u << (e->id & 7))) continue;
+      if (e->off > i || f->litlen > n - (i - e->off)) continue;
+      if (!memcmp(s + i - e->off, f->lit, f->litlen)) hits[e->id >> 3] |= (uint8_t)(1u << (e->id & 7));
     }
   }
+}
+
+/* ---- required literals of regular expressions ------------------------------------------ */
+
+/* A PCRE2 quantifier "{n}", "{n,}" or "{n,m}" at p (p[0] == '{'); its length, or 0. */
+static size_t brace_quantifier(const char *p, size_t n) {
+  size_t i = 1, d1 = 0, d2 = 0;
+  while (i < n && p[i] >= '0' && p[i] <= '9') i++, d1++;
+  if (!d1) return 0;
+  if (i < n && p[i] == ',') {
+    i++;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++, d2++;
+  }
+  return i < n && p[i] == '}' ? i + 1 : 0;
+}
+
+/* Skips a character class starting at p[0] == '['; returns its length, or 0 if unterminated. */
+static size_t skip_class(const char *p, size_t n) {
+  size_t i = 1;
+  if (i < n && p[i] == '^') i++;
+  if (i < n && p[i] == ']') i++; /* a leading ']' is a member */
+  while (i < n && p[i] != ']') {
+    if (p[i] == '\\') i++;
+    i++;
+  }
+  return i < n ? i + 1 : 0;
+}
+
+/* Skips a group starting at p[0] == '('; returns its length, or 0 if unbalanced. */
+static size_t skip_group(const char *p, size_t n) {
+  size_t depth = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '\\') {
+      i++;
+    } else if (p[i] == '[') {
+      size_t k = skip_class(p + i, n - i);
+      if (!k) return 0;
+      i += k - 1;
+    } else if (p[i] == '(') depth++;
+    else if (p[i] == ')' && --depth == 0) return i + 1;
+  }
+  return 0;
+}
+
+/* The run being read: bytes that must appear consecutively in every match. */
+typedef struct {
+  char run[CS_FP_LITERAL_MAX];
+  size_t rl;    /* bytes in run */
+  bool lost;    /* the run went on past the buffer (run is still a required prefix) */
+  char *out;    /* the longest run so far */
+  size_t cap, best;
+} lit_scan;
+
+static void ls_put(lit_scan *ls, char c) {
+  if (ls->rl < sizeof ls->run) ls->run[ls->rl++] = c;
+  else ls->lost = true;
+}
+static void ls_flush(lit_scan *ls) {
+  if (ls->rl > ls->best && ls->rl <= ls->cap) memcpy(ls->out, ls->run, ls->rl), ls->best = ls->rl;
+  ls->rl = 0, ls->lost = false;
+}
+
+/* Constructs after which the simple reading below could lose its place or miss that a later
+ * byte is not required: inline options and comments "(?x)" "(?#", lookaround, conditionals,
+ * verbs "(*ACCEPT)", quoting "\\Q", POSIX classes "[:alpha:]". Looked for as plain
+ * substrings, escaped or not, anywhere: such a pattern gets no literal. */
+static bool unfollowable(const char *p, size_t n) {
+  for (size_t i = 0; i + 1 < n; i++) {
+    char a = p[i], b = p[i + 1];
+    if ((a == '(' && b == '?' && !(i + 2 < n && p[i + 2] == ':')) || (a == '(' && b == '*') ||
+        (a == '\\' && b == 'Q') || (a == '[' && (b == ':' || b == '.' || b == '=')))
+      return true;
+  }
+  return false;
+}
+
+size_t cs_fp_required_literal(const char *p, size_t n, char *out, size_t cap) {
+  lit_scan ls = {.out = out, .cap = cap};
+  if (unfollowable(p, n)) return 0;
+  for (size_t i = 0; i < n;) {
+    char c = p[i];
+    size_t k;
+    switch (c) {
+    case '|': /* alternation at the top level: no byte is required */
+    case ')': /* unbalanced */
+      return 0;
+    case '(': /* a group (capturing or "(?:"): required or not, its bytes are not followed */
+      if (!(k = skip_group(p + i, n - i))) return 0;
+      ls_flush(&ls);
+      i += k;
+      break;
+    case '[':
+      if (!(k = skip_class(p + i, n - i))) return 0;
+      ls_flush(&ls);
+      i += k;
+      break;
+    case '.': case '^': case '$':
+      ls_flush(&ls);
+      i++;
+      break;
+    case '*': case '?': case '+': case '{':
+      if (c == '{' && !(k = brace_quantifier(p + i, n - i))) {
+        /* not a quantifier: a literal '{', unless some PCRE2 version could read one here
+         * ("{,3}", "{ 2}" since 10.43) */
+        size_t j = i + 1;
+        while (j < n && (p[j] == ' ' || p[j] == '\t')) j++;
+        if (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == ',')) return 0;
+        ls_put(&ls, c);
+        i++;
+        break;
+      }
+      if (c != '{') {
+        k = 1;
+      }
+      /* the quantified atom (the run's last byte, when the run ends with one) is optional or
+       * repeated: the run before it is still required */
+      if (!ls.lost && ls.rl) ls.rl--;
+      ls_flush(&ls);
+      i += k;
+      break;
+    case '\\':
+      if (i + 1 >= n) return 0;
+      c = p[i + 1];
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+        /* single-token classes and assertions end a run; escapes with arguments or other
+         * meanings (\x41, \Q..\E, \1, \p{..}, \K ...) are not followed */
+        if (!strchr("dDsSwWhHvVbBAzZGnrtfeaR", c)) return 0;
+        ls_flush(&ls);
+      } else {
+        ls_put(&ls, c); /* an escaped metacharacter is itself */
+      }
+      i += 2;
+      break;
+    default:
+      ls_put(&ls, c);
+      i++;
+      break;
+    }
+  }
+  ls_flush(&ls);
+  return ls.best;
 }
 
 static bool compile(cs_fp_db *db, fp *f, const char *pattern, size_t len) {
@@ -217,7 +438,15 @@ static bool compile(cs_fp_db *db, fp *f, const char *pattern, size_t len) {
     db->nbad++;
     return false;
   }
-  (void)pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE); /* best effort */
+  /* The required literal decides whether the expression runs at all (most never do on a
+   * given page), so the interpreter is enough: no JIT (no writable+executable memory, less
+   * RSS, no compile time at start-up). */
+  char lit[CS_FP_LITERAL_MAX];
+  size_t l = cs_fp_required_literal(pattern, len, lit, sizeof lit);
+  if (l >= GRAM) {
+    f->lit = cs_arena_memdup(db->a, lit, l);
+    f->litlen = f->lit ? l : 0;
+  }
   return true;
 }
 
@@ -275,7 +504,7 @@ static int load_csv(cs_fp_db *db, const char *text, size_t len, csv_kind kind) {
     const char *loc = kind == F_CL_DNS ? "dns" : FIELD(c_loc);
     const char *pt = kind == F_OONI_DNS || kind == F_OONI_HTTP ? FIELD(c_pt) : kind == F_CL_DNS ? "full" : "contains";
     f->m.location = dup(db, loc);
-    if (!strcmp(loc, "dns")) f->loc = LOC_DNS;
+    if (!strcmp(loc, "dns")) f->loc = LOC_DNS, f->has_ip = cs_ip_parse(f->pat, &f->ip);
     else if (!strcmp(loc, "body")) f->loc = LOC_BODY;
     else if (!strncmp(loc, "header.", 7) && loc[7]) f->loc = LOC_HEADER, f->hname = f->m.location + 7;
     else if (!strcmp(loc, "header")) f->loc = LOC_ANY_HDR;
@@ -285,7 +514,7 @@ static int load_csv(cs_fp_db *db, const char *text, size_t len, csv_kind kind) {
     }
     if (!strcmp(pt, "full")) f->pt = PT_FULL;
     else if (!strcmp(pt, "prefix")) f->pt = PT_PREFIX;
-    else if (!strcmp(pt, "contains")) f->pt = PT_CONTAINS;
+    else if (!strcmp(pt, "contains")) f->pt = PT_CONTAINS, f->lit = f->pat, f->litlen = f->patlen;
     else if (!strcmp(pt, "regexp")) {
       f->pt = PT_REGEXP;
       if (!compile(db, f, f->pat, f->patlen)) {
@@ -352,6 +581,7 @@ static int load_cp(cs_fp_db *db, const char *text, size_t len, bool false_positi
       pcre2_code_free(f->re);
       f->re = NULL;
       f->pt = PT_CONTAINS;
+      f->lit = f->pat, f->litlen = f->patlen;
     }
     cs_fp_kind kind = false_positive ? CS_FP_KIND_FALSE_POSITIVE
                       : !strcmp(f->m.scope, "gen") ? CS_FP_KIND_WEAK
@@ -421,6 +651,10 @@ cs_fp_db *cs_fp_db_load(const char *dir, char *err, size_t errlen) {
     cs_fp_db_free(db);
     return NULL;
   }
+  if (db->n < db->cap) { /* the array doubled while loading: give the tail back */
+    fp *nv = realloc(db->v, (db->n ? db->n : 1) * sizeof *nv);
+    if (nv) db->v = nv, db->cap = db->n;
+  }
   if (build_index(db) < 0) {
     if (errlen) snprintf(err, errlen, "out of memory");
     cs_fp_db_free(db);
@@ -434,8 +668,8 @@ void cs_fp_db_free(cs_fp_db *db) {
   for (size_t i = 0; i < db->n; i++) pcre2_code_free(db->v[i].re);
   free(db->v);
   pcre2_match_context_free(db->mctx);
-  free(db->bg_off);
-  free(db->bg_ids);
+  free(db->slots);
+  free(db->ents);
   cs_arena_free(db->a);
   free(db);
 }
@@ -453,25 +687,30 @@ typedef struct {
   bool ok;
 } hay;
 
+/* Whether the literal of f (indexed) occurs in h; the haystack's hits are computed on first use. */
+static bool lit_hit(const cs_fp_db *db, const fp *f, hay *h) {
+  if (!h->hits) {
+    h->hits = calloc(db->n / 8 + 1, 1);
+    if (!h->hits) return memmem(h->s, h->n, f->lit, f->litlen) != NULL;
+    literal_hits(db, h->s, h->n, h->hits);
+  }
+  size_t id = (size_t)(f - db->v);
+  return (h->hits[id >> 3] >> (id & 7)) & 1;
+}
+
 static bool match_bytes(const cs_fp_db *db, const fp *f, hay *h, pcre2_match_data *md) {
-  const uint8_t *s = h->s ? h->s : (const uint8_t *)"";
-  size_t n = h->s ? h->n : 0;
+  if (!h->s) h->s = (const uint8_t *)"", h->n = 0;
+  const uint8_t *s = h->s;
+  size_t n = h->n;
   switch (f->pt) {
   case PT_FULL: return n == f->patlen && !memcmp(s, f->pat, n);
   case PT_PREFIX: return n >= f->patlen && !memcmp(s, f->pat, f->patlen);
   case PT_CONTAINS:
-    if (!indexed(f)) return f->patlen && memmem(s, n, f->pat, f->patlen) != NULL;
-    if (!h->hits) {
-      h->hits = calloc(db->n / 8 + 1, 1);
-      if (!h->hits) return f->patlen && memmem(s, n, f->pat, f->patlen) != NULL;
-      literal_hits(db, s, n, h->hits);
-    }
-    {
-      size_t id = (size_t)(f - db->v);
-      return (h->hits[id >> 3] >> (id & 7)) & 1;
-    }
+    if (indexed(f)) return lit_hit(db, f, h);
+    return f->patlen && memmem(s, n, f->pat, f->patlen) != NULL;
   case PT_REGEXP:
     if (!f->re || !md) return false;
+    if (indexed(f) && !lit_hit(db, f, h)) return false; /* its required literal is absent */
     return pcre2_match(f->re, s, n, 0, 0, md, db->mctx) >= 0;
   }
   return false;
@@ -557,10 +796,8 @@ bool cs_fp_match_dns(const cs_fp_db *db, const char *answer, cs_fp_match *out) {
     const fp *f = &db->v[i];
     if (f->loc != LOC_DNS) continue;
     bool hit = !strcmp(f->pat, answer);
-    if (!hit && is_ip) {
-      cs_ip b;
-      hit = cs_ip_parse(f->pat, &b) && b.family == a.family && !memcmp(a.b, b.b, a.family == AF_INET ? 4 : 16);
-    }
+    if (!hit && is_ip && f->has_ip)
+      hit = f->ip.family == a.family && !memcmp(a.b, f->ip.b, a.family == AF_INET ? 4 : 16);
     if (hit) better(f, out, &found);
   }
   return found;

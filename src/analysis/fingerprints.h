@@ -55,6 +55,15 @@ bool cs_fp_match_http(const cs_fp_db *db, const cs_fp_http *resp, cs_fp_match *o
 /* Best match for one DNS answer (an IP literal). */
 bool cs_fp_match_dns(const cs_fp_db *db, const char *answer, cs_fp_match *out);
 
+/* The longest run of bytes that every match of the regular expression re[0..n) (PCRE2, no
+ * compile options) provably contains, copied to out (at most cap bytes); returns its length,
+ * 0 when none can be proven (top-level alternation, inline options, escapes with arguments
+ * ...). Conservative by construction: a shorter or no literal is always safe. The matcher
+ * runs an expression only on haystacks that contain its literal (fuzz/fuzz_fp_literal.c
+ * checks the property against PCRE2 itself). */
+#define CS_FP_LITERAL_MAX 256
+size_t cs_fp_required_literal(const char *re, size_t n, char *out, size_t cap);
+
 /* True when cc (e.g. "PK") is listed in m->expected_countries, or that list is empty. */
 bool cs_fp_country_ok(const cs_fp_match *m, const char *cc);
 const char *cs_fp_kind_str(cs_fp_kind k);
