@@ -14,15 +14,21 @@ typedef struct chunk {
 } chunk;
 
 struct cs_arena {
-  chunk *head;
+  chunk *head;     /* the chunk small allocations are cut from; large ones follow it */
   size_t total, limit;
+  size_t next_cap; /* capacity of the next regular chunk */
 };
 
+/* Small allocations are cut from regular chunks that double from CHUNK_MIN to CHUNK_MAX;
+ * an allocation of BIG bytes or more (a body, a certificate) gets a chunk of its own, so it
+ * neither wastes a regular chunk's tail nor makes the next regular chunk grow. */
 #define CHUNK_MIN 4096u
+#define CHUNK_MAX (32u * 1024u)
+#define BIG 1024u
 
 cs_arena *cs_arena_new(size_t limit) {
   cs_arena *a = calloc(1, sizeof *a);
-  if (a) a->limit = limit;
+  if (a) a->limit = limit, a->next_cap = CHUNK_MIN;
   return a;
 }
 
@@ -35,44 +41,54 @@ void cs_arena_free(cs_arena *a) {
   free(a);
 }
 
-void *cs_arena_alloc(cs_arena *a, size_t n) {
+static chunk *new_chunk(cs_arena *a, size_t cap) {
+  if (a->limit && (cap > a->limit || a->total > a->limit - cap)) return NULL;
+  chunk *c = malloc(sizeof *c + cap);
+  if (!c) return NULL;
+  c->cap = cap, c->used = 0;
+  a->total += cap;
+  return c;
+}
+
+void *cs_arena_alloc_raw(cs_arena *a, size_t n) {
   const size_t al = alignof(max_align_t);
   if (n > SIZE_MAX / 2) return NULL;
   n = (n + al - 1) & ~(al - 1);
   if (n == 0) n = al;
   chunk *c = a->head;
-  if (!c || c->cap - c->used < n) {
-    size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
-    if (c && c->cap * 2 > cap && c->cap * 2 <= 256u * 1024u) cap = c->cap * 2;
-    if (a->limit && a->total + cap > a->limit) {
-      if (a->total + n > a->limit) return NULL;
-      cap = n;
-    }
-    chunk *nc = malloc(sizeof *nc + cap);
+  if (n >= BIG) {
+    chunk *nc = new_chunk(a, n);
     if (!nc) return NULL;
-    nc->cap = cap, nc->used = 0;
-    /* A large one-off allocation goes behind the head so the head keeps its free space. */
-    if (c && n > CHUNK_MIN && c->cap - c->used >= CHUNK_MIN / 4) {
-      nc->next = c->next;
-      c->next = nc;
-    } else {
-      nc->next = c;
-      a->head = nc;
-    }
-    a->total += cap;
-    c = nc;
+    nc->used = n;
+    if (c) nc->next = c->next, c->next = nc; /* behind the head: the head keeps its space */
+    else nc->next = NULL, a->head = nc;
+    return nc->data;
+  }
+  if (!c || c->cap - c->used < n) {
+    chunk *nc = new_chunk(a, a->next_cap);
+    if (!nc && !(nc = new_chunk(a, n))) return NULL; /* near the limit: just enough */
+    if (a->next_cap < CHUNK_MAX) a->next_cap *= 2;
+    nc->next = c;
+    a->head = c = nc;
   }
   void *p = c->data + c->used;
   c->used += n;
-  memset(p, 0, n);
+  return p;
+}
+
+void *cs_arena_alloc(cs_arena *a, size_t n) {
+  void *p = cs_arena_alloc_raw(a, n);
+  if (p) memset(p, 0, n);
   return p;
 }
 
 size_t cs_arena_used(const cs_arena *a) { return a->total; }
 
 void *cs_arena_memdup(cs_arena *a, const void *p, size_t n) {
-  void *d = cs_arena_alloc(a, n + 1); /* +1: callers may treat it as a C string */
-  if (d && n) memcpy(d, p, n);
+  unsigned char *d = cs_arena_alloc_raw(a, n + 1); /* +1: callers may treat it as a C string */
+  if (!d) return NULL;
+  if (n) memcpy(d, p, n);
+  d[n] = 0;
   return d;
 }
 

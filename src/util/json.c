@@ -63,6 +63,14 @@ static size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp) {
 
 bool cs_utf8_valid(const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n;) {
+    /* ASCII, eight bytes at a time */
+    while (i + 8 <= n) {
+      uint64_t w;
+      memcpy(&w, p + i, 8);
+      if (w & 0x8080808080808080u) break;
+      i += 8;
+    }
+    if (i >= n) break;
     uint32_t cp;
     size_t l = utf8_seq(p + i, n - i, &cp);
     if (!l) return false;
@@ -242,91 +250,102 @@ static int hex4(const char *s, uint32_t *out) {
   return 0;
 }
 
-static void put_utf8(cs_buf *b, uint32_t cp) {
-  uint8_t o[4];
-  size_t n;
-  if (cp < 0x80) o[0] = (uint8_t)cp, n = 1;
-  else if (cp < 0x800) o[0] = (uint8_t)(0xC0 | cp >> 6), o[1] = (uint8_t)(0x80 | (cp & 63)), n = 2;
-  else if (cp < 0x10000)
-    o[0] = (uint8_t)(0xE0 | cp >> 12), o[1] = (uint8_t)(0x80 | ((cp >> 6) & 63)),
-    o[2] = (uint8_t)(0x80 | (cp & 63)), n = 3;
-  else
-    o[0] = (uint8_t)(0xF0 | cp >> 18), o[1] = (uint8_t)(0x80 | ((cp >> 12) & 63)),
-    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 63)), o[3] = (uint8_t)(0x80 | (cp & 63)), n = 4;
-  cs_buf_append(b, o, n);
+/* Writes code point cp as UTF-8 at o; returns the bytes written (1..4). */
+static size_t utf8_put(char *o, uint32_t cp) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | cp >> 6), o[1] = (char)(0x80 | (cp & 63));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 63)), o[2] = (char)(0x80 | (cp & 63));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 63));
+  o[2] = (char)(0x80 | ((cp >> 6) & 63)), o[3] = (char)(0x80 | (cp & 63));
+  return 4;
 }
 
-/* Parses a string at p->i (which is at the opening quote). */
+/* Parses a string at p->i (which is at the opening quote). Two passes: find the closing
+ * quote, then copy the runs between escapes in bulk into one allocation (an escape never
+ * decodes to more bytes than it takes, so the escaped length bounds the result). */
 static char *jstring(jp *p, size_t *outlen) {
   p->i++; /* opening quote */
-  size_t start = p->i;
-  /* fast path: no escapes */
-  while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' && (uint8_t)p->s[p->i] >= 0x20)
-    p->i++;
-  if (p->i < p->n && p->s[p->i] == '"') {
-    char *r = cs_arena_strndup(p->a, p->s + start, p->i - start);
-    if (!r) jfail(p, "out of memory");
-    *outlen = p->i - start;
-    p->i++;
-    return r;
-  }
-  cs_buf b;
-  cs_buf_init(&b, p->n);
-  cs_buf_append(&b, p->s + start, p->i - start);
-  while (p->i < p->n) {
-    char c = p->s[p->i];
+  size_t start = p->i, end = start;
+  bool escaped = false;
+  while (end < p->n) {
+    uint8_t c = (uint8_t)p->s[end];
     if (c == '"') break;
-    if ((uint8_t)c < 0x20) {
+    if (c < 0x20) {
+      p->i = end;
       jfail(p, "control character in string");
-      break;
+      return NULL;
     }
-    if (c != '\\') {
-      cs_buf_putc(&b, c);
-      p->i++;
-      continue;
-    }
-    if (++p->i >= p->n) break;
-    c = p->s[p->i++];
+    if (c == '\\') escaped = true, end++;
+    end++;
+  }
+  if (end >= p->n) {
+    p->i = p->n;
+    jfail(p, "unterminated string");
+    return NULL;
+  }
+  char *r = cs_arena_alloc_raw(p->a, end - start + 1);
+  if (!r) {
+    jfail(p, "out of memory");
+    return NULL;
+  }
+  size_t o = 0, i = start;
+  if (!escaped) {
+    memcpy(r, p->s + start, end - start);
+    o = end - start;
+  }
+  while (escaped && i < end) {
+    const char *bs = memchr(p->s + i, '\\', end - i);
+    size_t run = bs ? (size_t)(bs - (p->s + i)) : end - i;
+    memcpy(r + o, p->s + i, run);
+    o += run, i += run;
+    if (i >= end) break;
+    char c = p->s[i + 1]; /* the scan above guarantees a byte after '\' before end */
+    i += 2;
     switch (c) {
-    case '"': cs_buf_putc(&b, '"'); break;
-    case '\\': cs_buf_putc(&b, '\\'); break;
-    case '/': cs_buf_putc(&b, '/'); break;
-    case 'b': cs_buf_putc(&b, '\b'); break;
-    case 'f': cs_buf_putc(&b, '\f'); break;
-    case 'n': cs_buf_putc(&b, '\n'); break;
-    case 'r': cs_buf_putc(&b, '\r'); break;
-    case 't': cs_buf_putc(&b, '\t'); break;
+    case '"': r[o++] = '"'; break;
+    case '\\': r[o++] = '\\'; break;
+    case '/': r[o++] = '/'; break;
+    case 'b': r[o++] = '\b'; break;
+    case 'f': r[o++] = '\f'; break;
+    case 'n': r[o++] = '\n'; break;
+    case 'r': r[o++] = '\r'; break;
+    case 't': r[o++] = '\t'; break;
     case 'u': {
       uint32_t cp, lo;
-      if (p->n - p->i < 4 || hex4(p->s + p->i, &cp) < 0) {
+      if (end - i < 4 || hex4(p->s + i, &cp) < 0) {
+        p->i = i;
         jfail(p, "bad \\u escape");
-        goto out;
+        return NULL;
       }
-      p->i += 4;
-      if (cp >= 0xD800 && cp <= 0xDBFF && p->n - p->i >= 6 && p->s[p->i] == '\\' &&
-          p->s[p->i + 1] == 'u' && hex4(p->s + p->i + 2, &lo) == 0 && lo >= 0xDC00 &&
-          lo <= 0xDFFF) {
+      i += 4;
+      if (cp >= 0xD800 && cp <= 0xDBFF && end - i >= 6 && p->s[i] == '\\' && p->s[i + 1] == 'u' &&
+          hex4(p->s + i + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        p->i += 6;
+        i += 6;
       } else if (cp >= 0xD800 && cp <= 0xDFFF) {
         cp = 0xFFFD; /* lone surrogate */
       }
-      put_utf8(&b, cp);
+      o += utf8_put(r + o, cp);
       break;
     }
-    default: jfail(p, "bad escape"); goto out;
+    default:
+      p->i = i;
+      jfail(p, "bad escape");
+      return NULL;
     }
   }
-  if (p->i >= p->n) jfail(p, "unterminated string");
-out:;
-  char *r = NULL;
-  if (!p->failed) {
-    p->i++; /* closing quote */
-    r = cs_arena_memdup(p->a, b.data ? b.data : (uint8_t *)"", b.len);
-    if (!r) jfail(p, "out of memory");
-    *outlen = b.len;
-  }
-  cs_buf_free(&b);
+  r[o] = 0;
+  *outlen = o;
+  p->i = end + 1; /* closing quote */
   return r;
 }
 

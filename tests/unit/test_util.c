@@ -105,6 +105,23 @@ static void test_json_reader(void **st) {
     assert_null(cs_json_parse(a, bad[i], strlen(bad[i]), NULL, err, sizeof err));
     assert_true(strlen(err) > 0);
   }
+  /* escapes between long runs are decoded in place; embedded NULs keep their length */
+  const char *es = "\"<p class=\\\"x\\\">caf\\u00e9\\n</p>\\u0000\\/ok\"";
+  cs_jval *sv = cs_json_parse(a, es, strlen(es), NULL, err, sizeof err);
+  assert_non_null(sv);
+  assert_int_equal(sv->type, CS_JSTR);
+  assert_int_equal(sv->len, 27);
+  assert_memory_equal(sv->str, "<p class=\"x\">caf\xc3\xa9\n</p>\0/ok", 28);
+  /* where an error is, precisely */
+  static const struct {
+    const char *in, *msg;
+  } where[] = {{"\"ab\\q\"", "bad escape"},         {"\"ab\\u12\"", "bad \\u escape"},
+               {"\"ab\\u12g4\"", "bad \\u escape"}, {"\"abc", "unterminated string"},
+               {"\"ab\\\"", "unterminated string"}, {"\"a\tb\"", "control character"}};
+  for (size_t i = 0; i < sizeof where / sizeof *where; i++) {
+    assert_null(cs_json_parse(a, where[i].in, strlen(where[i].in), NULL, err, sizeof err));
+    if (!strstr(err, where[i].msg)) fail_msg("%s: got '%s', want '%s'", where[i].in, err, where[i].msg);
+  }
   /* depth limit */
   char deep[200];
   memset(deep, '[', 100);
