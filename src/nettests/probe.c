@@ -47,26 +47,46 @@ static void self_init(void) {
   freeifaddrs(ifa);
 }
 
-static bool addr_char(char c) { return isxdigit((unsigned char)c) || c == '.' || c == ':'; }
+static bool dec(char c) { return c >= '0' && c <= '9'; }
+static bool v6_char(char c) { return isxdigit((unsigned char)c) || c == ':'; }
 
-char *cs_probe_scrub_self(const char *json, size_t len, size_t *outlen) {
-  pthread_once(&self_once, self_init);
+/* Whether addr (an address in the text form cs_ip_format writes) occurs at json[i] as a
+ * whole address: not inside a longer number or address. An IPv4 address may be followed by
+ * ":port", a sentence's full stop or anything but another digit / ".digit"; it may be
+ * preceded by "::ffff:" (mapped form). An IPv6 address stands alone between non-hex,
+ * non-':' bytes. */
+static bool addr_at(const char *json, size_t len, size_t i, const char *addr, size_t n, bool v6) {
+  if (n > len - i || strncasecmp(json + i, addr, n)) return false;
+  char prev = i ? json[i - 1] : 0, next = i + n < len ? json[i + n] : 0;
+  if (v6) return !(i && v6_char(prev)) && !v6_char(next) && next != '.';
+  if (i && (dec(prev) || prev == '.')) return false;
+  return !dec(next) && !(next == '.' && i + n + 1 < len && dec(json[i + n + 1]));
+}
+
+char *cs_probe_scrub(const char *json, size_t len, const char *const *addrs, size_t naddrs,
+                     size_t *outlen) {
   static const char rep[] = "[scrubbed]";
+  size_t alen[MAX_SELF];
+  bool v6[MAX_SELF];
+  if (naddrs > MAX_SELF) naddrs = MAX_SELF;
+  bool first[256] = {false}; /* bytes an address starts with, in either case */
+  for (size_t k = 0; k < naddrs; k++) {
+    alen[k] = strlen(addrs[k]), v6[k] = strchr(addrs[k], ':') != NULL;
+    unsigned char c0 = (unsigned char)addrs[k][0];
+    first[c0] = first[(unsigned char)tolower(c0)] = first[(unsigned char)toupper(c0)] = alen[k] > 0;
+  }
   cs_buf b;
   cs_buf_init(&b, 0);
   size_t i = 0, run = 0;
   while (i < len) {
+    while (i < len && !first[(unsigned char)json[i]]) i++; /* the common case */
+    if (i >= len) break;
+    char c = json[i];
     size_t hit = 0;
-    if ((i == 0 || !addr_char(json[i - 1])) && addr_char(json[i])) {
-      for (size_t k = 0; k < nself; k++) {
-        size_t n = strlen(self_addrs[k]);
-        if (n <= len - i && !strncasecmp(json + i, self_addrs[k], n) &&
-            (i + n == len || !addr_char(json[i + n]))) {
-          hit = n;
-          break;
-        }
-      }
-    }
+    for (size_t k = 0; k < naddrs && !hit; k++)
+      if (alen[k] && tolower((unsigned char)addrs[k][0]) == tolower((unsigned char)c) &&
+          addr_at(json, len, i, addrs[k], alen[k], v6[k]))
+        hit = alen[k];
     if (hit) {
       cs_buf_append(&b, json + run, i - run);
       cs_buf_append(&b, rep, sizeof rep - 1);
@@ -83,4 +103,11 @@ char *cs_probe_scrub_self(const char *json, size_t len, size_t *outlen) {
   }
   *outlen = b.len;
   return (char *)b.data;
+}
+
+char *cs_probe_scrub_self(const char *json, size_t len, size_t *outlen) {
+  pthread_once(&self_once, self_init);
+  const char *addrs[MAX_SELF];
+  for (size_t k = 0; k < nself; k++) addrs[k] = self_addrs[k];
+  return cs_probe_scrub(json, len, addrs, nself, outlen);
 }

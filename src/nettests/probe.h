@@ -37,5 +37,10 @@ void cs_probe_report_id(char *out, size_t outlen, const char *test_name, const c
  * address must never be saved or sent (a blockpage or error text may echo it). Returns a
  * malloc'd copy (caller frees) or NULL when out of memory; *outlen gets its length. */
 char *cs_probe_scrub_self(const char *json, size_t len, size_t *outlen);
+/* The same with the given addresses (at most 64; text form as cs_ip_format writes them).
+ * An address is replaced where it stands whole: "198.18.1.2", "198.18.1.2:53012",
+ * "::ffff:198.18.1.2", "[2001:db8::2]:443", but not "198.18.1.23" or "10.198.18.1.2". */
+char *cs_probe_scrub(const char *json, size_t len, const char *const *addrs, size_t naddrs,
+                     size_t *outlen);
 
 #endif
