@@ -8,11 +8,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/conn.h"
 #include "engine/tls.h"
@@ -440,6 +442,60 @@ static void test_verify_failure_map(void **st) {
                       "ssl_invalid_certificate");
 }
 
+/* The system trust store without --ca-file: a hashed certificate directory is read lazily
+ * (the CA is found through its subject-hash name), and $SSL_CERT_FILE naming the default
+ * bundle does not stop that; another $SSL_CERT_FILE is loaded. */
+static const char *system_store_failure(const char *file_env, const char *dir_env) {
+  const char *of = getenv("SSL_CERT_FILE"), *od = getenv("SSL_CERT_DIR");
+  char *saved_f = of ? strdup(of) : NULL, *saved_d = od ? strdup(od) : NULL;
+  if (file_env) setenv("SSL_CERT_FILE", file_env, 1);
+  else unsetenv("SSL_CERT_FILE");
+  setenv("SSL_CERT_DIR", dir_env, 1);
+  char err[200];
+  cs_tls_ctx *sys = cs_tls_ctx_new(NULL, false, err, sizeof err);
+  assert_non_null(sys);
+  cs_tls_ctx *keep = g_ctx;
+  g_ctx = sys;
+  ctx_t x = {0};
+  run_kind(&x, TSRV_CERT_GOOD, TSRV_STALL);
+  const char *f = x.tfail; /* a static string or one in the trace: copy what we compare */
+  static char out[64];
+  snprintf(out, sizeof out, "%s", f ? f : "ok");
+  done(&x);
+  g_ctx = keep;
+  cs_tls_ctx_free(sys);
+  if (saved_f) setenv("SSL_CERT_FILE", saved_f, 1);
+  else unsetenv("SSL_CERT_FILE");
+  if (saved_d) setenv("SSL_CERT_DIR", saved_d, 1);
+  else unsetenv("SSL_CERT_DIR");
+  free(saved_f), free(saved_d);
+  return out;
+}
+
+static void test_system_store(void **st) {
+  (void)st;
+  char tmpl[] = "/tmp/cs_tls_dir_XXXXXX", empty_t[] = "/tmp/cs_tls_empty_XXXXXX";
+  char *dir = mkdtemp(tmpl), *empty = mkdtemp(empty_t);
+  assert_non_null(dir);
+  assert_non_null(empty);
+  char link[128];
+  snprintf(link, sizeof link, "%s/%08lx.0", dir, X509_subject_name_hash(g_pki.ca));
+  FILE *f = fopen(link, "w");
+  assert_non_null(f);
+  assert_int_equal(PEM_write_X509(f, g_pki.ca), 1);
+  fclose(f);
+  /* the CA only in the hashed directory: found when the chain needs it */
+  assert_string_equal(system_store_failure(NULL, dir), "ok");
+  assert_string_equal(system_store_failure(X509_get_default_cert_file(), dir), "ok");
+  /* nowhere: unknown authority (the system bundle does not hold the test CA) */
+  assert_string_equal(system_store_failure(NULL, empty), "ssl_unknown_authority");
+  /* only in a bundle named by $SSL_CERT_FILE: loaded */
+  assert_string_equal(system_store_failure(g_pki.ca_file, empty), "ok");
+  unlink(link);
+  rmdir(dir);
+  rmdir(empty);
+}
+
 static int setup(void **st) {
   (void)st;
   if (tsrv_pki_init(&g_pki) != 0) return -1;
@@ -473,6 +529,7 @@ int main(void) {
       cmocka_unit_test(test_shared_ctx),
       cmocka_unit_test(test_handshake_needs_connection),
       cmocka_unit_test(test_verify_failure_map),
+      cmocka_unit_test(test_system_store),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
