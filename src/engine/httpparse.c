@@ -112,6 +112,15 @@ static void sink_plain(cs_http_parser *p, const uint8_t *d, size_t n) {
     p->truncated = true;
     n = room;
   }
+  if (n && p->state == S_BODY_LEN && !p->coding && p->body.len + n + 1 > p->body.cap) {
+    /* a body of known length: the buffer doubles as data arrives (what a peer merely
+     * announces reserves nothing), but never past the announced length */
+    size_t total = p->body.len + (p->remaining < room ? (size_t)p->remaining : room);
+    size_t cap = p->body.cap ? p->body.cap * 2 : 4096;
+    if (cap > total + 1) cap = total + 1;
+    if (cap < p->body.len + n + 1) cap = p->body.len + n + 1;
+    (void)cs_buf_reserve_exact(&p->body, cap - p->body.len - 1);
+  }
   if (n) cs_buf_append(&p->body, d, n);
 }
 

@@ -13,8 +13,14 @@ typedef struct chunk {
   alignas(max_align_t) unsigned char data[];
 } chunk;
 
+typedef struct adopted {
+  struct adopted *next;
+  void *p;
+} adopted;
+
 struct cs_arena {
   chunk *head;     /* the chunk small allocations are cut from; large ones follow it */
+  adopted *owned;  /* blocks handed over by cs_arena_adopt */
   size_t total, limit;
   size_t next_cap; /* capacity of the next regular chunk */
 };
@@ -34,6 +40,7 @@ cs_arena *cs_arena_new(size_t limit) {
 
 void cs_arena_free(cs_arena *a) {
   if (!a) return;
+  for (adopted *o = a->owned; o; o = o->next) free(o->p); /* first: the nodes are in chunks */
   for (chunk *c = a->head, *n; c; c = n) {
     n = c->next;
     free(c);
@@ -79,6 +86,20 @@ void *cs_arena_alloc_raw(cs_arena *a, size_t n) {
 void *cs_arena_alloc(cs_arena *a, size_t n) {
   void *p = cs_arena_alloc_raw(a, n);
   if (p) memset(p, 0, n);
+  return p;
+}
+
+void *cs_arena_adopt(cs_arena *a, void *p, size_t n) {
+  if (!p) return NULL;
+  adopted *o = NULL;
+  if (!a->limit || (n <= a->limit && a->total <= a->limit - n)) o = cs_arena_alloc_raw(a, sizeof *o);
+  if (!o) {
+    free(p);
+    return NULL;
+  }
+  o->p = p, o->next = a->owned;
+  a->owned = o;
+  a->total += n;
   return p;
 }
 

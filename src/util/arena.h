@@ -16,6 +16,9 @@ void *cs_arena_alloc(cs_arena *a, size_t n);  /* zeroed, aligned to max_align_t 
 void *cs_arena_alloc_raw(cs_arena *a, size_t n); /* the same, not zeroed */
 void *cs_arena_memdup(cs_arena *a, const void *p, size_t n);
 char *cs_arena_strdup(cs_arena *a, const char *s); /* NULL in -> NULL out */
+/* Hands a malloc'd block of n bytes to the arena, which frees it with everything else (a
+ * body kept without a copy). Returns p, or NULL (p freed) when the limit or memory says no. */
+void *cs_arena_adopt(cs_arena *a, void *p, size_t n);
 char *cs_arena_strndup(cs_arena *a, const char *s, size_t n);
 char *cs_arena_printf(cs_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 size_t cs_arena_used(const cs_arena *a);

@@ -68,6 +68,22 @@ int cs_buf_reserve(cs_buf *b, size_t extra) {
   return 0;
 }
 
+int cs_buf_reserve_exact(cs_buf *b, size_t extra) {
+  if (extra > b->max - b->len) {
+    b->overflow = true;
+    return -1;
+  }
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap) return 0;
+  uint8_t *d = realloc(b->data, need);
+  if (!d) {
+    b->overflow = true;
+    return -1;
+  }
+  b->data = d, b->cap = need;
+  return 0;
+}
+
 int cs_buf_append(cs_buf *b, const void *p, size_t n) {
   if (n == 0) return 0;
   if (cs_buf_reserve(b, n) < 0) return -1;

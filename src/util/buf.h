@@ -42,6 +42,8 @@ void cs_buf_init(cs_buf *b, size_t max);
 void cs_buf_free(cs_buf *b);
 void cs_buf_reset(cs_buf *b); /* len = 0, keeps memory */
 int cs_buf_reserve(cs_buf *b, size_t extra);
+/* Room for exactly extra more bytes (+ the NUL of cs_buf_cstr), without doubling. */
+int cs_buf_reserve_exact(cs_buf *b, size_t extra);
 int cs_buf_append(cs_buf *b, const void *p, size_t n);
 int cs_buf_putc(cs_buf *b, char c);
 int cs_buf_puts(cs_buf *b, const char *s);

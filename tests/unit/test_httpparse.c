@@ -36,6 +36,11 @@ static cs_http_pstatus parse(cs_http_parser *p, const char *s, size_t step, bool
   return st;
 }
 
+static cs_http_pstatus parse_n(cs_http_parser *p, const char *s, size_t n, size_t step) {
+  cs_http_parser_init(p, NULL);
+  return feed_steps(p, s, n, step);
+}
+
 static void assert_field(const cs_http_parser *p, size_t i, const char *name, const char *value) {
   const uint8_t *n, *v;
   size_t nl, vl;
@@ -76,6 +81,29 @@ static void test_content_length_any_slicing(void **st) {
     assert_int_equal(vl, 1);
     cs_http_parser_free(&p);
   }
+}
+
+/* A body of announced length ends in a buffer of exactly its size (+ NUL), grown as bytes
+ * arrive; an announcement alone reserves nothing. */
+static void test_body_buffer_size(void **st) {
+  (void)st;
+  const size_t len = 100000;
+  char *r = malloc(len + 128);
+  assert_non_null(r);
+  int h = snprintf(r, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", len);
+  memset(r + h, 'x', len);
+  cs_http_parser p;
+  assert_int_equal(parse_n(&p, r, (size_t)h + len, 1400), CS_HTTP_P_DONE);
+  assert_int_equal(p.body.len, len);
+  assert_int_equal(p.body.cap, len + 1);
+  cs_http_parser_free(&p);
+  /* 400000 announced, 10 sent: a small buffer */
+  const char *lie = "HTTP/1.1 200 OK\r\nContent-Length: 400000\r\n\r\n0123456789";
+  assert_int_equal(parse_n(&p, lie, strlen(lie), 0), CS_HTTP_P_MORE);
+  assert_int_equal(p.body.len, 10);
+  assert_true(p.body.cap <= 4096);
+  cs_http_parser_free(&p);
+  free(r);
 }
 
 static void test_chunked_ext_trailers(void **st) {
@@ -418,6 +446,7 @@ static void test_title(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_content_length_any_slicing),
+      cmocka_unit_test(test_body_buffer_size),
       cmocka_unit_test(test_chunked_ext_trailers),
       cmocka_unit_test(test_chunked_errors),
       cmocka_unit_test(test_until_close_and_eof),

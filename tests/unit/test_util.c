@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/arena.h"
@@ -228,6 +229,14 @@ static void test_arena_limit(void **st) {
   assert_null(cs_arena_alloc(a, 6000));
   assert_non_null(cs_arena_alloc(a, 100));
   assert_string_equal(cs_arena_printf(a, "%d-%s", 7, "x"), "7-x");
+  /* adopted blocks count against the limit and are freed with the arena (ASan: no leak) */
+  cs_arena_free(a);
+  a = cs_arena_new(20000);
+  char *big = malloc(9000);
+  assert_non_null(big);
+  assert_ptr_equal(cs_arena_adopt(a, big, 9000), big);
+  assert_null(cs_arena_adopt(a, malloc(12000), 12000)); /* over the limit: freed, NULL */
+  assert_null(cs_arena_adopt(a, NULL, 10));
   cs_arena_free(a);
 }
 
