@@ -3,6 +3,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -234,6 +237,13 @@ size_t cs_runner_todo(const cs_runner *r) {
 }
 
 int cs_runner_run(cs_runner *r) {
+#ifdef __GLIBC__
+  /* Bodies and the buffers a finished measurement is serialised through (16 KiB to 512 KiB,
+   * each alive for a moment or for one measurement) come from mmap and go back to the system
+   * when freed, instead of leaving holes in a heap that hundreds of in-flight measurements
+   * keep fragmented (a few MB of peak RSS at -j 512; docs/architecture.md). */
+  mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+#endif
   run_state s = {.r = r};
   s.queue = calloc(r->inputs->n ? r->inputs->n : 1, sizeof *s.queue);
   s.hosts = calloc(r->parallel, sizeof *s.hosts);

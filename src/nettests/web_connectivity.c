@@ -38,7 +38,7 @@ typedef struct {
   /* DNS */
   cs_dns_req *dns;
   cs_doh_req *doh;
-  cs_ip addrs[CS_DNS_MAX_ADDRS];
+  cs_ip *addrs; /* in the trace's arena: as many as resolved, not CS_DNS_MAX_ADDRS each */
   size_t naddrs;
   /* control */
   cs_buf th_req;
@@ -300,7 +300,13 @@ static void on_dns(void *arg, const cs_dns_result *r) {
   m->dns = NULL;
   m->doh = NULL;
   m->naddrs = r->naddrs < CS_DNS_MAX_ADDRS ? r->naddrs : CS_DNS_MAX_ADDRS;
-  memcpy(m->addrs, r->addrs, m->naddrs * sizeof *m->addrs);
+  m->addrs = m->naddrs ? cs_arena_memdup(m->t->a, r->addrs, m->naddrs * sizeof *m->addrs) : NULL;
+  if (m->naddrs && !m->addrs) { /* the DNS step is recorded; nothing else can be */
+    m->control_failure = "unknown_failure: out of memory";
+    m->th_done = m->fetch_done = true;
+    maybe_finish(m);
+    return;
+  }
   after_dns(m);
 }
 
@@ -329,8 +335,14 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
   }
   cs_ip ip;
   if (m->url.host_is_ip && cs_ip_parse(m->url.host, &ip)) {
-    m->addrs[0] = ip;
+    m->addrs = cs_arena_memdup(m->t->a, &ip, sizeof ip);
     m->naddrs = 1;
+    if (!m->addrs) {
+      m->control_failure = "unknown_failure: out of memory";
+      m->th_done = m->fetch_done = true;
+      maybe_finish(m);
+      return 0;
+    }
     after_dns(m);
     return 0;
   }
