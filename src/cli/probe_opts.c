@@ -196,6 +196,17 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
     fprintf(stderr, "%s: --resume needs the database\n", o->cmd);
     return 2;
   }
+  if (o->out != stdout) {
+    long n = cs_store_sync_jsonl(o->store, o->run_id, o->out, o->output, o->resume && o->store);
+    if (n < 0) {
+      fprintf(stderr, "%s: cannot bring %s up to date with the database: %s\n", o->cmd, o->output,
+              strerror(errno));
+      return 2;
+    }
+    if (n > 0 && !o->quiet)
+      fprintf(stderr, "%s: resumed: %ld stored measurement(s) missing from %s were written to it\n",
+              o->cmd, n, o->output);
+  }
   o->cfg.test_start = time(NULL);
   static char rid[128];
   cs_probe_report_id(rid, sizeof rid, o->cmd, o->cfg.probe_cc, o->cfg.probe_asn,

@@ -71,6 +71,16 @@ typedef struct {
 } cs_store_import_stats;
 int cs_store_import_jsonl(cs_store *s, int64_t run_id, FILE *f, cs_store_import_stats *st);
 
+/* Makes the JSON-lines file out (opened for appending at path) fit for this run before it
+ * starts. A last line cut by an interruption (kill -9, power loss) is removed when resuming
+ * (its measurement is in the database, or is measured again), and ended otherwise, so that
+ * the next line starts on its own. When resuming, every measurement the database holds for
+ * the run but the file lacks (the interruption fell between the two writes) is appended, so
+ * the file ends up with each measurement of the run exactly once, as the database does.
+ * Measurements are told apart by (report_id, input). Returns the number of measurements
+ * appended, or -1 on an I/O error. Not a regular file, or an empty one: nothing to do. */
+long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *path, bool resume);
+
 /* Recomputes the extracted columns of every measurement of the run (0: of all runs) from its
  * stored JSON, in one transaction, one row in memory at a time: for schema migrations and
  * after cs_store_extract learns something new. Rows whose JSON no longer parses keep their

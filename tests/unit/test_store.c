@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -465,6 +466,78 @@ static void test_import_jsonl(void **st) {
   cs_store_close(s);
 }
 
+/* The inputs of the complete JSON lines of a file, in order, joined by spaces; whether the
+ * file ends with a newline. */
+static void file_inputs(const char *path, char *out, size_t cap, bool *ends_nl) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  out[0] = 0;
+  char line[8192];
+  int last = '\n', c;
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, "\"input\":\"");
+    assert_non_null(p);
+    p += 9;
+    size_t l = strcspn(p, "\"");
+    snprintf(out + strlen(out), cap - strlen(out), "%s%.*s", out[0] ? " " : "", (int)l, p);
+  }
+  fseek(f, -1, SEEK_END);
+  if ((c = fgetc(f)) != EOF) last = c;
+  *ends_nl = last == '\n';
+  fclose(f);
+}
+
+/* Resuming: the JSON lines get the measurements the database holds but the file lacks, and
+ * lose a line cut by the interruption; a new run only ends a cut line. */
+static void test_sync_jsonl(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t run = cs_store_run_begin(s, "web_connectivity", "list.csv", NULL, false);
+  assert_true(run > 0);
+  char b[4096], path[160];
+  snprintf(path, sizeof path, "%s/m.jsonl", dir);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  /* u1 in both; u2 in the database only (killed between the two writes); u3 in the database
+   * and cut in the file; u4 in neither (in flight) */
+  const char *in_db[] = {"http://u1/", "http://u2/", "http://u3/"};
+  for (size_t i = 0; i < 3; i++) assert_int_equal(add(s, run, in_db[i]), CS_STORE_OK);
+  int n = meas(b, sizeof b, "http://u1/", "\"http-diff\"");
+  fwrite(b, 1, (size_t)n, f), fputc('\n', f);
+  n = meas(b, sizeof b, "http://u3/", "\"http-diff\"");
+  fwrite(b, 1, (size_t)n / 2, f);
+  fclose(f);
+  f = fopen(path, "a");
+  assert_non_null(f);
+  assert_int_equal(cs_store_sync_jsonl(s, run, f, path, true), 2);
+  fclose(f);
+  char got[256];
+  bool nl;
+  file_inputs(path, got, sizeof got, &nl);
+  assert_string_equal(got, "http://u1/ http://u2/ http://u3/");
+  assert_true(nl);
+  /* once in line, nothing more to do */
+  f = fopen(path, "a");
+  assert_int_equal(cs_store_sync_jsonl(s, run, f, path, true), 0);
+  /* a new run after another cut line: the line is ended, nothing is added */
+  n = meas(b, sizeof b, "http://u4/", "\"http-diff\"");
+  fwrite(b, 1, 40, f);
+  fclose(f);
+  f = fopen(path, "a");
+  assert_int_equal(cs_store_sync_jsonl(s, run, f, path, false), 0);
+  fclose(f);
+  f = fopen(path, "rb");
+  fseek(f, -1, SEEK_END);
+  assert_int_equal(fgetc(f), '\n');
+  fclose(f);
+  /* not a regular file: left alone */
+  f = fopen("/dev/null", "a");
+  assert_int_equal(cs_store_sync_jsonl(s, run, f, "/dev/null", true), 0);
+  fclose(f);
+  unlink(path);
+  cs_store_close(s);
+}
+
 static void test_extract_answers(void **st) {
   (void)st;
   cs_arena *a = cs_arena_new(0);
@@ -551,6 +624,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_writers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_jsonl, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_jsonl, setup, teardown),
       cmocka_unit_test(test_extract_answers),
       cmocka_unit_test_setup_teardown(test_reextract, setup, teardown),
   };
