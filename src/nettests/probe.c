@@ -73,7 +73,8 @@ char *cs_probe_scrub(const char *json, size_t len, const char *const *addrs, siz
   for (size_t k = 0; k < naddrs; k++) {
     alen[k] = strlen(addrs[k]), v6[k] = strchr(addrs[k], ':') != NULL;
     unsigned char c0 = (unsigned char)addrs[k][0];
-    first[c0] = first[(unsigned char)tolower(c0)] = first[(unsigned char)toupper(c0)] = alen[k] > 0;
+    if (!alen[k]) continue;
+    first[c0] = first[(unsigned char)tolower(c0)] = first[(unsigned char)toupper(c0)] = true;
   }
   cs_buf b;
   cs_buf_init(&b, 0);
