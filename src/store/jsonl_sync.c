@@ -31,7 +31,7 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
   char **keys = NULL;
   size_t nkeys = 0, capkeys = 0;
   off_t good = 0; /* end of the last complete line */
-  bool cut = false;
+  bool cut = false, nomem = false;
   if (in) {
     char *line = NULL;
     size_t cap = 0;
@@ -58,14 +58,16 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
         }
         char *k = nkeys < capkeys ? meas_key(cs_json_get_str(v, "report_id", ""), input) : NULL;
         if (k) keys[nkeys++] = k;
+        else nomem = true; /* a key missed would write its measurement twice */
       }
       cs_arena_free(a);
+      if (nomem) break;
     }
     free(line);
     fclose(in);
   }
-  long written = 0;
-  if (cut) {
+  long written = nomem ? -1 : 0;
+  if (cut && written == 0) {
     /* A run resumed from this file drops the cut line (its measurement is in the database and
      * written again below, or is measured again); any other run ends it, so that its own
      * first line starts on a line of its own. */
@@ -73,10 +75,10 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
     else if (!resume && fflush(out) != 0) written = -1;
   }
   if (resume && written == 0) {
-    qsort(keys, nkeys, sizeof *keys, key_cmp);
+    if (nkeys) qsort(keys, nkeys, sizeof *keys, key_cmp);
     cs_store_iter *it = cs_store_iter_new(s, run_id);
     cs_store_meas m;
-    int rc;
+    int rc = it ? 0 : -1;
     while (it && (rc = cs_store_iter_next(it, &m)) == 1) {
       char *k = meas_key(m.report_id, m.input);
       if (!k) {
@@ -94,7 +96,7 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
       }
       written++;
     }
-    if (!it || (written >= 0 && fflush(out) != 0)) written = -1;
+    if (rc < 0 || (written >= 0 && fflush(out) != 0)) written = -1;
     cs_store_iter_free(it);
     if (written > 0 && fdatasync(fd) < 0) written = -1;
   }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 1
 #define MAX_JSON_BYTES ((size_t)64 << 20)
@@ -18,6 +19,7 @@ struct cs_store {
   sqlite3 *db;
   sqlite3_stmt *has, *add, *run_exists;
   bool scratch; /* temporary database for one report: the JSON itself is not kept */
+  int last_rc;  /* SQLite's code for the error in errmsg */
   char errmsg[256];
 };
 
@@ -91,6 +93,7 @@ const char *cs_store_strerror(int rc) {
 }
 
 static void set_err(cs_store *s) {
+  s->last_rc = sqlite3_errcode(s->db);
   snprintf(s->errmsg, sizeof s->errmsg, "%s", sqlite3_errmsg(s->db));
 }
 
@@ -98,7 +101,7 @@ const char *cs_store_errmsg(const cs_store *s) { return s ? s->errmsg : "no stor
 
 static int exec(cs_store *s, const char *sql) {
   char *msg = NULL;
-  if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+  if ((s->last_rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg)) != SQLITE_OK) {
     snprintf(s->errmsg, sizeof s->errmsg, "%s", msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     return -1;
@@ -118,6 +121,7 @@ static int user_version(cs_store *s) {
   sqlite3_stmt *st;
   if (prepare(s, "PRAGMA user_version", &st) < 0) return -1;
   int v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  if (v < 0) set_err(s);
   sqlite3_finalize(st);
   return v;
 }
@@ -132,10 +136,11 @@ static int migrate(cs_store *s) {
     int64_t n = -1;
     if (prepare(s, "SELECT count(*) FROM sqlite_master", &st) == 0) {
       if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+      else set_err(s);
       sqlite3_finalize(st);
     }
     if (n != 0) {
-      if (n > 0) snprintf(s->errmsg, sizeof s->errmsg, "not a censorscope database");
+      if (n > 0) s->last_rc = SQLITE_OK, snprintf(s->errmsg, sizeof s->errmsg, "not a censorscope database");
       goto fail;
     }
     /* v0 = new, empty database. Future migrations (v1 -> v2 ...) go below, in order. */
@@ -148,8 +153,28 @@ static int migrate(cs_store *s) {
   if (exec(s, sql) < 0 || exec(s, "COMMIT") < 0) goto fail;
   return 0;
 fail:
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* leaves last_rc and errmsg alone */
   return -1;
+}
+
+/* Pragmas, schema check / creation, WAL. Returns 0 or -1 (errmsg, last_rc set). */
+static int setup_db(cs_store *s, bool scratch) {
+  s->last_rc = SQLITE_OK;
+  int v;
+  if (exec(s, scratch ? "PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;"
+                      : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0 ||
+      (v = user_version(s)) < 0)
+    return -1;
+  if (v > SCHEMA_VERSION) {
+    s->last_rc = SQLITE_OK;
+    snprintf(s->errmsg, sizeof s->errmsg,
+             "schema version %d is newer than this censorscope's (%d)", v, SCHEMA_VERSION);
+    return -1;
+  }
+  if (v < SCHEMA_VERSION && migrate(s) < 0) return -1;
+  /* Only once the file is known to be ours. Persistent; a no-op when already in WAL mode. */
+  if (!scratch && exec(s, "PRAGMA journal_mode=WAL") < 0) return -1;
+  return 0;
 }
 
 static cs_store *open_db(const char *path, bool scratch, char *err, size_t errlen) {
@@ -169,19 +194,14 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
   s->scratch = scratch;
   sqlite3_busy_timeout(s->db, 10000);
   sqlite3_extended_result_codes(s->db, 1);
-  int v;
-  if (exec(s, scratch ? "PRAGMA synchronous=OFF; PRAGMA foreign_keys=ON;"
-                      : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") < 0 ||
-      (v = user_version(s)) < 0)
-    goto fail;
-  if (v > SCHEMA_VERSION) {
-    snprintf(s->errmsg, sizeof s->errmsg,
-             "schema version %d is newer than this censorscope's (%d)", v, SCHEMA_VERSION);
-    goto fail;
+  /* Another process creating the schema or switching the file to WAL can make a step fail
+   * with SQLITE_BUSY at once (SQLite's deadlock avoidance does not wait): try again, for up
+   * to 10 s, like the busy timeout. */
+  for (int tries = 0; setup_db(s, scratch) < 0; tries++) {
+    int ec = s->last_rc & 0xff;
+    if ((ec != SQLITE_BUSY && ec != SQLITE_LOCKED) || tries >= 1000) goto fail;
+    usleep(10000);
   }
-  if (v < SCHEMA_VERSION && migrate(s) < 0) goto fail;
-  /* Only once the file is known to be ours. Persistent; a no-op when already in WAL mode. */
-  if (!scratch && exec(s, "PRAGMA journal_mode=WAL") < 0) goto fail;
   if (prepare(s, "SELECT 1 FROM measurements WHERE run_id=?1 AND input=?2", &s->has) < 0 ||
       prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 ||
       prepare(s,

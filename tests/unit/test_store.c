@@ -398,7 +398,10 @@ static void test_two_writers(void **st) {
     if (pids[c] == 0) {
       char err[256], u[64];
       cs_store *s = cs_store_open(dbpath, err, sizeof err);
-      if (!s) _exit(3);
+      if (!s) {
+        fprintf(stderr, "child %d: %s\n", c, err);
+        _exit(3);
+      }
       int64_t run = cs_store_run_begin(s, c ? "b" : "a", "", NULL, false);
       if (run <= 0) _exit(4);
       for (int i = 0; i < 60; i++) {
