@@ -305,7 +305,33 @@ static void test_optin(void **st) {
   }
 }
 
-/* A hostile body cannot make regex matching run away (match/depth limits, JIT). */
+/* The literal a regular expression's every match contains: the longest required run, and
+ * nothing when it cannot be proven. */
+static void test_required_literal(void **st) {
+  (void)st;
+  static const struct {
+    const char *re, *lit;
+  } cases[] = {
+      {"abc\\.def", "abc.def"},          {"ab+cd", "cd"},
+      {"x(a|b)yyyy", "yyyy"},             {"abc{2}defg", "defg"},
+      {"[abc]hello", "hello"},            {"foo.*barbaz", "barbaz"},
+      {"{\"error\":\"x\"}", "{\"error\":\"x\"}"}, {"ab?cdef", "cdef"},
+      {"abcd\\d+xy", "abcd"},             {"(?:ab)cdef", "cdef"},
+      /* not provable */
+      {"a|bcdef", ""},                    {"(?i)abcdef", ""},
+      {"\\Qabc\\E", ""},                  {"hello\\x41world", ""},
+      {"a{,3}bcdef", ""},                 {"(a(*ACCEPT))bcdef", ""},
+      {"[[:alpha:]]bcdef", ""},           {"abcdef\\1", ""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char out[CS_FP_LITERAL_MAX];
+    size_t n = cs_fp_required_literal(cases[i].re, strlen(cases[i].re), out, sizeof out);
+    if (n != strlen(cases[i].lit) || memcmp(out, cases[i].lit, n))
+      fail_msg("%s: got '%.*s', want '%s'", cases[i].re, (int)n, out, cases[i].lit);
+  }
+}
+
+/* A hostile body cannot make regex matching run away (match/depth limits). */
 static void test_hostile_body_is_bounded(void **st) {
   (void)st;
   size_t n = 512 * 1024;
@@ -329,6 +355,7 @@ int main(void) {
       cmocka_unit_test(test_csv_rfc4180),
       cmocka_unit_test(test_csv_malformed),
       cmocka_unit_test(test_csv_row_counts),
+      cmocka_unit_test(test_required_literal),
   };
   const struct CMUnitTest fp_tests[] = {
       cmocka_unit_test(test_load),
