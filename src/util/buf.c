@@ -50,15 +50,19 @@ void cs_buf_reset(cs_buf *b) {
   b->overflow = false;
 }
 
-int cs_buf_reserve(cs_buf *b, size_t extra) {
+/* Room for extra more bytes (+1 kept for cs_buf_cstr): capacity doubled, or exactly that. */
+static int grow(cs_buf *b, size_t extra, bool exact) {
   if (extra > b->max - b->len) {
     b->overflow = true;
     return -1;
   }
-  size_t need = b->len + extra + 1; /* +1 keeps room for cs_buf_cstr */
+  size_t need = b->len + extra + 1;
   if (need <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : 256;
-  while (cap < need) cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+  size_t cap = need;
+  if (!exact) {
+    cap = b->cap ? b->cap : 256;
+    while (cap < need) cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+  }
   uint8_t *d = realloc(b->data, cap);
   if (!d) {
     b->overflow = true;
@@ -68,21 +72,8 @@ int cs_buf_reserve(cs_buf *b, size_t extra) {
   return 0;
 }
 
-int cs_buf_reserve_exact(cs_buf *b, size_t extra) {
-  if (extra > b->max - b->len) {
-    b->overflow = true;
-    return -1;
-  }
-  size_t need = b->len + extra + 1;
-  if (need <= b->cap) return 0;
-  uint8_t *d = realloc(b->data, need);
-  if (!d) {
-    b->overflow = true;
-    return -1;
-  }
-  b->data = d, b->cap = need;
-  return 0;
-}
+int cs_buf_reserve(cs_buf *b, size_t extra) { return grow(b, extra, false); }
+int cs_buf_reserve_exact(cs_buf *b, size_t extra) { return grow(b, extra, true); }
 
 int cs_buf_append(cs_buf *b, const void *p, size_t n) {
   if (n == 0) return 0;
