@@ -293,12 +293,12 @@ static void literal_hits(const cs_fp_db *db, const uint8_t *s, size_t n, uint8_t
 
 /* A PCRE2 quantifier "{n}", "{n,}" or "{n,m}" at p (p[0] == '{'); its length, or 0. */
 static size_t brace_quantifier(const char *p, size_t n) {
-  size_t i = 1, d1 = 0, d2 = 0;
-  while (i < n && p[i] >= '0' && p[i] <= '9') i++, d1++;
-  if (!d1) return 0;
+  size_t i = 1;
+  while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+  if (i == 1) return 0;
   if (i < n && p[i] == ',') {
     i++;
-    while (i < n && p[i] >= '0' && p[i] <= '9') i++, d2++;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
   }
   return i < n && p[i] == '}' ? i + 1 : 0;
 }
