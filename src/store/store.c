@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SCHEMA_VERSION 1
@@ -544,26 +545,32 @@ done:
   return rc;
 }
 
+/* Reads one line of f into line without its '\n', keeping at most line->max bytes (overflow
+ * set; the rest of the line is still read). *used: bytes read, '\n' included; *complete: the
+ * line ended with '\n'; *nul: it held a NUL byte. Returns false at the end of the file. */
+static bool read_line(FILE *f, cs_buf *line, size_t *used, bool *complete, bool *nul) {
+  cs_buf_reset(line);
+  *used = 0, *complete = false, *nul = false;
+  for (int c; (c = getc_unlocked(f)) != EOF;) {
+    ++*used;
+    if (c == '\n') {
+      *complete = true;
+      break;
+    }
+    if (c == 0) *nul = true;
+    if (!line->overflow) cs_buf_putc(line, (char)c);
+  }
+  return *used > 0;
+}
+
 int cs_store_import_jsonl(cs_store *s, int64_t run_id, FILE *f, cs_store_import_stats *st) {
   memset(st, 0, sizeof *st);
   cs_buf line;
   cs_buf_init(&line, MAX_JSON_BYTES);
   int ret = CS_STORE_OK;
-  bool eof = false;
-  while (!eof && ret == CS_STORE_OK) {
-    cs_buf_reset(&line);
-    line.overflow = false;
-    bool nul = false;
-    for (;;) {
-      int c = getc_unlocked(f);
-      if (c == EOF) {
-        eof = true;
-        break;
-      }
-      if (c == '\n') break;
-      if (c == 0) nul = true;
-      if (!line.overflow) cs_buf_putc(&line, (char)c);
-    }
+  size_t used;
+  bool complete, nul;
+  while (ret == CS_STORE_OK && read_line(f, &line, &used, &complete, &nul)) {
     if (nul) line.overflow = true; /* JSON text never holds a raw NUL */
     size_t n = line.len;
     while (n && (line.data[n - 1] == '\r' || line.data[n - 1] == ' ' || line.data[n - 1] == '\t'))
@@ -809,3 +816,102 @@ void cs_store_iter_free(cs_store_iter *it) {
   sqlite3_finalize(it->json);
   free(it);
 }
+
+/* ---- JSON lines of a run: in line with the database ------------------------------------ */
+
+/* "report_id\ninput" of a measurement: what identifies it in a JSON-lines file. */
+static char *meas_key(const char *report_id, const char *input) {
+  size_t a = strlen(report_id ? report_id : ""), b = strlen(input ? input : "");
+  char *k = malloc(a + b + 2);
+  if (k) memcpy(k, report_id ? report_id : "", a), k[a] = '\n', memcpy(k + a + 1, input ? input : "", b + 1);
+  return k;
+}
+
+static int key_cmp(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *path, bool resume) {
+  int fd = fileno(out);
+  struct stat st;
+  if (!s) resume = false;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) return 0; /* a pipe, a terminal */
+  if (st.st_size == 0 && !resume) return 0;
+  if (fflush(out) != 0) return -1;
+  FILE *in = st.st_size > 0 ? fopen(path, "rb") : NULL;
+  if (st.st_size > 0 && !in) return -1;
+  char **keys = NULL;
+  size_t nkeys = 0, capkeys = 0;
+  off_t good = 0; /* end of the last complete line */
+  bool cut = false, nomem = false;
+  if (in) {
+    cs_buf line;
+    cs_buf_init(&line, MAX_JSON_BYTES);
+    size_t used;
+    bool complete, nul;
+    off_t at = 0;
+    while (read_line(in, &line, &used, &complete, &nul)) {
+      if (!complete) {
+        cut = true; /* the interrupted write of the last line */
+        break;
+      }
+      at += (off_t)used;
+      good = at;
+      if (!resume || line.overflow || nul) continue; /* not one of our measurements */
+      cs_arena *a = cs_arena_new(0);
+      char err[64];
+      cs_jval *v = a ? cs_json_parse(a, (const char *)line.data, line.len, NULL, err, sizeof err) : NULL;
+      const char *input = cs_json_get_str(v, "input", NULL);
+      if (input) {
+        if (nkeys == capkeys) {
+          size_t nc = capkeys ? capkeys * 2 : 256;
+          char **nk = realloc(keys, nc * sizeof *nk);
+          if (nk) keys = nk, capkeys = nc;
+        }
+        char *k = nkeys < capkeys ? meas_key(cs_json_get_str(v, "report_id", ""), input) : NULL;
+        if (k) keys[nkeys++] = k;
+        else nomem = true; /* a key missed would write its measurement twice */
+      }
+      cs_arena_free(a);
+      if (nomem) break;
+    }
+    cs_buf_free(&line);
+    fclose(in);
+  }
+  long written = nomem ? -1 : 0;
+  if (cut && written == 0) {
+    /* A run resumed from this file drops the cut line (its measurement is in the database and
+     * written again below, or is measured again); any other run ends it, so that its own
+     * first line starts on a line of its own. */
+    if (resume ? ftruncate(fd, good) < 0 : fputc('\n', out) == EOF) written = -1;
+    else if (!resume && fflush(out) != 0) written = -1;
+  }
+  if (resume && written == 0) {
+    if (nkeys) qsort(keys, nkeys, sizeof *keys, key_cmp);
+    cs_store_iter *it = cs_store_iter_new(s, run_id);
+    cs_store_meas m;
+    int rc = it ? 0 : -1;
+    while (it && (rc = cs_store_iter_next(it, &m)) == 1) {
+      char *k = meas_key(m.report_id, m.input);
+      if (!k) {
+        written = -1;
+        break;
+      }
+      bool have = nkeys && bsearch(&k, keys, nkeys, sizeof *keys, key_cmp);
+      free(k);
+      if (have) continue;
+      size_t len;
+      const char *json = cs_store_iter_json(it, &len);
+      if (!json || fwrite(json, 1, len, out) != len || fputc('\n', out) == EOF) {
+        written = -1;
+        break;
+      }
+      written++;
+    }
+    if (rc < 0 || (written >= 0 && fflush(out) != 0)) written = -1;
+    cs_store_iter_free(it);
+    if (written > 0 && fdatasync(fd) < 0) written = -1;
+  }
+  for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+  free(keys);
+  return written;
+}
+
