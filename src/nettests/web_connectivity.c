@@ -63,6 +63,13 @@ static void maybe_finish(wc *m) {
   if (m->th_done && m->fetch_done) cs_defer_call(m->l, &m->fin, finish_cb, m);
 }
 
+/* Ends the measurement before the control query and the fetch start, with why. */
+static void abandon(wc *m, const char *control_failure) {
+  m->control_failure = control_failure;
+  m->th_done = m->fetch_done = true;
+  maybe_finish(m);
+}
+
 /* ---- output ---------------------------------------------------------------------------- */
 
 /* The test keys that are evidence (no verdict yet), as object members without braces. */
@@ -302,9 +309,7 @@ static void on_dns(void *arg, const cs_dns_result *r) {
   m->naddrs = r->naddrs < CS_DNS_MAX_ADDRS ? r->naddrs : CS_DNS_MAX_ADDRS;
   m->addrs = m->naddrs ? cs_arena_memdup(m->t->a, r->addrs, m->naddrs * sizeof *m->addrs) : NULL;
   if (m->naddrs && !m->addrs) { /* the DNS step is recorded; nothing else can be */
-    m->control_failure = "unknown_failure: out of memory";
-    m->th_done = m->fetch_done = true;
-    maybe_finish(m);
+    abandon(m, "unknown_failure: out of memory");
     return;
   }
   after_dns(m);
@@ -328,9 +333,7 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
   char err[128];
   if (!m->input || cs_url_parse(m->t->a, m->input, &m->url, err, sizeof err) < 0) {
     m->url_error = cs_arena_strdup(m->t->a, err);
-    m->control_failure = "unknown_failure: invalid input URL";
-    m->th_done = m->fetch_done = true;
-    maybe_finish(m);
+    abandon(m, "unknown_failure: invalid input URL");
     return 0;
   }
   cs_ip ip;
@@ -338,9 +341,7 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
     m->addrs = cs_arena_memdup(m->t->a, &ip, sizeof ip);
     m->naddrs = 1;
     if (!m->addrs) {
-      m->control_failure = "unknown_failure: out of memory";
-      m->th_done = m->fetch_done = true;
-      maybe_finish(m);
+      abandon(m, "unknown_failure: out of memory");
       return 0;
     }
     after_dns(m);
@@ -355,10 +356,6 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
     m->doh = cs_doh_lookup_host(l, m->t, p->tls, p->resolver, m->url.host, &o, on_dns, m);
   else
     m->dns = cs_dns_lookup_host(l, m->t, m->url.host, p->resolver, &o, on_dns, m);
-  if (!m->dns && !m->doh) {
-    m->control_failure = "unknown_failure: cannot start the DNS lookup";
-    m->th_done = m->fetch_done = true;
-    maybe_finish(m);
-  }
+  if (!m->dns && !m->doh) abandon(m, "unknown_failure: cannot start the DNS lookup");
   return 0;
 }
