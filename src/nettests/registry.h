@@ -1,0 +1,14 @@
+/* registry.h - the list of nettests (nettests/registry.c: one line per nettest). */
+#ifndef CS_REGISTRY_H
+#define CS_REGISTRY_H
+
+#include <stddef.h>
+
+#include "nettests/nettest.h"
+
+/* The i-th registered nettest (in registry order), NULL past the end. */
+const cs_nettest *cs_nettest_at(size_t i);
+/* The nettest whose name is name, or NULL. */
+const cs_nettest *cs_nettest_find(const char *name);
+
+#endif
