@@ -1104,6 +1104,10 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
   }
   if (v->blocking != v->ooni_blocking || v->accessible != v->ooni_accessible)
     v->ooni_blocking_note = cs_arena_printf(a, "ooni:%s", cs_wc_blocking_str(v->ooni_blocking));
+  /* the outcome, once, for everyone downstream (wc_outcome.c); out of memory: no evidence */
+  cs_wc_summary sum;
+  cs_wc_summarize(a, o, v, &sum);
+  (void)cs_wc_outcome_compute(a, &sum, &v->outcome);
 }
 
 int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *tk, const char *input, const char *test_version,
@@ -1189,4 +1193,5 @@ void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v) {
   }
   cs_jw_kbool(w, "x_blockpage_confirmed", v->blockpage_confirmed);
   cs_jw_kbool(w, "x_blockpage_optin", v->blockpage_optin);
+  cs_outcome_write(w, &v->outcome);
 }

@@ -20,6 +20,7 @@
 
 #include "analysis/fingerprints.h"
 #include "analysis/wcobs.h"
+#include "record/outcome.h"
 #include "util/arena.h"
 #include "util/json.h"
 
@@ -71,6 +72,7 @@ typedef struct {
   int blocking_flags;            /* x_blocking_flags (LTE): 1 DNS, 2 TCP, 4 TLS, 8 HTTP, 16 diff, 32 ok */
   int null_null_flags;           /* x_null_null_flags (LTE): 1 DNS, 2 TCP, 4 TLS expected failures,
                                     8 HTTPS without control, 16 TH resolved nothing */
+  cs_outcome outcome;            /* x_outcome, x_censorship, x_evidence (wc_outcome.c) */
 } cs_wc_verdict;
 
 /* From observations. Always fills *v. */
@@ -99,5 +101,63 @@ void cs_wc_verdict_write_ooni(cs_jw *w, const cs_wc_verdict *v);
 const char *cs_wc_blocking_str(cs_wc_blocking b);
 /* Writes the blocking value with its JSON type (false / null / string). */
 void cs_wc_write_blocking(cs_jw *w, cs_wc_blocking b);
+
+
+/* ---- outcome (wc_outcome.c) ---------------------------------------------------------------
+ * One outcome per measurement, computed once from the verdict and written with it (x_outcome,
+ * x_censorship, x_evidence: record/outcome.h). The X-macro keeps key, label and "counts as
+ * censorship" together; rules in docs/report.md "Outcomes". */
+#define CS_WC_OUTCOMES(X)                                                                      \
+  X(ACCESSIBLE, "accessible", "Accessible", 0)                                                 \
+  X(DNS, "dns", "DNS tampering", 1)                                                            \
+  X(TCP_IP, "tcp_ip", "TCP/IP blocking", 1)                                                    \
+  X(TLS, "tls", "TLS/SNI interference", 1)                                                     \
+  X(HTTP_FAILURE, "http_failure", "HTTP failure", 1)                                           \
+  X(BLOCKPAGE, "blockpage", "Blockpage / HTTP diff", 1)                                        \
+  X(OPTIN, "optin", "Opt-in filter (not censorship)", 0)                                       \
+  X(SERVER_SIDE, "server_side", "Blocked by the site or its CDN", 0)                           \
+  X(SITE_DOWN, "site_down", "Site down", 0)                                                    \
+  X(UNDETERMINED, "undetermined", "Undetermined", 0)
+
+typedef enum {
+#define CS_WC_X(id, key, label, censorship) CS_WC_OUT_##id,
+  CS_WC_OUTCOMES(CS_WC_X)
+#undef CS_WC_X
+      CS_WC_OUT_N
+} cs_wc_outcome_id;
+
+/* web_connectivity's outcome vocabulary, indexed by cs_wc_outcome_id (the registry entry's
+ * `outcomes`, the report's labels). */
+extern const cs_outcome_def cs_wc_outcome_defs[];
+extern const size_t cs_wc_noutcome_defs;
+
+/* What the outcome rules look at: the verdict keys and evidence summaries. Strings NULL when
+ * absent; accessible 1 / 0 / -1 unknown. */
+typedef struct {
+  const char *blocking; /* "false", "dns", "tcp_ip", "http-failure", "http-diff", other, NULL */
+  int accessible;
+  const char *dns_consistency, *dns_experiment_failure, *http_experiment_failure;
+  const char *control_failure;
+  const char *dns_answers; /* system-resolver A/AAAA answers (CNAMEs if none), space separated */
+  const char *tcp_failure; /* "ip:port failure" of the first failed TCP connect */
+  const char *tls_failure; /* failure of the first failed TLS handshake */
+  int tls_ok;              /* TLS handshakes that succeeded */
+  int http_status;         /* status of the newest response (requests[0]), 0 none */
+  const char *blockpage_name; /* x_blockpage.name */
+  bool blockpage_optin;
+  const char *server_side_block;
+} cs_wc_summary;
+
+/* The summary of a verdict computed from observations o (strings in a or in o / v). */
+void cs_wc_summarize(cs_arena *a, const cs_wc_obs *o, const cs_wc_verdict *v, cs_wc_summary *s);
+/* The outcome's id. */
+cs_wc_outcome_id cs_wc_outcome_classify(const cs_wc_summary *s);
+/* The key evidence of outcome o in a few words ("TCP connect failed: 192.0.2.1:443 ..."), into
+ * buf (always NUL-terminated, "" when none). Returns buf. */
+const char *cs_wc_outcome_evidence(const cs_wc_summary *s, cs_wc_outcome_id o, char *buf,
+                                   size_t len);
+/* Both, as a cs_outcome (evidence copied into a, NULL when none). Returns 0, or -1 when out of
+ * memory (*out then has no evidence). */
+int cs_wc_outcome_compute(cs_arena *a, const cs_wc_summary *s, cs_outcome *out);
 
 #endif

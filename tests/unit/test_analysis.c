@@ -1050,12 +1050,77 @@ static int teardown(void **st) {
   return 0;
 }
 
+/* ---- outcome (wc_outcome.c): computed once with the verdict, written as x_outcome ---------- */
+
+static const wc_case outcome_cases[] = {
+    {.name = "outcome_tcp_ip", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCPF(IP, 80, "generic_timeout_error", 0, 40001) "]", .control = CTL_OK,
+     .blocking = "\"tcp_ip\"", .k1 = "x_outcome", .v1 = "\"tcp_ip\"", .k2 = "x_censorship",
+     .v2 = "true", .k3 = "x_evidence", .v3 = "\"TCP connect failed: " IP ":80 generic_timeout_error\""},
+    /* the opt-in disagreement of issue 9: blocking "dns" + an opt-in filter's page is "optin",
+     * not censorship, in the measurement itself */
+    {.name = "outcome_optin_dns", .url = "http://" HOST "/", .cc = "PK", .mode = 2,
+     .queries = "[" Q_GAI_OK("203.82.48.86", 0, 1) "]", .tcp = "[" TCP("203.82.48.86", 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, NAYATEL, "[]", 0, 40001) "]", .control = CTL_OK,
+     .blocking = "\"dns\"", .k1 = "x_outcome", .v1 = "\"optin\"", .k2 = "x_censorship", .v2 = "false",
+     .k3 = "x_blockpage_optin", .v3 = "true"},
+    {.name = "outcome_dns_blockpage_server", .url = "http://" HOST "/", .queries = IR_BLOCK_DNS, .cc = "IR",
+     .control_failure = "generic_timeout_error", .mode = 2, .blocking = "\"dns\"",
+     .k1 = "x_outcome", .v1 = "\"dns\"", .k2 = "x_censorship", .v2 = "true"},
+    {.name = "outcome_undetermined", .url = "http://" HOST "/", .control_failure = "generic_timeout_error",
+     .blocking = "null", .k1 = "x_outcome", .v1 = "\"undetermined\"", .k2 = "x_censorship", .v2 = "false",
+     .k3 = "x_evidence", .v3 = "\"control failed: generic_timeout_error\""},
+};
+
+static void test_outcome(void **st) {
+  (void)st;
+  RUN_TABLE(outcome_cases);
+  /* the vocabulary: ten keys, in the report's order, censorship exactly for the five methods */
+  assert_int_equal(cs_wc_noutcome_defs, CS_WC_OUT_N);
+  static const char *const keys[] = {"accessible", "dns", "tcp_ip", "tls", "http_failure",
+                                     "blockpage", "optin", "server_side", "site_down",
+                                     "undetermined"};
+  for (size_t i = 0; i < cs_wc_noutcome_defs; i++) {
+    assert_string_equal(cs_wc_outcome_defs[i].key, keys[i]);
+    assert_int_equal(cs_wc_outcome_defs[i].censorship, i >= 1 && i <= 5);
+  }
+  /* rules on summaries: TLS stage, opt-in over any method, server-side vs site down */
+  cs_wc_summary s = {.blocking = "http-failure", .accessible = 0, .tls_failure = "ssl_x"};
+  assert_int_equal(cs_wc_outcome_classify(&s), CS_WC_OUT_TLS);
+  s.tls_ok = 1;
+  assert_int_equal(cs_wc_outcome_classify(&s), CS_WC_OUT_HTTP_FAILURE);
+  s.blockpage_optin = true;
+  assert_int_equal(cs_wc_outcome_classify(&s), CS_WC_OUT_OPTIN);
+  cs_wc_summary d = {.blocking = "false", .accessible = 0, .server_side_block = "cf"};
+  assert_int_equal(cs_wc_outcome_classify(&d), CS_WC_OUT_SERVER_SIDE);
+  d.server_side_block = NULL;
+  assert_int_equal(cs_wc_outcome_classify(&d), CS_WC_OUT_SITE_DOWN);
+  cs_wc_summary n = {.blocking = "weird"};
+  assert_int_equal(cs_wc_outcome_classify(&n), CS_WC_OUT_UNDETERMINED);
+  /* evidence: cut to the buffer, and as a cs_outcome in the arena (accessible: none) */
+  char ev[8];
+  cs_wc_summary t = {.blocking = "tcp_ip", .tcp_failure = "1.2.3.4:443 eof"};
+  assert_int_equal(strlen(cs_wc_outcome_evidence(&t, CS_WC_OUT_TCP_IP, ev, sizeof ev)), 7);
+  cs_arena *a = cs_arena_new(0);
+  cs_outcome o;
+  assert_int_equal(cs_wc_outcome_compute(a, &t, &o), 0);
+  assert_string_equal(o.key, "tcp_ip");
+  assert_true(o.censorship);
+  assert_string_equal(o.evidence, "TCP connect failed: 1.2.3.4:443 eof");
+  cs_wc_summary ok = {.blocking = "false", .accessible = 1};
+  assert_int_equal(cs_wc_outcome_compute(a, &ok, &o), 0);
+  assert_string_equal(o.key, "accessible");
+  assert_null(o.evidence);
+  cs_arena_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lte_rules),
       cmocka_unit_test(test_comparisons),
       cmocka_unit_test(test_v04_and_legacy),
       cmocka_unit_test(test_deviations),
+      cmocka_unit_test(test_outcome),
       cmocka_unit_test(test_reader_odd_input),
       cmocka_unit_test(test_explorer_wrapper),
       cmocka_unit_test(test_title_regex),
