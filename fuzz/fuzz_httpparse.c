@@ -14,14 +14,15 @@
 #include <string.h>
 
 #include "engine/httpparse.h"
+#include "util/title.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_title(const uint8_t *p, size_t n) {
   const uint8_t *t;
   size_t tl;
-  if (!cs_http_title(p, n, &t, &tl)) return;
-  if (t < p || t + tl > p + n || tl == 0 || tl > 4 * CS_HTTP_MAX_TITLE) abort();
+  if (!cs_title_find(p, n, &t, &tl)) return;
+  if (t < p || t + tl > p + n || tl == 0 || tl > 4 * CS_TITLE_MAX) abort();
   if (memchr(t, '<', tl)) abort();
 }
 

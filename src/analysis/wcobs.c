@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/ipnet.h"
+#include "util/title.h"
 
 static const cs_json_limits wrap_limits = {.max_depth = 64, .max_nodes = 1u << 20};
 
@@ -158,38 +159,6 @@ static void read_tags(const cs_jval *ev, cs_wc_tags *t) {
     } else if (!strcmp(s, "fetch_body=true")) t->fetch_body = CS_WC_YES;
     else if (!strcmp(s, "fetch_body=false")) t->fetch_body = CS_WC_NO;
   }
-}
-
-/* ---- title ------------------------------------------------------------------------------- */
-
-static bool ieq_prefix(const uint8_t *p, size_t n, const char *lit) {
-  size_t l = strlen(lit);
-  if (n < l) return false;
-  for (size_t i = 0; i < l; i++) {
-    uint8_t c = p[i];
-    if (c >= 'A' && c <= 'Z') c = (uint8_t)(c + 32);
-    if (c != (uint8_t)lit[i]) return false;
-  }
-  return true;
-}
-
-/* (?i)<title>([^<]{1,512})</title> with Go semantics: the repetition counts characters
- * (runes), approximated by counting non-continuation bytes. */
-const char *cs_wc_html_title(cs_arena *a, const uint8_t *body, size_t n) {
-  if (!body) return "";
-  for (size_t i = 0; i + 7 <= n; i++) {
-    if (body[i] != '<' || !ieq_prefix(body + i, n - i, "<title>")) continue;
-    size_t s = i + 7, j = s, runes = 0;
-    while (j < n && body[j] != '<') {
-      if ((body[j] & 0xC0) != 0x80) runes++;
-      j++;
-    }
-    if (runes >= 1 && runes <= 512 && ieq_prefix(body + j, n - j, "</title>")) {
-      char *t = cs_arena_strndup(a, (const char *)body + s, j - s);
-      return t ? t : "";
-    }
-  }
-  return "";
 }
 
 /* ---- headers ----------------------------------------------------------------------------- */
@@ -339,7 +308,7 @@ static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     h->body_len = body ? bl : 0;
     h->body_is_truncated = cs_json_get_bool(resp, "body_is_truncated", 0) == 1 ||
                            cs_json_get_bool(req, "body_is_truncated", 0) == 1;
-    h->title = cs_wc_html_title(a, h->body, h->body_len);
+    h->title = cs_title_dup(a, h->body, h->body_len);
   }
 }
 

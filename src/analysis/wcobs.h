@@ -83,7 +83,7 @@ typedef struct {
   const uint8_t *body; /* decoded; NULL when absent */
   size_t body_len;
   bool body_is_truncated;
-  const char *title;   /* <title> of the body, "" when none */
+  const char *title;   /* <title> of the body (util/title.h), "" when none */
 } cs_wc_http;
 
 typedef struct {
@@ -165,8 +165,5 @@ int cs_wc_obs_read(cs_arena *a, const cs_jval *m, cs_wc_obs *out);
  * NULL. */
 int cs_wc_obs_read_test_keys(cs_arena *a, const cs_jval *tk, const char *input,
                              const char *test_version, cs_wc_obs *out);
-
-/* <title> per probe-cli measurexlite (?i)<title>([^<]{1,512})</title>; "" when none. */
-const char *cs_wc_html_title(cs_arena *a, const uint8_t *body, size_t n);
 
 #endif

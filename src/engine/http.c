@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/failure.h"
 #include "util/timeutil.h"
+#include "util/title.h"
 
 #define RBUF 16384
 #define MAX_REQ 16384 /* request head bytes */
@@ -252,9 +253,5 @@ const char *cs_http_location(cs_trace *t, const cs_http_rec *rec, bool *is_redir
 }
 
 const char *cs_http_rec_title(cs_trace *t, const cs_http_rec *rec) {
-  const uint8_t *s;
-  size_t n;
-  if (rec && rec->resp.body && cs_http_title(rec->resp.body, rec->resp.body_len, &s, &n))
-    return cs_arena_strndup(t->a, (const char *)s, n);
-  return "";
+  return rec ? cs_title_dup(t->a, rec->resp.body, rec->resp.body_len) : "";
 }

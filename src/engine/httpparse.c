@@ -1,5 +1,5 @@
 /* httpparse.c - incremental, bounded HTTP/1.1 response parser (RFC 9112) with gzip/deflate
- * content decoding (zlib) and the OONI <title> extractor. See httpparse.h.
+ * content decoding (zlib). See httpparse.h (the OONI <title> rule is util/title.h).
  *
  * Error strings follow Go's net/http where Go has one (OONI archives them as
  * "unknown_failure: <Go error>"): `malformed HTTP response "<line>"`,
@@ -486,60 +486,6 @@ const uint8_t *cs_http_parser_get(const cs_http_parser *p, const char *name, siz
     }
   }
   return NULL;
-}
-
-/* ---- title ----------------------------------------------------------------------------- */
-
-/* Width of the rune at s as Go's utf8.DecodeRune sees it (invalid bytes count as 1). */
-static size_t rune_len(const uint8_t *s, size_t n) {
-  uint8_t c = s[0];
-  if (c < 0x80) return 1;
-  size_t l;
-  uint32_t min;
-  if (c >= 0xc2 && c <= 0xdf) l = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef) l = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4) l = 4, min = 0x10000;
-  else return 1;
-  if (n < l) return 1;
-  uint32_t cp = c & (0x7f >> l);
-  for (size_t i = 1; i < l; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 1;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 1;
-  return l;
-}
-
-static bool ci_at(const uint8_t *s, size_t n, const char *lit) {
-  size_t l = strlen(lit);
-  return n >= l && strncasecmp((const char *)s, lit, l) == 0;
-}
-
-/* (?i)<title>([^<]{1,512})</title>: the capture cannot contain '<' and must be followed by
- * "</title>", so from each "<title>" it extends exactly to the next '<'. Every scan stops at
- * the next '<', so the whole search is linear in n. */
-bool cs_http_title(const uint8_t *body, size_t n, const uint8_t **out, size_t *outlen) {
-  for (size_t i = 0; i < n;) {
-    const uint8_t *lt = memchr(body + i, '<', n - i);
-    if (!lt) return false;
-    size_t at = (size_t)(lt - body);
-    if (!ci_at(lt, n - at, "<title>")) {
-      i = at + 1;
-      continue;
-    }
-    size_t j = at + 7, k = j, runes = 0;
-    while (k < n && body[k] != '<' && runes <= CS_HTTP_MAX_TITLE) {
-      k += rune_len(body + k, n - k);
-      runes++;
-    }
-    if (runes >= 1 && runes <= CS_HTTP_MAX_TITLE && k < n && ci_at(body + k, n - k, "</title>")) {
-      *out = body + j;
-      *outlen = k - j;
-      return true;
-    }
-    i = at + 1;
-  }
-  return false;
 }
 
 bool cs_http_is_redirect(int code) {

@@ -1,5 +1,5 @@
 /* httpparse.h - a pure, incremental, bounded HTTP/1.1 response parser (RFC 9112) with
- * Content-Encoding decoding (gzip/deflate via zlib), plus the OONI <title> extractor.
+ * Content-Encoding decoding (gzip/deflate via zlib). (The OONI <title> rule: util/title.h.)
  *
  * No I/O, no loop: bytes go in (any slicing), a status comes out. All memory is bounded by
  * cs_http_limits: the head (status line + fields) by max_head, the number of fields by
@@ -19,7 +19,6 @@
 #define CS_HTTP_MAX_LINE 8192       /* one status or field line */
 #define CS_HTTP_MAX_HEAD 65536      /* status line + all fields (+ trailers) */
 #define CS_HTTP_MAX_HEADERS 128     /* fields in the head */
-#define CS_HTTP_MAX_TITLE 512       /* OONI's title regex bound */
 
 typedef struct {
   size_t max_line, max_head, max_headers; /* 0: the defaults above */
@@ -87,10 +86,6 @@ void cs_http_parser_field(const cs_http_parser *p, size_t i, const uint8_t **nam
                           const uint8_t **value, size_t *vlen);
 /* First field named `name` (case-insensitive), or NULL. */
 const uint8_t *cs_http_parser_get(const cs_http_parser *p, const char *name, size_t *vlen);
-
-/* The OONI title: regex (?i)<title>([^<]{1,512})</title> matched by hand (leftmost match).
- * Returns true and points *out and *outlen into body on a match. */
-bool cs_http_title(const uint8_t *body, size_t n, const uint8_t **out, size_t *outlen);
 
 /* True for 301, 302, 303, 307, 308 (RFC 9110 §15.4). */
 bool cs_http_is_redirect(int code);

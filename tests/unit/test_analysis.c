@@ -28,6 +28,7 @@
 #include "util/buf.h"
 #include "util/ipnet.h"
 #include "util/json.h"
+#include "util/title.h"
 
 /* ---- repo paths ------------------------------------------------------------------------- */
 
@@ -886,16 +887,16 @@ static void test_title_regex(void **st) {
   (void)st;
   cs_arena *a = cs_arena_new(0);
   const char *b1 = "<html><TITLE>Hello World</Title>";
-  assert_string_equal(cs_wc_html_title(a, (const uint8_t *)b1, strlen(b1)), "Hello World");
+  assert_string_equal(cs_title_dup(a, (const uint8_t *)b1, strlen(b1)), "Hello World");
   const char *b2 = "<title></title><title>second</title>";
-  assert_string_equal(cs_wc_html_title(a, (const uint8_t *)b2, strlen(b2)), "second");
+  assert_string_equal(cs_title_dup(a, (const uint8_t *)b2, strlen(b2)), "second");
   const char *b3 = "<title>a<b>c</title>";
-  assert_string_equal(cs_wc_html_title(a, (const uint8_t *)b3, strlen(b3)), "");
+  assert_string_equal(cs_title_dup(a, (const uint8_t *)b3, strlen(b3)), "");
   char big[700];
   memcpy(big, "<title>", 7);
   memset(big + 7, 'x', 513);
   memcpy(big + 520, "</title>", 9);
-  assert_string_equal(cs_wc_html_title(a, (const uint8_t *)big, strlen(big)), "");
+  assert_string_equal(cs_title_dup(a, (const uint8_t *)big, strlen(big)), "");
   cs_arena_free(a);
 }
 

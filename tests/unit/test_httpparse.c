@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "engine/httpparse.h"
+#include "util/title.h"
 
 /* Feeds s in slices of `step` bytes (0: all at once) and returns the final status. */
 static cs_http_pstatus feed_steps(cs_http_parser *p, const void *s, size_t n, size_t step) {
@@ -404,7 +405,7 @@ static void test_gzip_bomb(void **st) {
 static bool title(const char *s, const char *want) {
   const uint8_t *o;
   size_t ol;
-  bool ok = cs_http_title((const uint8_t *)s, strlen(s), &o, &ol);
+  bool ok = cs_title_find((const uint8_t *)s, strlen(s), &o, &ol);
   if (!want) return !ok;
   return ok && ol == strlen(want) && memcmp(o, want, ol) == 0;
 }
@@ -427,16 +428,16 @@ static void test_title(void **st) {
   strcat(buf, "</title>");
   const uint8_t *o;
   size_t ol;
-  assert_true(cs_http_title((const uint8_t *)buf, strlen(buf), &o, &ol));
+  assert_true(cs_title_find((const uint8_t *)buf, strlen(buf), &o, &ol));
   assert_int_equal(ol, 512);
   strcpy(buf, "<title>");
   for (int i = 0; i < 513; i++) strcat(buf, "a");
   strcat(buf, "</title>");
-  assert_false(cs_http_title((const uint8_t *)buf, strlen(buf), &o, &ol));
+  assert_false(cs_title_find((const uint8_t *)buf, strlen(buf), &o, &ol));
   strcpy(buf, "<title>");
   for (int i = 0; i < 512; i++) strcat(buf, "\xd0\x96"); /* 512 two-byte runes */
   strcat(buf, "</title>");
-  assert_true(cs_http_title((const uint8_t *)buf, strlen(buf), &o, &ol));
+  assert_true(cs_title_find((const uint8_t *)buf, strlen(buf), &o, &ol));
   assert_int_equal(ol, 1024);
   assert_true(cs_http_is_redirect(301) && cs_http_is_redirect(302) && cs_http_is_redirect(303) &&
               cs_http_is_redirect(307) && cs_http_is_redirect(308));
