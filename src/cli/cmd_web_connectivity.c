@@ -11,8 +11,8 @@
 #include "cli/cli.h"
 #include "cli/probe_opts.h"
 #include "cli/runner.h"
+#include "nettests/wc_control.h"
 #include "nettests/web_connectivity.h"
-#include "helper/th_client.h"
 #include "util/json.h"
 #include "util/timeutil.h"
 

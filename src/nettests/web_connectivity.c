@@ -19,7 +19,7 @@
 #include "engine/doh.h"
 #include "engine/fetch.h"
 #include "engine/http.h"
-#include "helper/th_client.h"
+#include "nettests/wc_control.h"
 #include "record/record.h"
 #include "util/failure.h"
 #include "util/timeutil.h"

@@ -24,7 +24,7 @@
 #include "helper/measure.h"
 #include "helper/reqparse.h"
 #include "helper/server.h"
-#include "helper/th_client.h"
+#include "nettests/wc_control.h"
 #include "dns_mock.h"
 #include "helper_srv.h"
 #include "tcp_servers.h"

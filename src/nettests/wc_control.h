@@ -1,13 +1,17 @@
-/* th_client.h - the probe side of the OONI test-helper protocol: build a control request
- * (pc:internal/model/th.go, docs/helper.md) and POST it to a control server ("test helper",
- * ours or OONI's oohelperd) over HTTP/1.1 (RFC 9112), cleartext or TLS, on a cs_loop.
+/* wc_control.h - the probe side of the OONI test-helper protocol: POST a control request
+ * (built by cs_th_request_build, pc:internal/model/th.go, docs/helper.md) to a control server
+ * ("test helper", ours or OONI's oohelperd) over HTTP/1.1 (RFC 9112), cleartext or TLS, on a
+ * cs_loop. Web Connectivity's control query; the server side is src/helper/.
  *
- * One query = one TCP (+TLS) connection, `POST / HTTP/1.1` with `Content-Type:
- * application/json` and `Connection: close`; the reply is read with the bounded
- * cs_http_parser. Nothing is recorded (the control exchange is not part of the
- * measurement's trace). */
-#ifndef CS_TH_CLIENT_H
-#define CS_TH_CLIENT_H
+ * Two clients, one callback contract:
+ *   - cs_th_query, one-shot: one query = one TCP (+TLS) connection carrying a single
+ *     `POST` with `Connection: close`; no keep-alive, no pipelining.
+ *   - cs_th_client, pooled: a few keep-alive connections, each pipelining several POSTs
+ *     (RFC 9112 §9.3.2), for many queries to one TH.
+ * Replies are read with the bounded cs_http_parser. Nothing is recorded (the control exchange
+ * is not part of the measurement's trace). */
+#ifndef CS_WC_CONTROL_H
+#define CS_WC_CONTROL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,15 +40,11 @@ typedef struct cs_th_req cs_th_req;
  * or a name resolved with the system resolver; PATH defaults to "/"). tls: trust store for
  * https (required then; may be NULL for http). request_json[0..len) is sent as the body
  * (copied: it need not outlive the call). timeout <= 0: CS_TH_TIMEOUT.
- * cb is called exactly once, from a later loop iteration (never from inside cs_th_query),
- * unless cs_th_cancel() is called first. Returns NULL only when out of memory (cb never
- * called). The request is freed right after cb returns. */
+ * cb is called exactly once, from a later loop iteration (never from inside cs_th_query).
+ * Returns NULL only when out of memory (cb never called). The request is freed right after
+ * cb returns. */
 cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const char *request_json,
                        size_t len, double timeout, cs_th_cb cb, void *arg);
-
-/* Stops the query without calling cb and frees it. NULL is a no-op. Not allowed from inside
- * its own cb (the request is already being freed then). */
-void cs_th_cancel(cs_th_req *q);
 
 /* Appends the control request JSON to out:
  *   {"http_request":url,"http_request_headers":{name:[values...]...},

@@ -1,9 +1,9 @@
-/* th_client.c - the probe side of the test-helper protocol (see th_client.h): resolve the TH
+/* wc_control.c - the probe side of the test-helper protocol (see wc_control.h): resolve the TH
  * host, connect (the addresses in order until one works), optional TLS, write one
  * `POST / HTTP/1.1` (RFC 9112 §3, §6.2 Content-Length framing) and read the reply with the
  * bounded cs_http_parser. The engine steps record into a small private trace that is thrown
  * away: the control exchange is not part of the measurement. */
-#include "helper/th_client.h"
+#include "nettests/wc_control.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +61,6 @@ static void free_req(cs_th_req *q) {
   cs_buf_free(&q->req);
   cs_trace_free(q->t);
   free(q);
-}
-
-void cs_th_cancel(cs_th_req *q) {
-  if (q) free_req(q);
 }
 
 static void deliver_cb(cs_defer *d) {
