@@ -1,5 +1,6 @@
 /* dns.c - the DNS steps (see dns.h): getaddrinfo on the worker pool, DNS over UDP with the
- * duplicate-response window and TCP fallback, DNS over TCP, and lookup-host (A + AAAA).
+ * duplicate-response window and TCP fallback, DNS over TCP, and a lookup (A + AAAA, merged by
+ * cs_dns_merge, which DoH shares).
  * Wire format work is in dnswire.c; this file owns sockets, timers and OONI records. */
 #include "engine/dns.h"
 
@@ -71,14 +72,11 @@ struct cs_dns_req {
   double t0; /* monotonic: query sent (UDP) / connect started (TCP) */
   bool got_first, saw_garbage, window_done;
   cs_dns_req *child; /* UDP: the TCP fallback */
-  /* lookup-host */
+  /* lookup */
   cs_dns_req *sub[2];
   cs_ip sub_addrs[2][CS_DNS_MAX_ADDRS];
-  size_t sub_naddrs[2];
+  cs_dns_result sub_res[2]; /* addrs point into sub_addrs */
   bool sub_done[2];
-  const char *sub_failure[2];
-  const cs_query_rec *sub_rec[2];
-  int sub_rcode[2];
   int nsub;
 };
 
@@ -287,9 +285,9 @@ static void add_addr(cs_dns_req *r, const cs_ip *ip) {
   if (r->naddrs < CS_DNS_MAX_ADDRS) r->addrs[r->naddrs++] = *ip;
 }
 
-/* OONI failure of a matched reply (netxlite dnsdecoder rcode mapping). With TC=1 the
- * answer section may be incomplete, so an empty NOERROR is not "no answer". */
-static cs_failure reply_failure(const cs_dnswire_reply *rep, uint16_t qtype, bool tc) {
+/* netxlite dnsdecoder's rcode mapping. With TC=1 the answer section may be incomplete, so an
+ * empty NOERROR is not "no answer". */
+cs_failure cs_dns_reply_failure(const cs_dnswire_reply *rep, uint16_t qtype, bool tc) {
   switch (rep->rcode) {
   case CS_DNS_RCODE_NOERROR: {
     cs_ip tmp[1];
@@ -476,7 +474,7 @@ static void udp_first(cs_dns_req *r, const uint8_t *raw, size_t n, double t) {
   cs_query_rec *q = init_query(r, cs_trace_add_query(r->trace), "udp", r->t0, t);
   /* With a TCP retry coming, an empty TC=1 NOERROR is not "no answer"; without one, the
    * truncated reply is judged as it is. */
-  cs_failure f = reply_failure(rep, r->qtype, rep->tc && r->tcp_fallback);
+  cs_failure f = cs_dns_reply_failure(rep, r->qtype, rep->tc && r->tcp_fallback);
   r->failure = cs_failure_str(f);
   r->rcode = rep->rcode;
   if (q) {
@@ -530,7 +528,8 @@ static void udp_datagram(cs_dns_req *r, const uint8_t *raw, size_t n, double t) 
     udp_first(r, raw, n, t);
     return;
   }
-  udp_extra(r, raw, n, r->reply, true, reply_failure(r->reply, r->qtype, r->reply->tc), t);
+  cs_failure f = cs_dns_reply_failure(r->reply, r->qtype, r->reply->tc);
+  udp_extra(r, raw, n, r->reply, true, f, t);
 }
 
 /* A socket error: before the first answer it is the step's failure; afterwards it only ends
@@ -688,7 +687,7 @@ static void tcp_reply(cs_dns_req *r, const uint8_t *msg, size_t n, double t) {
   else if (e != CS_DNSWIRE_OK) f = CS_FAIL_DNS_SERVER_MISBEHAVING;
   else {
     /* TC over TCP makes no sense (RFC 7766 8): judge what arrived. */
-    f = reply_failure(r->reply, r->qtype, false);
+    f = cs_dns_reply_failure(r->reply, r->qtype, false);
     r->rcode = r->reply->rcode;
     take_addrs(r, r->reply);
   }
@@ -822,25 +821,40 @@ cs_dns_req *cs_dns_tcp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype
   return tcp_start(l, t, host, qtype, resolver, port, o, cb, arg, NULL);
 }
 
-/* ---- lookup host ----------------------------------------------------------------------- */
+/* ---- lookup (A + AAAA) ----------------------------------------------------------------- */
+
+void cs_dns_merge(const cs_dns_result *q, size_t nq, cs_ip *buf, cs_dns_result *out) {
+  const char *noans = cs_failure_str(CS_FAIL_DNS_NO_ANSWER);
+  memset(out, 0, sizeof *out);
+  out->rcode = nq ? q[0].rcode : -1;
+  out->rec = nq ? q[0].rec : NULL;
+  out->addrs = buf;
+  for (size_t i = 0; i < nq; i++) {
+    const char *f = q[i].failure;
+    /* dns_experiment_failure: first non-NULL failure in record order, skipping AAAA
+     * dns_no_answer (OONI webconnectivity) */
+    if (!out->failure && f && !(nq == 2 && i == 1 && strcmp(f, noans) == 0)) out->failure = f;
+    for (size_t k = 0; k < q[i].naddrs; k++) { /* A addresses first, in answer order */
+      bool dup = false;
+      for (size_t j = 0; j < out->naddrs && !dup; j++) dup = ip_eq(&buf[j], &q[i].addrs[k]);
+      if (!dup && out->naddrs < CS_DNS_MAX_ADDRS) buf[out->naddrs++] = q[i].addrs[k];
+    }
+    out->nduplicates += q[i].nduplicates;
+    out->nextra_dropped += q[i].nextra_dropped;
+  }
+}
 
 static void lookup_maybe_done(cs_dns_req *r) {
   for (int i = 0; i < r->nsub; i++)
     if (!r->sub_done[i]) return;
-  /* dns_experiment_failure: first non-NULL failure in record order, skipping AAAA
-   * dns_no_answer (OONI webconnectivity). */
-  const char *noans = cs_failure_str(CS_FAIL_DNS_NO_ANSWER);
-  r->failure = NULL;
-  for (int i = 0; i < r->nsub && !r->failure; i++) {
-    const char *f = r->sub_failure[i];
-    if (!f) continue;
-    if (r->nsub == 2 && i == 1 && strcmp(f, noans) == 0) continue;
-    r->failure = f;
-  }
-  r->rec = r->sub_rec[0];
-  r->rcode = r->sub_rcode[0];
-  for (int i = 0; i < r->nsub; i++) /* A addresses first, whatever the completion order */
-    for (size_t k = 0; k < r->sub_naddrs[i]; k++) add_addr(r, &r->sub_addrs[i][k]);
+  cs_dns_result m;
+  cs_dns_merge(r->sub_res, (size_t)r->nsub, r->addrs, &m);
+  r->failure = m.failure;
+  r->naddrs = m.naddrs;
+  r->rec = m.rec;
+  r->rcode = m.rcode;
+  r->ndup = m.nduplicates;
+  r->ndropped = m.nextra_dropped;
   finish(r);
 }
 
@@ -848,42 +862,36 @@ static void lookup_child_cb(cs_dns_req *r, int slot, const cs_dns_result *res) {
   r->sub[slot] = NULL;
   size_t n = res->naddrs < CS_DNS_MAX_ADDRS ? res->naddrs : CS_DNS_MAX_ADDRS;
   if (n) memcpy(r->sub_addrs[slot], res->addrs, n * sizeof *res->addrs);
-  r->sub_naddrs[slot] = n;
+  r->sub_res[slot] = *res;
+  r->sub_res[slot].addrs = r->sub_addrs[slot];
+  r->sub_res[slot].naddrs = n;
   r->sub_done[slot] = true;
-  r->sub_failure[slot] = res->failure;
-  r->sub_rec[slot] = res->rec;
-  r->sub_rcode[slot] = res->rcode;
-  r->ndup += res->nduplicates;
-  r->ndropped += res->nextra_dropped;
   lookup_maybe_done(r);
 }
 
 static void lookup_cb0(void *arg, const cs_dns_result *res) { lookup_child_cb(arg, 0, res); }
 static void lookup_cb1(void *arg, const cs_dns_result *res) { lookup_child_cb(arg, 1, res); }
 
-/* "udp://1.2.3.4:53", "udp://[::1]:5353", "udp://1.2.3.4", "udp://::1" */
-static bool parse_udp_mode(const char *m, cs_ip *ip, uint16_t *port) {
-  if (strncmp(m, "udp://", 6) != 0) return false;
-  m += 6;
-  if (cs_endpoint_parse(m, ip, port)) return true;
+bool cs_dns_server_parse(const char *s, cs_ip *ip, uint16_t *port) {
+  if (!s || !*s) return false;
+  if (cs_endpoint_parse(s, ip, port)) return *port != 0;
   *port = 53;
-  if (cs_ip_parse(m, ip)) return true;
-  size_t n = strlen(m);
-  if (n > 2 && m[0] == '[' && m[n - 1] == ']' && n - 2 < CS_IPSTR_MAX) {
+  if (cs_ip_parse(s, ip)) return true;
+  size_t n = strlen(s);
+  if (n > 2 && s[0] == '[' && s[n - 1] == ']' && n - 2 < CS_IPSTR_MAX) {
     char tmp[CS_IPSTR_MAX];
-    memcpy(tmp, m + 1, n - 2);
+    memcpy(tmp, s + 1, n - 2);
     tmp[n - 2] = 0;
     return cs_ip_parse(tmp, ip);
   }
   return false;
 }
 
-cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const char *mode,
-                               const cs_dns_opts *o, cs_dns_cb cb, void *arg) {
-  cs_ip rip;
-  uint16_t rport = 53;
-  bool system = !mode || !*mode || strcmp(mode, "system") == 0;
-  if (!system && !parse_udp_mode(mode, &rip, &rport)) return NULL;
+cs_dns_req *cs_dns_lookup(cs_loop *l, cs_trace *t, const char *host, cs_dns_via via,
+                          const cs_ip *server, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
+                          void *arg) {
+  if (via != CS_DNS_VIA_SYSTEM && via != CS_DNS_VIA_UDP && via != CS_DNS_VIA_TCP) return NULL;
+  if (via != CS_DNS_VIA_SYSTEM && !server) return NULL;
   cs_dns_req *r = req_new(l, t, K_LOOKUP, host, o, cb, arg);
   if (!r) return NULL;
   cs_ip lit;
@@ -903,13 +911,17 @@ cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const 
   cs_dns_opts so;
   memset(&so, 0, sizeof so);
   if (o) so = *o;
-  if (system) {
+  if (via == CS_DNS_VIA_SYSTEM) {
     r->nsub = 1;
     r->sub[0] = cs_dns_getaddrinfo(l, t, host, &so, lookup_cb0, r);
+  } else if (via == CS_DNS_VIA_UDP) {
+    r->nsub = 2;
+    r->sub[0] = udp_start(l, t, host, CS_DNS_TYPE_A, server, port, &so, lookup_cb0, r, r);
+    r->sub[1] = udp_start(l, t, host, CS_DNS_TYPE_AAAA, server, port, &so, lookup_cb1, r, r);
   } else {
     r->nsub = 2;
-    r->sub[0] = udp_start(l, t, host, CS_DNS_TYPE_A, &rip, rport, &so, lookup_cb0, r, r);
-    r->sub[1] = udp_start(l, t, host, CS_DNS_TYPE_AAAA, &rip, rport, &so, lookup_cb1, r, r);
+    r->sub[0] = tcp_start(l, t, host, CS_DNS_TYPE_A, server, port, &so, lookup_cb0, r, r);
+    r->sub[1] = tcp_start(l, t, host, CS_DNS_TYPE_AAAA, server, port, &so, lookup_cb1, r, r);
   }
   for (int i = 0; i < r->nsub; i++) {
     if (!r->sub[i]) { /* out of memory (or bad argument): give up cleanly */
@@ -918,4 +930,15 @@ cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const 
     }
   }
   return r;
+}
+
+cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const char *mode,
+                               const cs_dns_opts *o, cs_dns_cb cb, void *arg) {
+  if (!mode || !*mode || strcmp(mode, "system") == 0)
+    return cs_dns_lookup(l, t, host, CS_DNS_VIA_SYSTEM, NULL, 0, o, cb, arg);
+  cs_ip ip;
+  uint16_t port;
+  if (strncasecmp(mode, "udp://", 6) != 0 || !cs_dns_server_parse(mode + 6, &ip, &port))
+    return NULL;
+  return cs_dns_lookup(l, t, host, CS_DNS_VIA_UDP, &ip, port, o, cb, arg);
 }

@@ -1,6 +1,8 @@
 /* dns.h - the DNS steps: the system resolver (getaddrinfo on the worker pool), plain DNS over
  * UDP (with the duplicate-response window that exposes on-path injection, and TCP fallback
- * on TC=1), DNS over TCP, and a "lookup host" convenience (A + AAAA) for the URL getter.
+ * on TC=1), DNS over TCP, and a lookup (A + AAAA, merged) over one of them. Choosing a
+ * resolver from a user's spec ("system", "udp://...", "https://...") is engine/resolve.h's
+ * job, not this file's.
  *
  * Every step is asynchronous on a cs_loop, has a deadline (OONI: 4 s), never blocks the loop,
  * and records into a cs_trace, OONI style (df-002-dnst, df-008-netevents):
@@ -30,6 +32,7 @@
 #include "engine/dnswire.h"
 #include "engine/loop.h"
 #include "record/record.h"
+#include "util/failure.h"
 #include "util/ipnet.h"
 
 #define CS_DNS_TIMEOUT 4.0       /* seconds, per step (OONI LTE: 4 s) */
@@ -94,12 +97,47 @@ cs_dns_req *cs_dns_tcp(cs_loop *l, cs_trace *t, const char *host, uint16_t qtype
                        const cs_ip *resolver, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
                        void *arg);
 
-/* Resolves host to addresses. mode: NULL, "" or "system" (getaddrinfo), or
- * "udp://IP:PORT" / "udp://[IPv6]:PORT" (A and AAAA queries in parallel; port defaults to
- * 53). An IP literal host completes with that address and records nothing. Unknown mode:
- * returns NULL. */
+/* Where a lookup sends its questions. engine/resolve.h turns a resolver spec string into one
+ * of these (or into DoH); callers choose a resolver there, not here. */
+typedef enum {
+  CS_DNS_VIA_SYSTEM, /* getaddrinfo: one question, query_type "ANY" */
+  CS_DNS_VIA_UDP,    /* A and AAAA over UDP in parallel (TCP fallback on TC=1) */
+  CS_DNS_VIA_TCP,    /* A and AAAA over TCP in parallel */
+} cs_dns_via;
+
+/* Resolves host to addresses through `via` (server/port: the UDP or TCP resolver, ignored
+ * for the system resolver). An IP literal host ("192.0.2.1", "2001:db8::1" or "[2001:db8::1]")
+ * completes with that address and records nothing. The result is merged as cs_dns_merge()
+ * says. Returns NULL (cb never called) when out of memory or on a bad argument. */
+cs_dns_req *cs_dns_lookup(cs_loop *l, cs_trace *t, const char *host, cs_dns_via via,
+                          const cs_ip *server, uint16_t port, const cs_dns_opts *o, cs_dns_cb cb,
+                          void *arg);
+
+/* The system / UDP subset of resolve.h's specs, for callers that have not moved to
+ * cs_resolve() yet (helper/): mode NULL, "" or "system" (getaddrinfo), or "udp://SERVER" with
+ * SERVER as cs_dns_server_parse() takes it. Anything else (DoH included): returns NULL. */
 cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const char *mode,
                                const cs_dns_opts *o, cs_dns_cb cb, void *arg);
+
+/* Parses a DNS server endpoint: "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" (a bare IPv6
+ * address too); the port defaults to 53 and must not be 0. */
+bool cs_dns_server_parse(const char *s, cs_ip *ip, uint16_t *port);
+
+/* The OONI failure of a reply that matched its question (netxlite's rcode mapping):
+ * NOERROR with an address of qtype: none; NOERROR without: dns_no_answer (unless `tc`, when
+ * the answer section may be incomplete: none); NXDOMAIN, REFUSED, SERVFAIL: their failure;
+ * any other rcode: dns_server_misbehaving. Shared by UDP, TCP and DoH. */
+cs_failure cs_dns_reply_failure(const cs_dnswire_reply *rep, uint16_t qtype, bool tc);
+
+/* Merges the results of one lookup's questions (q[0] = A, q[1] = AAAA, or q[0] alone for
+ * getaddrinfo) into *out, as OONI webconnectivity does:
+ *   - failure: the first non-NULL failure in question order, skipping an AAAA
+ *     dns_no_answer (dns_experiment_failure);
+ *   - addresses: de-duplicated, A first whatever the completion order, at most
+ *     CS_DNS_MAX_ADDRS, written to buf (CS_DNS_MAX_ADDRS entries);
+ *   - rec and rcode: q[0]'s; nduplicates and nextra_dropped: summed.
+ * Shared by cs_dns_lookup and DoH, so every resolver reports a lookup the same way. */
+void cs_dns_merge(const cs_dns_result *q, size_t nq, cs_ip *buf, cs_dns_result *out);
 
 /* Stops the request and frees it without calling its callback; records nothing more (records
  * already added stay). Safe from any callback on the loop, including the request's own

@@ -1,4 +1,11 @@
-/* doh.c - DNS over HTTPS, GET method (RFC 8484 section 4.1), see doh.h. */
+/* doh.c - DNS over HTTPS, GET method (RFC 8484 section 4.1), see doh.h.
+ *
+ * One lookup = a bootstrap (the DoH server's own name through the system resolver, never
+ * through DoH: no recursion) and, per question (A, AAAA), a connect -> TLS -> GET exchange
+ * over the server's addresses, tried in resolver order until one connects and handshakes.
+ * The exchange uses the lower steps directly (conn.h, tls.h, http.h), not the fetch flow, so
+ * fetch and DoH do not depend on each other; `exchange_next` is the one place to swap for
+ * the engine's dialer. */
 #include "engine/doh.h"
 
 #include <stdio.h>
@@ -7,22 +14,24 @@
 #include <strings.h>
 
 #include "engine/dnswire.h"
-#include "engine/fetch.h"
+#include "engine/http.h"
 #include "util/failure.h"
 #include "util/url.h"
+
+#define DOH_MAX_ADDRS 8 /* DoH server addresses tried per question (as the fetch flow) */
 
 typedef struct {
   cs_doh_req *r;
   uint16_t qtype;
   cs_dnswire_query q;
-  const char *url; /* the DoH URL with ?dns= */
-  cs_fetch *fetch;
+  const char *target; /* the DoH URL's path with ?dns= (in the private trace) */
+  cs_conn *c;
+  size_t next;              /* next server address to try */
+  const char *first_failure; /* failure of the first address tried (the fetch flow's rule) */
   double t0;
   bool done;
-  const char *failure;
+  cs_dns_result res;
   cs_ip addrs[CS_DNS_MAX_ADDRS];
-  size_t naddrs;
-  cs_query_rec *rec;
 } doh_q;
 
 struct cs_doh_req {
@@ -30,12 +39,18 @@ struct cs_doh_req {
   cs_trace *t;   /* the measurement's trace: gets the `queries` records */
   cs_trace *sub; /* private: the DoH transport's own records */
   const char *doh_url, *host;
+  cs_url url; /* doh_url parsed (in sub's arena) */
+  cs_tls_ctx *tls;
+  double timeout;
   cs_rec_common tmpl;
-  cs_fetch_opts fo;
   cs_dns_cb cb;
   void *arg;
+  cs_dns_req *boot; /* the bootstrap lookup (system resolver) */
+  cs_ip srv[DOH_MAX_ADDRS];
+  size_t nsrv;
   doh_q q[2];
   int pending;
+  bool in_cb;
   cs_timer deadline;
   cs_defer fin;
 };
@@ -71,42 +86,46 @@ static bool is_dns_message(const cs_http_rec *h) {
   return false;
 }
 
-static void finish_cb(cs_defer *d) {
-  cs_doh_req *r = d->data;
-  cs_dns_result res = {.rcode = -1};
-  cs_ip all[CS_DNS_MAX_ADDRS];
-  size_t n = 0;
+static void stop_steps(cs_doh_req *r) {
+  cs_timer_stop(r->l, &r->deadline);
+  cs_dns_cancel(r->boot);
+  r->boot = NULL;
   for (int k = 0; k < 2; k++) {
-    doh_q *q = &r->q[k];
-    for (size_t i = 0; i < q->naddrs && n < CS_DNS_MAX_ADDRS; i++) {
-      bool dup = false;
-      for (size_t j = 0; j < n; j++)
-        dup = dup || (all[j].family == q->addrs[i].family && !memcmp(all[j].b, q->addrs[i].b, 16));
-      if (!dup) all[n++] = q->addrs[i];
-    }
-    bool skip = k == 1 && q->failure && !strcmp(q->failure, "dns_no_answer");
-    if (!res.failure && q->failure && !skip) res.failure = q->failure;
+    cs_conn_free(r->q[k].c);
+    r->q[k].c = NULL;
   }
-  res.addrs = all;
-  res.naddrs = n;
-  res.rec = r->q[0].rec;
-  if (r->q[0].rec && r->q[0].rec->has_rcode) res.rcode = r->q[0].rec->rcode;
-  cs_dns_cb cb = r->cb;
-  void *arg = r->arg;
-  cb(arg, &res);
-  cs_doh_cancel(r);
 }
 
-/* Completes one question: its `queries` record in the measurement's trace. */
+static void req_free(cs_doh_req *r) {
+  stop_steps(r);
+  cs_defer_cancel(r->l, &r->fin);
+  cs_trace_free(r->sub);
+  free(r);
+}
+
+static void finish_cb(cs_defer *d) {
+  cs_doh_req *r = d->data;
+  cs_dns_result q[2] = {r->q[0].res, r->q[1].res}, res;
+  cs_ip all[CS_DNS_MAX_ADDRS];
+  cs_dns_merge(q, 2, all, &res);
+  r->in_cb = true;
+  r->cb(r->arg, &res);
+  req_free(r);
+}
+
+/* Completes one question: its `queries` record in the measurement's trace. h: the HTTP
+ * transaction when there was one without a transport failure. */
 static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
   cs_doh_req *r = q->r;
   if (q->done) return;
   q->done = true;
+  cs_conn_free(q->c);
+  q->c = NULL;
   cs_query_rec *rec = cs_trace_add_query(r->t);
-  q->rec = rec;
   const uint8_t *body = h ? h->resp.body : NULL;
   size_t blen = h ? h->resp.body_len : 0;
   cs_dnswire_reply *rep = NULL;
+  q->res.rcode = -1;
   if (!failure && h) {
     if (h->code != 200) {
       failure = cs_arena_printf(r->t->a, "unknown_failure: doh: server returned HTTP status %d",
@@ -118,20 +137,16 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
       failure = cs_failure_str(CS_FAIL_DNS_SERVER_MISBEHAVING);
       free(rep);
       rep = NULL;
-    } else {
-      switch (rep->rcode) {
-      case CS_DNS_RCODE_NOERROR:
-        q->naddrs = cs_dnswire_addrs(rep, q->qtype, q->addrs, CS_DNS_MAX_ADDRS);
-        if (!q->naddrs) failure = cs_failure_str(CS_FAIL_DNS_NO_ANSWER);
-        break;
-      case CS_DNS_RCODE_NXDOMAIN: failure = cs_failure_str(CS_FAIL_DNS_NXDOMAIN); break;
-      case CS_DNS_RCODE_REFUSED: failure = cs_failure_str(CS_FAIL_DNS_REFUSED); break;
-      case CS_DNS_RCODE_SERVFAIL: failure = cs_failure_str(CS_FAIL_DNS_SERVFAIL); break;
-      default: failure = cs_failure_str(CS_FAIL_DNS_SERVER_MISBEHAVING); break;
-      }
+    } else { /* HTTP has no truncation: an empty NOERROR is no answer (tc = false) */
+      failure = cs_failure_str(cs_dns_reply_failure(rep, q->qtype, false));
+      q->res.rcode = rep->rcode;
+      if (rep->rcode == CS_DNS_RCODE_NOERROR)
+        q->res.naddrs = cs_dnswire_addrs(rep, q->qtype, q->addrs, CS_DNS_MAX_ADDRS);
     }
   }
-  q->failure = failure;
+  q->res.failure = failure;
+  q->res.addrs = q->addrs;
+  q->res.rec = rec;
   if (rec) {
     rec->c = r->tmpl;
     rec->c.t0 = cs_trace_rel(r->t, q->t0);
@@ -149,31 +164,105 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
   }
   free(rep);
   if (--r->pending == 0) {
-    cs_timer_stop(r->l, &r->deadline);
+    stop_steps(r);
     cs_defer_call(r->l, &r->fin, finish_cb, r);
   }
 }
 
-static void on_fetch(void *arg, const cs_fetch_result *res) {
-  doh_q *q = arg;
-  q->fetch = NULL; /* freed by the fetch module after this callback */
-  q_done(q, res->failure, res->failure ? NULL : res->final);
+/* ---- the exchange: connect -> TLS -> GET, one server address after the other ------------- */
+
+static void exchange_next(doh_q *q);
+
+/* This address did not work: remember the first failure, try the next address. */
+static void exchange_failed(doh_q *q, const char *failure) {
+  cs_conn_free(q->c);
+  q->c = NULL;
+  if (!q->first_failure) q->first_failure = failure;
+  exchange_next(q);
+}
+
+static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, void *data) {
+  doh_q *q = data;
+  (void)c;
+  if (!failure && !rec) failure = "unknown_failure: out of memory";
+  q_done(q, failure, failure ? NULL : rec); /* frees the conn */
+}
+
+static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
+  doh_q *q = data;
+  cs_doh_req *r = q->r;
+  (void)rec;
+  if (failure) {
+    exchange_failed(q, failure);
+    return;
+  }
+  const char *hostport = cs_url_hostport(r->sub->a, &r->url);
+  cs_http_req req = {
+      .url = hostport ? cs_arena_printf(r->sub->a, "https://%s%s", hostport, q->target) : NULL,
+      .host = hostport,
+      .target = q->target,
+      .timeout = r->timeout,
+  };
+  req.limits.body_cap = CS_DNSWIRE_MAX_MSG;
+  if (!req.url || cs_http_get(c, &req, on_http, q) < 0)
+    q_done(q, "unknown_failure: out of memory", NULL);
+}
+
+static void on_connect(cs_conn *c, const char *failure, void *data) {
+  doh_q *q = data;
+  cs_doh_req *r = q->r;
+  if (failure) {
+    exchange_failed(q, failure);
+    return;
+  }
+  /* We speak HTTP/1.1 only, so we offer only http/1.1. */
+  static const char *const alpn[] = {"http/1.1"};
+  cs_tls_opts o = {.sni = r->url.host, .alpn = alpn, .nalpn = 1, .timeout = r->timeout};
+  if (r->url.host_is_ip) o.sni = NULL, o.verify_name = r->url.host;
+  if (cs_tls_handshake(c, r->tls, &o, on_tls, q) < 0)
+    exchange_failed(q, "unknown_failure: cannot start the TLS handshake");
+}
+
+static void exchange_next(doh_q *q) {
+  cs_doh_req *r = q->r;
+  if (q->next >= r->nsrv) {
+    q_done(q, q->first_failure ? q->first_failure : "unknown_failure: no address to connect to",
+           NULL);
+    return;
+  }
+  cs_conn_opts o = {.connect_timeout = r->timeout};
+  q->c = cs_conn_connect(r->l, r->sub, &r->srv[q->next++], r->url.port, &o, on_connect, q);
+  if (!q->c) q_done(q, "unknown_failure: out of memory", NULL);
+}
+
+/* ---- bootstrap: the DoH server's name, through the system resolver only ------------------ */
+
+static void start_exchanges(cs_doh_req *r, const char *failure) {
+  for (int k = 0; k < 2; k++) {
+    if (r->nsrv == 0) q_done(&r->q[k], failure ? failure : "dns_no_answer", NULL);
+    else exchange_next(&r->q[k]);
+  }
+}
+
+static void on_boot(void *arg, const cs_dns_result *res) {
+  cs_doh_req *r = arg;
+  r->boot = NULL;
+  r->nsrv = res->naddrs < DOH_MAX_ADDRS ? res->naddrs : DOH_MAX_ADDRS;
+  if (r->nsrv) memcpy(r->srv, res->addrs, r->nsrv * sizeof *r->srv);
+  start_exchanges(r, res->failure);
 }
 
 static void on_deadline(cs_timer *tm) {
   cs_doh_req *r = tm->data;
-  for (int k = 0; k < 2; k++) {
-    doh_q *q = &r->q[k];
-    if (q->done) continue;
-    cs_fetch_cancel(q->fetch);
-    q->fetch = NULL;
-    q_done(q, cs_failure_str(CS_FAIL_GENERIC_TIMEOUT), NULL);
-  }
+  cs_dns_cancel(r->boot);
+  r->boot = NULL;
+  for (int k = 0; k < 2; k++) q_done(&r->q[k], cs_failure_str(CS_FAIL_GENERIC_TIMEOUT), NULL);
 }
 
 cs_doh_req *cs_doh_lookup_host(cs_loop *l, cs_trace *t, cs_tls_ctx *tls, const char *url,
                                const char *host, const cs_dns_opts *o, cs_dns_cb cb, void *arg) {
-  if (!url || strncasecmp(url, "https://", 8) != 0 || !tls) return NULL;
+  if (!l || !t || !url || strncasecmp(url, "https://", 8) != 0 || !tls || !host || !cb)
+    return NULL;
   cs_doh_req *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->sub = cs_trace_new(t->zero, 4u << 20);
@@ -181,23 +270,17 @@ cs_doh_req *cs_doh_lookup_host(cs_loop *l, cs_trace *t, cs_tls_ctx *tls, const c
     free(r);
     return NULL;
   }
-  r->l = l, r->t = t, r->cb = cb, r->arg = arg;
+  r->l = l, r->t = t, r->tls = tls, r->cb = cb, r->arg = arg;
   r->doh_url = cs_arena_strdup(t->a, url);
   r->host = cs_arena_strdup(t->a, host);
   r->tmpl.transaction_id = o ? o->transaction_id : 0;
   if (o && o->ntags) cs_trace_tags(t, &r->tmpl, o->tags, o->ntags);
-  double timeout = o && o->timeout > 0 ? o->timeout : CS_DNS_TIMEOUT;
-  r->fo = (cs_fetch_opts){.resolver = "system",
-                          .tls = tls,
-                          .dns_timeout = timeout,
-                          .tcp_timeout = timeout,
-                          .tls_timeout = timeout,
-                          .http_timeout = timeout,
-                          .max_redirects = 0,
-                          .body_cap = CS_DNSWIRE_MAX_MSG};
+  r->timeout = o && o->timeout > 0 ? o->timeout : CS_DNS_TIMEOUT;
+  char err[128];
+  bool ok = r->doh_url && r->host && cs_url_parse(r->sub->a, url, &r->url, err, sizeof err) == 0 &&
+            strcmp(r->url.scheme, "https") == 0;
   static const uint16_t types[2] = {CS_DNS_TYPE_A, CS_DNS_TYPE_AAAA};
   r->pending = 2;
-  bool ok = r->doh_url && r->host;
   for (int k = 0; k < 2 && ok; k++) {
     doh_q *q = &r->q[k];
     q->r = r;
@@ -212,31 +295,38 @@ cs_doh_req *cs_doh_lookup_host(cs_loop *l, cs_trace *t, cs_tls_ctx *tls, const c
       ok = false;
       break;
     }
-    char *enc = b64url(t->a, msg.data, msg.len);
+    char *enc = b64url(r->sub->a, msg.data, msg.len);
     cs_buf_free(&msg);
-    q->url = enc ? cs_arena_printf(t->a, "%s%sdns=%s", url, strchr(url, '?') ? "&" : "?", enc)
-                 : NULL;
-    ok = q->url != NULL;
+    const char *path = r->url.path;
+    q->target = enc ? cs_arena_printf(r->sub->a, "%s%sdns=%s", path, strchr(path, '?') ? "&" : "?",
+                                      enc)
+                    : NULL;
+    ok = q->target != NULL;
   }
   if (!ok) {
-    cs_trace_free(r->sub);
-    free(r);
+    req_free(r);
     return NULL;
   }
-  cs_timer_start(l, &r->deadline, timeout, on_deadline, r);
-  for (int k = 0; k < 2; k++) {
-    doh_q *q = &r->q[k];
-    q->fetch = cs_fetch_start(l, r->sub, q->url, &r->fo, on_fetch, q);
-    if (!q->fetch) q_done(q, "unknown_failure: out of memory", NULL);
+  cs_timer_start(l, &r->deadline, r->timeout, on_deadline, r);
+  cs_ip ip;
+  if (r->url.host_is_ip && cs_ip_parse(r->url.host, &ip)) {
+    r->srv[0] = ip;
+    r->nsrv = 1;
+    start_exchanges(r, NULL);
+    return r;
+  }
+  /* The bootstrap goes to the system resolver explicitly: resolving the DoH server through
+   * DoH would recurse (curl's allowDOH = FALSE in the same spot). */
+  cs_dns_opts bo = {.timeout = r->timeout};
+  r->boot = cs_dns_lookup(l, r->sub, r->url.host, CS_DNS_VIA_SYSTEM, NULL, 0, &bo, on_boot, r);
+  if (!r->boot) {
+    req_free(r);
+    return NULL;
   }
   return r;
 }
 
 void cs_doh_cancel(cs_doh_req *r) {
-  if (!r) return;
-  cs_timer_stop(r->l, &r->deadline);
-  cs_defer_cancel(r->l, &r->fin);
-  for (int k = 0; k < 2; k++) cs_fetch_cancel(r->q[k].fetch);
-  cs_trace_free(r->sub);
-  free(r);
+  if (!r || r->in_cb) return;
+  req_free(r);
 }

@@ -7,9 +7,8 @@
 #include <strings.h>
 
 #include "engine/conn.h"
-#include "engine/dns.h"
-#include "engine/doh.h"
 #include "engine/http.h"
+#include "engine/resolve.h"
 #include "util/failure.h"
 #include "util/url.h"
 
@@ -31,8 +30,7 @@ struct cs_fetch {
   cs_url url;
   int depth, nredirects;
   const char *tag; /* "depth=N" */
-  cs_dns_req *dns;
-  cs_doh_req *doh;
+  cs_resolve_req *dns;
   attempt att[CS_FETCH_MAX_ADDRS];
   size_t natt, npending;
   cs_conn *http_conn;
@@ -45,10 +43,8 @@ struct cs_fetch {
 static void hop(cs_fetch *f, const char *url);
 
 static void free_steps(cs_fetch *f) {
-  cs_dns_cancel(f->dns);
+  cs_resolve_cancel(f->dns);
   f->dns = NULL;
-  cs_doh_cancel(f->doh);
-  f->doh = NULL;
   for (size_t i = 0; i < f->natt; i++) {
     cs_conn_free(f->att[i].c);
     f->att[i].c = NULL;
@@ -254,7 +250,6 @@ static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
 static void on_dns(void *arg, const cs_dns_result *r) {
   cs_fetch *f = arg;
   f->dns = NULL;
-  f->doh = NULL;
   if (r->naddrs == 0) {
     finish(f, r->failure ? r->failure : "dns_no_answer", "resolve");
     return;
@@ -286,19 +281,16 @@ static void hop(cs_fetch *f, const char *url) {
     return;
   }
   const char *tags[] = {f->tag};
-  cs_dns_opts o = {
-      .timeout = f->o->dns_timeout,
-      .transaction_id = cs_trace_txid(f->t),
-      .tags = tags,
-      .ntags = 1,
+  cs_resolve_opts o = {
+      .resolver = f->o->resolver,
+      .tls = f->o->tls,
+      .dns = {.timeout = f->o->dns_timeout,
+              .transaction_id = cs_trace_txid(f->t),
+              .tags = tags,
+              .ntags = 1},
   };
-  if (f->o->resolver && !strncasecmp(f->o->resolver, "https://", 8)) {
-    f->doh = cs_doh_lookup_host(f->l, f->t, f->o->tls, f->o->resolver, f->url.host, &o, on_dns, f);
-    if (!f->doh) finish(f, "unknown_failure: cannot start the DoH lookup", "resolve");
-    return;
-  }
-  f->dns = cs_dns_lookup_host(f->l, f->t, f->url.host, f->o->resolver, &o, on_dns, f);
-  if (!f->dns) finish(f, "unknown_failure: unsupported resolver", "resolve");
+  f->dns = cs_resolve(f->l, f->t, &o, f->url.host, on_dns, f);
+  if (!f->dns) finish(f, "unknown_failure: cannot start the DNS lookup", "resolve");
 }
 
 cs_fetch *cs_fetch_start(cs_loop *l, cs_trace *t, const char *url, const cs_fetch_opts *opts,

@@ -21,7 +21,8 @@
 #define CS_FETCH_MAX_REDIRECTS 10 /* Go's default, as OONI */
 
 typedef struct {
-  const char *resolver; /* "system" (NULL too), "udp://IP:PORT" or "https://..." (DoH) */
+  const char *resolver; /* a resolver spec (engine/resolve.h): "system" (NULL too),
+                           "udp://IP:PORT", "tcp://IP:PORT" or "https://..." (DoH) */
   const char *sni;      /* TLS server name override (NULL: the URL's host) */
   cs_tls_ctx *tls;      /* trust store; required for https */
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: OONI defaults */

@@ -16,9 +16,9 @@
 
 #include "analysis/wc_analysis.h"
 #include "engine/dns.h"
-#include "engine/doh.h"
 #include "engine/fetch.h"
 #include "engine/http.h"
+#include "engine/resolve.h"
 #include "nettests/wc_control.h"
 #include "record/record.h"
 #include "util/failure.h"
@@ -36,8 +36,7 @@ typedef struct {
   cs_url url;
   const char *url_error;
   /* DNS */
-  cs_dns_req *dns;
-  cs_doh_req *doh;
+  cs_resolve_req *dns;
   cs_ip *addrs; /* in the trace's arena: as many as resolved, not CS_DNS_MAX_ADDRS each */
   size_t naddrs;
   /* control */
@@ -305,7 +304,6 @@ static void after_dns(wc *m) {
 static void on_dns(void *arg, const cs_dns_result *r) {
   wc *m = arg;
   m->dns = NULL;
-  m->doh = NULL;
   m->naddrs = r->naddrs < CS_DNS_MAX_ADDRS ? r->naddrs : CS_DNS_MAX_ADDRS;
   m->addrs = m->naddrs ? cs_arena_memdup(m->t->a, r->addrs, m->naddrs * sizeof *m->addrs) : NULL;
   if (m->naddrs && !m->addrs) { /* the DNS step is recorded; nothing else can be */
@@ -348,14 +346,13 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
     return 0;
   }
   const char *tags[] = {"depth=0"};
-  cs_dns_opts o = {.timeout = p->dns_timeout,
-                   .transaction_id = cs_trace_txid(m->t),
-                   .tags = tags,
-                   .ntags = 1};
-  if (p->resolver && !strncmp(p->resolver, "https://", 8))
-    m->doh = cs_doh_lookup_host(l, m->t, p->tls, p->resolver, m->url.host, &o, on_dns, m);
-  else
-    m->dns = cs_dns_lookup_host(l, m->t, m->url.host, p->resolver, &o, on_dns, m);
-  if (!m->dns && !m->doh) abandon(m, "unknown_failure: cannot start the DNS lookup");
+  cs_resolve_opts o = {.resolver = p->resolver,
+                       .tls = p->tls,
+                       .dns = {.timeout = p->dns_timeout,
+                               .transaction_id = cs_trace_txid(m->t),
+                               .tags = tags,
+                               .ntags = 1}};
+  m->dns = cs_resolve(l, m->t, &o, m->url.host, on_dns, m);
+  if (!m->dns) abandon(m, "unknown_failure: cannot start the DNS lookup");
   return 0;
 }
