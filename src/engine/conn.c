@@ -72,6 +72,8 @@ struct cs_conn {
   const char *sock_failure;
   double rd_since, wr_since; /* when the current wait for readability/writability began */
   bool *freed; /* set while dispatching: tells the dispatcher that a callback freed c */
+  cs_conn_read_observer obs;
+  void *obs_arg;
 };
 
 /* ---- recording ------------------------------------------------------------------------- */
@@ -211,6 +213,7 @@ cs_conn *cs_conn_connect(cs_loop *l, cs_trace *t, const cs_ip *ip, uint16_t port
   c->max_events = o->max_events ? o->max_events : CS_CONN_MAX_EVENTS;
   c->txid = o->transaction_id;
   c->no_tcp_record = o->no_tcp_record;
+  c->obs = o->observer, c->obs_arg = o->observer_arg;
   if (o->ntags) {
     cs_rec_common rc = {0};
     cs_trace_tags(t, &rc, o->tags, o->ntags);
@@ -276,6 +279,7 @@ ssize_t cs_conn_sock_recv(cs_conn *c, void *p, size_t n, const char **failure) {
     c->nread += (uint64_t)r;
     add_io_event(c, "read", t0, t, NULL, r);
     add_sample(c, t);
+    if (c->obs) c->obs(c->obs_arg, c, cs_trace_rel(c->tr, t), (size_t)r, c->nread);
     return r;
   }
   if (r == 0) {
@@ -442,6 +446,10 @@ int cs_conn_wait(cs_conn *c, unsigned events, cs_conn_ready_cb cb, void *data) {
   c->w_data = data;
   update_io(c);
   return 0;
+}
+
+void cs_conn_set_observer(cs_conn *c, cs_conn_read_observer fn, void *arg) {
+  c->obs = fn, c->obs_arg = arg;
 }
 
 void cs_conn_set_filter(cs_conn *c, const cs_conn_filter_ops *ops, void *ctx) {

@@ -34,6 +34,14 @@
 
 typedef struct cs_conn cs_conn;
 
+/* Read observer: called after every recv() that returned bytes (raw socket bytes, TLS records
+ * included), while the connection lives, with the time t in seconds since the measurement
+ * start (cs_trace_rel, as the samples), the bytes of this read and the cumulative bytes read.
+ * It runs inside the read path (possibly inside OpenSSL): it must not free the conn or start
+ * or cancel operations on it. */
+typedef void (*cs_conn_read_observer)(void *arg, cs_conn *c, double t, size_t n,
+                                      uint64_t cumulative);
+
 typedef struct {
   double connect_timeout; /* seconds; <= 0: CS_CONN_CONNECT_TIMEOUT */
   size_t max_events;      /* read/write events to record; 0: CS_CONN_MAX_EVENTS */
@@ -41,6 +49,8 @@ typedef struct {
   const char *const *tags;
   size_t ntags;
   bool no_tcp_record; /* true: do not add the tcp_connect record (the connect event stays) */
+  cs_conn_read_observer observer; /* NULL: none (see cs_conn_set_observer) */
+  void *observer_arg;
 } cs_conn_opts;
 
 /* failure: NULL on success, else an OONI failure string (stable until the trace is freed). */
@@ -94,6 +104,9 @@ typedef struct {
 } cs_conn_sample;
 /* The per-read samples, oldest first (valid until the next read or cs_conn_free). */
 const cs_conn_sample *cs_conn_samples(const cs_conn *c, size_t *n);
+/* Sets (fn NULL: clears) the read observer (see cs_conn_read_observer), e.g. to follow a
+ * download's progress while it runs. */
+void cs_conn_set_observer(cs_conn *c, cs_conn_read_observer fn, void *arg);
 /* Records a `bytes_received_cumulative` event with the cumulative raw bytes read. */
 void cs_conn_emit_cumulative(cs_conn *c);
 

@@ -7,17 +7,11 @@
 #include <strings.h>
 
 #include "engine/conn.h"
+#include "engine/dial.h"
 #include "engine/http.h"
 #include "engine/resolve.h"
 #include "util/failure.h"
 #include "util/url.h"
-
-typedef struct {
-  cs_fetch *f;
-  cs_conn *c;
-  const char *failure, *failed_op;
-  bool ok;
-} attempt;
 
 struct cs_fetch {
   cs_loop *l;
@@ -31,8 +25,7 @@ struct cs_fetch {
   int depth, nredirects;
   const char *tag; /* "depth=N" */
   cs_resolve_req *dns;
-  attempt att[CS_FETCH_MAX_ADDRS];
-  size_t natt, npending;
+  cs_dial *dial;
   cs_conn *http_conn;
   const cs_http_rec *final;
   /* outcome */
@@ -45,10 +38,8 @@ static void hop(cs_fetch *f, const char *url);
 static void free_steps(cs_fetch *f) {
   cs_resolve_cancel(f->dns);
   f->dns = NULL;
-  for (size_t i = 0; i < f->natt; i++) {
-    cs_conn_free(f->att[i].c);
-    f->att[i].c = NULL;
-  }
+  cs_dial_cancel(f->dial);
+  f->dial = NULL;
   cs_conn_free(f->http_conn);
   f->http_conn = NULL;
 }
@@ -139,110 +130,49 @@ static void start_http(cs_fetch *f, cs_conn *c) {
   }
 }
 
-/* ---- connects ---------------------------------------------------------------------------- */
+/* ---- connects (engine/dial.h: every address at once, the first that worked in order) ---- */
 
-static void attempt_done(attempt *a) {
-  cs_fetch *f = a->f;
-  if (--f->npending > 0) return;
-  attempt *win = NULL;
-  for (size_t i = 0; i < f->natt; i++) {
-    if (f->att[i].ok && !win) {
-      win = &f->att[i];
-      continue;
-    }
-    cs_conn_free(f->att[i].c);
-    f->att[i].c = NULL;
-  }
-  if (!win) {
-    finish(f, f->att[0].failure, f->att[0].failed_op);
+static void on_dial(void *arg, cs_conn *c, const char *failure, const cs_dial_result *r) {
+  cs_fetch *f = arg;
+  f->dial = NULL;
+  if (!c) {
+    finish(f, failure, r->failed_op);
     return;
   }
-  cs_conn *c = win->c;
-  win->c = NULL;
   start_http(f, c);
-}
-
-static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
-  (void)c, (void)rec;
-  attempt *a = data;
-  if (failure) {
-    a->failure = failure;
-    a->failed_op = "tls_handshake";
-  } else {
-    a->ok = true;
-  }
-  attempt_done(a);
-}
-
-static void on_connect(cs_conn *c, const char *failure, void *data) {
-  attempt *a = data;
-  cs_fetch *f = a->f;
-  if (failure) {
-    a->failure = failure;
-    a->failed_op = "connect";
-    attempt_done(a);
-    return;
-  }
-  if (strcmp(f->url.scheme, "https") != 0) {
-    a->ok = true;
-    attempt_done(a);
-    return;
-  }
-  /* We speak HTTP/1.1 only, so we offer only http/1.1 (OONI offers h2 too). */
-  static const char *const alpn[] = {"http/1.1"};
-  cs_tls_opts o = {
-      .sni = f->o->sni ? f->o->sni : f->url.host,
-      .alpn = alpn,
-      .nalpn = 1,
-      .timeout = f->o->tls_timeout,
-  };
-  if (f->url.host_is_ip && !f->o->sni) o.sni = NULL, o.verify_name = f->url.host;
-  if (!f->o->tls || cs_tls_handshake(c, f->o->tls, &o, on_tls, a) < 0) {
-    a->failure = "unknown_failure: cannot start the TLS handshake";
-    a->failed_op = "tls_handshake";
-    attempt_done(a);
-  }
-}
-
-static bool skipped(const cs_fetch *f, const cs_ip *ip) {
-  return (f->o->skip_loopback && cs_ip_is_loopback(ip)) || (f->o->skip_bogons && cs_ip_is_bogon(ip));
 }
 
 static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
   const char *tags[] = {f->tag};
-  f->natt = 0;
-  for (size_t i = 0; i < n && f->natt < CS_FETCH_MAX_ADDRS; i++) {
-    if (skipped(f, &addrs[i])) continue;
-    attempt *a = &f->att[f->natt++];
-    memset(a, 0, sizeof *a);
-    a->f = f;
-  }
-  if (f->natt == 0) {
-    /* every address was excluded (loopback for OONI's probe, bogons for the control) */
-    finish(f, "unknown_failure: no address to connect to", "connect");
-    return;
-  }
-  f->npending = f->natt;
-  size_t k = 0;
-  for (size_t i = 0; i < n && k < f->natt; i++) {
-    if (skipped(f, &addrs[i])) continue;
-    attempt *a = &f->att[k++];
-    cs_conn_opts o = {
-        .connect_timeout = f->o->tcp_timeout,
-        .transaction_id = cs_trace_txid(f->t),
-        .tags = tags,
-        .ntags = 1,
+  cs_dial_opts o = {
+      .addrs = addrs,
+      .naddrs = n,
+      .port = f->url.port,
+      .mode = CS_DIAL_PARALLEL,
+      .max_addrs = CS_FETCH_MAX_ADDRS,
+      .skip_loopback = f->o->skip_loopback,
+      .skip_bogons = f->o->skip_bogons,
+      .tcp_timeout = f->o->tcp_timeout,
+      .transaction_id = CS_DIAL_TXID_NEW,
+      .tags = tags,
+      .ntags = 1,
+  };
+  /* We speak HTTP/1.1 only, so we offer only http/1.1 (OONI offers h2 too). */
+  static const char *const alpn[] = {"http/1.1"};
+  if (!strcmp(f->url.scheme, "https")) {
+    o.tls = true;
+    o.tls_ctx = f->o->tls;
+    o.tls_opts = (cs_tls_opts){
+        .sni = f->o->sni ? f->o->sni : f->url.host,
+        .alpn = alpn,
+        .nalpn = 1,
+        .timeout = f->o->tls_timeout,
     };
-    a->c = cs_conn_connect(f->l, f->t, &addrs[i], f->url.port, &o, on_connect, a);
-    if (!a->c) {
-      a->failure = "unknown_failure: out of memory";
-      a->failed_op = "connect";
-      if (--f->npending == 0) {
-        f->npending = 1;
-        attempt_done(a);
-      }
-    }
+    if (f->url.host_is_ip && !f->o->sni)
+      o.tls_opts.sni = NULL, o.tls_opts.verify_name = f->url.host;
   }
+  f->dial = cs_dial_start(f->l, f->t, &o, on_dial, f);
+  if (!f->dial) finish(f, "unknown_failure: out of memory", "connect");
 }
 
 /* ---- DNS --------------------------------------------------------------------------------- */
