@@ -1,7 +1,9 @@
-/* http.c - the HTTP/1.1 GET step over a cs_conn (RFC 9110 semantics, RFC 9112 messages).
- * See http.h. One request per connection: the request is written once, the response is
- * parsed incrementally by httpparse.c, and the transaction is recorded as one `requests`
- * entry plus `http_transaction_start`/`http_transaction_done` network events (OONI LTE).
+/* http.c - the HTTP/1.1 request step over a cs_conn (RFC 9110 semantics, RFC 9112 messages).
+ * See http.h. One request per connection: the head is written once, then the body (a buffer
+ * or a caller's stream, Content-Length or chunked framing) while the response is already
+ * being read; the response is parsed incrementally by httpparse.c, and the transaction is
+ * recorded as one `requests` entry plus `http_transaction_start`/`http_transaction_done`
+ * network events (OONI LTE).
  *
  * Request headers are written in Go's wire order (Host, User-Agent, then the others) and
  * recorded in that order. Like Go's transport, "Accept-Encoding: gzip" is added (unless
@@ -33,6 +35,16 @@ typedef struct {
   cs_timer timer;
   double t0;
   bool writing_done;
+  /* request body */
+  const uint8_t *body; /* buffer body not sent with the head (NULL once sent) */
+  size_t body_len;
+  cs_http_body_fn body_fn;
+  void *body_arg;
+  bool chunked, body_end;
+  uint64_t promised, sent; /* Content-Length of a streamed body; body bytes written so far */
+  cs_buf frame;            /* one chunk with its chunked framing */
+  cs_buf rbody;            /* the recorded start of the body */
+  size_t rcap;
 } http_tx;
 
 /* Every transaction of a thread reads into one buffer: the connection fills it right before
@@ -44,6 +56,8 @@ static void tx_free(void *ctx) {
   http_tx *tx = ctx;
   cs_timer_stop(cs_conn_loop(tx->c), &tx->timer);
   cs_buf_free(&tx->req);
+  cs_buf_free(&tx->frame);
+  cs_buf_free(&tx->rbody);
   cs_http_parser_free(&tx->p);
   free(tx);
 }
@@ -92,7 +106,13 @@ static void tx_finish(http_tx *tx, const char *failure) {
   cs_timer_stop(cs_conn_loop(c), &tx->timer);
   cs_conn_cancel(c, NULL);
   record_response(tx);
+  if (tx->rec && tx->rbody.len) {
+    uint8_t *b = cs_arena_memdup(tx->tr->a, tx->rbody.data, tx->rbody.len);
+    tx->rec->req.body = b;
+    tx->rec->req.body_len = b ? tx->rbody.len : 0;
+  }
   if (tx->rec) {
+    tx->rec->req.body_is_truncated = tx->sent > tx->rcap;
     tx->rec->failure = failure;
     tx->rec->c.t = cs_trace_rel(tx->tr, now);
   }
@@ -141,15 +161,86 @@ static void on_read(cs_conn *c, ssize_t n, const char *failure, void *data) {
   }
 }
 
+/* Keeps the start of the body for the record (OONI's request.body), bounded. */
+static void keep_body(http_tx *tx, const uint8_t *p, size_t n) {
+  size_t room = tx->rcap > tx->rbody.len ? tx->rcap - tx->rbody.len : 0;
+  if (room) cs_buf_append(&tx->rbody, p, n < room ? n : room);
+  tx->sent += n;
+}
+
+static void on_body_written(cs_conn *c, ssize_t n, const char *failure, void *data);
+
+/* Writes the next piece of the request body, or notes that the body is complete. Returns
+ * false when it finished the transaction. */
+static bool write_body(http_tx *tx) {
+  const uint8_t *p = NULL;
+  size_t n = 0;
+  if (tx->body) { /* a buffer body too large to go with the head */
+    p = tx->body, n = tx->body_len;
+    tx->body = NULL;
+    keep_body(tx, p, n);
+  } else if (tx->body_fn && !tx->body_end) {
+    ssize_t r = tx->body_fn(tx->body_arg, &p);
+    if (r < 0 || (r > 0 && !p)) {
+      tx_finish(tx, "unknown_failure: request body error");
+      return false;
+    }
+    n = (size_t)r;
+    if (!tx->chunked && (n > tx->promised - tx->sent || (n == 0 && tx->sent < tx->promised))) {
+      char msg[96]; /* Go's error for a body that does not match its Content-Length */
+      snprintf(msg, sizeof msg, "http: ContentLength=%llu with Body length %llu",
+               (unsigned long long)tx->promised, (unsigned long long)(tx->sent + n));
+      tx_finish(tx, unknown(tx->tr, msg));
+      return false;
+    }
+    if (n == 0) tx->body_end = true;
+    else keep_body(tx, p, n);
+    if (tx->chunked) { /* RFC 9112 §7.1: chunk-size CRLF chunk-data CRLF ... last-chunk CRLF */
+      cs_buf_reset(&tx->frame);
+      cs_buf_printf(&tx->frame, "%zx\r\n", n);
+      cs_buf_append(&tx->frame, p, n);
+      cs_buf_puts(&tx->frame, "\r\n"); /* after the data; after last-chunk: the end */
+      if (tx->frame.overflow) {
+        tx_finish(tx, "unknown_failure: out of memory");
+        return false;
+      }
+      p = tx->frame.data, n = tx->frame.len;
+    }
+  }
+  if (n == 0) {
+    tx->writing_done = true;
+    return true;
+  }
+  if (cs_conn_write(tx->c, p, n, on_body_written, tx) < 0) {
+    tx_finish(tx, cs_failure_str(CS_FAIL_UNKNOWN));
+    return false;
+  }
+  return true;
+}
+
+static void on_body_written(cs_conn *c, ssize_t n, const char *failure, void *data) {
+  (void)c;
+  http_tx *tx = data;
+  if (n < 0) {
+    tx_finish(tx, failure);
+    return;
+  }
+  write_body(tx);
+}
+
 static void on_written(cs_conn *c, ssize_t n, const char *failure, void *data) {
   http_tx *tx = data;
   if (n < 0) {
     tx_finish(tx, failure);
     return;
   }
-  tx->writing_done = true;
-  if (cs_conn_read(c, g_rbuf, sizeof g_rbuf, on_read, tx) < 0)
+  bool body = tx->body || (tx->body_fn && !tx->body_end);
+  if (!body) tx->writing_done = true;
+  if (cs_conn_read(c, g_rbuf, sizeof g_rbuf, on_read, tx) < 0) {
     tx_finish(tx, cs_failure_str(CS_FAIL_UNKNOWN));
+    return;
+  }
+  if (body) write_body(tx);
 }
 
 /* A header value may not contain CR/LF (RFC 9110 §5.5): refuse to send one. */
@@ -187,15 +278,15 @@ static void record_request(http_tx *tx, const cs_http_req *q, const char *method
   }
 }
 
-int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
-  if (!c || !q || !q->url || !q->host || !cb) return -1;
+int cs_http_request(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
+  if (!c || !q || !q->url || !q->host || !cb || (q->body && q->body_fn)) return -1;
   const char *method = q->method ? q->method : "GET";
   const char *target = q->target && *q->target ? q->target : "/";
   if (!*method || !safe_value(method) || strpbrk(method, " \t") || !safe_value(target) ||
       strpbrk(target, " \t"))
     return -1;
   http_tx *tx = calloc(1, sizeof *tx);
-  size_t nmax = 8 + q->nextra;
+  size_t nmax = 9 + q->nextra;
   cs_http_hdr *hv = calloc(nmax, sizeof *hv);
   if (!tx || !hv) {
     free(tx);
@@ -206,6 +297,15 @@ int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   cs_buf_init(&tx->req, MAX_REQ);
   cs_http_limits lim = q->limits;
   if (!strcmp(method, "HEAD")) lim.head_request = true;
+  /* Go sends "Content-Length: 0" for a POST/PUT/PATCH without a body (transfer.go) */
+  bool has_body = q->body || q->body_fn || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
+                  !strcmp(method, "PATCH");
+  tx->rcap = q->body_record_cap ? q->body_record_cap : CS_HTTP_REQ_BODY_CAP;
+  cs_buf_init(&tx->rbody, tx->rcap);
+  cs_buf_init(&tx->frame, 0);
+  tx->body_fn = q->body_fn, tx->body_arg = q->body_arg;
+  tx->chunked = q->body_fn && q->chunked;
+  tx->promised = q->body_fn ? q->content_length : q->body_len;
   if (q->no_gzip) lim.no_decode = true;
   cs_http_parser_init(&tx->p, &lim);
 
@@ -217,6 +317,13 @@ int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   ok &= add_hdr(&tx->req, hv, &n, "Host", q->host); /* RFC 9110 §7.2 */
   const char *ua = q->user_agent ? q->user_agent : CS_HTTP_USER_AGENT;
   if (*ua) ok &= add_hdr(&tx->req, hv, &n, "User-Agent", ua);
+  char clen[24];
+  if (has_body && tx->chunked) { /* RFC 9112 §6.1 */
+    ok &= add_hdr(&tx->req, hv, &n, "Transfer-Encoding", "chunked");
+  } else if (has_body) { /* RFC 9112 §6.2 */
+    snprintf(clen, sizeof clen, "%llu", (unsigned long long)tx->promised);
+    ok &= add_hdr(&tx->req, hv, &n, "Content-Length", clen);
+  }
   ok &= add_hdr(&tx->req, hv, &n, "Accept", CS_HTTP_ACCEPT);
   ok &= add_hdr(&tx->req, hv, &n, "Accept-Language", CS_HTTP_ACCEPT_LANGUAGE);
   if (q->referer) ok &= add_hdr(&tx->req, hv, &n, "Referer", q->referer);
@@ -225,6 +332,12 @@ int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   if (q->connection_close) ok &= add_hdr(&tx->req, hv, &n, "Connection", "close");
   if (!q->no_gzip) ok &= add_hdr(&tx->req, hv, &n, "Accept-Encoding", "gzip");
   cs_buf_puts(&tx->req, "\r\n");
+  if (q->body && q->body_len) {
+    /* a small body goes with the head in one write (as Go's buffered writer sends it) */
+    if (tx->req.len + q->body_len <= MAX_REQ) cs_buf_append(&tx->req, q->body, q->body_len);
+    else tx->body = q->body, tx->body_len = q->body_len;
+    if (!tx->body) keep_body(tx, q->body, q->body_len);
+  }
   if (!ok || tx->req.overflow || cs_conn_write(c, tx->req.data, tx->req.len, on_written, tx) < 0) {
     free(hv);
     tx_free(tx);
@@ -238,6 +351,10 @@ int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
   cs_timer_start(cs_conn_loop(c), &tx->timer, q->timeout > 0 ? q->timeout : CS_HTTP_TIMEOUT,
                  on_timeout, tx);
   return 0;
+}
+
+int cs_http_get(cs_conn *c, const cs_http_req *q, cs_http_cb cb, void *data) {
+  return cs_http_request(c, q, cb, data);
 }
 
 const char *cs_http_location(cs_trace *t, const cs_http_rec *rec, bool *is_redirect) {

@@ -1,16 +1,24 @@
-/* test_http.c - the HTTP/1.1 GET step against loopback servers: the request on the wire and
- * as recorded, 200 with a title, chunked, gzip, a body over 1<<19 (truncation), a truncated
- * body, garbage, EOF before the head, RST, stalls (before and mid-body), a 302 loop hop with
- * Location parsing, and HTTPS over the TLS filter. */
+/* test_http.c - the HTTP/1.1 request step against loopback servers: the request on the wire
+ * and as recorded, 200 with a title, chunked, gzip, a body over 1<<19 (truncation), a
+ * truncated body, garbage, EOF before the head, RST, stalls (before and mid-body), a 302 loop
+ * hop with Location parsing, HTTPS over the TLS filter; POST with a buffer body and with a
+ * streamed body (Content-Length and chunked; the bytes the server received are checked), a
+ * body that does not match its Content-Length, and HEAD not waiting for a body. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "engine/conn.h"
@@ -42,7 +50,10 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
 }
 
 static void get(ctx_t *x) {
-  assert_int_equal(cs_http_get(x->c, &x->req, on_http, x), 0);
+  assert_int_equal(x->req.method || x->req.body || x->req.body_fn
+                       ? cs_http_request(x->c, &x->req, on_http, x)
+                       : cs_http_get(x->c, &x->req, on_http, x),
+                   0);
   assert_int_equal(x->calls, 0);
 }
 
@@ -449,6 +460,284 @@ static void test_https(void **st) {
   tsrv_pki_free(&pki);
 }
 
+/* ---- request bodies ------------------------------------------------------------------- */
+
+/* A one-connection server that reads a whole request (head, then the body framed by
+ * Content-Length or chunked), keeps the raw bytes, answers `resp` and closes. */
+typedef struct {
+  int lfd;
+  uint16_t port;
+  pthread_t th;
+  const char *resp;
+  uint8_t *raw;
+  size_t len;
+} bsrv;
+
+static bool request_complete(const uint8_t *b, size_t n) {
+  const uint8_t *e = memmem(b, n, "\r\n\r\n", 4);
+  if (!e) return false;
+  size_t head = (size_t)(e - b) + 4;
+  const char *cl = memmem(b, head, "Content-Length: ", 16);
+  if (memmem(b, head, "Transfer-Encoding: chunked", 26))
+    return n >= head + 5 && !memcmp(b + n - 5, "0\r\n\r\n", 5) &&
+           (n == head + 5 || b[n - 6] == '\n');
+  return !cl || n >= head + strtoull(cl + 16, NULL, 10);
+}
+
+static void *bsrv_main(void *arg) {
+  bsrv *s = arg;
+  int fd = accept(s->lfd, NULL, NULL);
+  if (fd < 0) return NULL;
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t cap = 1 << 22;
+  s->raw = malloc(cap);
+  while (s->raw && s->len < cap && !request_complete(s->raw, s->len)) {
+    ssize_t r = recv(fd, s->raw + s->len, cap - s->len, 0);
+    if (r <= 0) break;
+    s->len += (size_t)r;
+  }
+  (void)!send(fd, s->resp, strlen(s->resp), MSG_NOSIGNAL);
+  shutdown(fd, SHUT_WR);
+  char d[256];
+  while (recv(fd, d, sizeof d, 0) > 0) {
+  }
+  close(fd);
+  return NULL;
+}
+
+static void bsrv_start(bsrv *s, const char *resp) {
+  memset(s, 0, sizeof *s);
+  s->resp = resp;
+  s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(s->lfd, 4), 0);
+  assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
+  s->port = ntohs(a.sin_port);
+  assert_int_equal(pthread_create(&s->th, NULL, bsrv_main, s), 0);
+}
+
+/* Waits for the server to finish its one connection; s->raw stays until bsrv_free. */
+static void bsrv_stop(bsrv *s) {
+  pthread_join(s->th, NULL);
+  close(s->lfd);
+}
+static void bsrv_free(bsrv *s) { free(s->raw); }
+
+/* The body the server received: after the head, de-chunked when chunked. */
+static size_t received_body(const bsrv *s, uint8_t *out, size_t cap, bool *chunked) {
+  const uint8_t *e = memmem(s->raw, s->len, "\r\n\r\n", 4);
+  assert_non_null(e);
+  size_t head = (size_t)(e - s->raw) + 4;
+  *chunked = memmem(s->raw, head, "Transfer-Encoding: chunked", 26) != NULL;
+  const uint8_t *p = s->raw + head, *end = s->raw + s->len;
+  if (!*chunked) {
+    assert_true((size_t)(end - p) <= cap);
+    memcpy(out, p, (size_t)(end - p));
+    return (size_t)(end - p);
+  }
+  size_t n = 0;
+  for (;;) { /* chunk-size CRLF data CRLF, ..., 0 CRLF CRLF */
+    char *q;
+    unsigned long sz = strtoul((const char *)p, &q, 16);
+    assert_true(q[0] == '\r' && q[1] == '\n');
+    p = (const uint8_t *)q + 2;
+    if (sz == 0) break;
+    assert_true(p + sz + 2 <= end && n + sz <= cap);
+    memcpy(out + n, p, sz);
+    n += sz, p += sz;
+    assert_true(p[0] == '\r' && p[1] == '\n');
+    p += 2;
+  }
+  assert_true(p + 2 == end && p[0] == '\r' && p[1] == '\n');
+  return n;
+}
+
+static const char OK_RESP[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+static void test_post_buffer(void **st) {
+  (void)st;
+  bsrv s;
+  bsrv_start(&s, OK_RESP);
+  static const char body[] = "hello=world&x=1";
+  ctx_t x = {.req = {.method = "POST",
+                     .body = (const uint8_t *)body,
+                     .body_len = sizeof body - 1,
+                     .extra = (const cs_http_hdr[]){{"Content-Type", "text/plain"}},
+                     .nextra = 1}};
+  run(&x, s.port);
+  assert_null(x.hfail);
+  assert_int_equal(x.rec->code, 200);
+  assert_string_equal(x.rec->method, "POST");
+  /* recorded: the body, and Content-Length right after User-Agent (Go's order) */
+  assert_int_equal(x.rec->req.body_len, sizeof body - 1);
+  assert_memory_equal(x.rec->req.body, body, sizeof body - 1);
+  assert_false(x.rec->req.body_is_truncated);
+  assert_hdr(&x.rec->req, 2, "Content-Length", "15");
+  /* a small body goes in the same write as the head */
+  assert_int_equal(count_events(x.t, "write"), 1);
+  done(&x);
+  bsrv_stop(&s);
+  assert_true(s.len > 15);
+  assert_memory_equal(s.raw, "POST / HTTP/1.1\r\nHost: example.com\r\n", 36);
+  uint8_t got[64];
+  bool chunked;
+  size_t n = received_body(&s, got, sizeof got, &chunked);
+  assert_false(chunked);
+  assert_int_equal(n, sizeof body - 1);
+  assert_memory_equal(got, body, n);
+  bsrv_free(&s);
+}
+
+typedef struct {
+  const uint8_t *data;
+  size_t len, off, step;
+  int calls;
+  bool fail_at_end;
+} stream_t;
+
+static ssize_t next_chunk(void *arg, const uint8_t **p) {
+  stream_t *s = arg;
+  s->calls++;
+  if (s->off == s->len) return s->fail_at_end ? -1 : 0;
+  size_t n = s->len - s->off < s->step ? s->len - s->off : s->step;
+  *p = s->data + s->off;
+  s->off += n;
+  return (ssize_t)n;
+}
+
+static uint8_t *pattern(size_t n) {
+  uint8_t *d = malloc(n);
+  assert_non_null(d);
+  for (size_t i = 0; i < n; i++) d[i] = (uint8_t)('a' + (i * 7 + i / 97) % 26);
+  return d;
+}
+
+static void post_streamed(bool chunked) {
+  size_t len = 300000;
+  uint8_t *data = pattern(len);
+  bsrv s;
+  bsrv_start(&s, OK_RESP);
+  stream_t src = {.data = data, .len = len, .step = 7001};
+  ctx_t x = {.req = {.method = "POST",
+                     .body_fn = next_chunk,
+                     .body_arg = &src,
+                     .chunked = chunked,
+                     .content_length = len,
+                     .body_record_cap = 1000}};
+  run(&x, s.port);
+  assert_null(x.hfail);
+  assert_int_equal(x.rec->code, 200);
+  assert_hdr(&x.rec->req, 2, chunked ? "Transfer-Encoding" : "Content-Length",
+             chunked ? "chunked" : "300000");
+  /* the record keeps the first 1000 bytes and says the body was longer */
+  assert_int_equal(x.rec->req.body_len, 1000);
+  assert_memory_equal(x.rec->req.body, data, 1000);
+  assert_true(x.rec->req.body_is_truncated);
+  assert_true(src.calls >= (int)(len / 7001));
+  done(&x);
+  bsrv_stop(&s);
+  uint8_t *got = malloc(len + 1);
+  assert_non_null(got);
+  bool was_chunked;
+  size_t n = received_body(&s, got, len + 1, &was_chunked);
+  assert_int_equal(was_chunked, chunked);
+  assert_int_equal(n, len);
+  assert_memory_equal(got, data, len);
+  bsrv_free(&s);
+  free(got);
+  free(data);
+}
+
+static void test_post_streamed_content_length(void **st) {
+  (void)st;
+  post_streamed(false);
+}
+
+static void test_post_streamed_chunked(void **st) {
+  (void)st;
+  post_streamed(true);
+}
+
+static void test_post_body_errors(void **st) {
+  (void)st;
+  static const uint8_t data[50] = {0};
+  /* fewer bytes than promised: Go's error, the transaction fails */
+  tsrv *s = serve(OK_RESP, strlen(OK_RESP), true);
+  stream_t src = {.data = data, .len = 50, .step = 20};
+  ctx_t x = {.req = {.method = "POST", .body_fn = next_chunk, .body_arg = &src,
+                     .content_length = 100, .timeout = 3}};
+  run(&x, tsrv_port(s));
+  assert_string_equal(x.hfail, "unknown_failure: http: ContentLength=100 with Body length 50");
+  done(&x);
+  /* more bytes than promised */
+  stream_t more = {.data = data, .len = 50, .step = 20};
+  ctx_t y = {.req = {.method = "POST", .body_fn = next_chunk, .body_arg = &more,
+                     .content_length = 30, .timeout = 3}};
+  run(&y, tsrv_port(s));
+  assert_string_equal(y.hfail, "unknown_failure: http: ContentLength=30 with Body length 40");
+  done(&y);
+  /* the stream fails */
+  stream_t bad = {.data = data, .len = 50, .step = 20, .fail_at_end = true};
+  ctx_t z = {.req = {.method = "POST", .body_fn = next_chunk, .body_arg = &bad, .chunked = true,
+                     .timeout = 3}};
+  run(&z, tsrv_port(s));
+  assert_string_equal(z.hfail, "unknown_failure: request body error");
+  done(&z);
+  tsrv_stop(s);
+  /* a buffer and a stream at once: misuse */
+  ctx_t w = {0};
+  w.l = cs_loop_new();
+  w.t = cs_trace_new(cs_mono_now(), 0);
+  cs_http_req q = {.url = "http://x/", .host = "x", .body = data, .body_len = 1,
+                   .body_fn = next_chunk};
+  cs_ip ip;
+  cs_ip_parse("127.0.0.1", &ip);
+  w.c = cs_conn_connect(w.l, w.t, &ip, tsrv_closed_port(), NULL, on_connect, &w);
+  assert_int_equal(cs_http_request(w.c, &q, on_http, &w), -1);
+  cs_conn_free(w.c);
+  w.c = NULL;
+  cs_loop_run(w.l);
+  done(&w);
+}
+
+static void test_post_empty_and_head(void **st) {
+  (void)st;
+  /* POST without a body: "Content-Length: 0", as Go sends */
+  bsrv s;
+  bsrv_start(&s, OK_RESP);
+  ctx_t x = {.req = {.method = "POST"}};
+  run(&x, s.port);
+  assert_null(x.hfail);
+  assert_hdr(&x.rec->req, 2, "Content-Length", "0");
+  assert_int_equal(x.rec->req.body_len, 0);
+  done(&x);
+  bsrv_stop(&s);
+  assert_non_null(memmem(s.raw, s.len, "\r\nContent-Length: 0\r\n", 21));
+  bsrv_free(&s);
+
+  /* HEAD: the response announces 100000 bytes and the server then stalls; HEAD has no body
+   * (RFC 9112 §6.3), so the transaction ends at the head instead of timing out */
+  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+  tsrv *t = serve(resp, strlen(resp), true);
+  ctx_t y = {.req = {.method = "HEAD", .timeout = 3}};
+  double t0 = cs_mono_now();
+  run(&y, tsrv_port(t));
+  double dt = cs_mono_now() - t0;
+  assert_null(y.hfail);
+  assert_int_equal(y.rec->code, 200);
+  assert_string_equal(y.rec->method, "HEAD");
+  assert_int_equal(y.rec->resp.body_len, 0);
+  assert_true(dt < 2.0);
+  const char *wire = tsrv_last_request(t, NULL);
+  assert_true(strncmp(wire, "HEAD / HTTP/1.1\r\n", 17) == 0);
+  assert_null(strstr(wire, "Content-Length"));
+  done(&y);
+  tsrv_stop(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ok_with_title),
@@ -464,6 +753,11 @@ int main(void) {
       cmocka_unit_test(test_redirect_loop_hop),
       cmocka_unit_test(test_bad_request_args),
       cmocka_unit_test(test_https),
+      cmocka_unit_test(test_post_buffer),
+      cmocka_unit_test(test_post_streamed_content_length),
+      cmocka_unit_test(test_post_streamed_chunked),
+      cmocka_unit_test(test_post_body_errors),
+      cmocka_unit_test(test_post_empty_and_head),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
