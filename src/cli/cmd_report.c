@@ -47,6 +47,7 @@ static int64_t load_jsonl(cs_store *s, const char *path) {
     perror(path);
     return -1;
   }
+  /* named after its measurements once read: their common test_name, or "mixed" */
   int64_t run_id = cs_store_run_begin(s, "web_connectivity", path, "{\"imported\":true}", false);
   cs_store_import_stats st;
   int irc = run_id > 0 ? cs_store_import_jsonl(s, run_id, in, &st) : CS_STORE_IO;
@@ -60,7 +61,11 @@ static int64_t load_jsonl(cs_store *s, const char *path) {
                     "duplicate inputs skipped\n",
             path, (unsigned long long)st.added, (unsigned long long)st.bad,
             (unsigned long long)st.duplicate);
-  return cs_store_run_end(s, run_id) == CS_STORE_OK ? run_id : -1;
+  if (cs_store_run_name(s, run_id) != CS_STORE_OK || cs_store_run_end(s, run_id) != CS_STORE_OK) {
+    fprintf(stderr, "report: %s: %s\n", path, cs_store_errmsg(s));
+    return -1;
+  }
+  return run_id;
 }
 
 static int print_run(void *ctx, const cs_store_run *r) {
@@ -151,6 +156,10 @@ static int run(int argc, char **argv) {
   }
   int rc = 1;
   cs_report *r = NULL;
+  /* measurements without x_outcome (OONI files, rows older than schema 2) get theirs here */
+  if (!list && cs_store_set_analyzer(s, cs_report_analyzer, NULL) != CS_STORE_OK)
+    fprintf(stderr, "report: %s: rows without an outcome stay undetermined (%s)\n", jsonl ? jsonl : db,
+            cs_store_errmsg(s));
   FILE *o = NULL;
   char *tmp = NULL;
   int64_t run_id = want;

@@ -64,6 +64,35 @@ const char *cs_report_category_name(const char *code) {
   return NULL;
 }
 
+void cs_report_wc_summary(const cs_store_meas *m, cs_wc_summary *s) {
+  *s = (cs_wc_summary){
+      .blocking = m->blocking,
+      .accessible = m->accessible,
+      .dns_consistency = m->dns_consistency,
+      .dns_experiment_failure = m->dns_experiment_failure,
+      .http_experiment_failure = m->http_experiment_failure,
+      .control_failure = m->control_failure,
+      .dns_answers = m->dns_answers,
+      .tcp_failure = m->tcp_failure,
+      .tls_failure = m->tls_failure,
+      .tls_ok = m->tls_ok,
+      .http_status = m->http_status,
+      .blockpage_name = m->blockpage_name,
+      .blockpage_optin = m->blockpage_optin == 1,
+      .server_side_block = m->server_side_block,
+  };
+}
+
+int cs_report_analyzer(void *ctx, cs_arena *a, const cs_jval *m, const cs_store_meas *cols,
+                       cs_outcome *out) {
+  (void)ctx, (void)m;
+  /* no test_name: the measurements of censorscope before nettests had names in the store */
+  if (cols->test_name && strcmp(cols->test_name, "web_connectivity")) return -1;
+  cs_wc_summary s;
+  cs_report_wc_summary(cols, &s);
+  return cs_wc_outcome_compute(a, &s, out);
+}
+
 /* TLS-stage failure: the handshake failed and none succeeded, or the HTTP failure is itself a
  * TLS error (ssl_*). See docs/report.md. */
 static bool tls_stage(const cs_store_meas *m) {

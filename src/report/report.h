@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "analysis/wc_analysis.h"
 #include "store/store.h"
 
 /* One outcome per measurement. The X-macro keeps key, label and "is censorship" together. */
@@ -44,6 +45,14 @@ cs_report_outcome cs_report_classify(const cs_store_meas *m);
  * name...), written into buf (always NUL-terminated). Returns buf. */
 const char *cs_report_evidence(const cs_store_meas *m, cs_report_outcome o, char *buf,
                                size_t len);
+/* The outcome rules' view of a web_connectivity measurement's stored columns. */
+void cs_report_wc_summary(const cs_store_meas *m, cs_wc_summary *s);
+/* The store's analyzer hook (cs_store_set_analyzer) for measurements that carry no outcome
+ * (imported OONI files, rows older than schema 2): web_connectivity's outcome from its
+ * recorded verdict keys (what the measurement said, not a re-analysis: that is `censorscope
+ * analyze`'s job). Returns -1 for other nettests (undetermined). ctx is unused. */
+int cs_report_analyzer(void *ctx, cs_arena *a, const cs_jval *m, const cs_store_meas *cols,
+                       cs_outcome *out);
 /* Citizen Lab category name for a code ("NEWS" -> "News Media"), or NULL. */
 const char *cs_report_category_name(const char *code);
 

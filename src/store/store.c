@@ -12,13 +12,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define MAX_JSON_BYTES ((size_t)64 << 20)
 #define MAX_ANSWERS_TEXT 512
 
 struct cs_store {
   sqlite3 *db;
   sqlite3_stmt *has, *add, *run_exists;
+  cs_store_analyzer analyzer; /* outcome of measurements without x_outcome (NULL: none) */
+  void *analyzer_ctx;
+  bool migrated; /* this open upgraded the schema: outcomes to fill from the JSON */
   bool scratch; /* temporary database for one report: the JSON itself is not kept */
   int last_rc;  /* SQLite's code for the error in errmsg */
   char errmsg[256];
@@ -29,6 +32,33 @@ struct cs_store_iter {
   sqlite3_stmt *rows, *json;
 };
 
+/* The SQL of each column kind (see CS_STORE_COLUMNS). */
+#define DDL_TEXT " TEXT,"
+#define DDL_TRI " INTEGER,"
+#define DDL_FLAG " INTEGER NOT NULL DEFAULT 0,"
+#define DDL_COUNT " INTEGER NOT NULL DEFAULT 0,"
+#define DDL_REAL " REAL,"
+#define COL_DDL(name, kind, since) " " #name DDL_##kind
+#define COL_NAME(name, kind, since) ", " #name
+#define COL_COUNT(name, kind, since) +1
+
+/* ", input, test_name, ...": every column, in CS_STORE_COLUMNS order */
+#define MEAS_COLS CS_STORE_COLUMNS(COL_NAME)
+enum { MEAS_NCOLS = 0 CS_STORE_COLUMNS(COL_COUNT) };
+
+/* The measurements table of the current schema. Unique per run on (test_name, input or ""),
+ * input first so that cs_store_has (run_id, input) uses the index too. Rows waiting for an
+ * outcome are indexed (a few, or none) for cs_store_set_analyzer. */
+#define MEAS_TABLE_SQL                                                                         \
+  "CREATE TABLE measurements ("                                                                \
+  " id INTEGER PRIMARY KEY,"                                                                   \
+  " run_id INTEGER NOT NULL REFERENCES runs(id)," CS_STORE_COLUMNS(COL_DDL)                    \
+  " stored_at TEXT NOT NULL DEFAULT (datetime('now')),"                                        \
+  " json TEXT NOT NULL);"                                                                      \
+  "CREATE UNIQUE INDEX measurements_key ON measurements(run_id, coalesce(input, ''),"          \
+  " coalesce(test_name, ''));"                                                                 \
+  "CREATE INDEX measurements_pending ON measurements(id) WHERE outcome IS NULL;"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS runs ("
     " id INTEGER PRIMARY KEY,"
@@ -38,48 +68,7 @@ static const char schema_sql[] =
     " started_at TEXT NOT NULL DEFAULT (datetime('now')),"
     " finished_at TEXT);"
     "CREATE INDEX IF NOT EXISTS runs_resume ON runs(test_name, input_list, finished_at);"
-    "CREATE TABLE IF NOT EXISTS measurements ("
-    " id INTEGER PRIMARY KEY,"
-    " run_id INTEGER NOT NULL REFERENCES runs(id),"
-    " input TEXT NOT NULL,"
-    " test_name TEXT,"
-    " category_code TEXT,"
-    " measurement_start_time TEXT,"
-    " test_runtime REAL,"
-    " blocking TEXT,"
-    " accessible INTEGER,"
-    " dns_consistency TEXT,"
-    " dns_experiment_failure TEXT,"
-    " http_experiment_failure TEXT,"
-    " control_failure TEXT,"
-    " dns_answers TEXT,"
-    " tcp_failure TEXT,"
-    " tls_failure TEXT,"
-    " tls_ok INTEGER NOT NULL DEFAULT 0,"
-    " http_status INTEGER NOT NULL DEFAULT 0,"
-    " blockpage_name TEXT,"
-    " blockpage_source TEXT,"
-    " blockpage_scope TEXT,"
-    " blockpage_kind TEXT,"
-    " blockpage_confirmed INTEGER NOT NULL DEFAULT 0,"
-    " blockpage_optin INTEGER NOT NULL DEFAULT 0,"
-    " server_side_block TEXT,"
-    " analysis_reason TEXT,"
-    " probe_cc TEXT,"
-    " probe_asn TEXT,"
-    " report_id TEXT,"
-    " stored_at TEXT NOT NULL DEFAULT (datetime('now')),"
-    " json TEXT NOT NULL,"
-    " UNIQUE(run_id, input));";
-
-/* Column list shared by the insert and the iterator (same order as cs_store_meas binds). */
-#define MEAS_COLS                                                                              \
-  "input, test_name, category_code, measurement_start_time, test_runtime, blocking, "        \
-  "accessible, dns_consistency, dns_experiment_failure, http_experiment_failure, "           \
-  "control_failure, dns_answers, tcp_failure, tls_failure, tls_ok, http_status, "            \
-  "blockpage_name, blockpage_source, blockpage_scope, blockpage_kind, blockpage_confirmed, "  \
-  "blockpage_optin, server_side_block, analysis_reason, probe_cc, probe_asn, report_id"
-#define MEAS_NCOLS 27
+    MEAS_TABLE_SQL;
 
 const char *cs_store_strerror(int rc) {
   switch (rc) {
@@ -127,6 +116,26 @@ static int user_version(cs_store *s) {
   return v;
 }
 
+/* Schema 1 -> 2: input becomes nullable and the key (test_name, input or ""), and the outcome
+ * columns appear. SQLite cannot change a column's constraints in place: the table is rebuilt
+ * (https://sqlite.org/lang_altertable.html#otheralter) keeping every row and its id. The new
+ * outcome columns stay NULL until read from the JSON (cs_store_set_analyzer). */
+static int migrate_v1(cs_store *s) {
+#define COL_V1(name, kind, since) COL_V1_##since(name)
+#define COL_V1_1(name) ", " #name
+#define COL_V1_2(name)
+  static const char sql[] =
+      "ALTER TABLE measurements RENAME TO measurements_v1;" MEAS_TABLE_SQL
+      "INSERT INTO measurements (id, run_id" CS_STORE_COLUMNS(COL_V1) ", stored_at, json)"
+      " SELECT id, run_id" CS_STORE_COLUMNS(COL_V1) ", stored_at, json FROM measurements_v1;"
+      "DROP TABLE measurements_v1;";
+#undef COL_V1
+#undef COL_V1_1
+#undef COL_V1_2
+  s->migrated = true;
+  return exec(s, sql);
+}
+
 /* Creates the schema in a new database (or upgrades an old one), under the write lock so that
  * two processes opening a new file at once do it once. Returns 0 or -1 (errmsg set). */
 static int migrate(cs_store *s) {
@@ -144,11 +153,14 @@ static int migrate(cs_store *s) {
       if (n > 0) s->last_rc = SQLITE_OK, snprintf(s->errmsg, sizeof s->errmsg, "not a censorscope database");
       goto fail;
     }
-    /* v0 = new, empty database. Future migrations (v1 -> v2 ...) go below, in order. */
+    /* v0 = new, empty database */
     if (exec(s, schema_sql) < 0) goto fail;
   } else if (v < 0) {
     goto fail;
+  } else if (v == 1 && migrate_v1(s) < 0) {
+    goto fail;
   }
+  /* Future migrations (v2 -> v3 ...) go here, in order. */
   char sql[64];
   snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
   if (exec(s, sql) < 0 || exec(s, "COMMIT") < 0) goto fail;
@@ -178,6 +190,16 @@ static int setup_db(cs_store *s, bool scratch) {
   return 0;
 }
 
+/* "?first,?first+1,...": one placeholder per column. */
+static void placeholders(char *buf, size_t len, int first) {
+  size_t off = 0;
+  buf[0] = 0;
+  for (int k = 0; k < MEAS_NCOLS && off < len; k++)
+    off += (size_t)snprintf(buf + off, len - off, "%s?%d", k ? "," : "", first + k);
+}
+
+static int fill_outcomes(cs_store *s);
+
 static cs_store *open_db(const char *path, bool scratch, char *err, size_t errlen) {
   cs_store *s = calloc(1, sizeof *s);
   if (!s) {
@@ -203,14 +225,18 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
     if ((ec != SQLITE_BUSY && ec != SQLITE_LOCKED) || tries >= 1000) goto fail;
     usleep(10000);
   }
-  if (prepare(s, "SELECT 1 FROM measurements WHERE run_id=?1 AND input=?2", &s->has) < 0 ||
-      prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 ||
-      prepare(s,
-              "INSERT INTO measurements (run_id, " MEAS_COLS ", json) VALUES (?1, ?2, ?3, ?4, "
-              "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
-              "?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
-              &s->add) < 0)
+  char ph[MEAS_NCOLS * 6 + 8], sql[sizeof MEAS_COLS + sizeof ph + 96];
+  placeholders(ph, sizeof ph, 2);
+  snprintf(sql, sizeof sql, "INSERT INTO measurements (run_id" MEAS_COLS ", json) VALUES (?1,%s,?%d)",
+           ph, MEAS_NCOLS + 2);
+  if (prepare(s,
+              "SELECT 1 FROM measurements WHERE run_id=?1 AND coalesce(input, '')=coalesce(?2, '')",
+              &s->has) < 0 ||
+      prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 || prepare(s, sql, &s->add) < 0)
     goto fail;
+  /* rows of an older schema get the outcome their JSON carries, now (the analyzer, when the
+   * caller installs one, decides for the others) */
+  if (s->migrated && fill_outcomes(s) != CS_STORE_OK) goto fail;
   return s;
 fail:
   if (errlen) snprintf(err, errlen, "%s: %s", path, s->errmsg);
@@ -291,9 +317,10 @@ int cs_store_run_end(cs_store *s, int64_t run_id) {
 }
 
 bool cs_store_has(cs_store *s, int64_t run_id, const char *input) {
-  if (!s || !input) return false;
+  if (!s) return false;
   sqlite3_bind_int64(s->has, 1, run_id);
-  sqlite3_bind_text(s->has, 2, input, -1, SQLITE_STATIC);
+  if (input) sqlite3_bind_text(s->has, 2, input, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(s->has, 2);
   int rc = sqlite3_step(s->has);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) set_err(s);
   sqlite3_reset(s->has);
@@ -393,12 +420,17 @@ int cs_store_extract(cs_arena *a, const cs_jval *m, cs_store_meas *out) {
   memset(out, 0, sizeof *out);
   out->test_runtime = -1;
   out->accessible = out->blockpage_confirmed = out->blockpage_optin = -1;
-  const char *in = jstr(m, "input");
-  if (!m || m->type != CS_JOBJ || !in || strlen(in) != cs_json_get(m, "input")->len) return -1;
+  if (!m || m->type != CS_JOBJ) return -1;
+  const cs_jval *in = cs_json_get(m, "input");
+  out->test_name = jstr(m, "test_name");
+  if (in && in->type == CS_JSTR) {
+    if (strlen(in->str) != in->len) return -1; /* a NUL would cut the key short */
+    out->input = in->str;
+  } else if ((in && in->type != CS_JNULL) || !out->test_name) {
+    return -1; /* an input-less measurement must at least say which nettest it is */
+  }
   const cs_jval *tk = cs_json_get(m, "test_keys");
   if (tk && tk->type != CS_JOBJ) tk = NULL;
-  out->input = jstr(m, "input");
-  out->test_name = jstr(m, "test_name");
   out->category_code = jstr(cs_json_get(m, "annotations"), "category_code");
   out->measurement_start_time = jstr(m, "measurement_start_time");
   const cs_jval *rt = cs_json_get(m, "test_runtime");
@@ -443,6 +475,12 @@ int cs_store_extract(cs_arena *a, const cs_jval *m, cs_store_meas *out) {
   out->probe_cc = jstr(m, "probe_cc");
   out->probe_asn = jstr(m, "probe_asn");
   out->report_id = jstr(m, "report_id");
+  cs_outcome o;
+  if (tk && cs_outcome_read(tk, &o) == 0) {
+    out->outcome = o.key;
+    out->censorship = o.censorship;
+    out->evidence = o.evidence;
+  }
   return 0;
 }
 
@@ -457,38 +495,36 @@ static void bind_tri(sqlite3_stmt *st, int i, int v) {
   else sqlite3_bind_int(st, i, v);
 }
 
+static void bind_real(sqlite3_stmt *st, int i, double v) {
+  if (v >= 0) sqlite3_bind_double(st, i, v);
+  else sqlite3_bind_null(st, i);
+}
+#define BIND_TEXT(st, i, v) bind_str(st, i, v)
+#define BIND_TRI(st, i, v) bind_tri(st, i, v)
+#define BIND_FLAG(st, i, v) sqlite3_bind_int(st, i, (v) == 1)
+#define BIND_COUNT(st, i, v) sqlite3_bind_int(st, i, v)
+#define BIND_REAL(st, i, v) bind_real(st, i, v)
+
 /* Binds the MEAS_COLS values of m from parameter i on; returns the next parameter index. */
-static int bind_cols(sqlite3_stmt *st, int i, const cs_store_meas *mp) {
-  const cs_store_meas m = *mp;
-  bind_str(st, i++, m.input);
-  bind_str(st, i++, m.test_name);
-  bind_str(st, i++, m.category_code);
-  bind_str(st, i++, m.measurement_start_time);
-  if (m.test_runtime >= 0) sqlite3_bind_double(st, i++, m.test_runtime);
-  else sqlite3_bind_null(st, i++);
-  bind_str(st, i++, m.blocking);
-  bind_tri(st, i++, m.accessible);
-  bind_str(st, i++, m.dns_consistency);
-  bind_str(st, i++, m.dns_experiment_failure);
-  bind_str(st, i++, m.http_experiment_failure);
-  bind_str(st, i++, m.control_failure);
-  bind_str(st, i++, m.dns_answers);
-  bind_str(st, i++, m.tcp_failure);
-  bind_str(st, i++, m.tls_failure);
-  sqlite3_bind_int(st, i++, m.tls_ok);
-  sqlite3_bind_int(st, i++, m.http_status);
-  bind_str(st, i++, m.blockpage_name);
-  bind_str(st, i++, m.blockpage_source);
-  bind_str(st, i++, m.blockpage_scope);
-  bind_str(st, i++, m.blockpage_kind);
-  sqlite3_bind_int(st, i++, m.blockpage_confirmed == 1);
-  sqlite3_bind_int(st, i++, m.blockpage_optin == 1);
-  bind_str(st, i++, m.server_side_block);
-  bind_str(st, i++, m.analysis_reason);
-  bind_str(st, i++, m.probe_cc);
-  bind_str(st, i++, m.probe_asn);
-  bind_str(st, i++, m.report_id);
+static int bind_cols(sqlite3_stmt *st, int i, const cs_store_meas *m) {
+#define COL_BIND(name, kind, since) BIND_##kind(st, i++, m->name);
+  CS_STORE_COLUMNS(COL_BIND)
+#undef COL_BIND
   return i;
+}
+
+/* The outcome of a measurement without x_outcome: the analyzer's, "undetermined" when it
+ * cannot tell; NULL (waiting) without an analyzer. */
+static void decide_outcome(cs_store *s, cs_arena *a, const cs_jval *v, cs_store_meas *m) {
+  if (m->outcome || !s->analyzer) return;
+  cs_outcome o;
+  if (s->analyzer(s->analyzer_ctx, a, v, m, &o) < 0 || !o.key)
+    o = (cs_outcome){.key = CS_OUTCOME_UNDETERMINED};
+  m->outcome = o.key;
+  m->censorship = o.censorship;
+  m->evidence = o.evidence ? cs_arena_strndup(a, o.evidence,
+                                              strnlen(o.evidence, CS_OUTCOME_EVIDENCE_MAX))
+                           : NULL;
 }
 
 static int run_exists(cs_store *s, int64_t run_id) {
@@ -508,10 +544,12 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
   cs_store_meas m;
   cs_jval *v = cs_json_parse(a, json, len, NULL, perr, sizeof perr);
   if (!v || cs_store_extract(a, v, &m) < 0 || memchr(json, 0, len)) {
-    snprintf(s->errmsg, sizeof s->errmsg, "%s", v ? "no string \"input\"" : perr);
+    snprintf(s->errmsg, sizeof s->errmsg, "%s",
+             v ? "not a measurement (no string \"input\", nor null with a \"test_name\")" : perr);
     cs_arena_free(a);
     return CS_STORE_BADJSON;
   }
+  decide_outcome(s, a, v, &m);
   int rc = CS_STORE_IO;
   if (exec(s, "BEGIN IMMEDIATE") < 0) goto done;
   int ex = run_exists(s, run_id);
@@ -602,12 +640,10 @@ int cs_store_reextract(cs_store *s, int64_t run_id, int64_t *updated) {
   if (s->scratch) return CS_STORE_BADJSON; /* no JSON kept */
   sqlite3_stmt *sel = NULL, *upd = NULL;
   int rc = CS_STORE_IO;
-  char ph[MEAS_NCOLS * 5 + 8];
-  size_t off = 0;
-  for (int k = 0; k < MEAS_NCOLS; k++)
-    off += (size_t)snprintf(ph + off, sizeof ph - off, "%s?%d", k ? "," : "", k + 2);
-  char sql[1024];
-  snprintf(sql, sizeof sql, "UPDATE measurements SET (" MEAS_COLS ") = (%s) WHERE id=?1", ph);
+  char ph[MEAS_NCOLS * 6 + 8], sql[sizeof MEAS_COLS + sizeof ph + 64];
+  placeholders(ph, sizeof ph, 2);
+  /* MEAS_COLS starts with ", ": skip it */
+  snprintf(sql, sizeof sql, "UPDATE measurements SET (%s) = (%s) WHERE id=?1", MEAS_COLS + 2, ph);
   if (exec(s, "BEGIN IMMEDIATE") < 0) return CS_STORE_IO;
   /* one row at a time, by id: the cursor never walks over rows it has updated */
   if (prepare(s,
@@ -637,6 +673,7 @@ int cs_store_reextract(cs_store *s, int64_t run_id, int64_t *updated) {
     cs_store_meas m;
     cs_jval *v = j ? cs_json_parse(a, j, len, NULL, NULL, 0) : NULL;
     if (v && cs_store_extract(a, v, &m) == 0) { /* unparsable rows keep their columns */
+      decide_outcome(s, a, v, &m);
       sqlite3_bind_int64(upd, 1, last);
       bind_cols(upd, 2, &m);
       int us = sqlite3_step(upd);
@@ -663,6 +700,91 @@ out:
   sqlite3_finalize(sel);
   sqlite3_finalize(upd);
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+/* Gives every row still waiting for an outcome (outcome IS NULL) the one its JSON carries,
+ * else the analyzer's; without an analyzer, rows without x_outcome keep waiting. One
+ * transaction, one row in memory at a time. Returns 0 or a CS_STORE_* code. */
+static int fill_outcomes(cs_store *s) {
+  if (s->scratch) return CS_STORE_OK; /* no JSON kept: decided at insert or never */
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  int rc = CS_STORE_IO;
+  if (exec(s, "BEGIN IMMEDIATE") < 0) return CS_STORE_IO;
+  if (prepare(s,
+              "SELECT id, json FROM measurements WHERE outcome IS NULL AND id>?1 ORDER BY id "
+              "LIMIT 1",
+              &sel) < 0 ||
+      prepare(s, "UPDATE measurements SET outcome=?2, censorship=?3, evidence=?4 WHERE id=?1",
+              &upd) < 0)
+    goto out;
+  for (int64_t last = 0;;) {
+    sqlite3_bind_int64(sel, 1, last);
+    int step = sqlite3_step(sel);
+    if (step == SQLITE_DONE) break;
+    if (step != SQLITE_ROW) {
+      set_err(s);
+      goto out;
+    }
+    last = sqlite3_column_int64(sel, 0);
+    const char *j = (const char *)sqlite3_column_text(sel, 1);
+    size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+    cs_arena *a = cs_arena_new(0);
+    if (!a) {
+      rc = CS_STORE_NOMEM;
+      goto out;
+    }
+    cs_store_meas m;
+    cs_jval *v = j ? cs_json_parse(a, j, len, NULL, NULL, 0) : NULL;
+    int us = SQLITE_DONE;
+    if (v && cs_store_extract(a, v, &m) == 0) {
+      decide_outcome(s, a, v, &m);
+      if (m.outcome) {
+        sqlite3_bind_int64(upd, 1, last);
+        bind_str(upd, 2, m.outcome);
+        sqlite3_bind_int(upd, 3, m.censorship == 1);
+        bind_str(upd, 4, m.evidence);
+        if ((us = sqlite3_step(upd)) != SQLITE_DONE) set_err(s);
+        sqlite3_reset(upd);
+        sqlite3_clear_bindings(upd);
+      }
+    }
+    cs_arena_free(a);
+    sqlite3_reset(sel);
+    if (us != SQLITE_DONE) goto out;
+  }
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  sel = upd = NULL;
+  if (exec(s, "COMMIT") == 0) return CS_STORE_OK;
+out:
+  sqlite3_finalize(sel);
+  sqlite3_finalize(upd);
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+int cs_store_set_analyzer(cs_store *s, cs_store_analyzer fn, void *ctx) {
+  if (!s) return CS_STORE_IO;
+  s->analyzer = fn;
+  s->analyzer_ctx = ctx;
+  return fn ? fill_outcomes(s) : CS_STORE_OK;
+}
+
+int cs_store_run_name(cs_store *s, int64_t run_id) {
+  if (!s) return CS_STORE_IO;
+  sqlite3_stmt *st;
+  if (prepare(s,
+              "UPDATE runs SET test_name=(SELECT CASE WHEN count(DISTINCT test_name)=1 THEN "
+              "min(test_name) ELSE 'mixed' END FROM measurements WHERE run_id=?1 AND test_name "
+              "IS NOT NULL) WHERE id=?1 AND EXISTS (SELECT 1 FROM measurements WHERE run_id=?1 "
+              "AND test_name IS NOT NULL)",
+              &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, run_id);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;
+  if (rc) set_err(s);
+  sqlite3_finalize(st);
   return rc;
 }
 
@@ -734,7 +856,7 @@ cs_store_iter *cs_store_iter_new(cs_store *s, int64_t run_id) {
   cs_store_iter *it = calloc(1, sizeof *it);
   if (!it) return NULL;
   it->s = s;
-  if (prepare(s, "SELECT id, run_id, " MEAS_COLS " FROM measurements WHERE run_id=?1 ORDER BY id",
+  if (prepare(s, "SELECT id, run_id" MEAS_COLS " FROM measurements WHERE run_id=?1 ORDER BY id",
               &it->rows) < 0) {
     free(it);
     return NULL;
@@ -749,6 +871,14 @@ static const char *col_str(sqlite3_stmt *st, int i) {
 static int col_tri(sqlite3_stmt *st, int i) {
   return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int(st, i) != 0;
 }
+static double col_real(sqlite3_stmt *st, int i) {
+  return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_double(st, i);
+}
+#define READ_TEXT(st, i) col_str(st, i)
+#define READ_TRI(st, i) col_tri(st, i)
+#define READ_FLAG(st, i) (sqlite3_column_int(st, i) != 0)
+#define READ_COUNT(st, i) sqlite3_column_int(st, i)
+#define READ_REAL(st, i) col_real(st, i)
 
 int cs_store_iter_next(cs_store_iter *it, cs_store_meas *m) {
   if (!it) return -1;
@@ -764,36 +894,10 @@ int cs_store_iter_next(cs_store_iter *it, cs_store_meas *m) {
   int i = 0;
   m->id = sqlite3_column_int64(st, i++);
   m->run_id = sqlite3_column_int64(st, i++);
-  m->input = col_str(st, i++);
-  m->test_name = col_str(st, i++);
-  m->category_code = col_str(st, i++);
-  m->measurement_start_time = col_str(st, i++);
-  m->test_runtime = sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_double(st, i);
-  i++;
-  m->blocking = col_str(st, i++);
-  m->accessible = col_tri(st, i++);
-  m->dns_consistency = col_str(st, i++);
-  m->dns_experiment_failure = col_str(st, i++);
-  m->http_experiment_failure = col_str(st, i++);
-  m->control_failure = col_str(st, i++);
-  m->dns_answers = col_str(st, i++);
-  m->tcp_failure = col_str(st, i++);
-  m->tls_failure = col_str(st, i++);
-  m->tls_ok = sqlite3_column_int(st, i++);
-  m->http_status = sqlite3_column_int(st, i++);
-  m->blockpage_name = col_str(st, i++);
-  m->blockpage_source = col_str(st, i++);
-  m->blockpage_scope = col_str(st, i++);
-  m->blockpage_kind = col_str(st, i++);
-  m->blockpage_confirmed = sqlite3_column_int(st, i++) != 0;
-  m->blockpage_optin = sqlite3_column_int(st, i++) != 0;
-  m->server_side_block = col_str(st, i++);
-  m->analysis_reason = col_str(st, i++);
-  m->probe_cc = col_str(st, i++);
-  m->probe_asn = col_str(st, i++);
-  m->report_id = col_str(st, i++);
-  _Static_assert(MEAS_NCOLS == 27, "column list and binds must agree");
-  if (!m->input) return -1;
+#define COL_READ(name, kind, since) m->name = READ_##kind(st, i++);
+  CS_STORE_COLUMNS(COL_READ)
+#undef COL_READ
+  if (!m->outcome) m->outcome = CS_OUTCOME_UNDETERMINED, m->censorship = 0, m->evidence = NULL;
   return 1;
 }
 
@@ -859,7 +963,8 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
       cs_arena *a = cs_arena_new(0);
       char err[64];
       cs_jval *v = a ? cs_json_parse(a, (const char *)line.data, line.len, NULL, err, sizeof err) : NULL;
-      const char *input = cs_json_get_str(v, "input", NULL);
+      const cs_jval *iv = cs_json_get(v, "input"); /* null: an input-less nettest */
+      const char *input = !iv ? NULL : iv->type == CS_JSTR ? iv->str : iv->type == CS_JNULL ? "" : NULL;
       if (input) {
         if (nkeys == capkeys) {
           size_t nc = capkeys ? capkeys * 2 : 256;

@@ -1,10 +1,12 @@
 /* store.h - the results store: measurements of a run in one SQLite database (see docs/store.md).
  *
- * A *run* is one invocation of a nettest over an input list. Each measurement is stored with
- * the columns the report needs (verdict keys, blockpage, evidence summaries) extracted once at
+ * A *run* is one invocation of a nettest over an input list (an imported file may mix
+ * nettests). Each measurement is stored with the columns the report needs (its test_name, its
+ * outcome, verdict keys, blockpage, evidence summaries: CS_STORE_COLUMNS) extracted once at
  * insert time, plus the full JSON. Every cs_store_add is one transaction, committed with
  * WAL + synchronous=FULL: once it returns 0 the measurement survives kill -9 and power loss.
- * UNIQUE(run_id, input): a resumed run never measures or stores a URL twice.
+ * Unique per run: (test_name, input or "") - a resumed run never measures or stores an input
+ * twice, and an input-less nettest (input null) stores one measurement per run.
  *
  * Not thread-safe: one cs_store per thread (SQLite itself allows several processes). */
 #ifndef CS_STORE_H
@@ -15,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "record/outcome.h"
 #include "util/arena.h"
 #include "util/json.h"
 
@@ -24,7 +27,7 @@ typedef struct cs_store cs_store;
 enum {
   CS_STORE_OK = 0,
   CS_STORE_DUPLICATE = -1, /* this input is already stored in this run; nothing written */
-  CS_STORE_BADJSON = -2,   /* not a JSON object with a string "input"; nothing written */
+  CS_STORE_BADJSON = -2,   /* not a measurement (cs_store_extract); nothing written */
   CS_STORE_NORUN = -3,     /* no such run */
   CS_STORE_IO = -4,        /* SQLite error (disk full, I/O, locked...): see cs_store_errmsg */
   CS_STORE_NOMEM = -5,
@@ -52,16 +55,22 @@ int64_t cs_store_run_begin(cs_store *s, const char *test_name, const char *input
 /* Marks the run finished (it is then never resumed). Returns 0 or a CS_STORE_* code. */
 int cs_store_run_end(cs_store *s, int64_t run_id);
 
-/* True when this input is already stored in this run (false also on error). */
+/* True when this input (NULL: an input-less measurement) is already stored in this run (false
+ * also on error). */
 bool cs_store_has(cs_store *s, int64_t run_id, const char *input);
 /* Number of measurements stored in the run (-1 on error). */
 int64_t cs_store_count(cs_store *s, int64_t run_id);
 
 /* Parses one measurement (bounded: cs_json_parse limits, 64 MiB at most), extracts the indexed
  * columns and stores them with the full JSON, in one durable transaction. The key is the
- * measurement's "input" string. Returns CS_STORE_OK or a negative CS_STORE_* code; on any
+ * measurement's (test_name, input). Returns CS_STORE_OK or a negative CS_STORE_* code; on any
  * error nothing is stored. */
 int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len);
+
+/* Names the run after its measurements: their common test_name, or "mixed" when they differ
+ * (unchanged when none has one). For imports, whose nettests are known only once read.
+ * Returns 0 or a CS_STORE_* code. */
+int cs_store_run_name(cs_store *s, int64_t run_id);
 
 /* Adds every line of a JSON-lines file to the run (blank lines skipped; lines over 64 MiB are
  * counted as bad). Returns 0, or CS_STORE_IO / CS_STORE_NOMEM / CS_STORE_NORUN when it had to
@@ -108,42 +117,87 @@ int cs_store_run_get(cs_store *s, int64_t run_id, cs_arena *a, cs_store_run *out
 /* Id of the newest run (0 when there is none, -1 on error). */
 int64_t cs_store_run_latest(cs_store *s);
 
-/* The extracted columns of one measurement. Strings are NULL when the key was absent, null or
- * of another type; tri-state ints are 1 true, 0 false, -1 null/absent. */
+/* The columns of a measurement, declared once: X(name, kind, since) with the schema version
+ * that added the column. The table's DDL, the column list of the insert, update and select,
+ * the fields of cs_store_meas and the binds are all generated from this list (store.c).
+ * Kinds (C type / SQL): TEXT const char * / TEXT, NULL when the key was absent, null or of
+ * another type; TRI int / INTEGER, 1 true, 0 false, -1 null or absent; FLAG int / INTEGER NOT
+ * NULL 0 or 1; COUNT int / INTEGER NOT NULL; REAL double / REAL, -1 unknown. */
+#define CS_STORE_COLUMNS(X)                                                                    \
+  X(input, TEXT, 1)                  /* NULL for an input-less nettest */                      \
+  X(test_name, TEXT, 1)              /* the measurement's own test_name */                     \
+  X(category_code, TEXT, 1)          /* annotations.category_code */                           \
+  X(measurement_start_time, TEXT, 1) /* as recorded: "YYYY-MM-DD HH:MM:SS" */                  \
+  X(test_runtime, REAL, 1)           /* seconds */                                             \
+  X(blocking, TEXT, 1)               /* web_connectivity's key: "false", "dns", ... as recorded */ \
+  X(accessible, TRI, 1)                                                                        \
+  X(dns_consistency, TEXT, 1) /* "consistent" | "inconsistent" | NULL */                       \
+  X(dns_experiment_failure, TEXT, 1)                                                           \
+  X(http_experiment_failure, TEXT, 1)                                                          \
+  X(control_failure, TEXT, 1)                                                                  \
+  /* evidence summaries, from OONI's archival keys (queries, tcp_connect, tls_handshakes,     \
+   * requests): NULL / 0 for nettests that lack them */                                        \
+  X(dns_answers, TEXT, 1) /* system-resolver A/AAAA answers (CNAMEs if none), space separated */ \
+  X(tcp_failure, TEXT, 1) /* "ip:port failure" of the first failed TCP connect */              \
+  X(tls_failure, TEXT, 1) /* failure of the first failed TLS handshake */                      \
+  X(tls_ok, COUNT, 1)     /* number of TLS handshakes that succeeded */                        \
+  X(http_status, COUNT, 1) /* status code of the newest response (requests[0]), 0 none */      \
+  /* our extras */                                                                             \
+  X(blockpage_name, TEXT, 1)                                                                   \
+  X(blockpage_source, TEXT, 1)                                                                 \
+  X(blockpage_scope, TEXT, 1)                                                                  \
+  X(blockpage_kind, TEXT, 1)                                                                   \
+  X(blockpage_confirmed, FLAG, 1)                                                              \
+  X(blockpage_optin, FLAG, 1)                                                                  \
+  X(server_side_block, TEXT, 1)                                                                \
+  X(analysis_reason, TEXT, 1)                                                                  \
+  /* envelope */                                                                               \
+  X(probe_cc, TEXT, 1)                                                                         \
+  X(probe_asn, TEXT, 1)                                                                        \
+  X(report_id, TEXT, 1)                                                                        \
+  /* the outcome (record/outcome.h), read from x_outcome, x_censorship, x_evidence; never     \
+   * re-derived. A measurement without x_outcome gets it from the analyzer hook             \
+   * (cs_store_set_analyzer); NULL in the table until one decides, "undetermined" on reading */ \
+  X(outcome, TEXT, 2)                                                                          \
+  X(censorship, FLAG, 2)                                                                       \
+  X(evidence, TEXT, 2)
+
+#define CS_STORE_CTYPE_TEXT const char *
+#define CS_STORE_CTYPE_TRI int
+#define CS_STORE_CTYPE_FLAG int
+#define CS_STORE_CTYPE_COUNT int
+#define CS_STORE_CTYPE_REAL double
+
+/* The extracted columns of one measurement (see CS_STORE_COLUMNS). */
 typedef struct {
   int64_t id, run_id; /* 0 for measurements not read from a store */
-  const char *input;
-  const char *test_name;
-  const char *category_code;          /* annotations.category_code */
-  const char *measurement_start_time; /* as recorded: "YYYY-MM-DD HH:MM:SS" */
-  double test_runtime;                /* seconds, -1 unknown */
-  const char *blocking; /* "false", "dns", "tcp_ip", "http-failure", "http-diff", any other
-                           string as recorded, or NULL for null/absent */
-  int accessible;
-  const char *dns_consistency; /* "consistent" | "inconsistent" | NULL */
-  const char *dns_experiment_failure, *http_experiment_failure, *control_failure;
-  /* evidence summaries (from queries / tcp_connect / tls_handshakes / requests) */
-  const char *dns_answers; /* system-resolver A/AAAA answers (CNAMEs if none), space separated */
-  const char *tcp_failure; /* "ip:port failure" of the first failed TCP connect */
-  const char *tls_failure; /* failure of the first failed TLS handshake */
-  int tls_ok;              /* number of TLS handshakes that succeeded */
-  int http_status;         /* status code of the newest response (requests[0]), 0 none */
-  /* our extras */
-  const char *blockpage_name, *blockpage_source, *blockpage_scope, *blockpage_kind;
-  int blockpage_confirmed, blockpage_optin;
-  const char *server_side_block, *analysis_reason;
-  /* envelope */
-  const char *probe_cc, *probe_asn, *report_id;
+#define CS_STORE_FIELD(name, kind, since) CS_STORE_CTYPE_##kind name;
+  CS_STORE_COLUMNS(CS_STORE_FIELD)
+#undef CS_STORE_FIELD
 } cs_store_meas;
 
-/* Fills out from a parsed measurement. Strings point into the parse tree or into arena a.
- * Returns 0, or -1 when m is not an object with a string "input" (without NUL characters). */
+/* Fills out from a parsed measurement. Strings point into the parse tree or into arena a; the
+ * outcome columns come from x_outcome (NULL when it has none: the analyzer's turn). Returns 0,
+ * or -1 when m is not a measurement: not an object, or an "input" that is neither a string
+ * (without NUL characters) nor null, or no input and no string "test_name". */
 int cs_store_extract(cs_arena *a, const cs_jval *m, cs_store_meas *out);
+
+/* The outcome of a measurement that carries none (an imported OONI file, a row older than
+ * schema 2): m is the parsed measurement, cols its extracted columns. Returns 0 with *out set
+ * (strings in a or in m), or -1 when it cannot tell (the row is then "undetermined"). */
+typedef int (*cs_store_analyzer)(void *ctx, cs_arena *a, const cs_jval *m,
+                                 const cs_store_meas *cols, cs_outcome *out);
+/* Installs the hook for every later cs_store_add and cs_store_reextract, and gives the rows
+ * still waiting for an outcome (from a migration, or added without a hook) theirs now, in one
+ * transaction. fn NULL: no hook (rows without x_outcome wait, read as "undetermined").
+ * Returns 0 or a CS_STORE_* code (the hook stays installed). */
+int cs_store_set_analyzer(cs_store *s, cs_store_analyzer fn, void *ctx);
 
 /* Streams the measurements of a run in insertion order, one row in memory at a time. */
 typedef struct cs_store_iter cs_store_iter;
 cs_store_iter *cs_store_iter_new(cs_store *s, int64_t run_id); /* NULL on error */
-/* 1: *m holds the next row (strings valid until the next call); 0: end; <0: error. */
+/* 1: *m holds the next row (strings valid until the next call; outcome never NULL:
+ * "undetermined" for a row none decided); 0: end; <0: error. */
 int cs_store_iter_next(cs_store_iter *it, cs_store_meas *m);
 /* The full JSON of the current row, loaded on demand (valid until the next call), or NULL. */
 const char *cs_store_iter_json(cs_store_iter *it, size_t *len);

@@ -1,6 +1,8 @@
 /* test_store.c - unit tests for store/: add/has/resume, duplicates, durability across
  * close/reopen, a writer killed with SIGKILL in the middle of a loop of adds, malformed input,
- * schema versioning, extraction of the indexed columns, JSON-lines import. */
+ * schema versioning, extraction of the indexed columns, JSON-lines import; schema 2: several
+ * nettests per run, input-less measurements, outcomes read from x_outcome or decided by the
+ * analyzer hook, and the migration of a schema-1 database. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,7 +240,7 @@ static void test_durable_reopen(void **st) {
   sqlite3_finalize(q);
   assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(q, 0), 1);
+  assert_int_equal(sqlite3_column_int(q, 0), 2); /* schema 2 (issue 9): test_name + outcome */
   sqlite3_finalize(q);
   sqlite3_close(db);
 }
@@ -616,6 +618,188 @@ static void test_reextract(void **st) {
   cs_store_close(s);
 }
 
+/* ---- schema 2: nettests, input-less measurements, outcomes, migration ----------------------- */
+
+/* Test hook: "site_down" for web_connectivity, cannot tell otherwise; counts its calls. */
+static int calls;
+static char hook_ctx[] = "ctx";
+static int hook(void *ctx, cs_arena *a, const cs_jval *m, const cs_store_meas *cols,
+                cs_outcome *out) {
+  (void)a, (void)m;
+  calls++;
+  assert_string_equal(ctx, "ctx");
+  if (!cols->test_name || strcmp(cols->test_name, "web_connectivity")) return -1;
+  *out = (cs_outcome){.key = "site_down", .evidence = "from the hook"};
+  return 0;
+}
+
+static const char optin_json[] =
+    "{\"input\":\"http://optin.example/\",\"test_name\":\"web_connectivity\",\"test_keys\":"
+    "{\"blocking\":\"dns\",\"accessible\":false,\"x_blockpage\":{\"name\":\"nayatel\"},"
+    "\"x_blockpage_optin\":true,\"x_outcome\":\"optin\",\"x_censorship\":false,"
+    "\"x_evidence\":\"DNS answer is the blockpage server nayatel (203.0.113.86)\"}}";
+static const char nullin_json[] =
+    "{\"input\":null,\"test_name\":\"stunreachability\",\"report_id\":\"r2\",\"test_keys\":"
+    "{\"x_outcome\":\"accessible\",\"x_censorship\":false,\"x_evidence\":null}}";
+static const char getter_json[] =
+    "{\"input\":\"http://optin.example/\",\"test_name\":\"urlgetter\",\"test_keys\":"
+    "{\"failure\":\"connection_reset\",\"x_outcome\":\"http_failure\",\"x_censorship\":true}}";
+
+static void test_nettests_outcomes(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t run = cs_store_run_begin(s, "import", "", NULL, false);
+  /* the outcome is read from x_outcome, never re-derived from blocking "dns" */
+  assert_int_equal(cs_store_add(s, run, optin_json, strlen(optin_json)), CS_STORE_OK);
+  /* an input-less measurement is stored, once per run */
+  assert_false(cs_store_has(s, run, NULL));
+  assert_int_equal(cs_store_add(s, run, nullin_json, strlen(nullin_json)), CS_STORE_OK);
+  assert_true(cs_store_has(s, run, NULL));
+  assert_int_equal(cs_store_add(s, run, nullin_json, strlen(nullin_json)), CS_STORE_DUPLICATE);
+  /* the same input measured by another nettest is another measurement */
+  assert_int_equal(cs_store_add(s, run, getter_json, strlen(getter_json)), CS_STORE_OK);
+  assert_int_equal(cs_store_add(s, run, getter_json, strlen(getter_json)), CS_STORE_DUPLICATE);
+  /* without x_outcome and without a hook: waiting, read as undetermined */
+  assert_int_equal(add(s, run, "http://a.example/"), CS_STORE_OK);
+  cs_store_iter *it = cs_store_iter_new(s, run);
+  cs_store_meas m;
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.blocking, "dns");
+  assert_string_equal(m.outcome, "optin");
+  assert_int_equal(m.censorship, 0);
+  assert_string_equal(m.evidence, "DNS answer is the blockpage server nayatel (203.0.113.86)");
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_null(m.input);
+  assert_string_equal(m.test_name, "stunreachability");
+  assert_string_equal(m.outcome, "accessible");
+  assert_null(m.evidence);
+  assert_null(m.dns_answers); /* evidence summaries: null for a nettest without them */
+  assert_int_equal(m.tls_ok, 0);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.test_name, "urlgetter");
+  assert_string_equal(m.outcome, "http_failure");
+  assert_int_equal(m.censorship, 1);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.outcome, "undetermined");
+  assert_int_equal(cs_store_iter_next(it, &m), 0);
+  cs_store_iter_free(it);
+  /* the hook decides the waiting row now, and every later one without x_outcome */
+  calls = 0;
+  assert_int_equal(cs_store_set_analyzer(s, hook, hook_ctx), CS_STORE_OK);
+  assert_int_equal(calls, 1);
+  assert_int_equal(add(s, run, "http://b.example/"), CS_STORE_OK);
+  assert_int_equal(calls, 2);
+  const char *other = "{\"input\":\"x\",\"test_name\":\"other\"}";
+  assert_int_equal(cs_store_add(s, run, other, strlen(other)), CS_STORE_OK);
+  assert_int_equal(calls, 3);
+  assert_int_equal(cs_store_set_analyzer(s, hook, hook_ctx), CS_STORE_OK);
+  assert_int_equal(calls, 3); /* nothing waits any more: decided rows are not asked again */
+  it = cs_store_iter_new(s, run);
+  for (int i = 0; i < 3; i++) assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.input, "http://a.example/");
+  assert_string_equal(m.outcome, "site_down");
+  assert_string_equal(m.evidence, "from the hook");
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.outcome, "site_down");
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.outcome, "undetermined"); /* the hook could not tell */
+  cs_store_iter_free(it);
+  /* the run is named after its measurements: several nettests -> "mixed" */
+  assert_int_equal(cs_store_run_name(s, run), CS_STORE_OK);
+  cs_arena *a = cs_arena_new(0);
+  cs_store_run r;
+  assert_int_equal(cs_store_run_get(s, run, a, &r), CS_STORE_OK);
+  assert_string_equal(r.test_name, "mixed");
+  int64_t run2 = cs_store_run_begin(s, "import", "", NULL, false);
+  assert_int_equal(cs_store_run_name(s, run2), CS_STORE_OK); /* empty: unchanged */
+  assert_int_equal(cs_store_run_get(s, run2, a, &r), CS_STORE_OK);
+  assert_string_equal(r.test_name, "import");
+  assert_int_equal(add(s, run2, "http://a.example/"), CS_STORE_OK);
+  assert_int_equal(cs_store_run_name(s, run2), CS_STORE_OK);
+  assert_int_equal(cs_store_run_get(s, run2, a, &r), CS_STORE_OK);
+  assert_string_equal(r.test_name, "web_connectivity");
+  cs_arena_free(a);
+  /* still not measurements: input null without a test_name, input of another type */
+  const char *bad[] = {"{\"input\":null}", "{\"test_keys\":{}}", "{\"input\":[],\"test_name\":\"x\"}"};
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(cs_store_add(s, run, bad[i], strlen(bad[i])), CS_STORE_BADJSON);
+  cs_store_close(s);
+}
+
+/* Schema 1, exactly as censorscope wrote it before issue 9. */
+static const char schema_v1[] =
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY, test_name TEXT NOT NULL, input_list TEXT NOT "
+    "NULL, params TEXT, started_at TEXT NOT NULL DEFAULT (datetime('now')), finished_at TEXT);"
+    "CREATE INDEX runs_resume ON runs(test_name, input_list, finished_at);"
+    "CREATE TABLE measurements (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES "
+    "runs(id), input TEXT NOT NULL, test_name TEXT, category_code TEXT, measurement_start_time "
+    "TEXT, test_runtime REAL, blocking TEXT, accessible INTEGER, dns_consistency TEXT, "
+    "dns_experiment_failure TEXT, http_experiment_failure TEXT, control_failure TEXT, "
+    "dns_answers TEXT, tcp_failure TEXT, tls_failure TEXT, tls_ok INTEGER NOT NULL DEFAULT 0, "
+    "http_status INTEGER NOT NULL DEFAULT 0, blockpage_name TEXT, blockpage_source TEXT, "
+    "blockpage_scope TEXT, blockpage_kind TEXT, blockpage_confirmed INTEGER NOT NULL DEFAULT 0, "
+    "blockpage_optin INTEGER NOT NULL DEFAULT 0, server_side_block TEXT, analysis_reason TEXT, "
+    "probe_cc TEXT, probe_asn TEXT, report_id TEXT, stored_at TEXT NOT NULL DEFAULT "
+    "(datetime('now')), json TEXT NOT NULL, UNIQUE(run_id, input));"
+    "PRAGMA user_version=1;";
+
+static void test_migrate_v1(void **st) {
+  (void)st;
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+  char b[4096], sql[8192];
+  meas(b, sizeof b, "http://old.example/", "\"dns\"");
+  char *q = sqlite3_mprintf(
+      "INSERT INTO runs (id, test_name, input_list, finished_at) VALUES (7, "
+      "'web_connectivity', 'l.txt', '2026-11-25 05:00:00');"
+      "INSERT INTO measurements (id, run_id, input, test_name, blocking, dns_answers, "
+      "blockpage_confirmed, stored_at, json) VALUES (41, 7, 'http://old.example/', "
+      "'web_connectivity', 'dns', '192.0.2.1', 1, '2026-11-25 05:00:01', %Q);"
+      "INSERT INTO measurements (id, run_id, input, test_name, blocking, json) VALUES (42, 7, "
+      "'http://optin.example/', 'web_connectivity', 'dns', %Q)",
+      b, optin_json);
+  snprintf(sql, sizeof sql, "%s", q);
+  sqlite3_free(q);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+
+  cs_store *s = open_db(); /* migrates */
+  assert_int_equal(cs_store_count(s, 7), 2);
+  cs_store_iter *it = cs_store_iter_new(s, 7);
+  cs_store_meas m;
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_int_equal(m.id, 41); /* every row kept, with its id and columns */
+  assert_string_equal(m.input, "http://old.example/");
+  assert_string_equal(m.dns_answers, "192.0.2.1");
+  assert_int_equal(m.blockpage_confirmed, 1);
+  assert_string_equal(m.outcome, "undetermined"); /* no x_outcome, no hook yet */
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.outcome, "optin"); /* its JSON carries one: filled on migration */
+  cs_store_iter_free(it);
+  calls = 0;
+  assert_int_equal(cs_store_set_analyzer(s, hook, hook_ctx), CS_STORE_OK);
+  assert_int_equal(calls, 1);
+  it = cs_store_iter_new(s, 7);
+  assert_int_equal(cs_store_iter_next(it, &m), 1);
+  assert_string_equal(m.outcome, "site_down");
+  size_t len;
+  const char *j = cs_store_iter_json(it, &len);
+  assert_int_equal(len, strlen(b));
+  assert_memory_equal(j, b, len);
+  cs_store_iter_free(it);
+  /* the new key holds on migrated rows, and input-less rows now fit */
+  assert_true(cs_store_has(s, 7, "http://old.example/"));
+  assert_int_equal(add(s, 7, "http://old.example/"), CS_STORE_DUPLICATE);
+  assert_int_equal(cs_store_add(s, 7, nullin_json, strlen(nullin_json)), CS_STORE_OK);
+  cs_store_close(s);
+  /* reopening does not migrate again */
+  s = open_db();
+  assert_int_equal(cs_store_count(s, 7), 3);
+  cs_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_add_has_iter, setup, teardown),
@@ -630,6 +814,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sync_jsonl, setup, teardown),
       cmocka_unit_test(test_extract_answers),
       cmocka_unit_test_setup_teardown(test_reextract, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_nettests_outcomes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
