@@ -2,13 +2,14 @@
  * does a given resolver answer for a domain, through every address it has, and does its answer
  * agree with the probe's own resolver (the system resolver unless --resolver)?
  *
- * One input is one resolver: "system" (getaddrinfo), "udp://HOST[:PORT]" (port 53 by default)
- * or "https://HOST/PATH" (DNS over HTTPS). For each input:
+ * One input is one resolver: "system" (getaddrinfo), "udp://HOST[:PORT]" or "tcp://HOST[:PORT]"
+ * (port 53 by default) or "https://HOST/PATH" (DNS over HTTPS). Every lookup goes through the
+ * engine's one resolver entry (cs_resolve). For each input:
  *
  *   bootstrap ── HOST is a name: the system resolver resolves it (bogons are an error, as
  *                OONI's) ─┐
  *   lookups   ── the domain (--domain, default example.org) through the resolver, once per
- *                bootstrap address for UDP (keyed "udp://ADDR:PORT"), once for an IP literal,
+ *                bootstrap address for UDP/TCP (keyed "udp://ADDR:PORT"), once for an IP literal,
  *                for DoH and for "system" (keyed by the input) ─┤
  *   control   ── the domain through the probe's resolver (system, or --resolver):
  *                x_control_lookup; not for the input "system" ─┘
@@ -22,13 +23,13 @@
  * analyze` (ours or OONI's measurements) agree by construction. No outcome counts as
  * censorship: one resolver answering differently from another is evidence worth a look, not
  * proof of who lies. See docs/nettests.md for the vocabulary and the deviations from OONI. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "engine/dns.h"
-#include "engine/doh.h"
+#include "engine/resolve.h"
 #include "nettests/nettest.h"
 #include "record/record.h"
 #include "util/failure.h"
@@ -294,19 +295,18 @@ static int dc_analyze(cs_arena *a, const cs_jval *m, const cs_analysis_opts *opt
 
 /* ---- the measurement ------------------------------------------------------------------- */
 
-typedef enum { DC_SYSTEM, DC_UDP, DC_DOH } dc_kind;
+typedef enum { DC_SYSTEM, DC_UDP, DC_TCP, DC_DOH } dc_kind;
 
 typedef struct dc dc;
 
 typedef struct {
   dc *m;
   const char *key;      /* the lookups key */
-  const char *mode;     /* "system" / "udp://IP:PORT" / the DoH URL */
+  const char *mode;     /* resolver spec: "system", "udp://IP:PORT", the DoH URL... */
   cs_trace *t;
   const char *failure;
   bool done;
-  cs_dns_req *dns;
-  cs_doh_req *doh;
+  cs_resolve_req *req;
 } dc_lookup;
 
 struct dc {
@@ -320,7 +320,7 @@ struct dc {
   double zero;
   const char *input, *category, *input_error;
   dc_kind kind;
-  const char *host; /* the resolver's host (UDP, DoH), IPv6 without brackets */
+  const char *host; /* the resolver's host (UDP, TCP, DoH), IPv6 without brackets */
   uint16_t port;
   bool host_is_ip;
   cs_dns_opts dopts;
@@ -331,7 +331,7 @@ struct dc {
   bool has_ctl;
   dc_lookup lk[DC_MAX_LOOKUPS];
   size_t nlk;
-  cs_dns_req *boot_req;
+  cs_resolve_req *boot_req;
   int pending;
   cs_defer fin;
 };
@@ -354,7 +354,7 @@ static const char *dc_failure_of(const cs_dns_result *r) {
 
 static void dc_on_lookup(void *arg, const cs_dns_result *r) {
   dc_lookup *lu = arg;
-  lu->dns = NULL, lu->doh = NULL; /* freed by the engine after this callback */
+  lu->req = NULL; /* freed by the engine after this callback */
   lu->failure = dc_failure_of(r);
   lu->done = true;
   dc_step_done(lu->m);
@@ -367,14 +367,10 @@ static void dc_lookup_start(dc *m, dc_lookup *lu) {
   lu->m = m;
   lu->t = cs_trace_new(m->zero, DC_TRACE_LIMIT);
   if (lu->t) {
-    if (!strncasecmp(lu->mode, "https://", 8))
-      lu->doh = cs_doh_lookup_host(m->l, lu->t, m->probe->tls, lu->mode, m->s->domain, &m->dopts,
-                                   dc_on_lookup, lu);
-    else
-      lu->dns = cs_dns_lookup_host(m->l, lu->t, m->s->domain, lu->mode, &m->dopts, dc_on_lookup,
-                                   lu);
+    cs_resolve_opts ro = {.resolver = lu->mode, .tls = m->probe->tls, .dns = m->dopts};
+    lu->req = cs_resolve(m->l, lu->t, &ro, m->s->domain, dc_on_lookup, lu);
   }
-  if (!lu->dns && !lu->doh) {
+  if (!lu->req) {
     lu->failure = lu->t ? "unknown_failure: the lookup could not start (bad domain, no trust "
                           "store or out of memory)"
                         : "unknown_failure: out of memory";
@@ -395,7 +391,7 @@ static void dc_add_lookup(dc *m, const char *key, const char *mode) {
   dc_lookup_start(m, lu);
 }
 
-/* The lookups through the resolver at addresses addrs (UDP: one each) or its URL (DoH). */
+/* The lookups through the resolver at addresses addrs (UDP/TCP: one each) or its URL (DoH). */
 static void dc_start_lookups(dc *m, const cs_ip *addrs, size_t naddrs) {
   if (m->kind == DC_SYSTEM) {
     dc_add_lookup(m, "system", "system");
@@ -410,7 +406,7 @@ static void dc_start_lookups(dc *m, const cs_ip *addrs, size_t naddrs) {
   for (size_t i = 0; i < naddrs && m->nlk < DC_MAX_LOOKUPS; i++) {
     char ep[CS_IPSTR_MAX + 16];
     cs_endpoint_format(&addrs[i], m->port, ep, sizeof ep);
-    const char *mode = cs_arena_printf(m->a, "udp://%s", ep);
+    const char *mode = cs_arena_printf(m->a, "%s://%s", m->kind == DC_TCP ? "tcp" : "udp", ep);
     dc_add_lookup(m, m->host_is_ip ? m->input : mode, mode);
   }
 }
@@ -438,14 +434,15 @@ static const char *dc_parse_input(dc *m) {
     m->kind = DC_DOH, m->host = u.host, m->port = u.port, m->host_is_ip = u.host_is_ip;
     return NULL;
   }
-  if (strncasecmp(in, "udp://", 6) != 0)
-    return "unsupported resolver: give system, udp://HOST[:PORT] or https://HOST/PATH";
-  m->kind = DC_UDP;
+  if (strncasecmp(in, "udp://", 6) != 0 && strncasecmp(in, "tcp://", 6) != 0)
+    return "unsupported resolver: give system, udp://HOST[:PORT], tcp://HOST[:PORT] or "
+           "https://HOST/PATH";
+  m->kind = tolower((unsigned char)in[0]) == 't' ? DC_TCP : DC_UDP;
   const char *h = in + 6, *end;
   char *host;
   if (*h == '[') {
     end = strchr(h, ']');
-    if (!end) return "invalid udp:// resolver: unterminated [";
+    if (!end) return "invalid resolver: unterminated [";
     host = cs_arena_strndup(m->a, h + 1, (size_t)(end - h - 1));
     end++;
   } else {
@@ -458,12 +455,12 @@ static const char *dc_parse_input(dc *m) {
   if (*end == ':') {
     char *e;
     unsigned long p = strtoul(end + 1, &e, 10);
-    if (e == end + 1 || *e || p == 0 || p > 65535) return "invalid udp:// resolver: bad port";
+    if (e == end + 1 || *e || p == 0 || p > 65535) return "invalid resolver: bad port";
     m->port = (uint16_t)p;
   } else if (*end) {
-    return "invalid udp:// resolver: trailing characters";
+    return "invalid resolver: trailing characters";
   }
-  if (!*host || strchr(host, '/')) return "invalid udp:// resolver: no host";
+  if (!*host || strchr(host, '/')) return "invalid resolver: no host";
   cs_ip ip;
   m->host_is_ip = cs_ip_parse(host, &ip);
   m->host = host;
@@ -512,8 +509,8 @@ static int dc_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
       dc_start_lookups(m, &ip, 1);
     } else {
       m->boot = cs_trace_new(m->zero, DC_TRACE_LIMIT);
-      if (m->boot)
-        m->boot_req = cs_dns_getaddrinfo(l, m->boot, m->host, &m->dopts, dc_on_bootstrap, m);
+      cs_resolve_opts ro = {.resolver = "system", .dns = m->dopts};
+      if (m->boot) m->boot_req = cs_resolve(l, m->boot, &ro, m->host, dc_on_bootstrap, m);
       if (m->boot_req) m->pending++;
       else m->boot_failure = "unknown_failure: the bootstrap could not start";
     }

@@ -2,7 +2,7 @@
  * (tests/support/dns_mock.c for UDP, the canned HTTPS server of tests/support/tcp_servers.c
  * for DoH), driven through its registry entry (cs_nettest_dnscheck.start) as the generic
  * command drives it: answered, NXDOMAIN (alone and where the probe's resolver answered), a
- * bogon answer, SERVFAIL, garbage, silence, a closed port, a bootstrap through "localhost",
+ * bogon answer, SERVFAIL, garbage, silence, tcp://, a closed port, a bootstrap through "localhost",
  * DoH, "system", an unsupported input; every time the outcome and OONI's test keys in the
  * JSON, and analyze() on the stored JSON giving the same outcome. Plus analyze() on an
  * OONI-shaped measurement (no control) and on test keys that are not dnscheck's. Nothing here
@@ -270,6 +270,25 @@ static void test_timeout(void **st) {
   udp_case(CS_DNS_MOCK_SILENT, CS_DNS_MOCK_NORMAL, "timeout", "generic_timeout_error");
 }
 
+/* tcp://: the same resolver over TCP (the mock serves both on one port). */
+static void test_tcp(void **st) {
+  (void)st;
+  mocks *mk = mocks_new(CS_DNS_MOCK_NORMAL, CS_DNS_MOCK_NORMAL);
+  char input[64];
+  snprintf(input, sizeof input, "tcp://127.0.0.1:%u", cs_dns_mock_port(mk->tested));
+  meas x;
+  run(input, "dnscheck.test", mk->control_url, NULL, &x);
+  assert_string_equal(x.key, "accessible");
+  parsed p = check_stored(&x);
+  const cs_jval *lv = lookup(&p, input);
+  const cs_jval *qs = cs_json_get(lv, "queries");
+  assert_true(qs && qs->len == 2);
+  assert_string_equal(cs_json_get_str(qs->kids[0], "engine", ""), "tcp");
+  assert_true(cs_dns_mock_tcp_queries(mk->tested) >= 2);
+  parsed_free(&p, &x);
+  mocks_free(mk);
+}
+
 /* Nothing listens: ICMP port unreachable. */
 static void test_unreachable(void **st) {
   (void)st;
@@ -505,6 +524,7 @@ int main(void) {
       cmocka_unit_test(test_servfail),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_timeout),
+      cmocka_unit_test(test_tcp),
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_bootstrap),
       cmocka_unit_test(test_bootstrap_failure),
