@@ -17,10 +17,14 @@ static const char usage_text[] =
     "       censorscope report --db PATH --import FILE [--format ...] [-o FILE]\n"
     "       censorscope report --db PATH --list-runs\n"
     "\n"
-    "Summarises a run of web_connectivity measurements: URLs tested, accessible, blocked by\n"
-    "method (DNS, TCP/IP, TLS/SNI, HTTP failure, blockpage), confirmed blockpages, opt-in\n"
-    "filters (not counted as censorship), sites down and undetermined, by Citizen Lab\n"
-    "category, with every blocked URL and its evidence. See docs/report.md.\n"
+    "Summarises a run of measurements: URLs tested, accessible, blocked by method (DNS,\n"
+    "TCP/IP, TLS/SNI, HTTP failure, blockpage), confirmed blockpages, opt-in filters (not\n"
+    "counted as censorship), sites down and undetermined, by Citizen Lab category, with every\n"
+    "blocked URL and its evidence. Each measurement counts with the outcome its nettest\n"
+    "recorded (x_outcome); web_connectivity measurements without one (OONI files, older\n"
+    "databases) get it from their recorded verdict. A run may mix nettests (an imported file\n"
+    "keeps each line's test_name; the run is named after them, or \"mixed\").\n"
+    "See docs/report.md.\n"
     "\n"
     "options:\n"
     "  --db PATH        results database (default: $CENSORSCOPE_DB, else censorscope.db)\n"
@@ -97,7 +101,7 @@ static int run(int argc, char **argv) {
                                        {0, 0, 0, 0}};
   const char *db = getenv("CENSORSCOPE_DB"), *run_arg = "latest", *jsonl = NULL, *out = NULL,
              *import = NULL;
-  cs_report_format fmt = CS_REPORT_TEXT;
+  cs_report_format fmt = cs_report_format_at(0); /* text */
   bool list = false;
   int c;
   optind = 1;

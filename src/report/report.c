@@ -1,26 +1,24 @@
-/* report.c - outcome rules, aggregation (pass 1) and helpers shared by the renderers. */
-#include "report/report.h"
+/* report.c - the outcome slots, the run visitor, aggregation (pass 1), the renderer table
+ * and the helpers the renderers share. */
+#include "report/report_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-static const struct {
-  const char *key, *label;
-  bool blocked;
-} outcomes[CS_OUT_N] = {
-#define CS_REPORT_X(id, key, label, blocked) {key, label, blocked},
-    CS_REPORT_OUTCOMES(CS_REPORT_X)
-#undef CS_REPORT_X
-};
-
 const char *cs_report_outcome_key(cs_report_outcome o) {
-  return o < CS_OUT_N ? outcomes[o].key : "?";
+  return o < CS_OUT_N ? cs_wc_outcome_defs[o].key : "?";
 }
 const char *cs_report_outcome_label(cs_report_outcome o) {
-  return o < CS_OUT_N ? outcomes[o].label : "?";
+  return o < CS_OUT_N ? cs_wc_outcome_defs[o].label : "?";
 }
-bool cs_report_outcome_blocked(cs_report_outcome o) { return o < CS_OUT_N && outcomes[o].blocked; }
+bool cs_report_outcome_blocked(cs_report_outcome o) {
+  return o < CS_OUT_N && cs_wc_outcome_defs[o].censorship;
+}
+cs_report_outcome cs_report_outcome_slot(const char *key) {
+  const cs_outcome_def *d = cs_outcome_def_find(cs_wc_outcome_defs, cs_wc_noutcome_defs, key);
+  return d ? (cs_report_outcome)(d - cs_wc_outcome_defs) : CS_OUT_N;
+}
 
 /* Citizen Lab category codes (test-lists/lists/00-LEGEND-new_category_codes.csv). */
 static const char *const categories[][2] = {
@@ -83,92 +81,55 @@ void cs_report_wc_summary(const cs_store_meas *m, cs_wc_summary *s) {
   };
 }
 
+
+/* ---- nettests: labels, sections, outcomes of measurements that carry none ---------------- */
+
+/* The nettest of a stored measurement: web_connectivity for rows without a test_name (ours
+ * before schema 2 kept it everywhere). */
+static bool is_wc(const char *test_name) {
+  return !test_name || !strcmp(test_name, "web_connectivity");
+}
+
+const char *cs_report_label(const char *test_name, const char *key) {
+  cs_report_outcome o = cs_report_outcome_slot(key);
+  if (o < CS_OUT_N) return cs_report_outcome_label(o);
+  (void)test_name; /* no other nettest declares outcomes yet */
+  return key;
+}
+
+const struct cs_report_section *cs_report_section_of(const char *test_name) {
+  return is_wc(test_name) ? &cs_report_wc_section : NULL;
+}
+
 int cs_report_analyzer(void *ctx, cs_arena *a, const cs_jval *m, const cs_store_meas *cols,
                        cs_outcome *out) {
   (void)ctx, (void)m;
-  /* no test_name: the measurements of censorscope before nettests had names in the store */
-  if (cols->test_name && strcmp(cols->test_name, "web_connectivity")) return -1;
+  if (!is_wc(cols->test_name)) return -1;
   cs_wc_summary s;
   cs_report_wc_summary(cols, &s);
   return cs_wc_outcome_compute(a, &s, out);
 }
 
-/* TLS-stage failure: the handshake failed and none succeeded, or the HTTP failure is itself a
- * TLS error (ssl_*). See docs/report.md. */
-static bool tls_stage(const cs_store_meas *m) {
-  const char *hf = m->http_experiment_failure;
-  if (hf && !strncmp(hf, "ssl_", 4)) return true;
-  return m->tls_failure && m->tls_ok == 0;
-}
+/* ---- the run visitor --------------------------------------------------------------------- */
 
-cs_report_outcome cs_report_classify(const cs_store_meas *m) {
-  const char *b = m->blocking;
-  if (!b) return CS_OUT_UNDETERMINED;
-  if (!strcmp(b, "false")) {
-    if (m->accessible == 0) return m->server_side_block ? CS_OUT_SERVER_SIDE : CS_OUT_SITE_DOWN;
-    return m->accessible == 1 ? CS_OUT_ACCESSIBLE : CS_OUT_UNDETERMINED;
+int cs_report_each(cs_store *s, int64_t run_id, cs_report_rows which,
+                   int (*fn)(void *ctx, const cs_report_row *row), void *ctx) {
+  cs_store_iter *it = cs_store_iter_new(s, run_id);
+  if (!it) return -1;
+  cs_store_meas m;
+  int rc, ret = 0;
+  while (!ret && (rc = cs_store_iter_next(it, &m)) == 1) {
+    cs_report_row row = {.m = &m, .key = m.outcome, .censorship = m.censorship == 1,
+                         .evidence = m.evidence ? m.evidence : ""};
+    row.slot = cs_report_outcome_slot(row.key);
+    row.label = cs_report_label(m.test_name, row.key);
+    if (which == CS_REPORT_ROWS_BLOCKED && !row.censorship) continue;
+    if (which == CS_REPORT_ROWS_OPTIN && row.slot != CS_OUT_OPTIN) continue;
+    ret = fn(ctx, &row);
   }
-  cs_report_outcome o;
-  if (!strcmp(b, "dns")) o = CS_OUT_DNS;
-  else if (!strcmp(b, "tcp_ip")) o = CS_OUT_TCP_IP;
-  else if (!strcmp(b, "http-failure")) o = tls_stage(m) ? CS_OUT_TLS : CS_OUT_HTTP_FAILURE;
-  else if (!strcmp(b, "http-diff")) o = CS_OUT_BLOCKPAGE;
-  else return CS_OUT_UNDETERMINED; /* not one of OONI's values */
-  return m->blockpage_optin == 1 ? CS_OUT_OPTIN : o;
-}
-
-const char *cs_report_evidence(const cs_store_meas *m, cs_report_outcome o, char *buf,
-                               size_t len) {
-  if (!len) return buf;
-  buf[0] = 0;
-  const char *bp = m->blockpage_name;
-  switch (o) {
-  case CS_OUT_DNS:
-    if (bp) snprintf(buf, len, "DNS answer is the blockpage server %s (%s)", bp,
-                     m->dns_answers ? m->dns_answers : "");
-    else if (m->dns_experiment_failure)
-      snprintf(buf, len, "DNS lookup failed: %s", m->dns_experiment_failure);
-    else if (m->dns_answers) snprintf(buf, len, "unexpected DNS answer: %s", m->dns_answers);
-    else snprintf(buf, len, "DNS %s", m->dns_consistency ? m->dns_consistency : "inconsistent");
-    break;
-  case CS_OUT_TCP_IP:
-    snprintf(buf, len, "TCP connect failed: %s",
-             m->tcp_failure              ? m->tcp_failure
-             : m->http_experiment_failure ? m->http_experiment_failure
-                                         : "?");
-    break;
-  case CS_OUT_TLS:
-    snprintf(buf, len, "TLS handshake failed: %s",
-             m->tls_failure ? m->tls_failure
-                            : m->http_experiment_failure ? m->http_experiment_failure : "?");
-    break;
-  case CS_OUT_HTTP_FAILURE:
-    snprintf(buf, len, "HTTP request failed: %s",
-             m->http_experiment_failure ? m->http_experiment_failure : "?");
-    break;
-  case CS_OUT_BLOCKPAGE:
-  case CS_OUT_OPTIN:
-    if (bp) snprintf(buf, len, "blockpage %s", bp);
-    else if (m->http_status)
-      snprintf(buf, len, "HTTP %d, page differs from the control's", m->http_status);
-    else snprintf(buf, len, "page differs from the control's");
-    break;
-  case CS_OUT_SERVER_SIDE:
-    snprintf(buf, len, "%s", m->server_side_block ? m->server_side_block : "");
-    break;
-  case CS_OUT_SITE_DOWN:
-  case CS_OUT_UNDETERMINED:
-    if (m->control_failure) snprintf(buf, len, "control failed: %s", m->control_failure);
-    else if (m->dns_experiment_failure)
-      snprintf(buf, len, "DNS lookup failed: %s", m->dns_experiment_failure);
-    else if (m->http_experiment_failure)
-      snprintf(buf, len, "HTTP failed: %s", m->http_experiment_failure);
-    break;
-  case CS_OUT_ACCESSIBLE:
-  case CS_OUT_N:
-    break;
-  }
-  return buf;
+  if (!ret && rc < 0) ret = -1;
+  cs_store_iter_free(it);
+  return ret;
 }
 
 /* ---- pass 1 ------------------------------------------------------------------------------ */
@@ -194,34 +155,28 @@ static cs_report_category *category_slot(cs_report *r, const char *code, size_t 
   return c;
 }
 
-static cs_report_fingerprint *fp_slot(cs_report *r, const cs_store_meas *m, bool optin,
-                                      size_t *cap) {
-  const char *name = m->blockpage_name;
-  const char *src = m->blockpage_source, *scope = m->blockpage_scope;
-  for (size_t i = 0; i < r->nfingerprints; i++)
-    if (!strcmp(r->fingerprints[i].name, name) && r->fingerprints[i].optin == optin)
-      return &r->fingerprints[i];
-  if (r->nfingerprints >= CS_REPORT_MAX_FINGERPRINTS - 1) {
-    name = "(other)", src = scope = NULL;
-    for (size_t i = 0; i < r->nfingerprints; i++)
-      if (!strcmp(r->fingerprints[i].name, name) && r->fingerprints[i].optin == optin)
-        return &r->fingerprints[i];
+static cs_report_other *other_slot(cs_report *r, const cs_report_row *row, size_t *cap) {
+  const char *key = row->key;
+  for (size_t i = 0; i < r->nothers; i++)
+    if (!strcmp(r->others[i].key, key)) return &r->others[i];
+  if (r->nothers >= CS_REPORT_MAX_OTHERS - 1) {
+    key = "(other)";
+    for (size_t i = 0; i < r->nothers; i++)
+      if (!strcmp(r->others[i].key, key)) return &r->others[i];
   }
-  if (r->nfingerprints == *cap) {
-    size_t nc = *cap ? *cap * 2 : 16;
-    cs_report_fingerprint *v = realloc(r->fingerprints, nc * sizeof *v);
+  if (r->nothers == *cap) {
+    size_t nc = *cap ? *cap * 2 : 8;
+    cs_report_other *v = realloc(r->others, nc * sizeof *v);
     if (!v) return NULL;
-    r->fingerprints = v, *cap = nc;
+    r->others = v, *cap = nc;
   }
-  cs_report_fingerprint *f = &r->fingerprints[r->nfingerprints];
-  memset(f, 0, sizeof *f);
-  f->name = cs_arena_strdup(r->arena, name);
-  f->source = cs_arena_strdup(r->arena, src);
-  f->scope = cs_arena_strdup(r->arena, scope);
-  f->optin = optin;
-  if (!f->name) return NULL;
-  r->nfingerprints++;
-  return f;
+  cs_report_other *o = &r->others[r->nothers];
+  *o = (cs_report_other){.key = cs_arena_strdup(r->arena, key),
+                         .label = cs_arena_strdup(r->arena, key == row->key ? row->label : key),
+                         .censorship = row->censorship};
+  if (!o->key || !o->label) return NULL;
+  r->nothers++;
+  return o;
 }
 
 static int cat_cmp(const void *a, const void *b) {
@@ -231,18 +186,67 @@ static int cat_cmp(const void *a, const void *b) {
   return strcmp(x->code, y->code);
 }
 
-static int fp_cmp(const void *a, const void *b) {
-  const cs_report_fingerprint *x = a, *y = b;
-  if (x->optin != y->optin) return x->optin ? 1 : -1;
-  if (x->count != y->count) return x->count > y->count ? -1 : 1;
-  return strcmp(x->name, y->name);
+static bool same(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+/* Pass 1: one measurement. */
+typedef struct {
+  cs_report *r;
+  size_t ccap, ocap;
+  bool first, nomem;
+} pass1;
+
+static bool add_section(cs_report *r, const struct cs_report_section *sec) {
+  for (size_t i = 0; i < r->nsections; i++)
+    if (r->sections[i] == sec) return true;
+  if (r->nsections == CS_REPORT_MAX_SECTIONS) return false;
+  r->sections[r->nsections++] = sec;
+  return true;
 }
 
-static bool same(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+static int count_row(void *ctx, const cs_report_row *row) {
+  pass1 *p = ctx;
+  cs_report *r = p->r;
+  const cs_store_meas *m = row->m;
+  bool blocked = row->censorship;
+  r->tested++;
+  if (row->slot < CS_OUT_N) {
+    r->n[row->slot]++;
+  } else {
+    cs_report_other *o = other_slot(r, row, &p->ocap);
+    if (!o) goto nomem;
+    o->count++;
+  }
+  if (blocked) r->blocked++;
+  if (blocked && m->blockpage_confirmed == 1) r->confirmed++;
+  cs_report_category *c = category_slot(r, m->category_code, &p->ccap);
+  if (!c) goto nomem;
+  c->tested++;
+  if (row->slot < CS_OUT_N) c->n[row->slot]++;
+  if (blocked) c->blocked++;
+  const struct cs_report_section *sec = cs_report_section_of(m->test_name);
+  if (sec && add_section(r, sec) && sec->add && sec->add(r, row) < 0) goto nomem;
+  if (p->first) {
+    r->probe_cc = cs_arena_strdup(r->arena, m->probe_cc);
+    r->probe_asn = cs_arena_strdup(r->arena, m->probe_asn);
+  } else {
+    if (!same(r->probe_cc, m->probe_cc)) r->mixed_cc = true;
+    if (!same(r->probe_asn, m->probe_asn)) r->mixed_asn = true;
+  }
+  const char *t = m->measurement_start_time;
+  if (t && (!r->first_time || strcmp(t, r->first_time) < 0))
+    r->first_time = cs_arena_strdup(r->arena, t);
+  if (t && (!r->last_time || strcmp(t, r->last_time) > 0))
+    r->last_time = cs_arena_strdup(r->arena, t);
+  if (m->test_runtime > 0) r->runtime_sum += m->test_runtime;
+  p->first = false;
+  return 0;
+nomem:
+  p->nomem = true;
+  return 1;
+}
 
 cs_report *cs_report_compute(cs_store *s, int64_t run_id, char *err, size_t errlen) {
   cs_report *r = calloc(1, sizeof *r);
-  cs_store_iter *it = NULL;
   if (!r || !(r->arena = cs_arena_new(0))) {
     if (errlen) snprintf(err, errlen, "out of memory");
     goto fail;
@@ -260,95 +264,67 @@ cs_report *cs_report_compute(cs_store *s, int64_t run_id, char *err, size_t errl
   r->input_list = run.input_list;
   r->started_at = run.started_at;
   r->finished_at = run.finished_at;
-  it = cs_store_iter_new(s, run_id);
-  if (!it) {
-    if (errlen) snprintf(err, errlen, "%s", cs_store_errmsg(s));
+  /* web_connectivity's section always comes first: the fixed layout of every format */
+  r->sections[r->nsections++] = &cs_report_wc_section;
+  pass1 p = {.r = r, .first = true};
+  rc = cs_report_each(s, run_id, CS_REPORT_ROWS_ALL, count_row, &p);
+  if (p.nomem) {
+    if (errlen) snprintf(err, errlen, "out of memory");
     goto fail;
   }
-  size_t ccap = 0, fcap = 0;
-  bool first = true;
-  cs_store_meas m;
-  while ((rc = cs_store_iter_next(it, &m)) == 1) {
-    cs_report_outcome o = cs_report_classify(&m);
-    bool blocked = cs_report_outcome_blocked(o);
-    r->tested++;
-    r->n[o]++;
-    if (blocked) r->blocked++;
-    if (blocked && m.blockpage_confirmed == 1) r->confirmed++;
-    cs_report_category *c = category_slot(r, m.category_code, &ccap);
-    if (!c) goto nomem;
-    c->tested++;
-    c->n[o]++;
-    if (blocked) c->blocked++;
-    if (m.blockpage_name && ((blocked && m.blockpage_confirmed == 1) || o == CS_OUT_OPTIN)) {
-      cs_report_fingerprint *f = fp_slot(r, &m, o == CS_OUT_OPTIN, &fcap);
-      if (!f) goto nomem;
-      f->count++;
-    }
-    if (first) {
-      r->probe_cc = cs_arena_strdup(r->arena, m.probe_cc);
-      r->probe_asn = cs_arena_strdup(r->arena, m.probe_asn);
-    } else {
-      if (!same(r->probe_cc, m.probe_cc)) r->mixed_cc = true;
-      if (!same(r->probe_asn, m.probe_asn)) r->mixed_asn = true;
-    }
-    const char *t = m.measurement_start_time;
-    if (t && (!r->first_time || strcmp(t, r->first_time) < 0))
-      r->first_time = cs_arena_strdup(r->arena, t);
-    if (t && (!r->last_time || strcmp(t, r->last_time) > 0))
-      r->last_time = cs_arena_strdup(r->arena, t);
-    if (m.test_runtime > 0) r->runtime_sum += m.test_runtime;
-    first = false;
-  }
-  if (rc < 0) {
+  if (rc) {
     if (errlen) snprintf(err, errlen, "reading run %lld: %s", (long long)run_id,
                          cs_store_errmsg(s));
     goto fail;
   }
-  cs_store_iter_free(it);
   if (r->ncategories) qsort(r->categories, r->ncategories, sizeof *r->categories, cat_cmp);
-  if (r->nfingerprints)
-    qsort(r->fingerprints, r->nfingerprints, sizeof *r->fingerprints, fp_cmp);
+  for (size_t i = 0; i < r->nsections; i++)
+    if (r->sections[i]->finish) r->sections[i]->finish(r);
   return r;
-nomem:
-  if (errlen) snprintf(err, errlen, "out of memory");
 fail:
-  cs_store_iter_free(it);
   cs_report_free(r);
   return NULL;
+}
+
+int cs_report_sections_render(const cs_report_out *out, const cs_report *r) {
+  for (size_t i = 0; i < r->nsections; i++)
+    if (r->sections[i]->render && r->sections[i]->render(out, r) < 0) return -1;
+  return 0;
 }
 
 void cs_report_free(cs_report *r) {
   if (!r) return;
   free(r->categories);
   free(r->fingerprints);
+  free(r->others);
   cs_arena_free(r->arena);
   free(r);
 }
 
+/* ---- renderers ---------------------------------------------------------------------------- */
+
+static const cs_report_renderer *const renderers[] = {
+    &cs_report_render_text, &cs_report_render_json, &cs_report_render_csv,
+    &cs_report_render_html,
+};
+
+cs_report_format cs_report_format_at(size_t i) {
+  return i < sizeof renderers / sizeof *renderers ? renderers[i] : NULL;
+}
+
+const char *cs_report_format_name(cs_report_format f) { return f ? f->name : NULL; }
+
 int cs_report_format_parse(const char *name, cs_report_format *out) {
-  static const struct {
-    const char *name;
-    cs_report_format f;
-  } t[] = {{"text", CS_REPORT_TEXT}, {"json", CS_REPORT_JSON}, {"csv", CS_REPORT_CSV},
-           {"html", CS_REPORT_HTML}};
-  for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-    if (name && !strcasecmp(name, t[i].name)) {
-      *out = t[i].f;
+  for (size_t i = 0; name && i < sizeof renderers / sizeof *renderers; i++)
+    if (!strcasecmp(name, renderers[i]->name)) {
+      *out = renderers[i];
       return 0;
     }
   return -1;
 }
 
 int cs_report_write(FILE *out, cs_report_format f, const cs_report *r, cs_store *s) {
-  int rc;
-  switch (f) {
-  case CS_REPORT_JSON: rc = cs_report_write_json(out, r, s); break;
-  case CS_REPORT_CSV: rc = cs_report_write_csv(out, r, s); break;
-  case CS_REPORT_HTML: rc = cs_report_write_html(out, r, s); break;
-  case CS_REPORT_TEXT:
-  default: rc = cs_report_write_text(out, r, s); break;
-  }
+  int rc = (f ? f : renderers[0])->write(out, r, s);
   if (fflush(out) != 0 || ferror(out)) rc = -1;
   return rc;
 }

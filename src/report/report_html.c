@@ -4,7 +4,7 @@
  * escaped with cs_report_html_escape; URLs are shown as text, never as links. */
 #include <string.h>
 
-#include "report/report.h"
+#include "report/report_impl.h"
 
 #define CS_REPORT_VERSION_TEXT "censorscope"
 
@@ -46,6 +46,8 @@ static const char *const colour[CS_OUT_N] = {
     "#95a5a6", /* site_down */
     "#bdc3c7", /* undetermined */
 };
+
+#define OTHER_COLOUR "#5d6d7e" /* outcomes of other nettests, outside the slots */
 
 static const char *const explain[CS_OUT_N] = {
     "The page loaded as the uncensored control server saw it.",
@@ -182,59 +184,39 @@ static void chart_categories(FILE *o, const cs_report *r) {
   fputs("</p>\n", o);
 }
 
+static int url_row(void *ctx, const cs_report_row *row) {
+  FILE *o = ctx;
+  const cs_store_meas *m = row->m;
+  fputs("<tr data-outcome=\"", o);
+  esc(o, row->key);
+  fprintf(o, "\"><td><span class=\"tag\" style=\"background:%s\">",
+          row->slot < CS_OUT_N ? colour[row->slot] : OTHER_COLOUR);
+  esc(o, row->label);
+  fputs("</span></td><td class=\"url\">", o);
+  esc(o, m->input);
+  fputs("</td><td>", o);
+  const char *name = cs_report_category_name(m->category_code);
+  if (name) esc(o, name);
+  else esc(o, m->category_code);
+  fputs("</td><td class=\"ev\">", o);
+  esc(o, row->evidence);
+  if (m->blockpage_confirmed == 1) fputs(" <strong>(confirmed fingerprint)</strong>", o);
+  fputs("</td><td class=\"ev\">", o);
+  esc(o, m->analysis_reason);
+  fputs("</td></tr>\n", o);
+  return ferror(o) ? -1 : 0;
+}
+
 static int url_table(FILE *o, cs_store *s, int64_t run_id, bool optin, const char *id) {
-  cs_store_iter *it = cs_store_iter_new(s, run_id);
-  if (!it) return -1;
   fprintf(o, "<table id=\"%s\"><thead><tr><th>How</th><th>Website (URL)</th><th>Category</th>"
              "<th>Evidence</th><th>Analysis rule</th></tr></thead><tbody>\n", id);
-  cs_store_meas m;
-  int rc;
-  char ev[512];
-  while ((rc = cs_store_iter_next(it, &m)) == 1) {
-    cs_report_outcome oc = cs_report_classify(&m);
-    if (optin ? oc != CS_OUT_OPTIN : !cs_report_outcome_blocked(oc)) continue;
-    fprintf(o, "<tr data-outcome=\"%s\"><td><span class=\"tag\" style=\"background:%s\">%s"
-               "</span></td><td class=\"url\">",
-            cs_report_outcome_key(oc), colour[oc], cs_report_outcome_label(oc));
-    esc(o, m.input);
-    fputs("</td><td>", o);
-    const char *name = cs_report_category_name(m.category_code);
-    if (name) esc(o, name);
-    else esc(o, m.category_code);
-    fputs("</td><td class=\"ev\">", o);
-    esc(o, cs_report_evidence(&m, oc, ev, sizeof ev));
-    if (m.blockpage_confirmed == 1) fputs(" <strong>(confirmed fingerprint)</strong>", o);
-    fputs("</td><td class=\"ev\">", o);
-    esc(o, m.analysis_reason);
-    fputs("</td></tr>\n", o);
-    if (ferror(o)) {
-      rc = -1;
-      break;
-    }
-  }
+  int rc = cs_report_each(s, run_id, optin ? CS_REPORT_ROWS_OPTIN : CS_REPORT_ROWS_BLOCKED,
+                          url_row, o);
   fputs("</tbody></table>\n", o);
-  cs_store_iter_free(it);
-  return rc < 0 ? -1 : 0;
+  return rc ? -1 : 0;
 }
 
-static void fp_table(FILE *o, const cs_report *r, bool optin, const char *id) {
-  fprintf(o, "<table id=\"%s\"><thead><tr><th>Blockpage fingerprint</th><th>Source</th>"
-             "<th>Scope</th><th class=\"num\">URLs</th></tr></thead><tbody>\n", id);
-  for (size_t i = 0; i < r->nfingerprints; i++) {
-    const cs_report_fingerprint *f = &r->fingerprints[i];
-    if (f->optin != optin) continue;
-    fputs("<tr><td>", o);
-    esc(o, f->name);
-    fputs("</td><td>", o);
-    esc(o, f->source);
-    fputs("</td><td>", o);
-    esc(o, f->scope);
-    fprintf(o, "</td><td class=\"num\">%llu</td></tr>\n", (unsigned long long)f->count);
-  }
-  fputs("</tbody></table>\n", o);
-}
-
-int cs_report_write_html(FILE *o, const cs_report *r, cs_store *s) {
+static int write_html(FILE *o, const cs_report *r, cs_store *s) {
   fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
@@ -306,22 +288,7 @@ int cs_report_write_html(FILE *o, const cs_report *r, cs_store *s) {
   fputs("<h2>Blocking by category</h2>\n", o);
   chart_categories(o, r);
 
-  fputs("<h2>Confirmed blockpages</h2>\n", o);
-  bool any_conf = false, any_optin = false;
-  for (size_t i = 0; i < r->nfingerprints; i++)
-    *(r->fingerprints[i].optin ? &any_optin : &any_conf) = true;
-  if (any_conf) {
-    fputs("<p>Pages matching a published fingerprint of a national or ISP blockpage (OONI, "
-          "Citizen Lab, Censored Planet lists).</p>\n", o);
-    fp_table(o, r, false, "fingerprints");
-  } else {
-    fputs("<p id=\"fingerprints\">No known blockpage was seen.</p>\n", o);
-  }
-  if (any_optin) {
-    fputs("<h2>Opt-in filters (not censorship)</h2>\n<p>These pages come from a filtering "
-          "service the subscriber can switch on or off.</p>\n", o);
-    fp_table(o, r, true, "optin-fingerprints");
-  }
+  if (cs_report_sections_render(&(cs_report_out){.format = "html", .f = o}, r) < 0) return -1;
 
   fputs("<h2>By category</h2>\n<table id=\"categories\"><thead><tr><th>Category</th>"
         "<th class=\"num\">Tested</th><th class=\"num\">Blocked</th><th class=\"num\">DNS</th>"
@@ -376,6 +343,14 @@ int cs_report_write_html(FILE *o, const cs_report *r, cs_store *s) {
                "data-outcome=\"%s\">%llu</span></dt><dd>%s</dd>\n",
             colour[k], cs_report_outcome_label((cs_report_outcome)k),
             cs_report_outcome_key((cs_report_outcome)k), (unsigned long long)r->n[k], explain[k]);
+  for (size_t i = 0; i < r->nothers; i++) { /* other nettests' own outcomes */
+    fprintf(o, "<dt><span class=\"tag\" style=\"background:%s\">", OTHER_COLOUR);
+    esc(o, r->others[i].label);
+    fputs("</span> <span class=\"num\" data-outcome=\"", o);
+    esc(o, r->others[i].key);
+    fprintf(o, "\">%llu</span></dt><dd>%s</dd>\n", (unsigned long long)r->others[i].count,
+            r->others[i].censorship ? "Counted as censorship." : "Not counted as censorship.");
+  }
   fputs("</dl>\n<p class=\"note\">Method: OONI Web Connectivity. Each website is fetched from "
         "this network and, at the same time, by an independent control server outside it; "
         "the two views are compared step by step (DNS, TCP, TLS, HTTP). Verdicts follow OONI's "
@@ -392,3 +367,5 @@ int cs_report_write_html(FILE *o, const cs_report *r, cs_store *s) {
         "</html>\n", o);
   return ferror(o) ? -1 : 0;
 }
+
+const cs_report_renderer cs_report_render_html = {"html", write_html};

@@ -1,6 +1,8 @@
 /* report_json.c - the JSON rendering of a report (schema: docs/report.md, "JSON"). Written
  * with the cs_jw writer into a small buffer flushed after each URL, so memory stays flat. */
-#include "report/report.h"
+#include <string.h>
+
+#include "report/report_impl.h"
 
 static int flush(FILE *o, cs_buf *b) {
   if (b->overflow) return -1;
@@ -19,57 +21,58 @@ static void tri(cs_jw *w, const char *k, int v) {
   else cs_jw_kbool(w, k, v);
 }
 
-static int urls(FILE *o, cs_jw *w, cs_store *s, int64_t run_id, bool optin) {
-  cs_store_iter *it = cs_store_iter_new(s, run_id);
-  if (!it) return -1;
-  cs_store_meas m;
-  int rc;
-  char ev[512];
-  while ((rc = cs_store_iter_next(it, &m)) == 1) {
-    cs_report_outcome oc = cs_report_classify(&m);
-    if (optin ? oc != CS_OUT_OPTIN : !cs_report_outcome_blocked(oc)) continue;
+typedef struct {
+  FILE *o;
+  cs_jw *w;
+} urls_ctx;
+
+static int url_json(void *ctx, const cs_report_row *row) {
+  urls_ctx *u = ctx;
+  cs_jw *w = u->w;
+  const cs_store_meas *mp = row->m, m = *mp;
+  cs_jw_obj_open(w);
+  cs_jw_kint(w, "id", m.id);
+  cs_jw_kstr(w, "input", m.input);
+  cs_jw_kstr(w, "category_code", m.category_code);
+  cs_jw_kstr(w, "outcome", row->key);
+  cs_jw_kstr(w, "evidence", row->evidence);
+  cs_jw_kstr(w, "blocking", m.blocking);
+  tri(w, "accessible", m.accessible);
+  cs_jw_kstr(w, "dns_consistency", m.dns_consistency);
+  cs_jw_kstr(w, "dns_experiment_failure", m.dns_experiment_failure);
+  cs_jw_kstr(w, "dns_answers", m.dns_answers);
+  cs_jw_kstr(w, "tcp_failure", m.tcp_failure);
+  cs_jw_kstr(w, "tls_failure", m.tls_failure);
+  cs_jw_kstr(w, "http_experiment_failure", m.http_experiment_failure);
+  if (m.http_status) cs_jw_kint(w, "http_status", m.http_status);
+  else cs_jw_knull(w, "http_status");
+  cs_jw_key(w, "blockpage");
+  if (m.blockpage_name) {
     cs_jw_obj_open(w);
-    cs_jw_kint(w, "id", m.id);
-    cs_jw_kstr(w, "input", m.input);
-    cs_jw_kstr(w, "category_code", m.category_code);
-    cs_jw_kstr(w, "outcome", cs_report_outcome_key(oc));
-    cs_jw_kstr(w, "evidence", cs_report_evidence(&m, oc, ev, sizeof ev));
-    cs_jw_kstr(w, "blocking", m.blocking);
-    tri(w, "accessible", m.accessible);
-    cs_jw_kstr(w, "dns_consistency", m.dns_consistency);
-    cs_jw_kstr(w, "dns_experiment_failure", m.dns_experiment_failure);
-    cs_jw_kstr(w, "dns_answers", m.dns_answers);
-    cs_jw_kstr(w, "tcp_failure", m.tcp_failure);
-    cs_jw_kstr(w, "tls_failure", m.tls_failure);
-    cs_jw_kstr(w, "http_experiment_failure", m.http_experiment_failure);
-    if (m.http_status) cs_jw_kint(w, "http_status", m.http_status);
-    else cs_jw_knull(w, "http_status");
-    cs_jw_key(w, "blockpage");
-    if (m.blockpage_name) {
-      cs_jw_obj_open(w);
-      cs_jw_kstr(w, "name", m.blockpage_name);
-      cs_jw_kstr(w, "source", m.blockpage_source);
-      cs_jw_kstr(w, "scope", m.blockpage_scope);
-      cs_jw_kstr(w, "kind", m.blockpage_kind);
-      cs_jw_obj_close(w);
-    } else {
-      cs_jw_null(w);
-    }
-    cs_jw_kbool(w, "confirmed", m.blockpage_confirmed == 1);
-    cs_jw_kstr(w, "reason", m.analysis_reason);
-    cs_jw_kstr(w, "measurement_start_time", m.measurement_start_time);
-    cs_jw_kstr(w, "report_id", m.report_id);
+    cs_jw_kstr(w, "name", m.blockpage_name);
+    cs_jw_kstr(w, "source", m.blockpage_source);
+    cs_jw_kstr(w, "scope", m.blockpage_scope);
+    cs_jw_kstr(w, "kind", m.blockpage_kind);
     cs_jw_obj_close(w);
-    if (flush(o, w->b) < 0) {
-      rc = -1;
-      break;
-    }
+  } else {
+    cs_jw_null(w);
   }
-  cs_store_iter_free(it);
-  return rc < 0 ? -1 : 0;
+  cs_jw_kbool(w, "confirmed", m.blockpage_confirmed == 1);
+  cs_jw_kstr(w, "reason", m.analysis_reason);
+  cs_jw_kstr(w, "measurement_start_time", m.measurement_start_time);
+  cs_jw_kstr(w, "report_id", m.report_id);
+  if (m.test_name && strcmp(m.test_name, "web_connectivity")) cs_jw_kstr(w, "test_name", m.test_name);
+  cs_jw_obj_close(w);
+  return flush(u->o, w->b) < 0 ? -1 : 0;
 }
 
-int cs_report_write_json(FILE *o, const cs_report *r, cs_store *s) {
+static int urls(FILE *o, cs_jw *w, cs_store *s, int64_t run_id, bool optin) {
+  urls_ctx u = {o, w};
+  return cs_report_each(s, run_id, optin ? CS_REPORT_ROWS_OPTIN : CS_REPORT_ROWS_BLOCKED,
+                        url_json, &u) ? -1 : 0;
+}
+
+static int write_json(FILE *o, const cs_report *r, cs_store *s) {
   cs_buf b;
   cs_buf_init(&b, 16u << 20);
   cs_jw jw, *w = &jw;
@@ -98,6 +101,7 @@ int cs_report_write_json(FILE *o, const cs_report *r, cs_store *s) {
   cs_jw_kint(w, "blocked", (int64_t)r->blocked);
   cs_jw_kint(w, "confirmed", (int64_t)r->confirmed);
   counts(w, r->n);
+  for (size_t i = 0; i < r->nothers; i++) cs_jw_kint(w, r->others[i].key, (int64_t)r->others[i].count);
   cs_jw_obj_close(w);
   cs_jw_key(w, "outcomes");
   cs_jw_arr_open(w);
@@ -109,20 +113,19 @@ int cs_report_write_json(FILE *o, const cs_report *r, cs_store *s) {
     cs_jw_kint(w, "count", (int64_t)r->n[i]);
     cs_jw_obj_close(w);
   }
-  cs_jw_arr_close(w);
-  cs_jw_key(w, "fingerprints");
-  cs_jw_arr_open(w);
-  for (size_t i = 0; i < r->nfingerprints; i++) {
-    const cs_report_fingerprint *f = &r->fingerprints[i];
+  for (size_t i = 0; i < r->nothers; i++) { /* other nettests' own outcomes */
     cs_jw_obj_open(w);
-    cs_jw_kstr(w, "name", f->name);
-    cs_jw_kstr(w, "source", f->source);
-    cs_jw_kstr(w, "scope", f->scope);
-    cs_jw_kbool(w, "optin", f->optin);
-    cs_jw_kint(w, "count", (int64_t)f->count);
+    cs_jw_kstr(w, "key", r->others[i].key);
+    cs_jw_kstr(w, "label", r->others[i].label);
+    cs_jw_kbool(w, "censorship", r->others[i].censorship);
+    cs_jw_kint(w, "count", (int64_t)r->others[i].count);
     cs_jw_obj_close(w);
   }
   cs_jw_arr_close(w);
+  if (cs_report_sections_render(&(cs_report_out){.format = "json", .w = w}, r) < 0) {
+    cs_buf_free(&b);
+    return -1;
+  }
   cs_jw_key(w, "categories");
   cs_jw_arr_open(w);
   for (size_t i = 0; i < r->ncategories; i++) {
@@ -154,3 +157,5 @@ int cs_report_write_json(FILE *o, const cs_report *r, cs_store *s) {
   cs_buf_free(&b);
   return rc;
 }
+
+const cs_report_renderer cs_report_render_json = {"json", write_json};

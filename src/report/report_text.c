@@ -2,7 +2,7 @@
  * through cs_report_text_safe (no terminal escape sequences from hostile input). */
 #include <string.h>
 
-#include "report/report.h"
+#include "report/report_impl.h"
 
 static double pct(uint64_t n, uint64_t d) { return d ? 100.0 * (double)n / (double)d : 0.0; }
 
@@ -11,36 +11,28 @@ static void line(FILE *o, const char *label, uint64_t n, uint64_t total, int ind
           pct(n, total));
 }
 
-static int list_urls(FILE *o, cs_store *s, int64_t run_id, bool optin) {
-  cs_store_iter *it = cs_store_iter_new(s, run_id);
-  if (!it) return -1;
-  cs_store_meas m;
-  int rc;
-  char ev[512];
-  while ((rc = cs_store_iter_next(it, &m)) == 1) {
-    cs_report_outcome oc = cs_report_classify(&m);
-    if (optin ? oc != CS_OUT_OPTIN : !cs_report_outcome_blocked(oc)) continue;
-    fprintf(o, "  %-13s ", cs_report_outcome_key(oc));
-    cs_report_text_safe(o, m.input);
-    if (m.category_code) {
-      fputs("  [", o);
-      cs_report_text_safe(o, m.category_code);
-      fputc(']', o);
-    }
-    fputs("\n                ", o);
-    cs_report_text_safe(o, cs_report_evidence(&m, oc, ev, sizeof ev));
-    if (m.blockpage_confirmed == 1) fputs(" (confirmed)", o);
-    if (m.analysis_reason) {
-      fputs("; rule ", o);
-      cs_report_text_safe(o, m.analysis_reason);
-    }
-    fputc('\n', o);
+static int list_url(void *ctx, const cs_report_row *row) {
+  FILE *o = ctx;
+  const cs_store_meas *m = row->m;
+  fprintf(o, "  %-13s ", row->key);
+  cs_report_text_safe(o, m->input ? m->input : "(no input)");
+  if (m->category_code) {
+    fputs("  [", o);
+    cs_report_text_safe(o, m->category_code);
+    fputc(']', o);
   }
-  cs_store_iter_free(it);
-  return rc < 0 ? -1 : 0;
+  fputs("\n                ", o);
+  cs_report_text_safe(o, row->evidence);
+  if (m->blockpage_confirmed == 1) fputs(" (confirmed)", o);
+  if (m->analysis_reason) {
+    fputs("; rule ", o);
+    cs_report_text_safe(o, m->analysis_reason);
+  }
+  fputc('\n', o);
+  return 0;
 }
 
-int cs_report_write_text(FILE *o, const cs_report *r, cs_store *s) {
+static int write_text(FILE *o, const cs_report *r, cs_store *s) {
   fprintf(o, "censorscope report: run %lld (", (long long)r->run_id);
   cs_report_text_safe(o, r->test_name);
   fputs(")\n", o);
@@ -90,30 +82,16 @@ int cs_report_write_text(FILE *o, const cs_report *r, cs_store *s) {
   line(o, cs_report_outcome_label(CS_OUT_SERVER_SIDE), r->n[CS_OUT_SERVER_SIDE], t, 0);
   line(o, cs_report_outcome_label(CS_OUT_SITE_DOWN), r->n[CS_OUT_SITE_DOWN], t, 0);
   line(o, cs_report_outcome_label(CS_OUT_UNDETERMINED), r->n[CS_OUT_UNDETERMINED], t, 0);
-
-  for (int pass = 0; pass < 2; pass++) {
-    bool header = false;
-    for (size_t i = 0; i < r->nfingerprints; i++) {
-      const cs_report_fingerprint *f = &r->fingerprints[i];
-      if (f->optin != (pass == 1)) continue;
-      if (!header)
-        fprintf(o, "\n%s\n", pass ? "Opt-in filters (a subscriber's choice, not censorship)"
-                                  : "Confirmed blockpages (fingerprints)");
-      header = true;
-      fprintf(o, "  %6llu  ", (unsigned long long)f->count);
-      cs_report_text_safe(o, f->name);
-      if (f->source || f->scope) {
-        fputs(" (", o);
-        cs_report_text_safe(o, f->source ? f->source : "?");
-        if (f->scope) {
-          fputs(", scope ", o);
-          cs_report_text_safe(o, f->scope);
-        }
-        fputc(')', o);
-      }
-      fputc('\n', o);
-    }
+  for (size_t i = 0; i < r->nothers; i++) { /* other nettests' own outcomes */
+    char lab[41];
+    size_t j = 0;
+    for (const char *p = r->others[i].label; *p && j < sizeof lab - 1; p++)
+      lab[j++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    lab[j] = 0;
+    line(o, lab, r->others[i].count, t, r->others[i].censorship ? 4 : 0);
   }
+  if (cs_report_sections_render(&(cs_report_out){.format = "text", .f = o}, r) < 0) return -1;
+
 
   fprintf(o, "\nBy category\n  %-7s %-38s %6s %7s %5s %5s %5s %5s %5s %5s %5s %5s\n", "code",
           "name", "tested", "blocked", "dns", "tcp", "tls", "http", "page", "optin", "down",
@@ -137,11 +115,13 @@ int cs_report_write_text(FILE *o, const cs_report *r, cs_store *s) {
   }
   if (r->blocked) {
     fputs("\nBlocked URLs (method, URL [category], evidence)\n", o);
-    if (list_urls(o, s, r->run_id, false) < 0) return -1;
+    if (cs_report_each(s, r->run_id, CS_REPORT_ROWS_BLOCKED, list_url, o) < 0) return -1;
   }
   if (r->n[CS_OUT_OPTIN]) {
     fputs("\nOpt-in filtered URLs (not counted as censorship)\n", o);
-    if (list_urls(o, s, r->run_id, true) < 0) return -1;
+    if (cs_report_each(s, r->run_id, CS_REPORT_ROWS_OPTIN, list_url, o) < 0) return -1;
   }
   return ferror(o) ? -1 : 0;
 }
+
+const cs_report_renderer cs_report_render_text = {"text", write_text};

@@ -32,7 +32,7 @@ static int setup(void **st) {
   snprintf(dbpath, sizeof dbpath, "%s/r.db", dir);
   char err[256];
   store = cs_store_open(dbpath, err, sizeof err);
-  if (!store) return -1;
+  if (!store || cs_store_set_analyzer(store, cs_report_analyzer, NULL)) return -1;
   run = cs_store_run_begin(store, "web_connectivity", SAMPLE, NULL, false);
   FILE *f = fopen(SAMPLE, "rb");
   if (!f || run <= 0) return -1;
@@ -55,6 +55,16 @@ static int teardown(void **st) {
   }
   rmdir(dir);
   return 0;
+}
+
+/* The renderer called name. */
+static cs_report_format format(const char *name) {
+  cs_report_format f;
+  assert_int_equal(cs_report_format_parse(name, &f), 0);
+  return f;
+}
+static bool is_format(cs_report_format f, const char *name) {
+  return !strcmp(cs_report_format_name(f), name);
 }
 
 /* Renders the report into a malloc'd string. */
@@ -107,7 +117,11 @@ static void test_classify(void **st) {
                        .http_experiment_failure = t[i].http_failure,
                        .tls_failure = t[i].tls_failure, .tls_ok = t[i].tls_ok,
                        .blockpage_optin = t[i].optin, .server_side_block = t[i].server_side};
-    cs_report_outcome o = cs_report_classify(&m);
+    /* the rules now live in the analysis (wc_outcome.c); the report's hook applies them to
+     * stored columns of measurements that carry no outcome */
+    cs_wc_summary sm;
+    cs_report_wc_summary(&m, &sm);
+    cs_report_outcome o = (cs_report_outcome)cs_wc_outcome_classify(&sm);
     if (o != t[i].want)
       fail_msg("case %zu: got %s, want %s", i, cs_report_outcome_key(o),
                cs_report_outcome_key(t[i].want));
@@ -119,10 +133,12 @@ static void test_classify(void **st) {
   assert_null(cs_report_category_name("NOPE"));
   char ev[64];
   cs_store_meas m = {.input = "x", .blocking = "tcp_ip", .tcp_failure = "1.2.3.4:443 eof"};
-  assert_string_equal(cs_report_evidence(&m, CS_OUT_TCP_IP, ev, sizeof ev),
+  cs_wc_summary sm;
+  cs_report_wc_summary(&m, &sm);
+  assert_string_equal(cs_wc_outcome_evidence(&sm, CS_WC_OUT_TCP_IP, ev, sizeof ev),
                       "TCP connect failed: 1.2.3.4:443 eof");
   /* truncation always leaves a terminated string */
-  assert_int_equal(strlen(cs_report_evidence(&m, CS_OUT_TCP_IP, ev, 8)), 7);
+  assert_int_equal(strlen(cs_wc_outcome_evidence(&sm, CS_WC_OUT_TCP_IP, ev, 8)), 7);
 }
 
 static void test_numbers(void **st) {
@@ -229,7 +245,7 @@ static size_t count_sub(const char *h, const char *n) {
 static void test_html_escaped(void **st) {
   (void)st;
   size_t n;
-  char *h = render(CS_REPORT_HTML, &n);
+  char *h = render(format("html"), &n);
   assert_int_equal(strlen(h), n);
   assert_null(strstr(h, "<script"));
   assert_null(strstr(h, "alert(1)</script>")); /* never unescaped */
@@ -261,7 +277,7 @@ static void test_html_escaped(void **st) {
 static void test_csv_quoted(void **st) {
   (void)st;
   size_t n;
-  char *c = render(CS_REPORT_CSV, &n);
+  char *c = render(format("csv"), &n);
   cs_csv r;
   cs_csv_init(&r, c, n);
   const char *f[CS_CSV_MAX_FIELDS];
@@ -301,7 +317,7 @@ static void test_csv_quoted(void **st) {
 static void test_json_and_text(void **st) {
   (void)st;
   size_t n;
-  char *j = render(CS_REPORT_JSON, &n);
+  char *j = render(format("json"), &n);
   cs_arena *a = cs_arena_new(0);
   char err[128];
   cs_jval *v = cs_json_parse(a, j, n, NULL, err, sizeof err);
@@ -327,7 +343,7 @@ static void test_json_and_text(void **st) {
   cs_arena_free(a);
   free(j);
 
-  char *x = render(CS_REPORT_TEXT, &n);
+  char *x = render(format("text"), &n);
   assert_null(memchr(x, 0x1b, n)); /* no terminal escapes from measurements */
   assert_non_null(strstr(x, "URLs tested                                  15"));
   assert_non_null(strstr(x, "TLS/SNI interference"));
@@ -341,6 +357,7 @@ static void test_big_run_caps(void **st) {
   char err[256];
   cs_store *s = cs_store_open_scratch(err, sizeof err);
   assert_non_null(s);
+  assert_int_equal(cs_store_set_analyzer(s, cs_report_analyzer, NULL), CS_STORE_OK);
   int64_t r = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
   char b[1024];
   for (int i = 0; i < 3000; i++) {
@@ -381,14 +398,15 @@ static void test_empty_run(void **st) {
   assert_non_null(rep);
   assert_int_equal(rep->tested, 0);
   assert_null(rep->finished_at);
-  for (int f = CS_REPORT_TEXT; f <= CS_REPORT_HTML; f++) {
+  for (size_t fi = 0; cs_report_format_at(fi); fi++) {
+    cs_report_format f = cs_report_format_at(fi);
     char *buf = NULL;
     size_t n = 0;
     FILE *o = open_memstream(&buf, &n);
-    assert_int_equal(cs_report_write(o, (cs_report_format)f, rep, s), 0);
+    assert_int_equal(cs_report_write(o, f, rep, s), 0);
     fclose(o);
     assert_true(n > 0);
-    if (f == CS_REPORT_JSON) {
+    if (is_format(f, "json")) {
       cs_arena *a = cs_arena_new(0);
       const cs_jval *v = cs_json_parse(a, buf, n, NULL, NULL, 0);
       assert_non_null(v);
@@ -396,9 +414,9 @@ static void test_empty_run(void **st) {
       assert_true(cs_json_is_null(cs_json_get(cs_json_get(v, "run"), "finished_at")));
       cs_arena_free(a);
     }
-    if (f == CS_REPORT_CSV) assert_non_null(strstr(buf, "report_id\r\n"));
-    if (f == CS_REPORT_CSV) assert_null(strstr(buf, "report_id\r\n1"));
-    if (f == CS_REPORT_HTML) {
+    if (is_format(f, "csv")) assert_non_null(strstr(buf, "report_id\r\n"));
+    if (is_format(f, "csv")) assert_null(strstr(buf, "report_id\r\n1"));
+    if (is_format(f, "html")) {
       assert_non_null(strstr(buf, "run not finished"));
       assert_non_null(strstr(buf, "No website showed signs of censorship"));
       assert_null(strstr(buf, "nan"));
@@ -409,7 +427,7 @@ static void test_empty_run(void **st) {
   cs_store_close(s);
   cs_report_format fmt;
   assert_int_equal(cs_report_format_parse("HTML", &fmt), 0);
-  assert_int_equal(fmt, CS_REPORT_HTML);
+  assert_string_equal(cs_report_format_name(fmt), "html");
   assert_int_equal(cs_report_format_parse("pdf", &fmt), -1);
   assert_int_equal(cs_report_format_parse(NULL, &fmt), -1);
 }
@@ -428,6 +446,7 @@ static void test_mutations(void **st) {
   assert_true(nl >= 15);
   char err[256];
   cs_store *s = cs_store_open_scratch(err, sizeof err);
+  assert_int_equal(cs_store_set_analyzer(s, cs_report_analyzer, NULL), CS_STORE_OK);
   int64_t r = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
   static const char *tok[] = {"null", "true", "\"\"", "{}", "[]", "-1e999", "\"\\u0000\"",
                               "\"<svg onload=x>\"", "\"=1+1\"", "\"\xff\xfe\""};
@@ -484,23 +503,177 @@ static void test_mutations(void **st) {
   uint64_t sum = 0;
   for (int k = 0; k < CS_OUT_N; k++) sum += rep->n[k];
   assert_int_equal(sum, rep->tested);
-  for (int fmt = CS_REPORT_TEXT; fmt <= CS_REPORT_HTML; fmt++) {
+  for (size_t fi = 0; cs_report_format_at(fi); fi++) {
+    cs_report_format fmt = cs_report_format_at(fi);
     char *out = NULL;
     size_t on = 0;
     FILE *o = open_memstream(&out, &on);
-    assert_int_equal(cs_report_write(o, (cs_report_format)fmt, rep, s), 0);
+    assert_int_equal(cs_report_write(o, fmt, rep, s), 0);
     fclose(o);
-    if (fmt == CS_REPORT_JSON) {
+    if (is_format(fmt, "json")) {
       cs_arena *a = cs_arena_new(0);
       assert_non_null(cs_json_parse(a, out, on, NULL, NULL, 0));
       cs_arena_free(a);
     }
-    if (fmt == CS_REPORT_HTML) {
+    if (is_format(fmt, "html")) {
       assert_null(strstr(out, "<svg onload"));
       assert_null(strstr(out, "<script"));
     }
     free(out);
   }
+  cs_report_free(rep);
+  cs_store_close(s);
+}
+
+/* Renders r in format name into a malloc'd string. */
+static char *render_run(cs_store *s, const cs_report *r, const char *name, size_t *len) {
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *o = open_memstream(&buf, &n);
+  assert_non_null(o);
+  assert_int_equal(cs_report_write(o, format(name), r, s), 0);
+  fclose(o);
+  *len = n;
+  return buf;
+}
+
+/* Issue 9: the CLI summary said "2 blocked" where the report said "2 opt-in" for the same
+ * measurements. Now the report takes the outcome the analysis wrote (x_outcome) and decides
+ * nothing: no analyzer is installed here, and the second measurement's recorded keys alone
+ * would not even say opt-in. */
+static void test_optin_from_outcome(void **st) {
+  (void)st;
+  char err[256];
+  cs_store *s = cs_store_open_scratch(err, sizeof err);
+  assert_non_null(s);
+  int64_t r = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
+  static const char *const ms[] = {
+      "{\"input\":\"http://optin.example/\",\"test_name\":\"web_connectivity\",\"test_keys\":"
+      "{\"blocking\":\"dns\",\"accessible\":false,\"dns_consistency\":\"inconsistent\","
+      "\"x_blockpage\":{\"name\":\"dns_isp_pk_nayatel_safeweb\",\"kind\":\"optin\"},"
+      "\"x_blockpage_confirmed\":false,\"x_blockpage_optin\":true,\"x_outcome\":\"optin\","
+      "\"x_censorship\":false,\"x_evidence\":\"DNS answer is the blockpage server "
+      "dns_isp_pk_nayatel_safeweb (203.0.113.86)\"}}",
+      "{\"input\":\"http://optin2.example/\",\"test_name\":\"web_connectivity\",\"test_keys\":"
+      "{\"blocking\":\"dns\",\"accessible\":false,\"x_blockpage_optin\":false,"
+      "\"x_outcome\":\"optin\",\"x_censorship\":false,\"x_evidence\":null}}",
+  };
+  for (size_t i = 0; i < 2; i++)
+    assert_int_equal(cs_store_add(s, r, ms[i], strlen(ms[i])), CS_STORE_OK);
+  cs_report *rep = cs_report_compute(s, r, err, sizeof err);
+  assert_non_null(rep);
+  assert_int_equal(rep->tested, 2);
+  assert_int_equal(rep->blocked, 0);
+  assert_int_equal(rep->n[CS_OUT_OPTIN], 2);
+  assert_int_equal(rep->n[CS_OUT_DNS], 0);
+  assert_int_equal(rep->nfingerprints, 1); /* the opt-in filter's page, apart */
+  assert_true(rep->fingerprints[0].optin);
+  size_t n;
+  char *csv = render_run(s, rep, "csv", &n);
+  assert_non_null(strstr(csv, "\"http://optin.example/\",,,optin,false,\"DNS answer is the "
+                              "blockpage server dns_isp_pk_nayatel_safeweb (203.0.113.86)\""));
+  assert_non_null(strstr(csv, "\"http://optin2.example/\",,,optin,false,\"\","));
+  free(csv);
+  char *j = render_run(s, rep, "json", &n);
+  cs_arena *a = cs_arena_new(0);
+  const cs_jval *v = cs_json_parse(a, j, n, NULL, NULL, 0);
+  assert_non_null(v);
+  assert_int_equal((int)cs_json_get_num(cs_json_get(v, "totals"), "blocked", -1), 0);
+  assert_int_equal((int)cs_json_get_num(cs_json_get(v, "totals"), "optin", -1), 2);
+  assert_int_equal(cs_json_get(v, "blocked_urls")->len, 0);
+  assert_int_equal(cs_json_get(v, "optin_urls")->len, 2);
+  cs_arena_free(a);
+  free(j);
+  char *t = render_run(s, rep, "text", &n);
+  assert_non_null(strstr(t, "Blocked (censorship)                          0"));
+  assert_non_null(strstr(t, "Opt-in filtered URLs (not counted as censorship)"));
+  free(t);
+  cs_report_free(rep);
+  cs_store_close(s);
+}
+
+/* A run that mixes nettests, imported from JSON lines: each line keeps its own test_name, an
+ * input-less measurement is stored and listed, another nettest's own outcome key is counted
+ * (apart from the shared slots) with its censorship flag as recorded. */
+static void test_mixed_run(void **st) {
+  (void)st;
+  char err[256];
+  cs_store *s = cs_store_open(dbpath, err, sizeof err);
+  assert_non_null(s);
+  assert_int_equal(cs_store_set_analyzer(s, cs_report_analyzer, NULL), CS_STORE_OK);
+  int64_t r = cs_store_run_begin(s, "web_connectivity", "mixed.jsonl", NULL, false);
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  fputs("{\"input\":\"http://a.example/\",\"test_name\":\"web_connectivity\",\"probe_cc\":\"ZZ\","
+        "\"test_keys\":{\"blocking\":\"tcp_ip\",\"accessible\":false,\"tcp_connect\":[{\"ip\":"
+        "\"192.0.2.1\",\"port\":80,\"status\":{\"failure\":\"generic_timeout_error\"}}]}}\n",
+        f); /* an OONI file: no x_outcome, the hook decides from the recorded keys */
+  fputs("{\"input\":\"http://a.example/\",\"test_name\":\"urlgetter\",\"probe_cc\":\"ZZ\","
+        "\"test_keys\":{\"failure\":\"connection_reset\",\"x_outcome\":\"http_failure\","
+        "\"x_censorship\":true,\"x_evidence\":\"connection_reset\"}}\n",
+        f);
+  fputs("{\"input\":null,\"test_name\":\"dnscheck\",\"probe_cc\":\"ZZ\",\"test_keys\":"
+        "{\"x_outcome\":\"resolver_mismatch\",\"x_censorship\":true,\"x_evidence\":\"udp "
+        "answers differ\"}}\n",
+        f);
+  fputs("{\"input\":\"http://b.example/\",\"test_name\":\"urlgetter\",\"probe_cc\":\"ZZ\","
+        "\"test_keys\":{\"failure\":null}}\n",
+        f); /* no outcome and no analysis for it: undetermined */
+  rewind(f);
+  cs_store_import_stats is;
+  assert_int_equal(cs_store_import_jsonl(s, r, f, &is), CS_STORE_OK);
+  fclose(f);
+  assert_int_equal(is.added, 4);
+  assert_int_equal(cs_store_run_name(s, r), CS_STORE_OK);
+  cs_store_iter *it = cs_store_iter_new(s, r);
+  cs_store_meas m;
+  static const char *const names[] = {"web_connectivity", "urlgetter", "dnscheck", "urlgetter"};
+  for (size_t i = 0; i < 4; i++) {
+    assert_int_equal(cs_store_iter_next(it, &m), 1);
+    assert_string_equal(m.test_name, names[i]);
+  }
+  cs_store_iter_free(it);
+  cs_report *rep = cs_report_compute(s, r, err, sizeof err);
+  assert_non_null(rep);
+  assert_string_equal(rep->test_name, "mixed");
+  assert_int_equal(rep->tested, 4);
+  assert_int_equal(rep->blocked, 3);
+  assert_int_equal(rep->n[CS_OUT_TCP_IP], 1);
+  assert_int_equal(rep->n[CS_OUT_HTTP_FAILURE], 1);
+  assert_int_equal(rep->n[CS_OUT_UNDETERMINED], 1);
+  assert_int_equal(rep->nothers, 1);
+  assert_string_equal(rep->others[0].key, "resolver_mismatch");
+  assert_true(rep->others[0].censorship);
+  assert_int_equal(rep->others[0].count, 1);
+  size_t n;
+  char *t = render_run(s, rep, "text", &n);
+  assert_non_null(strstr(t, "censorscope report: run"));
+  assert_non_null(strstr(t, "(mixed)"));
+  assert_non_null(strstr(t, "resolver_mismatch (no input)"));
+  assert_non_null(strstr(t, "TCP connect failed: 192.0.2.1:80 generic_timeout_error"));
+  free(t);
+  char *j = render_run(s, rep, "json", &n);
+  cs_arena *a = cs_arena_new(0);
+  const cs_jval *v = cs_json_parse(a, j, n, NULL, NULL, 0);
+  assert_non_null(v);
+  const cs_jval *tot = cs_json_get(v, "totals");
+  assert_int_equal((int)cs_json_get_num(tot, "resolver_mismatch", -1), 1);
+  assert_int_equal(cs_json_get(v, "outcomes")->len, CS_OUT_N + 1);
+  const cs_jval *bl = cs_json_get(v, "blocked_urls");
+  assert_int_equal(bl->len, 3);
+  assert_true(cs_json_is_null(cs_json_get(bl->kids[2], "input")));
+  assert_string_equal(cs_json_get_str(bl->kids[2], "test_name", ""), "dnscheck");
+  cs_arena_free(a);
+  free(j);
+  char *c = render_run(s, rep, "csv", &n);
+  size_t rows = 0;
+  for (const char *p = strstr(c, "\r\n"); p; p = strstr(p + 2, "\r\n")) rows++;
+  assert_int_equal(rows, 5); /* header + 4 */
+  free(c);
+  char *h = render_run(s, rep, "html", &n);
+  assert_non_null(strstr(h, "data-outcome=\"resolver_mismatch\">1</span>"));
+  assert_int_equal(count_sub(h, "<tr data-outcome="), 3);
+  free(h);
   cs_report_free(rep);
   cs_store_close(s);
 }
@@ -515,6 +688,8 @@ int main(void) {
       cmocka_unit_test(test_big_run_caps),
       cmocka_unit_test(test_empty_run),
       cmocka_unit_test(test_mutations),
+      cmocka_unit_test(test_optin_from_outcome),
+      cmocka_unit_test_setup_teardown(test_mixed_run, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,75 @@
+/* report_impl.h - what the report's parts share, internal to src/report/: the renderer table
+ * entry, the one visitor that walks a run, the escaping helpers, and struct
+ * cs_report_section (the part of a report a nettest contributes; nettests/nettest.h points to
+ * it from the registry entry). */
+#ifndef CS_REPORT_IMPL_H
+#define CS_REPORT_IMPL_H
+
+#include "report/report.h"
+#include "util/json.h"
+
+/* One renderer (ZMap output-module style): the table is in report.c. */
+struct cs_report_renderer {
+  const char *name; /* "text", "json", "csv", "html" */
+  int (*write)(FILE *out, const cs_report *r, cs_store *s); /* 0 or -1 */
+};
+extern const cs_report_renderer cs_report_render_text, cs_report_render_json,
+    cs_report_render_csv, cs_report_render_html;
+
+/* One measurement of the run as the report sees it. */
+typedef struct {
+  const cs_store_meas *m;
+  cs_report_outcome slot; /* CS_OUT_N: a key outside the slots */
+  const char *key, *label;
+  bool censorship;      /* as the measurement recorded it (x_censorship) */
+  const char *evidence; /* never NULL ("" when none) */
+} cs_report_row;
+
+typedef enum {
+  CS_REPORT_ROWS_ALL,     /* every measurement */
+  CS_REPORT_ROWS_BLOCKED, /* those counted as censorship */
+  CS_REPORT_ROWS_OPTIN    /* those an opt-in filter blocked */
+} cs_report_rows;
+
+/* Calls fn for each measurement of the run (of the kind asked for), in insertion order, until
+ * fn returns non-zero. Returns 0, fn's non-zero value, or -1 on a store error. */
+int cs_report_each(cs_store *s, int64_t run_id, cs_report_rows which,
+                   int (*fn)(void *ctx, const cs_report_row *row), void *ctx);
+
+/* Where a section renders: the format's name and its output (FILE, or the JSON writer of the
+ * report's top-level object for "json"). */
+typedef struct {
+  const char *format;
+  FILE *f;
+  cs_jw *w;
+} cs_report_out;
+
+/* What a nettest adds to a report: per-measurement hooks in pass 1 and its part of each
+ * format. Sections keep their results in the cs_report (e.g. web_connectivity's blockpage
+ * fingerprints) so that renderers and tests can read them. */
+struct cs_report_section {
+  const char *name; /* the nettest's name */
+  /* pass 1, for each measurement of its nettest: 0, or -1 when out of memory */
+  int (*add)(cs_report *r, const cs_report_row *row);
+  /* once, after pass 1 (sorting...) */
+  void (*finish)(cs_report *r);
+  /* its part of format out->format (nothing for formats it has no part in): 0 or -1 */
+  int (*render)(const cs_report_out *out, const cs_report *r);
+};
+
+/* web_connectivity's section (report_wc.c): confirmed blockpages and opt-in filters. */
+extern const struct cs_report_section cs_report_wc_section;
+/* The section of the measurements of test_name (NULL: ours before nettests were stored by
+ * name, web_connectivity), or NULL. */
+const struct cs_report_section *cs_report_section_of(const char *test_name);
+/* Renders every section of r into out. Returns 0 or -1. */
+int cs_report_sections_render(const cs_report_out *out, const cs_report *r);
+
+/* Helpers shared by the renderers. */
+void cs_report_html_escape(FILE *out, const char *s); /* & < > " ' and controls */
+void cs_report_csv_field(FILE *out, const char *s);   /* RFC 4180 + formula guard */
+/* The label of an outcome key of nettest test_name (its registry entry's outcome table), the
+ * key itself when unknown. */
+const char *cs_report_label(const char *test_name, const char *key);
+
+#endif
