@@ -1,27 +1,67 @@
 /* fuzz_th_request.c - libFuzzer target for the control server's hostile-input parsers: the
  * HTTP/1.1 request parser (src/helper/reqparse.c), fed the input as a connection would
  * deliver it (growing prefixes at pseudo-random slice points, pipelined requests consumed
- * one after another), and the control request decoder (src/helper/measure.c) on the whole
- * input and on every request body. Checks the parser's invariants, not only "no crash". */
+ * one after another), and the control request decoder (src/thproto/thproto.c) on the whole
+ * input and on every request body, with the encoder's round trip. Checks the invariants, not
+ * only "no crash". */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "helper/measure.h"
 #include "helper/reqparse.h"
+#include "thproto/thproto.h"
 #include "util/arena.h"
+#include "util/buf.h"
+#include "util/json.h"
 
+static bool all_utf8(const cs_th_request *q) {
+  if (!cs_utf8_valid((const uint8_t *)q->url, strlen(q->url))) return false;
+  for (size_t i = 0; i < q->nheaders; i++)
+    if (!cs_utf8_valid((const uint8_t *)q->headers[i].name, strlen(q->headers[i].name)) ||
+        !cs_utf8_valid((const uint8_t *)q->headers[i].value, strlen(q->headers[i].value)))
+      return false;
+  for (size_t i = 0; i < q->nendpoints; i++)
+    if (!cs_utf8_valid((const uint8_t *)q->endpoints[i], strlen(q->endpoints[i]))) return false;
+  return true;
+}
+
+/* decode; and for an accepted request, encode -> decode -> encode reaches a fixed point (what
+ * the probe sends is what the server understood). */
 static void check_decode(const uint8_t *p, size_t n) {
   cs_arena *a = cs_arena_new(1u << 24);
   if (!a) return;
-  cs_helper_threq q;
+  cs_th_request q;
   char err[128];
-  if (cs_helper_threq_decode(a, (const char *)p, n, &q, err, sizeof err) == 0) {
+  if (cs_th_request_decode(a, (const char *)p, n, &q, err, sizeof err) == 0) {
     if (!q.url || !*q.url) abort();
     for (size_t i = 0; i < q.nendpoints; i++)
       if (!q.endpoints[i]) abort();
-    if (q.nendpoints > CS_HELPER_MAX_REQ_ENDPOINTS) abort();
+    for (size_t i = 0; i < q.nheaders; i++)
+      if (!q.headers[i].name || !q.headers[i].value) abort();
+    if (q.nendpoints > CS_TH_MAX_REQ_ENDPOINTS) abort();
+    /* the writer escapes invalid UTF-8 as \ufffd but writes a valid U+FFFD as is: with
+     * valid strings the bytes are stable at once, otherwise from the second round */
+    cs_buf e1, e2, e3;
+    cs_buf_init(&e1, 1u << 24);
+    cs_buf_init(&e2, 1u << 24);
+    cs_buf_init(&e3, 1u << 24);
+    if (cs_th_request_encode(&e1, &q) < 0) abort();
+    cs_th_request q2, q3;
+    if (cs_th_request_decode(a, (const char *)e1.data, e1.len, &q2, err, sizeof err) == 0) {
+      if (cs_th_request_encode(&e2, &q2) < 0) abort();
+      if (all_utf8(&q) && (e1.len != e2.len || memcmp(e1.data, e2.data, e1.len))) abort();
+      if (q2.quic != q.quic || q2.nendpoints != q.nendpoints) abort();
+      if (cs_th_request_decode(a, (const char *)e2.data, e2.len, &q3, err, sizeof err) < 0)
+        abort();
+      if (cs_th_request_encode(&e3, &q3) < 0) abort();
+      if (e2.len != e3.len || memcmp(e2.data, e3.data, e2.len)) abort();
+    } else if (all_utf8(&q)) {
+      abort(); /* our own encoding of an accepted request is refused */
+    }
+    cs_buf_free(&e1);
+    cs_buf_free(&e2);
+    cs_buf_free(&e3);
   } else if (!err[0]) {
     abort(); /* every rejection explains itself */
   }

@@ -782,7 +782,7 @@ static void dns_v04(ctx *c, bool legacy) {
     }
   } else {
     if (pf && cf) {
-      v->dns_consistency = streq(cf, "dns_name_error") && is_nxdomain_like(pf) ? "consistent" : "inconsistent";
+      v->dns_consistency = cs_th_failure_is(cf, CS_THF_DNS_NAME_ERROR) && is_nxdomain_like(pf) ? "consistent" : "inconsistent";
       return;
     }
     if (pf || cf) {
@@ -909,7 +909,7 @@ static void legacy(ctx *c) {
   } else if (cons && tcp_ok && !expected_page && r0 && !pf && !cf) {
     v->blocking = CS_WC_BLOCKING_HTTP_DIFF, v->reason = "legacy.http_diff";
   } else if (cons && tcp_ok && pf && !cf) {
-    v->blocking = streq(pfw, "dns_lookup_error") ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_HTTP_FAILURE;
+    v->blocking = cs_th_failure_is(pfw, CS_THF_DNS_LOOKUP_ERROR) ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_HTTP_FAILURE;
     v->reason = "legacy.http_failure";
   } else if (incons && !expected_page) {
     v->blocking = CS_WC_BLOCKING_DNS, v->reason = "legacy.dns_inconsistent";

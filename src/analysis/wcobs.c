@@ -1,8 +1,9 @@
 /* wcobs.c - reads Web Connectivity measurements (OONI's or ours, web_connectivity 0.0.1 ..
  * 0.5.x, raw or wrapped by the explorer API) into typed observations (wcobs.h).
  *
- * Formats: docs/ooni-methodology.md (c) control response and (d) test keys; spec df-001 httpt
- * (MaybeBinaryData bodies/headers), df-002 dnst, df-005 tcpconnect, df-006 tlshandshake.
+ * Formats: docs/ooni-methodology.md (d) test keys; spec df-001 httpt (MaybeBinaryData
+ * bodies/headers), df-002 dnst, df-005 tcpconnect, df-006 tlshandshake. The control, (c), is
+ * read by thproto/thproto.c (cs_th_response_read), the module that also writes it.
  * Hostile input: every field is type-checked; lists are capped at CS_WC_MAX_ITEMS. */
 #include "analysis/wcobs.h"
 
@@ -312,78 +313,6 @@ static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
   }
 }
 
-static void read_ctl_eps(cs_arena *a, const cs_jval *m, bool tls, cs_wc_ctl_ep **out, size_t *nout) {
-  *out = NULL;
-  *nout = 0;
-  if (!m || m->type != CS_JOBJ || !m->len) return;
-  size_t n = capped(m->len);
-  cs_wc_ctl_ep *e = cs_arena_alloc(a, n * sizeof *e);
-  if (!e) return;
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const cs_jval *v = m->kids[i];
-    if (v->type != CS_JOBJ) continue;
-    e[k].endpoint = m->keys[i];
-    split_endpoint(a, e[k].endpoint, &e[k].ip, &e[k].port);
-    e[k].failure = get_str(v, "failure");
-    int st = cs_json_get_bool(v, "status", -1);
-    e[k].status = st == 1 || (st == -1 && !e[k].failure);
-    if (tls) e[k].server_name = get_str(v, "server_name");
-    k++;
-  }
-  *out = e;
-  *nout = k;
-}
-
-static void read_control(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
-  cs_wc_control *c = &o->ctl;
-  c->http_body_length = -1;
-  c->http_status = -1;
-  const cs_jval *ctl = get_obj(tk, "control");
-  if (!ctl || !ctl->len) return;
-  c->present = true;
-  const cs_jval *dns = get_obj(ctl, "dns");
-  if (dns) {
-    c->dns_present = true;
-    c->dns_failure = get_str(dns, "failure");
-    const cs_jval *addrs = get_arr(dns, "addrs");
-    size_t n = addrs ? capped(addrs->len) : 0;
-    if (n) c->dns_addrs = cs_arena_alloc(a, n * sizeof *c->dns_addrs);
-    if (c->dns_addrs)
-      for (size_t i = 0; i < n; i++) {
-        const char *s = jstr(addrs->kids[i]);
-        if (s) c->dns_addrs[c->ndns_addrs++] = canon_ip(a, s);
-      }
-  }
-  read_ctl_eps(a, cs_json_get(ctl, "tcp_connect"), false, &c->tcp, &c->ntcp);
-  read_ctl_eps(a, cs_json_get(ctl, "tls_handshake"), true, &c->tls, &c->ntls);
-  const cs_jval *hr = get_obj(ctl, "http_request");
-  if (hr) {
-    c->http_present = true;
-    c->http_failure = get_str(hr, "failure");
-    int64_t v;
-    if (get_i64(hr, "body_length", &v)) c->http_body_length = v;
-    c->http_status = get_int(hr, "status_code", -1);
-    c->http_title = get_str(hr, "title");
-    read_headers(a, hr, &c->http_headers, &c->nhttp_headers);
-  }
-  const cs_jval *ii = get_obj(ctl, "ip_info");
-  if (ii && ii->len) {
-    size_t n = capped(ii->len);
-    c->ipinfo = cs_arena_alloc(a, n * sizeof *c->ipinfo);
-    if (c->ipinfo)
-      for (size_t i = 0; i < n; i++) {
-        const cs_jval *v = ii->kids[i];
-        if (v->type != CS_JOBJ) continue;
-        cs_wc_ipinfo *x = &c->ipinfo[c->nipinfo++];
-        x->ip = canon_ip(a, ii->keys[i]);
-        int64_t t;
-        if (get_i64(v, "asn", &t) && t > 0) x->asn = t;
-        if (get_i64(v, "flags", &t)) x->flags = t;
-      }
-  }
-}
-
 static void read_recorded(const cs_jval *tk, cs_wc_obs *o) {
   o->recorded.dns_experiment_failure = get_str(tk, "dns_experiment_failure");
   o->recorded.http_experiment_failure = get_str(tk, "http_experiment_failure");
@@ -428,7 +357,7 @@ int cs_wc_obs_read_test_keys(cs_arena *a, const cs_jval *tk, const char *input,
   read_tcp(a, tk, o);
   read_tls(a, tk, o);
   read_requests(a, tk, o);
-  read_control(a, tk, o);
+  cs_th_response_read(a, get_obj(tk, "control"), &o->ctl);
   read_recorded(tk, o);
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "thproto/thproto.h"
 #include "util/arena.h"
 #include "util/json.h"
 
@@ -64,11 +65,9 @@ typedef struct {
   const char *failure;
 } cs_wc_tls;
 
-typedef struct {
-  const char *name;
-  const char *value; /* decoded (MaybeBinaryData), NUL-terminated */
-  size_t value_len;
-} cs_wc_header;
+/* {name, value (decoded MaybeBinaryData, NUL-terminated), value_len}: the type of the control's
+ * headers too, so probe and control headers compare with one function. */
+typedef cs_th_header cs_wc_header;
 
 typedef struct {
   cs_wc_tags tags;
@@ -86,41 +85,10 @@ typedef struct {
   const char *title;   /* <title> of the body (util/title.h), "" when none */
 } cs_wc_http;
 
-typedef struct {
-  const char *endpoint; /* "ip:port" as recorded */
-  const char *ip;       /* canonical IP of endpoint, NULL when unparsable */
-  int port;
-  bool status;
-  const char *failure;
-  const char *server_name; /* TLS only */
-} cs_wc_ctl_ep;
-
-typedef struct {
-  const char *ip;
-  int64_t asn;
-  int64_t flags; /* 1 probe, 2 TH, 4 bogon, 8 valid for domain (TLS OK) */
-} cs_wc_ipinfo;
-
-typedef struct {
-  bool present;              /* a usable control object */
-  bool dns_present;
-  const char *dns_failure;
-  const char **dns_addrs;    /* IPs in canonical form; may include names (old helpers) */
-  size_t ndns_addrs;
-  cs_wc_ctl_ep *tcp;
-  size_t ntcp;
-  cs_wc_ctl_ep *tls;
-  size_t ntls;
-  bool http_present;
-  const char *http_failure;
-  int64_t http_body_length;  /* -1 unknown */
-  int http_status;           /* -1 unknown */
-  const char *http_title;
-  cs_wc_header *http_headers;
-  size_t nhttp_headers;
-  cs_wc_ipinfo *ipinfo;
-  size_t nipinfo;
-} cs_wc_control;
+/* The control (test_keys.control): the THResponse as thproto reads it (thproto/thproto.h). */
+typedef cs_th_ep cs_wc_ctl_ep;
+typedef cs_th_ipinfo cs_wc_ipinfo;
+typedef cs_th_response cs_wc_control;
 
 /* The verdict recorded in the measurement itself (for comparison). */
 typedef struct {

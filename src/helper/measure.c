@@ -14,9 +14,9 @@
 #include "engine/fetch.h"
 #include "engine/http.h"
 #include "record/record.h"
+#include "thproto/thproto.h"
 #include "util/buf.h"
 #include "util/ipnet.h"
-#include "util/json.h"
 #include "util/url.h"
 
 #define ARENA_SLACK (8u << 20) /* trace arena: body_cap + this */
@@ -24,167 +24,9 @@
 #define ENDPOINT_MAX (CS_IPSTR_MAX + 8)
 #define CS_HELPER_MAX_H3 320
 
-/* ---- failure mappings (oohelperd dns.go, tcptls.go, http.go) ---------------------------- */
-
-const char *cs_helper_map_dns_failure(const char *f) {
-  if (!f) return NULL;
-  if (!strcmp(f, "dns_nxdomain_error")) return "dns_name_error";
-  if (!strcmp(f, "dns_no_answer")) return NULL; /* with addrs [] */
-  if (!strcmp(f, "dns_non_recoverable_failure") || !strcmp(f, "dns_refused_error") ||
-      !strcmp(f, "dns_server_misbehaving") || !strcmp(f, "dns_temporary_failure") ||
-      !strncmp(f, "dns_", 4))
-    return "dns_server_failure";
-  return "unknown_error";
-}
-
-const char *cs_helper_map_tcp_failure(const char *f) {
-  if (!f) return NULL;
-  if (!strcmp(f, "generic_timeout_error")) return f;
-  if (!strcmp(f, "connection_refused")) return "connection_refused_error";
-  return "connect_error";
-}
-
-const char *cs_helper_map_http_failure(const char *f, const char *failed_op) {
-  if (!f) return NULL;
-  if (!strncmp(f, "dns_", 4) || (failed_op && !strcmp(failed_op, "resolve")))
-    return "dns_lookup_error";
-  if (!strcmp(f, "generic_timeout_error")) return f;
-  if (!strcmp(f, "connection_refused")) return "connection_refused_error";
-  return "unknown_error";
-}
-
-/* ---- request decoding ------------------------------------------------------------------ */
-
-static int derr(char *err, size_t errlen, const char *msg) {
-  if (errlen) snprintf(err, errlen, "%s", msg);
-  return -1;
-}
-
-/* First string of a header's value array; -1 when the value is not an array of strings. */
-static int header_first(const cs_jval *v, const char **out) {
-  if (v->type != CS_JARR) return -1;
-  for (size_t i = 0; i < v->len; i++)
-    if (v->kids[i]->type != CS_JSTR) return -1;
-  if (v->len && !*out) *out = v->kids[0]->str;
-  return 0;
-}
-
-int cs_helper_threq_decode(cs_arena *a, const char *json, size_t n, cs_helper_threq *out,
-                           char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
-  cs_arena *tmp = cs_arena_new(64u << 20);
-  if (!tmp) return derr(err, errlen, "out of memory");
-  int rc = -1;
-  char jerr[96];
-  cs_json_limits lim = {.max_depth = 8, .max_nodes = 1u << 16};
-  cs_jval *v = cs_json_parse(tmp, json, n, &lim, jerr, sizeof jerr);
-  if (!v) {
-    if (errlen) snprintf(err, errlen, "invalid JSON: %s", jerr);
-    goto out;
-  }
-  if (v->type != CS_JOBJ) {
-    derr(err, errlen, "the request is not a JSON object");
-    goto out;
-  }
-  const char *url = NULL, *ua = NULL, *acc = NULL, *al = NULL;
-  const cs_jval *eps = NULL;
-  for (size_t i = 0; i < v->len; i++) {
-    const char *k = v->keys[i];
-    const cs_jval *x = v->kids[i];
-    if (!strcmp(k, "http_request")) {
-      if (x->type == CS_JNULL) continue;
-      if (x->type != CS_JSTR || strlen(x->str) != x->len) {
-        derr(err, errlen, "http_request is not a string");
-        goto out;
-      }
-      url = x->str;
-    } else if (!strcmp(k, "http_request_headers")) {
-      if (x->type == CS_JNULL) continue;
-      if (x->type != CS_JOBJ) {
-        derr(err, errlen, "http_request_headers is not an object");
-        goto out;
-      }
-      for (size_t j = 0; j < x->len; j++) {
-        const cs_jval *hv = x->kids[j];
-        const char **dst = NULL, *ignored = NULL;
-        if (!strcasecmp(x->keys[j], "User-Agent")) dst = &ua;
-        else if (!strcasecmp(x->keys[j], "Accept")) dst = &acc;
-        else if (!strcasecmp(x->keys[j], "Accept-Language")) dst = &al;
-        else dst = &ignored;
-        if (hv->type == CS_JNULL) continue;
-        if (header_first(hv, dst) < 0) {
-          derr(err, errlen, "a header value is not an array of strings");
-          goto out;
-        }
-      }
-    } else if (!strcmp(k, "tcp_connect")) {
-      if (x->type == CS_JNULL) continue;
-      if (x->type != CS_JARR) {
-        derr(err, errlen, "tcp_connect is not an array");
-        goto out;
-      }
-      if (x->len > CS_HELPER_MAX_REQ_ENDPOINTS) {
-        derr(err, errlen, "too many tcp_connect endpoints");
-        goto out;
-      }
-      for (size_t j = 0; j < x->len; j++)
-        if (x->kids[j]->type != CS_JSTR) {
-          derr(err, errlen, "a tcp_connect entry is not a string");
-          goto out;
-        }
-      eps = x;
-    } else if (!strcmp(k, "x_quic_enabled")) {
-      if (x->type == CS_JNULL) continue;
-      if (x->type != CS_JBOOL) {
-        derr(err, errlen, "x_quic_enabled is not a boolean");
-        goto out;
-      }
-      out->quic = x->b;
-    }
-  }
-  if (!url || !*url) {
-    derr(err, errlen, "missing http_request");
-    goto out;
-  }
-  cs_url u;
-  char uerr[96];
-  if (cs_url_parse(tmp, url, &u, uerr, sizeof uerr) < 0) {
-    if (errlen) snprintf(err, errlen, "invalid http_request URL: %s", uerr);
-    goto out;
-  }
-  out->url = cs_arena_strdup(a, url);
-  out->user_agent = cs_arena_strdup(a, ua);
-  out->accept = cs_arena_strdup(a, acc);
-  out->accept_language = cs_arena_strdup(a, al);
-  if (!out->url || (ua && !out->user_agent) || (acc && !out->accept) ||
-      (al && !out->accept_language)) {
-    derr(err, errlen, "out of memory");
-    goto out;
-  }
-  if (eps && eps->len) {
-    out->endpoints = cs_arena_alloc(a, eps->len * sizeof *out->endpoints);
-    if (!out->endpoints) {
-      derr(err, errlen, "out of memory");
-      goto out;
-    }
-    for (size_t j = 0; j < eps->len; j++) {
-      const char *s = cs_arena_strdup(a, eps->kids[j]->str);
-      if (!s) {
-        derr(err, errlen, "out of memory");
-        goto out;
-      }
-      out->endpoints[out->nendpoints++] = s;
-    }
-  }
-  rc = 0;
-out:
-  cs_arena_free(tmp);
-  return rc;
-}
-
 /* ---- the measurement ------------------------------------------------------------------- */
 
-enum { IP_PROBE = 1, IP_TH = 2, IP_BOGON = 4, IP_VALID = 8 };
+enum { IP_PROBE = CS_TH_IP_PROBE, IP_TH = CS_TH_IP_TH, IP_BOGON = CS_TH_IP_BOGON, IP_VALID = CS_TH_IP_VALID };
 
 typedef struct {
   cs_ip ip;
@@ -206,7 +48,8 @@ struct cs_helper_measure {
   cs_loop *l;
   const cs_helper_mopts *o;
   cs_trace *t;
-  cs_helper_threq req;
+  cs_th_request req;
+  const char *user_agent; /* the request's first User-Agent, NULL when absent */
   cs_url url;
   cs_helper_measure_cb cb;
   void *arg;
@@ -246,10 +89,6 @@ void cs_helper_measure_cancel(cs_helper_measure *m) {
   if (m) free_measure(m);
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Go's textproto.CanonicalMIMEHeaderKey: "content-type" -> "Content-Type"; names with bytes
  * outside token characters are left as they are. */
 static void canon_header(const char *in, char *out, size_t cap) {
@@ -273,37 +112,28 @@ static void canon_header(const char *in, char *out, size_t cap) {
   out[n] = 0;
 }
 
-typedef struct {
-  char *name;
-  const cs_header *h;
-} hdr_ent;
-
-static int cmp_hdr(const void *a, const void *b) {
-  return strcmp(((const hdr_ent *)a)->name, ((const hdr_ent *)b)->name);
-}
-
-static void write_headers(cs_jw *w, cs_arena *a, const cs_http_rec *rec) {
-  cs_jw_key(w, "headers");
-  cs_jw_obj_open(w);
+/* http.go: the final response's headers as Go's Header.Get sees them, one per canonical name
+ * with its first value (the writer sorts them). Returns -1 when out of memory. */
+static int collect_headers(cs_arena *a, const cs_http_rec *rec, cs_th_response *r) {
   size_t n = rec ? rec->resp.nheaders : 0;
-  hdr_ent *e = n ? cs_arena_alloc(a, n * sizeof *e) : NULL;
+  if (!n) return 0;
+  cs_th_header *e = cs_arena_alloc(a, n * sizeof *e);
+  if (!e) return -1;
   size_t ne = 0;
-  for (size_t i = 0; e && i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     char name[256];
     canon_header(rec->resp.headers[i].name, name, sizeof name);
     bool dup = false;
     for (size_t j = 0; j < ne && !dup; j++) dup = !strcmp(e[j].name, name);
     if (dup) continue; /* the first value of each header (Header.Get) */
-    e[ne].name = cs_arena_strdup(a, name);
-    e[ne].h = &rec->resp.headers[i];
-    if (e[ne].name) ne++;
+    if (!(e[ne].name = cs_arena_strdup(a, name))) return -1;
+    e[ne].value = (const char *)rec->resp.headers[i].value;
+    e[ne].value_len = rec->resp.headers[i].value_len;
+    ne++;
   }
-  if (ne) qsort(e, ne, sizeof *e, cmp_hdr); /* Go's encoding/json sorts map keys */
-  for (size_t i = 0; i < ne; i++) {
-    cs_jw_key(w, e[i].name);
-    cs_jw_strn(w, (const char *)e[i].h->value, e[i].h->value_len);
-  }
-  cs_jw_obj_close(w);
+  r->http_headers = e;
+  r->nhttp_headers = ne;
+  return 0;
 }
 
 /* http.go parseAltSvc: the alt-authority of the first "h3=" entry of the first response's
@@ -361,103 +191,57 @@ static void discover_h3(const cs_helper_measure *m, const cs_http_rec *fin, char
   }
 }
 
+/* The THResponse of this measurement, written by thproto (Go's order, sorted map keys). */
 static void finish_cb(cs_defer *d) {
   cs_helper_measure *m = d->data;
   cs_arena *a = m->t->a;
-  cs_buf b;
-  cs_buf_init(&b, MAX_RESPONSE);
-  cs_jw w;
-  cs_jw_init(&w, &b);
-  cs_jw_obj_open(&w);
+  cs_th_response r = {0};
+  bool oom = false;
 
-  /* tcp_connect / tls_handshake, keyed by endpoint, sorted like Go's maps */
-  const char **keys = m->neps ? cs_arena_alloc(a, m->neps * sizeof *keys) : NULL;
-  endpoint **byk = m->neps ? cs_arena_alloc(a, m->neps * sizeof *byk) : NULL;
-  size_t nk = 0, ntls = 0;
-  if (keys && byk) {
-    for (size_t i = 0; i < m->neps; i++) keys[nk++] = m->eps[i].key;
-    qsort(keys, nk, sizeof *keys, cmp_str);
-    for (size_t i = 0; i < nk; i++) /* keys point into eps[].key */
-      byk[i] = (endpoint *)((const char *)keys[i] - offsetof(endpoint, key));
+  /* tcp_connect for every endpoint; tls_handshake where TCP worked and TLS was tried */
+  r.tcp = m->neps ? cs_arena_alloc(a, m->neps * sizeof *r.tcp) : NULL;
+  r.tls = m->neps ? cs_arena_alloc(a, m->neps * sizeof *r.tls) : NULL;
+  oom |= m->neps && (!r.tcp || !r.tls);
+  for (size_t i = 0; !oom && i < m->neps; i++) {
+    const endpoint *e = &m->eps[i];
+    r.tcp[r.ntcp++] = (cs_th_ep){.endpoint = e->key, .status = e->tcp_ok,
+                                 .failure = e->tcp_failure};
+    if (e->tls && e->tcp_ok)
+      r.tls[r.ntls++] = (cs_th_ep){.endpoint = e->key, .server_name = m->url.host,
+                                   .status = e->tls_ok, .failure = e->tls_failure};
   }
-  cs_jw_key(&w, "tcp_connect");
-  cs_jw_obj_open(&w);
-  for (size_t i = 0; i < nk; i++) {
-    cs_jw_key(&w, byk[i]->key);
-    cs_jw_obj_open(&w);
-    cs_jw_kbool(&w, "status", byk[i]->tcp_ok);
-    cs_jw_kstr(&w, "failure", byk[i]->tcp_failure);
-    cs_jw_obj_close(&w);
-    if (byk[i]->tls && byk[i]->tcp_ok) ntls++;
-  }
-  cs_jw_obj_close(&w);
-  if (ntls) { /* omitempty */
-    cs_jw_key(&w, "tls_handshake");
-    cs_jw_obj_open(&w);
-    for (size_t i = 0; i < nk; i++) {
-      if (!byk[i]->tls || !byk[i]->tcp_ok) continue;
-      cs_jw_key(&w, byk[i]->key);
-      cs_jw_obj_open(&w);
-      cs_jw_kstr(&w, "server_name", m->url.host);
-      cs_jw_kbool(&w, "status", byk[i]->tls_ok);
-      cs_jw_kstr(&w, "failure", byk[i]->tls_failure);
-      cs_jw_obj_close(&w);
-    }
-    cs_jw_obj_close(&w);
-  }
-  cs_jw_key(&w, "quic_handshake");
-  cs_jw_obj_open(&w);
-  cs_jw_obj_close(&w);
 
-  /* http_request (THHTTPRequestResult field order). As http.go: when the final response's
-   * head arrived but reading its body failed, status, headers and the partial body are kept
-   * next to the failure; any earlier failure gives -1/-1/{}/"". */
+  /* http_request. As http.go: when the final response's head arrived but reading its body
+   * failed, status, headers and the partial body are kept next to the failure; any earlier
+   * failure gives -1/-1/{}/"". */
   const cs_http_rec *fin = m->final;
   if (m->http_failure && !(fin && fin->code > 0 && fin->failure)) fin = NULL;
   char h3[CS_HELPER_MAX_H3];
   discover_h3(m, fin, h3, sizeof h3);
-  cs_jw_key(&w, "http_request");
-  cs_jw_obj_open(&w);
-  cs_jw_kint(&w, "body_length", fin ? (int64_t)fin->resp.body_len : -1);
-  cs_jw_kstr(&w, "discovered_h3_endpoint", h3);
-  cs_jw_kstr(&w, "failure", m->http_failure);
-  const char *title = fin ? cs_http_rec_title(m->t, fin) : "";
-  cs_jw_kstr(&w, "title", title ? title : "");
-  write_headers(&w, a, fin);
-  cs_jw_kint(&w, "status_code", fin ? fin->code : -1);
-  cs_jw_obj_close(&w);
-  cs_jw_knull(&w, "http3_request");
+  r.http_present = true;
+  r.http_body_length = fin ? (int64_t)fin->resp.body_len : -1;
+  r.http_discovered_h3 = h3;
+  r.http_failure = m->http_failure;
+  r.http_title = fin ? cs_http_rec_title(m->t, fin) : "";
+  oom |= collect_headers(a, fin, &r) < 0;
+  r.http_status = fin ? fin->code : -1;
 
-  cs_jw_key(&w, "dns");
-  cs_jw_obj_open(&w);
-  cs_jw_kstr(&w, "failure", m->dns_failure);
-  cs_jw_key(&w, "addrs");
-  cs_jw_arr_open(&w);
-  for (size_t i = 0; i < m->ndns; i++) cs_jw_str(&w, m->dns_addrs[i]);
-  cs_jw_arr_close(&w);
-  cs_jw_obj_close(&w);
+  r.dns_present = true;
+  r.dns_failure = m->dns_failure;
+  r.dns_addrs = m->ndns ? cs_arena_alloc(a, m->ndns * sizeof *r.dns_addrs) : NULL;
+  oom |= m->ndns && !r.dns_addrs;
+  for (size_t i = 0; !oom && i < m->ndns; i++) r.dns_addrs[r.ndns_addrs++] = m->dns_addrs[i];
 
-  if (m->nips) { /* omitempty */
-    const char *ipk[CS_HELPER_MAX_IPS];
-    for (size_t i = 0; i < m->nips; i++) ipk[i] = m->ips[i].str;
-    qsort(ipk, m->nips, sizeof *ipk, cmp_str);
-    cs_jw_key(&w, "ip_info");
-    cs_jw_obj_open(&w);
-    for (size_t i = 0; i < m->nips; i++) {
-      const ipinfo *ii = (const ipinfo *)(ipk[i] - offsetof(ipinfo, str));
-      cs_jw_key(&w, ii->str);
-      cs_jw_obj_open(&w);
-      cs_jw_kint(&w, "asn", 0); /* no geoip database: see docs/helper.md */
-      cs_jw_kint(&w, "flags", ii->flags);
-      cs_jw_obj_close(&w);
-    }
-    cs_jw_obj_close(&w);
-  }
-  cs_jw_obj_close(&w);
+  cs_th_ipinfo ii[CS_HELPER_MAX_IPS];
+  for (size_t i = 0; i < m->nips; i++) /* asn 0: no geoip database, see docs/helper.md */
+    ii[i] = (cs_th_ipinfo){.ip = m->ips[i].str, .asn = 0, .flags = m->ips[i].flags};
+  r.ipinfo = ii;
+  r.nipinfo = m->nips;
 
-  const char *s = cs_buf_cstr(&b);
-  if (!s || b.overflow || (m->neps && (!keys || !byk)))
-    m->cb(m->arg, 500, "{\"error\":\"out of memory\"}", 25);
+  cs_buf b;
+  cs_buf_init(&b, MAX_RESPONSE);
+  const char *s = oom || cs_th_response_write(&b, &r) < 0 ? NULL : cs_buf_cstr(&b);
+  if (!s) m->cb(m->arg, 500, "{\"error\":\"out of memory\"}", 25);
   else m->cb(m->arg, 200, s, b.len);
   cs_buf_free(&b);
   free_measure(m);
@@ -484,7 +268,7 @@ static void on_connect(cs_conn *c, const char *failure, void *data) {
   endpoint *e = data;
   cs_helper_measure *m = e->m;
   if (failure) {
-    e->tcp_failure = cs_helper_map_tcp_failure(failure);
+    e->tcp_failure = cs_th_map_tcp_failure(failure);
     cs_conn_free(c);
     e->c = NULL;
     step_done(m);
@@ -509,8 +293,8 @@ static void on_fetch(void *arg, const cs_fetch_result *r) {
   m->fetch = NULL; /* freed by the engine after this returns */
   cs_timer_stop(m->l, &m->fetch_timer);
   m->final = r->final;
-  m->http_failure = cs_helper_map_http_failure(r->failure, r->failed_op);
-  if (!r->failure && !r->final) m->http_failure = "unknown_error";
+  m->http_failure = cs_th_map_http_failure(r->failure, r->failed_op);
+  if (!r->failure && !r->final) m->http_failure = cs_th_failure_str(CS_THF_UNKNOWN_ERROR);
   step_done(m);
 }
 
@@ -518,7 +302,7 @@ static void on_fetch_timeout(cs_timer *tm) {
   cs_helper_measure *m = tm->data;
   cs_fetch_cancel(m->fetch);
   m->fetch = NULL;
-  m->http_failure = "generic_timeout_error"; /* Go's http.Client.Timeout */
+  m->http_failure = cs_th_failure_str(CS_THF_GENERIC_TIMEOUT_ERROR); /* Go's http.Client.Timeout */
   step_done(m);
 }
 
@@ -535,7 +319,7 @@ static void start_fetch(cs_helper_measure *m) {
   }
   m->pending++;
   if (n == 0) {
-    m->http_failure = "dns_lookup_error";
+    m->http_failure = cs_th_failure_str(CS_THF_DNS_LOOKUP_ERROR);
     step_done(m);
     return;
   }
@@ -557,11 +341,11 @@ static void start_fetch(cs_helper_measure *m) {
       .skip_bogons = true,
       /* oohelperd reports a redirect it cannot follow as the final response (ooni/probe#2628) */
       .keep_unfollowable_redirect = true,
-      .user_agent = m->req.user_agent,
+      .user_agent = m->user_agent,
   };
   m->fetch = cs_fetch_start(m->l, m->t, m->req.url, &m->fo, on_fetch, m);
   if (!m->fetch) {
-    m->http_failure = "unknown_error";
+    m->http_failure = cs_th_failure_str(CS_THF_UNKNOWN_ERROR);
     step_done(m);
     return;
   }
@@ -619,7 +403,7 @@ static void phase2(cs_helper_measure *m) {
       m->pending++;
       e->c = cs_conn_connect(m->l, m->t, &m->ips[i].ip, ports[p], &co, on_connect, e);
       if (!e->c) {
-        e->tcp_failure = "connect_error";
+        e->tcp_failure = cs_th_failure_str(CS_THF_CONNECT_ERROR);
         step_done(m);
       }
     }
@@ -633,7 +417,7 @@ static void phase2(cs_helper_measure *m) {
 static void on_dns(void *arg, const cs_dns_result *r) {
   cs_helper_measure *m = arg;
   m->dns = NULL; /* freed by the engine after this returns */
-  m->dns_failure = cs_helper_map_dns_failure(r->failure);
+  m->dns_failure = cs_th_map_dns_failure(r->failure);
   size_t n = r->naddrs < CS_HELPER_MAX_IPS ? r->naddrs : CS_HELPER_MAX_IPS;
   m->dns_addrs = n ? cs_arena_alloc(m->t->a, n * sizeof *m->dns_addrs) : NULL;
   for (size_t i = 0; m->dns_addrs && i < n; i++)
@@ -660,12 +444,13 @@ cs_helper_measure *cs_helper_measure_start(cs_loop *l, const cs_helper_mopts *op
     free(m);
     return NULL;
   }
-  if (cs_helper_threq_decode(m->t->a, json, n, &m->req, err, errlen) < 0 ||
+  if (cs_th_request_decode(m->t->a, json, n, &m->req, err, errlen) < 0 ||
       cs_url_parse(m->t->a, m->req.url, &m->url, err, errlen) < 0) {
     *status = strcmp(err, "out of memory") ? 400 : 500;
     free_measure(m);
     return NULL;
   }
+  m->user_agent = cs_th_request_header(&m->req, "User-Agent");
   if (m->url.host_is_ip) { /* no DNS step: dns = {failure: null, addrs: []} */
     cs_defer_call(l, &m->d, start_cb, m);
     return m;

@@ -2,7 +2,8 @@
  * oohelperd does (pc:internal/oohelperd/measure.go, docs/helper.md):
  *   DNS (system resolver) -> ip_info (probe's + TH's addresses, bogon flag) -> concurrently:
  *   TCP connect to every non-bogon IP x port (+ TLS for port 443) and an HTTP GET of the URL
- *   with redirects (cs_fetch) -> the control response JSON (section (c) of the methodology).
+ *   with redirects (cs_fetch) -> the control response (thproto/thproto.h writes the JSON,
+ *   section (c) of the methodology).
  * Each measurement records into a private cs_trace (its own arena, bounded) that is freed when
  * the response has been produced. */
 #ifndef CS_HELPER_MEASURE_H
@@ -22,7 +23,6 @@
 #define CS_HELPER_FETCH_BODY_CAP (1u << 24) /* OONI TH body limit */
 #define CS_HELPER_MAX_IPS 64        /* ip_info entries (further addresses are ignored) */
 #define CS_HELPER_MAX_ENDPOINTS 128 /* endpoints measured */
-#define CS_HELPER_MAX_REQ_ENDPOINTS 1024 /* tcp_connect entries accepted in a request */
 
 typedef struct {
   cs_tls_ctx *tls; /* trust store for TLS handshakes and https fetches (required) */
@@ -33,21 +33,6 @@ typedef struct {
   uint16_t tls_port; /* endpoints on this port get a TLS handshake; 0: 443 (OONI). A test
                         hook: loopback tests cannot always bind 443. */
 } cs_helper_mopts;
-
-/* A decoded control request (pc:internal/model/th.go THRequest). Strings in the arena. */
-typedef struct {
-  const char *url;
-  const char *user_agent, *accept, *accept_language; /* first values, NULL when absent */
-  const char **endpoints; /* tcp_connect */
-  size_t nendpoints;
-  bool quic;
-} cs_helper_threq;
-
-/* Decodes and validates a control request body. Returns 0, or -1 with a message in err
- * (not JSON, not an object, a field of the wrong type, http_request missing or not an
- * http(s) URL, too many tcp_connect entries). */
-int cs_helper_threq_decode(cs_arena *a, const char *json, size_t n, cs_helper_threq *out,
-                           char *err, size_t errlen);
 
 /* status: 200 with the response JSON, or 500 (out of memory) with a small error JSON.
  * json is valid only during the call. */
@@ -64,10 +49,5 @@ cs_helper_measure *cs_helper_measure_start(cs_loop *l, const cs_helper_mopts *op
                                            void *arg, int *status, char *err, size_t errlen);
 /* Stops every step and frees the measurement without calling cb. Not from inside cb. */
 void cs_helper_measure_cancel(cs_helper_measure *m);
-
-/* OONI TH failure mappings (exposed for tests). NULL in -> NULL out. */
-const char *cs_helper_map_dns_failure(const char *f);  /* dns.failure */
-const char *cs_helper_map_tcp_failure(const char *f);  /* tcp_connect[].failure */
-const char *cs_helper_map_http_failure(const char *f, const char *failed_op); /* http_request */
 
 #endif

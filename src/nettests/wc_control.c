@@ -14,6 +14,7 @@
 #include "engine/dns.h"
 #include "engine/httpparse.h"
 #include "record/record.h"
+#include "thproto/thproto.h"
 #include "util/failure.h"
 #include "util/ipnet.h"
 #include "util/json.h"
@@ -246,38 +247,20 @@ cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const ch
   return q;
 }
 
-/* ---- request builder (pc:internal/model/th.go THRequest) ------------------------------- */
+/* ---- request builder: thproto's encoder, from the engine's header type ------------------ */
 
 int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers,
                         size_t nheaders, const char *const *endpoints, size_t nendpoints,
                         bool quic) {
-  if (!out || !url || (nheaders && !headers) || (nendpoints && !endpoints)) return -1;
-  cs_jw w;
-  cs_jw_init(&w, out);
-  cs_jw_obj_open(&w);
-  cs_jw_kstr(&w, "http_request", url);
-  cs_jw_key(&w, "http_request_headers");
-  cs_jw_obj_open(&w);
-  for (size_t i = 0; i < nheaders; i++) {
-    if (!headers[i].name || !headers[i].value) return -1;
-    bool seen = false;
-    for (size_t j = 0; j < i && !seen; j++) seen = !strcasecmp(headers[j].name, headers[i].name);
-    if (seen) continue; /* written with its first spelling */
-    cs_jw_key(&w, headers[i].name);
-    cs_jw_arr_open(&w);
-    for (size_t j = i; j < nheaders; j++)
-      if (headers[j].name && !strcasecmp(headers[j].name, headers[i].name))
-        cs_jw_str(&w, headers[j].value ? headers[j].value : "");
-    cs_jw_arr_close(&w);
-  }
-  cs_jw_obj_close(&w);
-  cs_jw_key(&w, "tcp_connect");
-  cs_jw_arr_open(&w);
-  for (size_t i = 0; i < nendpoints; i++) cs_jw_str(&w, endpoints[i] ? endpoints[i] : "");
-  cs_jw_arr_close(&w);
-  cs_jw_kbool(&w, "x_quic_enabled", quic);
-  cs_jw_obj_close(&w);
-  return out->overflow ? -1 : 0;
+  if (!out || (nheaders && !headers)) return -1;
+  cs_th_hdr *h = nheaders ? malloc(nheaders * sizeof *h) : NULL;
+  if (nheaders && !h) return -1;
+  for (size_t i = 0; i < nheaders; i++) h[i] = (cs_th_hdr){headers[i].name, headers[i].value};
+  cs_th_request r = {.url = url, .headers = h, .nheaders = nheaders, .endpoints = endpoints,
+                     .nendpoints = nendpoints, .quic = quic};
+  int rc = cs_th_request_encode(out, &r);
+  free(h);
+  return rc;
 }
 
 /* ---- pooled client --------------------------------------------------------------------- */

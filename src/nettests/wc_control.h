@@ -46,7 +46,7 @@ typedef struct cs_th_req cs_th_req;
 cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const char *request_json,
                        size_t len, double timeout, cs_th_cb cb, void *arg);
 
-/* Appends the control request JSON to out:
+/* Appends the control request JSON to out (thproto's cs_th_request_encode):
  *   {"http_request":url,"http_request_headers":{name:[values...]...},
  *    "tcp_connect":[endpoints...],"x_quic_enabled":quic}
  * Headers with the same name (case-insensitive) are grouped under the first spelling seen,

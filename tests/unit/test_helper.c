@@ -25,6 +25,7 @@
 #include "helper/reqparse.h"
 #include "helper/server.h"
 #include "nettests/wc_control.h"
+#include "thproto/thproto.h"
 #include "dns_mock.h"
 #include "helper_srv.h"
 #include "tcp_servers.h"
@@ -731,42 +732,42 @@ static void test_reqparse(void **st) {
 static void test_decode_and_mappings(void **st) {
   (void)st;
   cs_arena *a = cs_arena_new(0);
-  cs_helper_threq q;
+  cs_th_request q;
   char err[128];
   const char *ok = "{\"http_request\":\"https://www.example.com/\",\"http_request_headers\":"
                    "{\"Accept\":[\"a\"],\"Accept-Language\":[\"en\"],\"User-Agent\":[\"ua\"],"
                    "\"X\":null},\"tcp_connect\":[\"93.184.216.34:443\",\"[2001:db8::1]:443\"],"
                    "\"x_quic_enabled\":true,\"unknown\":{}}";
-  assert_int_equal(cs_helper_threq_decode(a, ok, strlen(ok), &q, err, sizeof err), 0);
+  assert_int_equal(cs_th_request_decode(a, ok, strlen(ok), &q, err, sizeof err), 0);
   assert_string_equal(q.url, "https://www.example.com/");
-  assert_string_equal(q.user_agent, "ua");
-  assert_string_equal(q.accept, "a");
-  assert_string_equal(q.accept_language, "en");
+  assert_string_equal(cs_th_request_header(&q, "User-Agent"), "ua");
+  assert_string_equal(cs_th_request_header(&q, "Accept"), "a");
+  assert_string_equal(cs_th_request_header(&q, "Accept-Language"), "en");
   assert_int_equal(q.nendpoints, 2);
   assert_string_equal(q.endpoints[1], "[2001:db8::1]:443");
   assert_true(q.quic);
   const char *nul = "{\"http_request\":\"http://a\\u0000b/\"}";
-  assert_int_equal(cs_helper_threq_decode(a, nul, strlen(nul), &q, err, sizeof err), -1);
+  assert_int_equal(cs_th_request_decode(a, nul, strlen(nul), &q, err, sizeof err), -1);
   cs_arena_free(a);
 
-  assert_string_equal(cs_helper_map_dns_failure("dns_nxdomain_error"), "dns_name_error");
-  assert_null(cs_helper_map_dns_failure("dns_no_answer"));
-  assert_string_equal(cs_helper_map_dns_failure("dns_temporary_failure"), "dns_server_failure");
-  assert_string_equal(cs_helper_map_dns_failure("dns_refused_error"), "dns_server_failure");
-  assert_string_equal(cs_helper_map_dns_failure("generic_timeout_error"), "unknown_error");
-  assert_null(cs_helper_map_dns_failure(NULL));
-  assert_string_equal(cs_helper_map_tcp_failure("generic_timeout_error"), "generic_timeout_error");
-  assert_string_equal(cs_helper_map_tcp_failure("connection_refused"), "connection_refused_error");
-  assert_string_equal(cs_helper_map_tcp_failure("connection_reset"), "connect_error");
-  assert_string_equal(cs_helper_map_http_failure("dns_nxdomain_error", "resolve"),
+  assert_string_equal(cs_th_map_dns_failure("dns_nxdomain_error"), "dns_name_error");
+  assert_null(cs_th_map_dns_failure("dns_no_answer"));
+  assert_string_equal(cs_th_map_dns_failure("dns_temporary_failure"), "dns_server_failure");
+  assert_string_equal(cs_th_map_dns_failure("dns_refused_error"), "dns_server_failure");
+  assert_string_equal(cs_th_map_dns_failure("generic_timeout_error"), "unknown_error");
+  assert_null(cs_th_map_dns_failure(NULL));
+  assert_string_equal(cs_th_map_tcp_failure("generic_timeout_error"), "generic_timeout_error");
+  assert_string_equal(cs_th_map_tcp_failure("connection_refused"), "connection_refused_error");
+  assert_string_equal(cs_th_map_tcp_failure("connection_reset"), "connect_error");
+  assert_string_equal(cs_th_map_http_failure("dns_nxdomain_error", "resolve"),
                       "dns_lookup_error");
-  assert_string_equal(cs_helper_map_http_failure("generic_timeout_error", "resolve"),
+  assert_string_equal(cs_th_map_http_failure("generic_timeout_error", "resolve"),
                       "dns_lookup_error");
-  assert_string_equal(cs_helper_map_http_failure("generic_timeout_error", "http_round_trip"),
+  assert_string_equal(cs_th_map_http_failure("generic_timeout_error", "http_round_trip"),
                       "generic_timeout_error");
-  assert_string_equal(cs_helper_map_http_failure("connection_refused", "connect"),
+  assert_string_equal(cs_th_map_http_failure("connection_refused", "connect"),
                       "connection_refused_error");
-  assert_string_equal(cs_helper_map_http_failure("ssl_invalid_hostname", "tls_handshake"),
+  assert_string_equal(cs_th_map_http_failure("ssl_invalid_hostname", "tls_handshake"),
                       "unknown_error");
 }
 
