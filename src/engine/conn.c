@@ -120,10 +120,6 @@ static void add_io_event(cs_conn *c, const char *op, double t0, double t, const 
   add_event(c, op, t0, t, failure, nbytes);
 }
 
-void cs_conn_event(cs_conn *c, const char *operation, double t0, double t, const char *failure) {
-  add_event(c, operation, t0, t, failure, 0);
-}
-
 void cs_conn_annotate(cs_conn *c, const char *operation, double when) {
   cs_netevent_rec *e = cs_trace_add_event(c->tr);
   if (!e) return;
@@ -491,12 +487,8 @@ void cs_conn_free(cs_conn *c) {
 cs_loop *cs_conn_loop(const cs_conn *c) { return c->loop; }
 cs_trace *cs_conn_trace(const cs_conn *c) { return c->tr; }
 const char *cs_conn_address(const cs_conn *c) { return c->addr; }
-const cs_ip *cs_conn_ip(const cs_conn *c) { return &c->ip; }
-uint16_t cs_conn_port(const cs_conn *c) { return c->port; }
-int cs_conn_fd(const cs_conn *c) { return c->fd; }
 bool cs_conn_is_tls(const cs_conn *c) { return c->fops != NULL; }
 bool cs_conn_connected(const cs_conn *c) { return c->connected; }
-int64_t cs_conn_txid(const cs_conn *c) { return c->txid; }
 uint64_t cs_conn_bytes_read(const cs_conn *c) { return c->nread; }
 uint64_t cs_conn_bytes_written(const cs_conn *c) { return c->nwritten; }
 size_t cs_conn_events_dropped(const cs_conn *c) { return c->dropped; }

@@ -88,12 +88,8 @@ void cs_conn_cancel(cs_conn *c, const char *failure);
 cs_loop *cs_conn_loop(const cs_conn *c);
 cs_trace *cs_conn_trace(const cs_conn *c);
 const char *cs_conn_address(const cs_conn *c); /* "ip:port" / "[v6]:port", in the trace arena */
-const cs_ip *cs_conn_ip(const cs_conn *c);
-uint16_t cs_conn_port(const cs_conn *c);
-int cs_conn_fd(const cs_conn *c); /* -1 before socket() / after close */
 bool cs_conn_is_tls(const cs_conn *c);
 bool cs_conn_connected(const cs_conn *c); /* the TCP connect step succeeded */
-int64_t cs_conn_txid(const cs_conn *c);
 uint64_t cs_conn_bytes_read(const cs_conn *c);    /* raw socket bytes, cumulative */
 uint64_t cs_conn_bytes_written(const cs_conn *c); /* raw socket bytes, cumulative */
 size_t cs_conn_events_dropped(const cs_conn *c);  /* read/write events beyond max_events */
@@ -110,9 +106,6 @@ void cs_conn_set_observer(cs_conn *c, cs_conn_read_observer fn, void *arg);
 /* Records a `bytes_received_cumulative` event with the cumulative raw bytes read. */
 void cs_conn_emit_cumulative(cs_conn *c);
 
-/* Records a network event with this conn's address/txid/tags (operation must be a static
- * string); t0/t are absolute monotonic times. Does not count against max_events. */
-void cs_conn_event(cs_conn *c, const char *operation, double t0, double t, const char *failure);
 /* Records an OONI "annotation" event (tls_handshake_start, http_transaction_done, ...) at
  * absolute monotonic time `when`: t0 == t, failure null, no address/proto/num_bytes, as
  * probe-cli's NewAnnotationArchivalNetworkEvent. Not counted against max_events. */

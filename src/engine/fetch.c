@@ -28,6 +28,8 @@ struct cs_fetch {
   cs_dial *dial;
   cs_conn *http_conn;
   const cs_http_rec *final;
+  const cs_conn_sample *samples; /* keep_samples: the last HTTP conn's, in the arena */
+  size_t nsamples;
   /* outcome */
   const char *failure, *failed_op;
   cs_defer fin;
@@ -52,6 +54,8 @@ static void finish_cb(cs_defer *d) {
       .nredirects = f->nredirects,
       .final_url = f->cur_url,
       .final = f->final,
+      .samples = f->samples,
+      .nsamples = f->nsamples,
   };
   f->cb(f->arg, &r);
   free_steps(f);
@@ -75,6 +79,12 @@ void cs_fetch_cancel(cs_fetch *f) {
 
 static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, void *data) {
   cs_fetch *f = data;
+  if (f->o->keep_samples) { /* copied before the conn goes (throughput analysis) */
+    size_t n = 0;
+    const cs_conn_sample *sm = cs_conn_samples(c, &n);
+    f->samples = n ? cs_arena_memdup(f->t->a, sm, n * sizeof *sm) : NULL;
+    f->nsamples = f->samples ? n : 0;
+  }
   cs_conn_free(c);
   f->http_conn = NULL;
   if (rec) f->final = rec;
@@ -156,6 +166,8 @@ static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
       .transaction_id = CS_DIAL_TXID_NEW,
       .tags = tags,
       .ntags = 1,
+      .observer = f->o->observer,
+      .observer_arg = f->o->observer_arg,
   };
   /* We speak HTTP/1.1 only, so we offer only http/1.1 (OONI offers h2 too). */
   static const char *const alpn[] = {"http/1.1"};
@@ -167,6 +179,7 @@ static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
         .alpn = alpn,
         .nalpn = 1,
         .timeout = f->o->tls_timeout,
+        .no_verify = f->o->no_verify,
     };
     if (f->url.host_is_ip && !f->o->sni)
       o.tls_opts.sni = NULL, o.tls_opts.verify_name = f->url.host;

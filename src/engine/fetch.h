@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "engine/conn.h"
 #include "engine/loop.h"
 #include "engine/tls.h"
 #include "record/record.h"
@@ -38,6 +39,13 @@ typedef struct {
                                       OONI's control server reports it) instead of failing
                                       with http_invalid_redirect_location_host */
   const char *user_agent; /* NULL: CS_HTTP_USER_AGENT */
+  bool no_verify;         /* TLS: accept any certificate (the chain is still recorded, with
+                             no_tls_verify=true), e.g. to measure with a swapped SNI */
+  cs_conn_read_observer observer; /* called on every read of every connection of the fetch
+                                     while it lives (engine/conn.h) */
+  void *observer_arg;
+  bool keep_samples; /* the per-read samples of the last HTTP transaction's connection
+                        survive the fetch: cs_fetch_result.samples */
 } cs_fetch_opts;
 
 typedef struct {
@@ -46,6 +54,10 @@ typedef struct {
   int nredirects;
   const char *final_url;     /* URL of the last hop attempted (in the trace arena) */
   const cs_http_rec *final;  /* last HTTP transaction recorded (NULL when none) */
+  /* with keep_samples: the per-read samples (time, cumulative raw bytes) of the connection of
+   * the last HTTP transaction, in the trace arena; NULL/0 otherwise */
+  const cs_conn_sample *samples;
+  size_t nsamples;
 } cs_fetch_result;
 
 /* r is valid only during the call (the pointers into the trace stay valid with the trace). */

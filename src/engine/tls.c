@@ -105,8 +105,6 @@ void cs_tls_ctx_free(cs_tls_ctx *x) {
   free(x);
 }
 
-void *cs_tls_ctx_ssl_ctx(cs_tls_ctx *x) { return x->ctx; }
-
 /* The shared cache: a short list (one entry per distinct --ca-file, in practice 1 or 2). */
 typedef struct shared_ent {
   struct shared_ent *next;

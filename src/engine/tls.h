@@ -33,8 +33,6 @@ void cs_tls_ctx_free(cs_tls_ctx *x);
  * built. Contexts live until cs_tls_ctx_shared_cleanup() (call once at exit). */
 cs_tls_ctx *cs_tls_ctx_shared(const char *ca_file, char *err, size_t errlen);
 void cs_tls_ctx_shared_cleanup(void);
-/* The underlying SSL_CTX (an `SSL_CTX *`), e.g. for the control server to tweak. */
-void *cs_tls_ctx_ssl_ctx(cs_tls_ctx *x);
 
 typedef struct {
   const char *sni;         /* server_name sent; NULL or "": no SNI extension */

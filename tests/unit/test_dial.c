@@ -2,7 +2,9 @@
  * tcp_servers.c: parallel vs sequential, the first success in the given order wins, refused
  * and timed-out addresses, skipped addresses, endpoint strings (incl. [::1]:port), SNI none vs
  * custom (as seen by the server), no_verify with a bad certificate (chain still recorded),
- * ALPN, and the read observer seeing growing byte counts while the connection lives. */
+ * ALPN, and the read observer seeing growing byte counts while the connection lives; the
+ * fetch flow on the dialer: its samples surviving the fetch on request, its observer, and
+ * no_verify passed through. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine/dial.h"
+#include "engine/fetch.h"
 #include "engine/tls.h"
 #include "record/record.h"
 #include "tcp_servers.h"
@@ -547,6 +550,111 @@ static void test_read_observer(void **st) {
   tsrv_stop(s);
 }
 
+/* ---- the fetch flow on the dialer ------------------------------------------------------- */
+
+typedef struct {
+  int calls;
+  cs_fetch_result r;
+  const char *failure;
+  size_t nobs;
+  uint64_t last_cum;
+} fx;
+
+static void on_fetch(void *arg, const cs_fetch_result *r) {
+  fx *x = arg;
+  x->calls++;
+  x->r = *r;
+  x->failure = r->failure;
+}
+
+static void fetch_observer(void *arg, cs_conn *c, double t, size_t n, uint64_t cum) {
+  (void)c, (void)t, (void)n;
+  fx *x = arg;
+  assert_true(cum > x->last_cum);
+  x->nobs++, x->last_cum = cum;
+}
+
+static void run_fetch(fx *x, cs_trace *t, const char *url, const cs_fetch_opts *o) {
+  cs_loop *l = cs_loop_new();
+  assert_non_null(cs_fetch_start(l, t, url, o, on_fetch, x));
+  assert_int_equal(cs_loop_run(l), 0);
+  assert_int_equal(x->calls, 1);
+  cs_loop_free(l);
+}
+
+static void test_fetch_samples_and_observer(void **st) {
+  (void)st;
+  size_t blen = 200000;
+  char *resp = malloc(blen + 64);
+  assert_non_null(resp);
+  int hl = snprintf(resp, 64, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", blen);
+  memset(resp + hl, 'b', blen);
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp,
+                  .resp_len = (size_t)hl + blen};
+  tsrv *s = tsrv_start(&cfg);
+  free(resp);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_port(s));
+  fx x = {0};
+  cs_fetch_opts o = {.keep_samples = true, .observer = fetch_observer, .observer_arg = &x};
+  cs_trace *t = cs_trace_new(cs_mono_now(), 0);
+  run_fetch(&x, t, url, &o);
+  assert_null(x.failure);
+  assert_int_equal(x.r.final->code, 200);
+  /* the samples outlive the connection (freed inside the fetch) */
+  assert_true(x.r.nsamples >= 2);
+  assert_int_equal(x.r.nsamples, x.nobs);
+  assert_int_equal(x.r.samples[x.r.nsamples - 1].bytes, x.last_cum);
+  assert_true(x.last_cum >= blen);
+  for (size_t i = 1; i < x.r.nsamples; i++) {
+    assert_true(x.r.samples[i].bytes > x.r.samples[i - 1].bytes);
+    assert_true(x.r.samples[i].t >= x.r.samples[i - 1].t);
+  }
+  cs_trace_free(t);
+  /* without keep_samples: none */
+  fx y = {0};
+  cs_fetch_opts n = {0};
+  t = cs_trace_new(cs_mono_now(), 0);
+  run_fetch(&y, t, url, &n);
+  assert_null(y.failure);
+  assert_null(y.r.samples);
+  assert_int_equal(y.r.nsamples, 0);
+  cs_trace_free(t);
+  tsrv_stop(s);
+}
+
+static void test_fetch_no_verify(void **st) {
+  (void)st;
+  SSL_CTX *sctx = tsrv_server_ctx(&g_pki, HOST, TSRV_CERT_SELF_SIGNED, "http/1.1");
+  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .tls = sctx, .resp = (const uint8_t *)resp,
+                  .resp_len = sizeof resp - 1};
+  tsrv *s = tsrv_start(&cfg);
+  SSL_CTX_free(sctx);
+  char url[64];
+  snprintf(url, sizeof url, "https://127.0.0.1:%u/", tsrv_port(s));
+  cs_ip a = ip4("127.0.0.1");
+  cs_fetch_opts o = {.tls = g_ctx, .sni = HOST, .addrs = &a, .naddrs = 1};
+  fx x = {0};
+  cs_trace *t = cs_trace_new(cs_mono_now(), 0);
+  run_fetch(&x, t, url, &o);
+  assert_string_equal(x.failure, "ssl_unknown_authority");
+  assert_string_equal(x.r.failed_op, "tls_handshake");
+  assert_int_equal(t->tls.head->npeer_certificates, 1);
+  cs_trace_free(t);
+  o.no_verify = true;
+  fx y = {0};
+  t = cs_trace_new(cs_mono_now(), 0);
+  run_fetch(&y, t, url, &o);
+  assert_null(y.failure);
+  assert_true(t->tls.head->no_tls_verify);
+  assert_int_equal(t->tls.head->npeer_certificates, 1);
+  assert_string_equal(t->tls.head->server_name, HOST);
+  assert_int_equal(y.r.final->code, 200);
+  cs_trace_free(t);
+  tsrv_stop(s);
+}
+
 static int setup(void **st) {
   (void)st;
   if (tsrv_pki_init(&g_pki) != 0) return -1;
@@ -575,6 +683,8 @@ int main(void) {
       cmocka_unit_test(test_tls_alpn),
       cmocka_unit_test(test_tls_parallel_first_in_order),
       cmocka_unit_test(test_read_observer),
+      cmocka_unit_test(test_fetch_samples_and_observer),
+      cmocka_unit_test(test_fetch_no_verify),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
