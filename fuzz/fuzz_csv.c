@@ -1,4 +1,4 @@
-/* fuzz_csv.c - libFuzzer target: the bounded RFC 4180 reader (src/analysis/csv.c) must never
+/* fuzz_csv.c - libFuzzer target: the bounded RFC 4180 reader (src/util/csv.c) must never
  * crash or read out of bounds, must stop after a malformed record, and every field it returns
  * must be NUL-terminated within the record's storage. */
 #include <stddef.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analysis/csv.h"
+#include "util/csv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

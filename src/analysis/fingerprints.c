@@ -25,7 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "analysis/csv.h"
+#include "util/csv.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/ipnet.h"

@@ -1,4 +1,4 @@
-/* test_fingerprints.c - the bounded CSV reader (src/analysis/csv.c) and blockpage/DNS
+/* test_fingerprints.c - the bounded CSV reader (src/util/csv.c) and blockpage/DNS
  * fingerprint loading and matching (src/analysis/fingerprints.c) against the committed
  * copies in data/fingerprints/ (OONI, Citizen Lab, Censored Planet). */
 #include <setjmp.h>
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "analysis/csv.h"
+#include "util/csv.h"
 #include "analysis/fingerprints.h"
 
 static char fpdir[PATH_MAX + 32];

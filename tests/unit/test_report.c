@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "analysis/csv.h"
+#include "util/csv.h"
 #include "report/report.h"
 #include "util/json.h"
 

@@ -1,6 +1,6 @@
 /* csv.c - bounded RFC 4180 CSV reader (see csv.h). Used for the OONI and Citizen Lab
  * fingerprint files, which contain quoted fields with commas, doubled quotes and newlines. */
-#include "analysis/csv.h"
+#include "util/csv.h"
 
 #include <stdlib.h>
 #include <string.h>
