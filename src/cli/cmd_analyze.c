@@ -1,7 +1,9 @@
-/* cmd_analyze.c - `censorscope analyze [OPTIONS] FILE...`: re-analyses stored
- * web_connectivity measurements (ours or OONI's: JSON lines, one JSON object or array, or the
- * OONI explorer API wrapper) and compares our verdict with the one recorded in the file.
- * The analysis itself is src/analysis/ (pure); this file only reads files and prints. */
+/* cmd_analyze.c - `censorscope analyze [OPTIONS] FILE...`: re-analyses stored measurements
+ * (ours or OONI's: JSON lines, one JSON object or array, or the OONI explorer API wrapper)
+ * and compares our verdict with the one recorded in the file. Each measurement goes to its
+ * nettest's analyze (nettests/registry.h, by test_name); web_connectivity keeps its detailed
+ * output (blocking/accessible, OONI's algorithm, fingerprints). The analyses themselves are
+ * in the library (pure); this file only reads files and prints. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "analysis/fingerprints.h"
 #include "analysis/wc_analysis.h"
 #include "cli/cli.h"
+#include "nettests/registry.h"
 #include "util/buf.h"
 #include "util/ipnet.h"
 #include "util/json.h"
@@ -24,6 +27,9 @@ static const char usage_text[] =
     "or array, or an OONI explorer API response; '-' is stdin) and prints, per measurement:\n"
     "the input URL, the blocking/accessible values recorded in the file (OONI's), ours,\n"
     "'match' or 'DIFFERENT' with the rule that decided, and any blockpage fingerprint.\n"
+    "Measurements of the other nettests with an analysis get one line: the input, the\n"
+    "outcome recorded in the file (x_outcome), ours, and 'match' or 'DIFFERENT'; those of a\n"
+    "nettest without one are skipped with the reason.\n"
     "\n"
     "options:\n"
     "      --fingerprints DIR  fingerprint files (default $CS_FINGERPRINTS_DIR, else\n"
@@ -40,8 +46,10 @@ static const char usage_text[] =
 
 typedef struct {
   cs_wc_options opt;
+  const char *algo; /* --algo as given */
   bool json;
   size_t n, same, differ, skipped;
+  size_t other_n, other_same, other_differ; /* nettests other than web_connectivity */
 } state;
 
 static const char *tri_str(cs_wc_tri t) { return t == CS_WC_YES ? "true" : t == CS_WC_NO ? "false" : "null"; }
@@ -51,15 +59,74 @@ static void ktri(cs_jw *w, const char *k, cs_wc_tri t) {
   else cs_jw_kbool(w, k, t == CS_WC_YES);
 }
 
+/* A measurement of another nettest, through its registry entry: recorded outcome vs ours. */
+static int analyze_other(state *s, const cs_nettest *nt, cs_arena *a, const cs_jval *m,
+                         const char *where) {
+  cs_analysis_opts ao = {.fingerprints = s->opt.fingerprints, .ooni_strict = s->opt.ooni_strict,
+                         .algo = s->algo, .probe_cc = cs_json_get_str(m, "probe_cc", NULL)};
+  cs_outcome rec, ours;
+  bool has_rec = cs_outcome_read(m, &rec) == 0;
+  cs_buf b;
+  cs_buf_init(&b, 0);
+  cs_jw w;
+  cs_jw_init(&w, &b);
+  if (s->json) {
+    cs_jw_obj_open(&w);
+    cs_jw_kstr(&w, "file", where);
+    cs_jw_kstr(&w, "input", cs_json_get_str(m, "input", NULL));
+    cs_jw_kstr(&w, "test_name", nt->name);
+    cs_jw_kstr(&w, "test_version", cs_json_get_str(m, "test_version", NULL));
+    cs_jw_kstr(&w, "report_id", cs_json_get_str(m, "report_id", NULL));
+    cs_jw_kstr(&w, "probe_cc", cs_json_get_str(m, "probe_cc", NULL));
+    cs_jw_key(&w, "recorded");
+    if (has_rec) {
+      cs_jw_obj_open(&w);
+      cs_outcome_write(&w, &rec);
+      cs_jw_obj_close(&w);
+    } else {
+      cs_jw_null(&w);
+    }
+  }
+  int rc = nt->analyze(a, m, &ao, s->json ? &w : NULL, &ours);
+  bool same = has_rec && rc == 0 && !strcmp(rec.key, ours.key) && rec.censorship == ours.censorship;
+  s->other_n++;
+  if (has_rec) same ? s->other_same++ : s->other_differ++;
+  if (s->json) {
+    cs_jw_key(&w, "outcome_matches_recorded");
+    if (has_rec) cs_jw_bool(&w, same);
+    else cs_jw_null(&w);
+    cs_jw_obj_close(&w);
+    if (!b.overflow) {
+      fwrite(b.data, 1, b.len, stdout);
+      fputc('\n', stdout);
+    }
+    cs_buf_free(&b);
+    return 0;
+  }
+  cs_buf_free(&b);
+  const char *input = cs_json_get_str(m, "input", NULL);
+  printf("%s  %s\n", where, input ? input : "(no input)");
+  printf("    %s %s: recorded outcome=%s | ours outcome=%s%s  %s%s%s%s\n", nt->name,
+         cs_json_get_str(m, "test_version", "?"), has_rec ? rec.key : "-",
+         rc == 0 ? ours.key : "-", rc == 0 && ours.censorship ? " (censorship)" : "",
+         rc < 0 ? "not-analysable" : !has_rec ? "no-recorded-verdict" : same ? "match" : "DIFFERENT",
+         rc == 0 && ours.evidence ? "  (" : "", rc == 0 && ours.evidence ? ours.evidence : "",
+         rc == 0 && ours.evidence ? ")" : "");
+  return 0;
+}
+
 /* One measurement value (already unwrapped or not). Returns 0, or 1 when skipped. */
 static int analyze_one(state *s, cs_arena *a, const cs_jval *m0, const char *where) {
   const cs_jval *m = cs_wc_unwrap(a, m0);
   const char *tn = cs_json_get_str(m, "test_name", NULL);
-  if (!m || !cs_json_get(m, "test_keys") || (tn && strcmp(tn, "web_connectivity"))) {
+  const cs_nettest *nt = tn ? cs_nettest_find(tn) : NULL;
+  if (!m || !cs_json_get(m, "test_keys") || (tn && strcmp(tn, "web_connectivity") &&
+                                             (!nt || !nt->analyze))) {
     s->skipped++;
     if (!s->json) fprintf(stdout, "%s  skipped (%s)\n", where, tn ? tn : "not a measurement");
     return 1;
   }
+  if (tn && strcmp(tn, "web_connectivity")) return analyze_other(s, nt, a, m, where);
   cs_wc_obs o;
   cs_wc_obs_read(a, m, &o);
   cs_wc_verdict v;
@@ -213,6 +280,7 @@ static int run(int argc, char **argv) {
       }
       break;
     case O_ALGO:
+      s.algo = optarg;
       if (!strcmp(optarg, "auto")) s.opt.algo = CS_WC_ALGO_AUTO;
       else if (!strcmp(optarg, "lte")) s.opt.algo = CS_WC_ALGO_LTE;
       else if (!strcmp(optarg, "v0.4")) s.opt.algo = CS_WC_ALGO_V04;
@@ -260,9 +328,13 @@ static int run(int argc, char **argv) {
   int rc = 0;
   for (int i = optind; i < argc; i++)
     if (analyze_file(&s, argv[i])) rc = 1;
-  if (!s.json)
+  if (!s.json) {
     printf("\n%zu web_connectivity measurement(s): %zu match the recorded blocking, %zu differ; "
            "%zu skipped\n", s.n, s.same, s.differ, s.skipped);
+    if (s.other_n)
+      printf("%zu measurement(s) of other nettests: %zu match the recorded outcome, %zu differ\n",
+             s.other_n, s.other_same, s.other_differ);
+  }
   cs_fp_db_free(db);
   return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,120 +12,170 @@
 #include "cli/cli.h"
 #include "engine/tls.h"
 #include "util/ipnet.h"
+#include "util/json.h"
 
-const char cs_probe_opts_help[] =
-    "  -f, --input-file FILE  read URLs from FILE: a Citizen Lab test list (CSV with a\n"
-    "                         url,category_code,... header) or one URL per line\n"
-    "  -o, --output FILE      append measurements to FILE instead of standard output\n"
-    "      --ca-file FILE     add the CA certificates in FILE (PEM) to the system trust store\n"
-    "      --resolver SPEC    system (default: getaddrinfo, as configured in /etc/resolv.conf),\n"
-    "                         udp://IP:PORT (plain DNS; duplicate replies are recorded)\n"
-    "                         or https://HOST/PATH (DNS over HTTPS, RFC 8484 GET)\n"
-    "      --sni NAME         TLS server name to send (default: the URL's host)\n"
-    "      --address IP       connect to IP instead of resolving the URL's host\n"
-    "      --lab-net CIDR     treat this reserved range as public address space (repeatable;\n"
-    "                         e.g. 198.18.0.0/15 for the testbed)\n"
-    "  -j, --parallel N       measure up to N URLs at once (default 1)\n"
-    "      --probe-cc CC      country code recorded in the envelope (default ZZ)\n"
-    "      --probe-asn ASN    network recorded in the envelope, e.g. AS45595 (default AS0)\n"
-    "      --dns-timeout S    DNS step deadline in seconds (default 4, as OONI)\n"
-    "      --tcp-timeout S    TCP connect deadline (default 10)\n"
-    "      --tls-timeout S    TLS handshake deadline (default 10)\n"
-    "      --http-timeout S   HTTP round trip + body deadline (default 10)\n"
-    "      --db PATH          also store every measurement in this SQLite database, durably,\n"
-    "                         as soon as it is done (`censorscope report` reads it);\n"
-    "                         web_connectivity default: $CENSORSCOPE_DB, else censorscope.db\n"
-    "      --no-db            do not use a database\n"
-    "      --resume           continue the last unfinished run of the same list in the\n"
-    "                         database: URLs already measured are not measured again\n"
-    "      --per-host N       at most N measurements of one host at once (default 2)\n"
-    "  -q, --quiet            nothing on standard error but errors\n"
-    "  -v, --verbose          one line per measured URL (a live progress line is shown\n"
-    "                         instead when standard error is a terminal)\n"
-    "  -h, --help             show this help\n";
+/* How a shared option's value is checked and stored. */
+typedef enum {
+  T_STR,   /* const char * */
+  T_FLAG,  /* bool, set to true */
+  T_SECS,  /* double seconds in (0, 3600] */
+  T_COUNT, /* size_t in [min, max] */
+  T_FN,    /* a checking setter */
+  T_HELP
+} opt_type;
 
-void cs_probe_opts_init(cs_probe_opts *o, const char *cmd, bool db_by_default) {
+typedef struct {
+  cs_optdef d;
+  opt_type type;
+  size_t off;    /* offsetof(cs_probe_opts, field) */
+  long min, max; /* T_COUNT bounds */
+  int (*fn)(cs_probe_opts *o, const char *arg); /* T_FN: 1, or -1 with a message printed */
+} probe_opt;
+
+static int set_resolver(cs_probe_opts *o, const char *arg) {
+  if (strcmp(arg, "system") && strncmp(arg, "udp://", 6) && strncmp(arg, "https://", 8)) {
+    fprintf(stderr, "%s: --resolver must be system, udp://IP:PORT or https://URL\n", o->cmd);
+    return -1;
+  }
+  o->cfg.resolver = arg;
+  return 1;
+}
+
+static int set_address(cs_probe_opts *o, const char *arg) {
+  cs_ip ip;
+  if (!cs_ip_parse(arg, &ip)) {
+    fprintf(stderr, "%s: --address needs an IP address\n", o->cmd);
+    return -1;
+  }
+  o->cfg.address = arg;
+  return 1;
+}
+
+static int set_labnet(cs_probe_opts *o, const char *arg) {
+  if (cs_labnet_add(arg) < 0) {
+    fprintf(stderr, "%s: bad --lab-net '%s' (CIDR expected)\n", o->cmd, arg);
+    return -1;
+  }
+  return 1;
+}
+
+#define F(field) offsetof(cs_probe_opts, field)
+#define OPT(name, sh, arg, help, rep) {name, sh, arg, help, rep, NULL}
+
+static const probe_opt probe_opts[] = {
+    {OPT("input-file", 'f', "FILE",
+         "read inputs from FILE: for URLs a Citizen Lab test list (CSV with a\n"
+         "url,category_code,... header) or one URL per line; else one input per line",
+         false),
+     T_STR, F(list_file), 0, 0, NULL},
+    {OPT("output", 'o', "FILE", "append measurements to FILE instead of standard output", false),
+     T_STR, F(output), 0, 0, NULL},
+    {OPT("ca-file", 0, "FILE", "add the CA certificates in FILE (PEM) to the system trust store",
+         false),
+     T_STR, F(ca_file), 0, 0, NULL},
+    {OPT("resolver", 0, "SPEC",
+         "system (default: getaddrinfo, as configured in /etc/resolv.conf),\n"
+         "udp://IP:PORT (plain DNS; duplicate replies are recorded)\n"
+         "or https://HOST/PATH (DNS over HTTPS, RFC 8484 GET)",
+         false),
+     T_FN, 0, 0, 0, set_resolver},
+    {OPT("sni", 0, "NAME", "TLS server name to send (default: the URL's host)", false), T_STR,
+     F(cfg.sni), 0, 0, NULL},
+    {OPT("address", 0, "IP", "connect to IP instead of resolving the URL's host", false), T_FN, 0,
+     0, 0, set_address},
+    {OPT("lab-net", 0, "CIDR",
+         "treat this reserved range as public address space (repeatable;\n"
+         "e.g. 198.18.0.0/15 for the testbed)",
+         true),
+     T_FN, 0, 0, 0, set_labnet},
+    {OPT("parallel", 'j', "N", "measure up to N inputs at once (default 1)", false), T_COUNT,
+     F(parallel), 1, 4096, NULL},
+    {OPT("probe-cc", 0, "CC", "country code recorded in the envelope (default ZZ)", false), T_STR,
+     F(cfg.probe_cc), 0, 0, NULL},
+    {OPT("probe-asn", 0, "ASN", "network recorded in the envelope, e.g. AS45595 (default AS0)",
+         false),
+     T_STR, F(cfg.probe_asn), 0, 0, NULL},
+    {OPT("dns-timeout", 0, "S", "DNS step deadline in seconds (default 4, as OONI)", false),
+     T_SECS, F(cfg.dns_timeout), 0, 0, NULL},
+    {OPT("tcp-timeout", 0, "S", "TCP connect deadline (default 10)", false), T_SECS,
+     F(cfg.tcp_timeout), 0, 0, NULL},
+    {OPT("tls-timeout", 0, "S", "TLS handshake deadline (default 10)", false), T_SECS,
+     F(cfg.tls_timeout), 0, 0, NULL},
+    {OPT("http-timeout", 0, "S", "HTTP round trip + body deadline (default 10)", false), T_SECS,
+     F(cfg.http_timeout), 0, 0, NULL},
+    {OPT("db", 0, "PATH",
+         "also store every measurement in this SQLite database, durably,\n"
+         "as soon as it is done (`censorscope report` reads it);\n"
+         "web_connectivity default: $CENSORSCOPE_DB, else censorscope.db",
+         false),
+     T_STR, F(db_path), 0, 0, NULL},
+    {OPT("no-db", 0, NULL, "do not use a database", false), T_FLAG, F(no_db), 0, 0, NULL},
+    {OPT("resume", 0, NULL,
+         "continue the last unfinished run of the same list in the\n"
+         "database: inputs already measured are not measured again",
+         false),
+     T_FLAG, F(resume), 0, 0, NULL},
+    {OPT("per-host", 0, "N", "at most N measurements of one host at once (default 2)", false),
+     T_COUNT, F(per_host), 1, 64, NULL},
+    {OPT("quiet", 'q', NULL, "nothing on standard error but errors", false), T_FLAG, F(quiet), 0,
+     0, NULL},
+    {OPT("verbose", 'v', NULL,
+         "one line per measured input (a live progress line is shown\n"
+         "instead when standard error is a terminal)",
+         false),
+     T_FLAG, F(verbose), 0, 0, NULL},
+    {OPT("help", 'h', NULL, "show this help", false), T_HELP, 0, 0, 0, NULL},
+};
+
+const cs_optdef *cs_probe_optdef(size_t i) {
+  return i < sizeof probe_opts / sizeof *probe_opts ? &probe_opts[i].d : NULL;
+}
+
+void cs_probe_opts_init(cs_probe_opts *o, const char *cmd, bool db_by_default, cs_input_kind kind) {
   memset(o, 0, sizeof *o);
   o->cmd = cmd;
   o->db_by_default = db_by_default;
+  o->kind = kind;
   o->parallel = 1;
   o->out = stdout;
   o->cfg.resolver = "system";
   o->cfg.software_version = CS_VERSION;
 }
 
-static int secs(cs_probe_opts *o, const char *name, const char *v, double *out) {
-  char *end;
-  double d = strtod(v, &end);
-  if (*end || !(d > 0) || d > 3600) {
-    fprintf(stderr, "%s: %s needs a number of seconds in (0, 3600]\n", o->cmd, name);
-    return -1;
+int cs_probe_opts_set(cs_probe_opts *o, size_t i, const char *arg) {
+  if (i >= sizeof probe_opts / sizeof *probe_opts) return -1;
+  const probe_opt *p = &probe_opts[i];
+  char *field = (char *)o + p->off, *end;
+  switch (p->type) {
+  case T_STR: memcpy(field, &arg, sizeof arg); return 1;
+  case T_FLAG: *(bool *)(void *)field = true; return 1;
+  case T_HELP: return 2;
+  case T_FN: return p->fn(o, arg);
+  case T_SECS: {
+    double d = strtod(arg, &end);
+    if (*end || !(d > 0) || d > 3600) {
+      fprintf(stderr, "%s: --%s needs a number of seconds in (0, 3600]\n", o->cmd, p->d.name);
+      return -1;
+    }
+    memcpy(field, &d, sizeof d);
+    return 1;
   }
-  *out = d;
-  return 1;
-}
-
-int cs_probe_opts_handle(cs_probe_opts *o, int c, const char *arg) {
-  cs_ip ip;
-  switch (c) {
-  case 'o': o->output = arg; return 1;
-  case 'f': o->list_file = arg; return 1;
-  case 'q': o->quiet = true; return 1;
-  case 'v': o->verbose = true; return 1;
-  case 'h': return 2;
-  case CS_OPT_CA: o->ca_file = arg; return 1;
-  case CS_OPT_RESOLVER:
-    if (strcmp(arg, "system") && strncmp(arg, "udp://", 6) && strncmp(arg, "https://", 8)) {
-      fprintf(stderr, "%s: --resolver must be system, udp://IP:PORT or https://URL\n", o->cmd);
-      return -1;
-    }
-    o->cfg.resolver = arg;
-    return 1;
-  case CS_OPT_SNI: o->cfg.sni = arg; return 1;
-  case CS_OPT_ADDRESS:
-    if (!cs_ip_parse(arg, &ip)) {
-      fprintf(stderr, "%s: --address needs an IP address\n", o->cmd);
-      return -1;
-    }
-    o->cfg.address = arg;
-    return 1;
-  case CS_OPT_LABNET:
-    if (cs_labnet_add(arg) < 0) {
-      fprintf(stderr, "%s: bad --lab-net '%s' (CIDR expected)\n", o->cmd, arg);
-      return -1;
-    }
-    return 1;
-  case 'j': {
-    char *end;
+  case T_COUNT: {
     long n = strtol(arg, &end, 10);
-    if (*end || n < 1 || n > 4096) {
-      fprintf(stderr, "%s: -j needs a number in 1..4096\n", o->cmd);
+    if (*end || !*arg || n < p->min || n > p->max) {
+      if (p->d.short_name)
+        fprintf(stderr, "%s: -%c needs a number in %ld..%ld\n", o->cmd, p->d.short_name, p->min,
+                p->max);
+      else
+        fprintf(stderr, "%s: --%s needs a number in %ld..%ld\n", o->cmd, p->d.name, p->min, p->max);
       return -1;
     }
-    o->parallel = (size_t)n;
+    size_t v = (size_t)n;
+    memcpy(field, &v, sizeof v);
     return 1;
   }
-  case CS_OPT_DB: o->db_path = arg; return 1;
-  case CS_OPT_NO_DB: o->no_db = true; return 1;
-  case CS_OPT_RESUME: o->resume = true; return 1;
-  case CS_OPT_PER_HOST: {
-    char *end;
-    long n = strtol(arg, &end, 10);
-    if (*end || n < 1 || n > 64) {
-      fprintf(stderr, "%s: --per-host needs a number in 1..64\n", o->cmd);
-      return -1;
-    }
-    o->per_host = (size_t)n;
-    return 1;
   }
-  case CS_OPT_CC: o->cfg.probe_cc = arg; return 1;
-  case CS_OPT_ASN: o->cfg.probe_asn = arg; return 1;
-  case CS_OPT_DNS_TO: return secs(o, "--dns-timeout", arg, &o->cfg.dns_timeout);
-  case CS_OPT_TCP_TO: return secs(o, "--tcp-timeout", arg, &o->cfg.tcp_timeout);
-  case CS_OPT_TLS_TO: return secs(o, "--tls-timeout", arg, &o->cfg.tls_timeout);
-  case CS_OPT_HTTP_TO: return secs(o, "--http-timeout", arg, &o->cfg.http_timeout);
-  default: return 0;
-  }
+  return -1;
 }
 
 /* The database `censorscope report` reads by default: $CENSORSCOPE_DB, else ./censorscope.db. */
@@ -138,7 +189,7 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
   for (int i = optind_; i < argc; i++)
     if (cs_inputs_add(&o->inputs, argv[i], NULL, 0) < 0) return 2;
   if (o->list_file) {
-    long skipped = cs_inputs_load(&o->inputs, o->list_file);
+    long skipped = cs_inputs_load(&o->inputs, o->kind, o->list_file);
     if (skipped < 0) {
       fprintf(stderr, "%s: cannot read %s: %s\n", o->cmd, o->list_file, strerror(errno));
       return 2;
@@ -147,8 +198,10 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
       fprintf(stderr, "%s: %ld malformed row(s) of %s skipped (listed above)\n", o->cmd, skipped,
               o->list_file);
   }
+  if (o->inputs.n == 0 && o->kind == CS_INPUT_NONE && cs_inputs_add(&o->inputs, NULL, NULL, 0) < 0)
+    return 2;
   if (o->inputs.n == 0) {
-    fprintf(stderr, "%s: no URL to measure\n", o->cmd);
+    fprintf(stderr, "%s: no %s to measure\n", o->cmd, o->kind == CS_INPUT_URL ? "URL" : "input");
     return 2;
   }
   char err[256];
@@ -182,10 +235,17 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
     }
     char list[PATH_MAX] = "";
     if (o->list_file && !realpath(o->list_file, list)) snprintf(list, sizeof list, "%s", o->list_file);
-    char params[256];
-    snprintf(params, sizeof params, "{\"parallel\":%zu,\"resolver\":\"%s\"}", o->parallel,
-             o->cfg.resolver);
-    o->run_id = cs_store_run_begin(o->store, o->cmd, list, params, o->resume);
+    cs_buf pb; /* the run's parameters, as JSON */
+    cs_buf_init(&pb, 0);
+    cs_jw pw;
+    cs_jw_init(&pw, &pb);
+    cs_jw_obj_open(&pw);
+    cs_jw_kint(&pw, "parallel", (int64_t)o->parallel);
+    cs_jw_kstr(&pw, "resolver", o->cfg.resolver);
+    cs_jw_obj_close(&pw);
+    const char *params = cs_buf_cstr(&pb);
+    o->run_id = params ? cs_store_run_begin(o->store, o->cmd, list, params, o->resume) : -1;
+    cs_buf_free(&pb);
     if (o->run_id < 0) {
       fprintf(stderr, "%s: cannot start a run in %s: %s\n", o->cmd, db, cs_store_errmsg(o->store));
       return 2;

@@ -1,51 +1,21 @@
-/* probe_opts.h - the options every measurement command shares (trust store, resolver,
- * overrides, lab networks, concurrency, envelope metadata, deadlines, output), parsed in one
- * place so that they mean the same thing everywhere. */
+/* probe_opts.h - the options every nettest command shares (trust store, resolver, overrides,
+ * lab networks, concurrency, envelope metadata, deadlines, output, database), declared once
+ * in a table (probe_opts.c) from which the getopt entries, the validation, --help and the man
+ * page come, so that they mean the same thing everywhere. */
 #ifndef CS_PROBE_OPTS_H
 #define CS_PROBE_OPTS_H
 
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "cli/runner.h"
-#include "nettests/probe.h"
+#include "nettests/nettest.h"
+#include "run/run.h"
 #include "store/store.h"
-
-enum {
-  CS_OPT_CA = 256, CS_OPT_RESOLVER, CS_OPT_SNI, CS_OPT_ADDRESS, CS_OPT_LABNET, CS_OPT_CC,
-  CS_OPT_ASN, CS_OPT_DNS_TO, CS_OPT_TCP_TO, CS_OPT_TLS_TO, CS_OPT_HTTP_TO, CS_OPT_DB,
-  CS_OPT_NO_DB, CS_OPT_RESUME, CS_OPT_PER_HOST,
-  CS_OPT__FIRST_FREE = 300 /* commands number their own options from here */
-};
-
-/* getopt_long entries for the shared options (short: -o, -j, -f, -q, -v, -h). */
-#define CS_PROBE_LONGOPTS                                                                   \
-  {"output", required_argument, 0, 'o'}, {"ca-file", required_argument, 0, CS_OPT_CA},      \
-      {"resolver", required_argument, 0, CS_OPT_RESOLVER},                                  \
-      {"sni", required_argument, 0, CS_OPT_SNI},                                            \
-      {"address", required_argument, 0, CS_OPT_ADDRESS},                                    \
-      {"lab-net", required_argument, 0, CS_OPT_LABNET},                                     \
-      {"parallel", required_argument, 0, 'j'}, {"input-file", required_argument, 0, 'f'},  \
-      {"probe-cc", required_argument, 0, CS_OPT_CC},                                        \
-      {"probe-asn", required_argument, 0, CS_OPT_ASN},                                      \
-      {"dns-timeout", required_argument, 0, CS_OPT_DNS_TO},                                 \
-      {"tcp-timeout", required_argument, 0, CS_OPT_TCP_TO},                                 \
-      {"tls-timeout", required_argument, 0, CS_OPT_TLS_TO},                                 \
-      {"http-timeout", required_argument, 0, CS_OPT_HTTP_TO},                               \
-      {"db", required_argument, 0, CS_OPT_DB}, {"no-db", no_argument, 0, CS_OPT_NO_DB},     \
-      {"resume", no_argument, 0, CS_OPT_RESUME},                                            \
-      {"per-host", required_argument, 0, CS_OPT_PER_HOST},                                  \
-      {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},                     \
-      {"help", no_argument, 0, 'h'}
-#define CS_PROBE_SHORTOPTS "o:j:f:qvh"
-
-/* Help text for the shared options (to print after a command's own text). */
-extern const char cs_probe_opts_help[];
 
 typedef struct {
   const char *cmd; /* command name for messages */
   bool db_by_default;
+  cs_input_kind kind;
   cs_probe_cfg cfg;
   const char *ca_file, *output, *list_file;
   size_t parallel, per_host;
@@ -58,15 +28,18 @@ typedef struct {
   int64_t run_id;
 } cs_probe_opts;
 
+/* The shared options, in help order: the i-th, NULL past the end. */
+const cs_optdef *cs_probe_optdef(size_t i);
+
 /* db_by_default: open the default database ($CENSORSCOPE_DB, else ./censorscope.db, as
- * `censorscope report`) when --db is not given. */
-void cs_probe_opts_init(cs_probe_opts *o, const char *cmd, bool db_by_default);
-/* Handles one getopt_long result. Returns 1 when handled, 0 when not a shared option, -1 on
- * a usage error (message printed), 2 for --help (caller prints its usage and exits 0). */
-int cs_probe_opts_handle(cs_probe_opts *o, int c, const char *arg);
-/* After option parsing: collects inputs (positional URLs + -f), builds the TLS context,
- * opens the output, sets test_start and report_id. Returns 0, or 2 on a usage/setup error
- * (message printed). */
+ * `censorscope report`) when --db is not given. kind: what the inputs are. */
+void cs_probe_opts_init(cs_probe_opts *o, const char *cmd, bool db_by_default, cs_input_kind kind);
+/* Sets shared option i (cs_probe_optdef(i)) from arg (NULL for a flag). Returns 1 when set,
+ * -1 on a usage error (message printed), 2 for --help. */
+int cs_probe_opts_set(cs_probe_opts *o, size_t i, const char *arg);
+/* After option parsing: collects inputs (positional + -f; one null input for a nettest
+ * without input), builds the TLS context, opens the output and the store, sets test_start
+ * and report_id. Returns 0, or 2 on a usage/setup error (message printed). */
 int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_);
 /* Marks the store's run finished (call when every input was measured). */
 void cs_probe_opts_run_end(cs_probe_opts *o);

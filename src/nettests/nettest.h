@@ -113,6 +113,12 @@ typedef struct cs_nettest {
                  cs_outcome *out);
 
   const struct cs_report_section *report; /* NULL: the generic report only */
+
+  /* For the command line: what follows "[OPTIONS]" in the usage line ("URL...", NULL: none),
+   * and whether the one-line-per-measurement stderr summary is shown without -v (else with
+   * -v only, and a live progress line instead when stderr is a terminal). */
+  const char *synopsis;
+  bool lines_by_default;
 } cs_nettest;
 
 #endif

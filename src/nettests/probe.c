@@ -1,5 +1,7 @@
-/* probe.c - shared probe helpers: report ids and scrubbing the probe's own addresses. */
+/* probe.c - shared probe helpers: report ids, scrubbing the probe's own addresses, and the
+ * measurement base of nettests/meas.h (trace, envelope, delivery, out-of-memory fallback). */
 #include "nettests/probe.h"
+#include "nettests/meas.h"
 
 #include <ctype.h>
 #include <ifaddrs.h>
@@ -10,6 +12,7 @@
 #include <sys/random.h>
 
 #include "util/ipnet.h"
+#include "util/json.h"
 #include "util/timeutil.h"
 
 void cs_probe_report_id(char *out, size_t outlen, const char *test_name, const char *cc,
@@ -111,4 +114,85 @@ char *cs_probe_scrub_self(const char *json, size_t len, size_t *outlen) {
   const char *addrs[MAX_SELF];
   for (size_t k = 0; k < nself; k++) addrs[k] = self_addrs[k];
   return cs_probe_scrub(json, len, addrs, nself, outlen);
+}
+
+/* ---- the measurement base (meas.h) ------------------------------------------------------ */
+
+const char cs_meas_fallback_json[] = "{\"error\":\"out of memory writing the measurement\"}";
+const size_t cs_meas_fallback_len = sizeof cs_meas_fallback_json - 1;
+
+int cs_meas_begin(cs_meas_base *m, const cs_probe_cfg *cfg, const char *test_name,
+                  const char *test_version, const char *input, cs_meas_done done, void *arg) {
+  *m = (cs_meas_base){.cfg = cfg, .test_name = test_name, .test_version = test_version,
+                      .done = done, .arg = arg};
+  m->t = cs_trace_new(cs_mono_now(), cfg->arena_limit ? cfg->arena_limit : CS_PROBE_ARENA_LIMIT);
+  if (!m->t) return -1;
+  m->start_wall = time(NULL);
+  if (input && !(m->input = cs_arena_strdup(m->t->a, input))) {
+    cs_meas_abort(m);
+    return -1;
+  }
+  return 0;
+}
+
+void cs_meas_abort(cs_meas_base *m) {
+  cs_trace_free(m->t);
+  m->t = NULL;
+}
+
+void cs_meas_finish(cs_meas_base *m, const cs_meas_out *o) {
+  const cs_probe_cfg *cfg = m->cfg;
+  char rid[128];
+  const char *report_id = cfg->report_id;
+  if (!report_id) {
+    cs_probe_report_id(rid, sizeof rid, m->test_name, cfg->probe_cc, cfg->probe_asn,
+                       cfg->test_start);
+    report_id = rid;
+  }
+  cs_envelope env = {
+      .test_name = m->test_name,
+      .test_version = m->test_version,
+      .input = m->input,
+      .measurement_start = m->start_wall,
+      .test_start = cfg->test_start ? cfg->test_start : m->start_wall,
+      .test_runtime = cs_trace_rel(m->t, cs_mono_now()),
+      .probe_asn = cfg->probe_asn,
+      .probe_cc = cfg->probe_cc,
+      .probe_network_name = cfg->probe_network_name,
+      .report_id = report_id,
+      .software_name = "censorscope",
+      .software_version = cfg->software_version,
+      .annotations_json = o->annotations_json ? o->annotations_json
+                                              : "{\"engine_name\":\"libcensorscope\"}",
+      .test_helpers_json = o->test_helpers_json,
+  };
+  cs_buf b;
+  cs_buf_init(&b, cfg->json_limit);
+  cs_jw w;
+  cs_jw_init(&w, &b);
+  cs_envelope_begin(&w, &env);
+  if (o->write_keys) o->write_keys(&w, o->ctx);
+  cs_envelope_end(&w);
+  size_t n = 0;
+  char *clean = b.overflow ? NULL : cs_probe_scrub_self((const char *)b.data, b.len, &n);
+  cs_buf_free(&b);
+  cs_meas res = {.json = clean, .len = n, .outcome = o->outcome};
+  if (!clean) res = (cs_meas){.json = cs_meas_fallback_json, .len = cs_meas_fallback_len};
+  m->done(m->arg, &res);
+  free(clean);
+  cs_meas_abort(m);
+}
+
+void cs_probe_fetch_opts(const cs_probe_cfg *cfg, cs_fetch_opts *fo, cs_ip *addr) {
+  *fo = (cs_fetch_opts){
+      .resolver = cfg->resolver,
+      .sni = cfg->sni,
+      .tls = cfg->tls,
+      .dns_timeout = cfg->dns_timeout,
+      .tcp_timeout = cfg->tcp_timeout,
+      .tls_timeout = cfg->tls_timeout,
+      .http_timeout = cfg->http_timeout,
+      .max_redirects = cfg->max_redirects,
+  };
+  if (addr && cfg->address && cs_ip_parse(cfg->address, addr)) fo->addrs = addr, fo->naddrs = 1;
 }

@@ -1,6 +1,6 @@
 /* probe.h - what every nettest of the probe shares: its configuration (resolver, trust
- * store, overrides, timeouts, envelope metadata) and how a finished measurement is handed
- * back (one JSON line). */
+ * store, overrides, timeouts, envelope metadata), report ids and scrubbing. The shared
+ * measurement base (trace, envelope, delivery) is nettests/meas.h. */
 #ifndef CS_PROBE_H
 #define CS_PROBE_H
 
@@ -23,10 +23,10 @@ typedef struct {
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: OONI defaults */
   int max_redirects; /* 0: 10 (Go's default, as OONI) */
   size_t arena_limit; /* bytes of records one measurement may hold (0: 64 MiB) */
+  size_t json_limit;  /* bytes of one serialised measurement (0: no limit but memory) */
 } cs_probe_cfg;
 
-/* json: one complete measurement (no trailing newline), valid only during the call. */
-typedef void (*cs_meas_cb)(void *arg, const char *json, size_t len);
+#define CS_PROBE_ARENA_LIMIT (64u << 20) /* default of arena_limit */
 
 /* Fills a report_id in OONI's format: {YYYYmmddTHHMMSSZ}_{test}_{CC}_{ASN}_n0_{16 random}. */
 void cs_probe_report_id(char *out, size_t outlen, const char *test_name, const char *cc,

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/wc_analysis.h"
+#include "nettests/meas.h"
 #include "engine/dns.h"
 #include "engine/fetch.h"
 #include "engine/http.h"
@@ -28,11 +30,10 @@
 typedef struct {
   const cs_wc_cfg *cfg;
   cs_loop *l;
-  cs_trace *t;
-  cs_meas_cb done;
-  void *arg;
-  time_t start_wall;
-  const char *input, *category;
+  cs_meas_base b;
+  cs_trace *t;       /* b.t */
+  const char *input; /* b.input */
+  const char *category;
   cs_url url;
   const char *url_error;
   /* DNS */
@@ -88,12 +89,32 @@ static void write_evidence(wc *m, cs_jw *w) {
   if (m->url_error) cs_jw_kstr(w, "x_input_error", m->url_error);
 }
 
+/* What finish_cb hands to cs_meas_finish's key writer. */
+typedef struct {
+  const cs_buf *ev;          /* the evidence object */
+  const cs_wc_verdict *v;    /* NULL: not analysable */
+  const char *analysis_error;
+  const cs_outcome *outcome; /* the verdict's, or undetermined when not analysable */
+} wc_keys;
+
+static void write_keys(cs_jw *w, void *arg) {
+  const wc_keys *k = arg;
+  if (k->ev->len >= 2) cs_jw_raw_members(w, (const char *)k->ev->data + 1, k->ev->len - 2);
+  if (k->v) {
+    cs_wc_verdict_write(w, k->v); /* the outcome keys included */
+  } else {
+    cs_jw_knull(w, "blocking");
+    cs_jw_knull(w, "accessible");
+    cs_jw_kstr(w, "x_analysis_error", k->analysis_error);
+    cs_outcome_write(w, k->outcome);
+  }
+}
+
 static void finish_cb(cs_defer *d) {
   wc *m = d->data;
   const cs_wc_cfg *cfg = m->cfg;
-  cs_buf ev, out;
+  cs_buf ev;
   cs_buf_init(&ev, 0);
-  cs_buf_init(&out, 0);
   cs_jw w;
   cs_jw_init(&w, &ev);
   cs_jw_obj_open(&w);
@@ -108,16 +129,10 @@ static void finish_cb(cs_defer *d) {
   cs_jval *tk = a && !ev.overflow ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, err,
                                                   sizeof err)
                                   : NULL;
-  cs_wc_options opt = {.fingerprints = cfg->fingerprints, .probe_cc = cfg->probe.probe_cc};
+  if (!a || ev.overflow) snprintf(err, sizeof err, "out of memory");
+  cs_wc_options opt = {.fingerprints = cfg->fingerprints, .probe_cc = cfg->probe->probe_cc};
   bool analysed = tk && cs_wc_analyze_test_keys(a, tk, m->input, CS_WC_TEST_VERSION, &opt, &v) == 0;
 
-  char rid[128];
-  const char *report_id = cfg->probe.report_id;
-  if (!report_id) {
-    cs_probe_report_id(rid, sizeof rid, "web_connectivity", cfg->probe.probe_cc,
-                       cfg->probe.probe_asn, cfg->probe.test_start);
-    report_id = rid;
-  }
   cs_buf ann;
   cs_buf_init(&ann, 4096);
   cs_jw aw;
@@ -139,47 +154,23 @@ static void finish_cb(cs_defer *d) {
     cs_jw_obj_close(&tw);
     cs_jw_obj_close(&tw);
   }
-  cs_envelope env = {
-      .test_name = "web_connectivity",
-      .test_version = CS_WC_TEST_VERSION,
-      .input = m->input,
-      .measurement_start = m->start_wall,
-      .test_start = cfg->probe.test_start ? cfg->probe.test_start : m->start_wall,
-      .test_runtime = cs_trace_rel(m->t, cs_mono_now()),
-      .probe_asn = cfg->probe.probe_asn,
-      .probe_cc = cfg->probe.probe_cc,
-      .probe_network_name = cfg->probe.probe_network_name,
-      .report_id = report_id,
-      .software_name = "censorscope",
-      .software_version = cfg->probe.software_version,
-      .annotations_json = cs_buf_cstr(&ann),
-      .test_helpers_json = m->th_used ? cs_buf_cstr(&thj) : NULL,
-  };
-  cs_jw ow;
-  cs_jw_init(&ow, &out);
-  cs_envelope_begin(&ow, &env);
-  if (ev.len >= 2) cs_jw_raw_members(&ow, (const char *)ev.data + 1, ev.len - 2);
-  if (analysed) {
-    cs_wc_verdict_write(&ow, &v);
-  } else {
-    cs_jw_knull(&ow, "blocking");
-    cs_jw_knull(&ow, "accessible");
-    cs_jw_kstr(&ow, "x_analysis_error", tk ? "not analysable" : err);
-  }
-  cs_envelope_end(&ow);
-  size_t n = 0;
-  char *clean = out.overflow ? NULL : cs_probe_scrub_self((const char *)out.data, out.len, &n);
-  if (clean) m->done(m->arg, clean, n);
-  else m->done(m->arg, "{\"error\":\"out of memory writing the measurement\"}", 51);
-  free(clean);
+  const char *why = tk ? "not analysable" : err;
+  cs_outcome undetermined = {.key = CS_OUTCOME_UNDETERMINED, .censorship = false, .evidence = why};
+  wc_keys k = {.ev = &ev, .v = analysed ? &v : NULL, .analysis_error = why,
+               .outcome = analysed ? &v.outcome : &undetermined};
+  /* The outcome is the verdict's, computed once by the analysis (no re-parse). */
+  cs_meas_out o = {.annotations_json = cs_buf_cstr(&ann),
+                   .test_helpers_json = m->th_used ? cs_buf_cstr(&thj) : NULL,
+                   .write_keys = write_keys,
+                   .ctx = &k,
+                   .outcome = k.outcome};
+  cs_meas_finish(&m->b, &o);
   cs_arena_free(a);
   cs_buf_free(&ann);
   cs_buf_free(&thj);
   cs_buf_free(&ev);
-  cs_buf_free(&out);
   cs_buf_free(&m->th_req);
   free(m->control);
-  cs_trace_free(m->t);
   free(m);
 }
 
@@ -222,7 +213,7 @@ static void th_next(wc *m) {
   if (pool)
     m->th_job = cs_th_client_query(pool, (const char *)m->th_req.data, m->th_req.len, on_th, m);
   else
-    m->th = cs_th_query(m->l, m->cfg->probe.tls, m->cfg->th[m->th_idx],
+    m->th = cs_th_query(m->l, m->cfg->probe->tls, m->cfg->th[m->th_idx],
                         (const char *)m->th_req.data, m->th_req.len, m->cfg->th_timeout, on_th, m);
   if (!m->th && !m->th_job) {
     m->control_failure = "unknown_failure: out of memory";
@@ -280,20 +271,10 @@ static void after_dns(wc *m) {
     maybe_finish(m);
     return;
   }
-  const cs_probe_cfg *p = &m->cfg->probe;
-  m->fo = (cs_fetch_opts){
-      .resolver = p->resolver,
-      .sni = p->sni,
-      .tls = p->tls,
-      .dns_timeout = p->dns_timeout,
-      .tcp_timeout = p->tcp_timeout,
-      .tls_timeout = p->tls_timeout,
-      .http_timeout = p->http_timeout,
-      .max_redirects = p->max_redirects,
-      .addrs = m->addrs,
-      .naddrs = m->naddrs,
-      .skip_loopback = true, /* OONI never dials loopback (webconnectivitylte ipfiltering.go) */
-  };
+  cs_probe_fetch_opts(m->cfg->probe, &m->fo, NULL);
+  m->fo.addrs = m->addrs;
+  m->fo.naddrs = m->naddrs;
+  m->fo.skip_loopback = true; /* OONI never dials loopback (webconnectivitylte ipfiltering.go) */
   m->fetch = cs_fetch_start(m->l, m->t, cs_url_format(m->t->a, &m->url), &m->fo, on_fetch, m);
   if (!m->fetch) {
     m->fetch_done = true;
@@ -314,18 +295,17 @@ static void on_dns(void *arg, const cs_dns_result *r) {
 }
 
 int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_input_meta *meta,
-                cs_meas_cb done, void *arg) {
+                cs_meas_done done, void *arg) {
   wc *m = calloc(1, sizeof *m);
   if (!m) return -1;
-  const cs_probe_cfg *p = &cfg->probe;
-  m->t = cs_trace_new(cs_mono_now(), p->arena_limit ? p->arena_limit : (64u << 20));
-  if (!m->t) {
+  const cs_probe_cfg *p = cfg->probe;
+  if (cs_meas_begin(&m->b, p, "web_connectivity", CS_WC_TEST_VERSION, url, done, arg) < 0) {
     free(m);
     return -1;
   }
-  m->cfg = cfg, m->l = l, m->done = done, m->arg = arg;
-  m->start_wall = time(NULL);
-  m->input = cs_arena_strdup(m->t->a, url);
+  m->t = m->b.t;
+  m->input = m->b.input;
+  m->cfg = cfg, m->l = l;
   m->category = meta && meta->category_code ? cs_arena_strdup(m->t->a, meta->category_code) : NULL;
   cs_buf_init(&m->th_req, 1u << 20);
   char err[128];
@@ -356,3 +336,180 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
   if (!m->dns) abandon(m, "unknown_failure: cannot start the DNS lookup");
   return 0;
 }
+
+/* ---- registry entry --------------------------------------------------------------------- */
+
+/* The settings of one run. */
+typedef struct {
+  cs_wc_cfg cfg;
+  const char *fp_dir; /* --fingerprints */
+  cs_fp_db *db;
+} wc_settings;
+
+static void *wc_create(void) { return calloc(1, sizeof(wc_settings)); }
+
+static void wc_destroy(void *settings) {
+  wc_settings *s = settings;
+  if (!s) return;
+  cs_fp_db_free(s->db);
+  free(s);
+}
+
+static int set_th(void *settings, const char *arg, char *err, size_t errlen) {
+  wc_settings *s = settings;
+  if (s->cfg.nth == CS_WC_MAX_TH) {
+    snprintf(err, errlen, "can be given at most %d times", CS_WC_MAX_TH);
+    return -1;
+  }
+  s->cfg.th[s->cfg.nth++] = arg;
+  return 0;
+}
+
+static int set_th_timeout(void *settings, const char *arg, char *err, size_t errlen) {
+  wc_settings *s = settings;
+  char *end;
+  double d = strtod(arg, &end);
+  if (*end || !(d > 0) || d > 3600) {
+    snprintf(err, errlen, "needs seconds");
+    return -1;
+  }
+  s->cfg.th_timeout = d;
+  return 0;
+}
+
+static int set_fingerprints(void *settings, const char *arg, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  ((wc_settings *)settings)->fp_dir = arg;
+  return 0;
+}
+
+static const cs_optdef options[] = {
+    {"th", 0, "URL",
+     "control server (ours: `censorscope helper`, or OONI's); repeat to give fallbacks, tried "
+     "in turn",
+     true, set_th},
+    {"th-timeout", 0, "S", "deadline of one control query (default 30)", false, set_th_timeout},
+    {"fingerprints", 0, "DIR",
+     "blockpage/DNS fingerprint data (default: $CS_FINGERPRINTS_DIR, else data/fingerprints of "
+     "this source tree)",
+     false, set_fingerprints},
+};
+
+/* The fingerprint directory: option, then $CS_FINGERPRINTS_DIR, then data/fingerprints of
+ * the source tree this binary was built in (build/<kind>/censorscope), then ./data/... */
+static int wc_prepare(void *settings, const cs_probe_cfg *probe, char *err, size_t errlen) {
+  wc_settings *s = settings;
+  (void)probe;
+  if (s->cfg.nth == 0) {
+    snprintf(err, errlen, "give a control server with --th URL");
+    return -1;
+  }
+  char path[4096], e[256];
+  const char *dir = s->fp_dir ? s->fp_dir : getenv("CS_FINGERPRINTS_DIR");
+  if (!dir) {
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n > 0) {
+      path[n] = 0;
+      char *p = strrchr(path, '/'); /* .../build/<kind>/censorscope -> .../build/<kind> */
+      if (p) *p = 0, p = strrchr(path, '/');
+      if (p) *p = 0, p = strrchr(path, '/');
+      if (p) {
+        *p = 0;
+        char repo[4096 + 32];
+        snprintf(repo, sizeof repo, "%s/data/fingerprints", path);
+        if (strlen(repo) < sizeof path && access(repo, R_OK) == 0) {
+          memcpy(path, repo, strlen(repo) + 1);
+          dir = path;
+        }
+      }
+    }
+    if (!dir) dir = "data/fingerprints";
+  }
+  s->db = cs_fp_db_load(dir, e, sizeof e);
+  if (!s->db)
+    fprintf(stderr, "web_connectivity: no blockpage fingerprints (%s): %s; verdicts will not "
+                    "be confirmed\n", dir, e);
+  s->cfg.fingerprints = s->db;
+  return 0;
+}
+
+/* One pooled, pipelined client per control server for the whole run, so the control
+ * queries of thousands of URLs share a few keep-alive connections: parallel/16 + 1
+ * connections per server, at most 16. */
+static void wc_loop_ready(void *settings, cs_loop *l, const cs_probe_cfg *probe, size_t parallel) {
+  wc_settings *s = settings;
+  size_t conns = parallel / 16 + 1;
+  if (conns > 16) conns = 16;
+  s->cfg.probe = probe;
+  cs_th_client_opts o = {.max_conns = conns, .timeout = s->cfg.th_timeout};
+  for (size_t i = 0; i < s->cfg.nth; i++) {
+    char err[160];
+    s->cfg.pool[i] = cs_th_client_new(l, probe->tls, s->cfg.th[i], &o, err, sizeof err);
+    if (!s->cfg.pool[i]) fprintf(stderr, "web_connectivity: %s: %s\n", s->cfg.th[i], err);
+  }
+}
+
+static void wc_loop_done(void *settings) {
+  wc_settings *s = settings;
+  for (size_t i = 0; i < s->cfg.nth; i++) {
+    cs_th_client_free(s->cfg.pool[i]);
+    s->cfg.pool[i] = NULL;
+  }
+}
+
+static int wc_entry_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
+                          const cs_nettest_input *in, cs_meas_done done, void *arg) {
+  wc_settings *s = settings;
+  s->cfg.probe = probe;
+  cs_wc_input_meta meta = {.category_code = in->category};
+  return cs_wc_start(l, &s->cfg, in->input, &meta, done, arg);
+}
+
+static int wc_analyze(cs_arena *a, const cs_jval *m, const cs_analysis_opts *opt, cs_jw *w,
+                      cs_outcome *out) {
+  *out = (cs_outcome){.key = CS_OUTCOME_UNDETERMINED};
+  if (!cs_json_get(m, "test_keys")) return -1;
+  cs_wc_options o = {.fingerprints = opt ? opt->fingerprints : NULL,
+                     .ooni_strict = opt && opt->ooni_strict,
+                     .probe_cc = opt ? opt->probe_cc : NULL};
+  const char *algo = opt && opt->algo ? opt->algo : "auto";
+  o.algo = !strcmp(algo, "lte")      ? CS_WC_ALGO_LTE
+           : !strcmp(algo, "v0.4")   ? CS_WC_ALGO_V04
+           : !strcmp(algo, "legacy") ? CS_WC_ALGO_LEGACY
+                                     : CS_WC_ALGO_AUTO;
+  cs_wc_obs obs;
+  if (cs_wc_obs_read(a, m, &obs) < 0) return -1;
+  cs_wc_verdict v;
+  cs_wc_verdict_compute(a, &obs, &o, &v);
+  if (w) cs_wc_verdict_write(w, &v);
+  *out = v.outcome;
+  return 0;
+}
+
+const cs_nettest cs_nettest_web_connectivity = {
+    .name = "web_connectivity",
+    .version = CS_WC_TEST_VERSION,
+    .summary = "detect blocking of URLs with a control server (OONI web_connectivity)",
+    .help = "For each URL: resolve it with the system resolver, ask a control server (test helper)\n"
+            "what an uncensored vantage point sees, connect to every resolved address (TCP, plus TLS\n"
+            "for https), GET with redirects, and compare. Prints one OONI web_connectivity\n"
+            "measurement per line with the raw evidence and OONI's verdict keys (dns_consistency,\n"
+            "body_length_match, ..., blocking, accessible), plus censorscope's extras (x_analysis_*,\n"
+            "x_blockpage*: confirmed blockpage fingerprints, opt-in filters, server-side blocks)\n"
+            "and the outcome (x_outcome, x_censorship, x_evidence).",
+    .synopsis = "--th URL (URL... | -f LIST)",
+    .input = CS_INPUT_URL,
+    .db_by_default = true,
+    .lines_by_default = false,
+    .opts = options,
+    .nopts = sizeof options / sizeof *options,
+    .outcomes = cs_wc_outcome_defs, /* analysis/wc_outcome.c: the report's labels too */
+    .noutcomes = CS_WC_OUT_N,
+    .create = wc_create,
+    .destroy = wc_destroy,
+    .prepare = wc_prepare,
+    .loop_ready = wc_loop_ready,
+    .loop_done = wc_loop_done,
+    .start = wc_entry_start,
+    .analyze = wc_analyze,
+};

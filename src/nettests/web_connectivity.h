@@ -6,13 +6,13 @@
 #define CS_WEB_CONNECTIVITY_H
 
 #include "analysis/fingerprints.h"
-#include "nettests/probe.h"
+#include "nettests/nettest.h"
 
 #define CS_WC_TEST_VERSION "0.5.28" /* the OONI version whose rules and format we follow */
 #define CS_WC_MAX_TH 8
 
 typedef struct {
-  cs_probe_cfg probe;
+  const cs_probe_cfg *probe;
   const char *th[CS_WC_MAX_TH]; /* control servers, tried in turn */
   size_t nth;
   double th_timeout;          /* seconds per control query (<= 0: 30, as OONI) */
@@ -27,9 +27,14 @@ typedef struct {
   const char *category_code; /* Citizen Lab category, or NULL */
 } cs_wc_input_meta;
 
-/* Starts measuring url; done(arg, json, len) is called once from the loop with the
- * measurement. cfg must outlive the measurement. Returns -1 when out of memory. */
+/* Starts measuring url; done(arg, m) is called once from the loop with the measurement and
+ * its outcome. cfg (and cfg->probe) must outlive the measurement. Returns -1 when out of
+ * memory. */
 int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_input_meta *meta,
-                cs_meas_cb done, void *arg);
+                cs_meas_done done, void *arg);
+
+/* The registry entry: options --th (repeatable), --th-timeout, --fingerprints; prepare
+ * loads the fingerprints, loop_ready opens one pooled control-server client per --th. */
+extern const cs_nettest cs_nettest_web_connectivity;
 
 #endif

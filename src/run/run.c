@@ -1,125 +1,18 @@
-/* runner.c - see runner.h */
-#include "cli/runner.h"
+/* run.c - the scheduler (see run.h). */
+#include "run/run.h"
 
 #include <ctype.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include "analysis/csv.h"
-
-int cs_inputs_add(cs_input_list *l, const char *url, const char *category, size_t line) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    cs_input *nv = realloc(l->v, nc * sizeof *nv);
-    if (!nv) return -1;
-    l->v = nv, l->cap = nc;
-  }
-  char **no = realloc(l->owned, (l->nowned + 2) * sizeof *no);
-  if (!no) return -1;
-  l->owned = no;
-  char *u = strdup(url), *c = category && *category ? strdup(category) : NULL;
-  if (!u || (category && *category && !c)) {
-    free(u), free(c);
-    return -1;
-  }
-  l->owned[l->nowned++] = u;
-  if (c) l->owned[l->nowned++] = c;
-  l->v[l->n++] = (cs_input){u, c, line};
-  return 0;
-}
-
-void cs_inputs_free(cs_input_list *l) {
-  for (size_t i = 0; i < l->nowned; i++) free(l->owned[i]);
-  free(l->owned);
-  free(l->v);
-  free(l->text);
-  memset(l, 0, sizeof *l);
-}
-
-static bool plausible_url(const char *u) {
-  return (!strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8)) && !strpbrk(u, " \t");
-}
-
-long cs_inputs_load(cs_input_list *l, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  cs_buf b;
-  cs_buf_init(&b, 256u << 20);
-  char chunk[65536];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    if (cs_buf_append(&b, chunk, n) < 0) break;
-  bool bad = ferror(f) || b.overflow;
-  fclose(f);
-  if (bad) {
-    cs_buf_free(&b);
-    return -1;
-  }
-  const char *text = cs_buf_cstr(&b);
-  long skipped = 0;
-  if (!strncmp(text, "url,", 4)) {
-    cs_csv c;
-    cs_csv_init(&c, text, b.len);
-    const char *fields[CS_CSV_MAX_FIELDS];
-    size_t nf;
-    int rc = cs_csv_next(&c, fields, &nf); /* header */
-    while (rc == 1 && (rc = cs_csv_next(&c, fields, &nf)) == 1) {
-      if (nf == 1 && !fields[0][0]) continue; /* blank line */
-      if (nf < 2 || !plausible_url(fields[0])) {
-        fprintf(stderr, "%s:%zu: skipped: not a test-list row with an http(s) URL\n", path,
-                c.line);
-        skipped++;
-        continue;
-      }
-      if (cs_inputs_add(l, fields[0], fields[1], c.line) < 0) break;
-    }
-    if (rc < 0) {
-      fprintf(stderr, "%s:%zu: malformed CSV; the rest of the file is skipped\n", path, c.line);
-      skipped++;
-    }
-    cs_csv_free(&c);
-  } else {
-    size_t line = 0;
-    for (const char *p = text; *p;) {
-      const char *e = strchr(p, '\n');
-      size_t len = e ? (size_t)(e - p) : strlen(p);
-      line++;
-      char tmp[8192];
-      while (len && (p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
-      size_t s = 0;
-      while (s < len && (p[s] == ' ' || p[s] == '\t')) s++;
-      if (len > s && p[s] != '#') {
-        if (len - s >= sizeof tmp) {
-          fprintf(stderr, "%s:%zu: skipped: line too long\n", path, line);
-          skipped++;
-        } else {
-          memcpy(tmp, p + s, len - s);
-          tmp[len - s] = 0;
-          if (!plausible_url(tmp)) {
-            fprintf(stderr, "%s:%zu: skipped: not an http(s) URL\n", path, line);
-            skipped++;
-          } else if (cs_inputs_add(l, tmp, NULL, line) < 0) {
-            break;
-          }
-        }
-      }
-      if (!e) break;
-      p = e + 1;
-    }
-  }
-  cs_buf_free(&b);
-  return skipped;
-}
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
-  cs_runner *r;
+  cs_run *r;
   cs_loop *l;
   size_t *queue; /* indices of inputs to run, in order; TAKEN once started */
   size_t nqueue, head, left; /* entries, first entry not taken, entries not taken */
@@ -131,8 +24,11 @@ typedef struct {
 
 static void start_more(run_state *s);
 
-/* The host part of an http(s) URL, lower-cased, into out. */
+/* The host an input measures, lower-cased, into out: the host part of a URL
+ * (scheme://HOST/...), else the input up to the first '/' (a domain, a host:port endpoint);
+ * "" for a null input. Politeness counts measurements per this key. */
 static void url_host(const char *url, char *out, size_t cap) {
+  if (!url) url = "";
   const char *p = strstr(url, "://");
   p = p ? p + 3 : url;
   size_t n = 0;
@@ -151,12 +47,15 @@ static size_t host_running(run_state *s, const char *host) {
 typedef struct {
   run_state *s;
   size_t slot;
+  const cs_nettest_input *in;
 } job;
 
-static void on_done(void *arg, const char *json, size_t len) {
+static void on_done(void *arg, const cs_meas *m) {
   job *j = arg;
+  const char *json = m->json;
+  size_t len = m->len;
   run_state *s = j->s;
-  cs_runner *r = s->r;
+  cs_run *r = s->r;
   /* The database is the record of what was measured (resume reads it), so it is written
    * first; the JSON lines follow. */
   if (r->store) {
@@ -177,7 +76,7 @@ static void on_done(void *arg, const char *json, size_t len) {
       s->write_error = errno;
   }
   r->measured++;
-  if (r->summary) r->summary(r->ctx, json, len);
+  if (r->on_meas) r->on_meas(r->ctx, j->in, m);
   free(s->hosts[j->slot]);
   s->hosts[j->slot] = NULL;
   free(j);
@@ -185,7 +84,7 @@ static void on_done(void *arg, const char *json, size_t len) {
   start_more(s);
   if (s->running == 0 && s->left == 0 && !s->done_called) {
     s->done_called = true;
-    if (r->all_done) r->all_done(r->ctx);
+    if (r->nettest->loop_done) r->nettest->loop_done(r->settings);
   }
 }
 
@@ -195,15 +94,15 @@ static void on_done(void *arg, const char *json, size_t len) {
 #define LOOKAHEAD 4096
 
 static void start_more(run_state *s) {
-  cs_runner *r = s->r;
+  cs_run *r = s->r;
   size_t per_host = r->per_host ? r->per_host : 2;
   while (s->head < s->nqueue && s->queue[s->head] == TAKEN) s->head++;
   for (size_t qi = s->head; qi < s->nqueue && qi - s->head < LOOKAHEAD && s->running < r->parallel;
        qi++) {
     if (s->queue[qi] == TAKEN) continue;
-    const cs_input *in = &r->inputs->v[s->queue[qi]];
+    const cs_nettest_input *in = &r->inputs->v[s->queue[qi]];
     char host[256];
-    url_host(in->url, host, sizeof host);
+    url_host(in->input, host, sizeof host);
     if (host_running(s, host) >= per_host) continue; /* wait for a slot on that host */
     s->queue[qi] = TAKEN;
     s->left--;
@@ -211,16 +110,17 @@ static void start_more(run_state *s) {
     while (s->hosts[slot]) slot++; /* running < parallel: a free slot exists */
     job *j = malloc(sizeof *j);
     char *h = strdup(host);
+    const char *what = in->input ? in->input : "a measurement";
     if (!j || !h) {
       free(j), free(h);
-      fprintf(stderr, "out of memory starting %s\n", in->url);
+      fprintf(stderr, "out of memory starting %s\n", what);
       continue;
     }
-    j->s = s, j->slot = slot;
+    j->s = s, j->slot = slot, j->in = in;
     s->hosts[slot] = h;
     s->running++;
-    if (r->start(r->ctx, s->l, in, on_done, j) < 0) {
-      fprintf(stderr, "out of memory starting %s\n", in->url);
+    if (r->nettest->start(s->l, r->settings, r->probe, in, on_done, j) < 0) {
+      fprintf(stderr, "out of memory starting %s\n", what);
       s->running--;
       free(h);
       s->hosts[slot] = NULL;
@@ -229,14 +129,20 @@ static void start_more(run_state *s) {
   }
 }
 
-size_t cs_runner_todo(const cs_runner *r) {
+/* Whether the store already has this input's measurement in this run (resume). A null
+ * input is measured again. */
+static bool stored(const cs_run *r, const cs_nettest_input *in) {
+  return r->store && in->input && cs_store_has(r->store, r->run_id, in->input);
+}
+
+size_t cs_run_todo(const cs_run *r) {
   size_t n = 0;
   for (size_t i = 0; i < r->inputs->n; i++)
-    if (!r->store || !cs_store_has(r->store, r->run_id, r->inputs->v[i].url)) n++;
+    if (!stored(r, &r->inputs->v[i])) n++;
   return n;
 }
 
-int cs_runner_run(cs_runner *r) {
+int cs_run_run(cs_run *r) {
 #ifdef __GLIBC__
   /* Bodies and the buffers a finished measurement is serialised through (16 KiB to 512 KiB,
    * each alive for a moment or for one measurement) come from mmap and go back to the system
@@ -244,6 +150,7 @@ int cs_runner_run(cs_runner *r) {
    * keep fragmented (a few MB of peak RSS at -j 512; docs/architecture.md). */
   mallopt(M_MMAP_THRESHOLD, 16 * 1024);
 #endif
+  if (!r->parallel) r->parallel = 1;
   run_state s = {.r = r};
   s.queue = calloc(r->inputs->n ? r->inputs->n : 1, sizeof *s.queue);
   s.hosts = calloc(r->parallel, sizeof *s.hosts);
@@ -255,7 +162,7 @@ int cs_runner_run(cs_runner *r) {
     return 1;
   }
   for (size_t i = 0; i < r->inputs->n; i++) {
-    if (r->store && cs_store_has(r->store, r->run_id, r->inputs->v[i].url)) {
+    if (stored(r, &r->inputs->v[i])) {
       r->skipped_done++;
       continue;
     }
@@ -264,10 +171,10 @@ int cs_runner_run(cs_runner *r) {
   s.left = s.nqueue;
   /* the system resolver (getaddrinfo) blocks a worker per lookup */
   cs_loop_set_workers(s.l, r->parallel < 4 ? 4 : r->parallel > 32 ? 32 : (int)r->parallel);
-  if (r->loop_ready) r->loop_ready(r->ctx, s.l);
+  if (r->nettest->loop_ready) r->nettest->loop_ready(r->settings, s.l, r->probe, r->parallel);
   if (s.left == 0) {
     s.done_called = true;
-    if (r->all_done) r->all_done(r->ctx);
+    if (r->nettest->loop_done) r->nettest->loop_done(r->settings);
   }
   start_more(&s);
   int rc = cs_loop_run(s.l) < 0 ? 1 : 0;
