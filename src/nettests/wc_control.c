@@ -1,8 +1,9 @@
 /* wc_control.c - the probe side of the test-helper protocol (see wc_control.h): resolve the TH
- * host, connect (the addresses in order until one works), optional TLS, write one
- * `POST / HTTP/1.1` (RFC 9112 §3, §6.2 Content-Length framing) and read the reply with the
- * bounded cs_http_parser. The engine steps record into a small private trace that is thrown
- * away: the control exchange is not part of the measurement. */
+ * host (cs_resolve, system resolver), connect to its addresses in order until one works with
+ * TLS for https (cs_dial, sequential), write `POST / HTTP/1.1` (RFC 9112 §3, §6.2
+ * Content-Length framing) and read the reply with the bounded cs_http_parser. Both clients
+ * open their connections with the one connector below. The engine steps record into a small
+ * private trace that is thrown away: the control exchange is not part of the measurement. */
 #include "nettests/wc_control.h"
 
 #include <stdio.h>
@@ -11,7 +12,8 @@
 #include <strings.h>
 
 #include "engine/conn.h"
-#include "engine/dns.h"
+#include "engine/dial.h"
+#include "engine/resolve.h"
 #include "engine/httpparse.h"
 #include "record/record.h"
 #include "thproto/thproto.h"
@@ -24,17 +26,80 @@
 #define TH_TRACE_LIMIT (1u << 20)
 #define TH_READ_CHUNK 16384
 
+/* ---- connecting to the TH (both clients) ------------------------------------------------ */
+
+/* c: the connected (and for https handshaken) conn, owned by the callee; NULL on failure with
+ * the engine's failure string (valid while the trace lives). */
+typedef void (*th_conn_cb)(void *arg, cs_conn *c, const char *failure);
+
+typedef struct {
+  cs_loop *l;
+  cs_trace *t;
+  const cs_url *url;
+  cs_tls_ctx *tls;
+  cs_resolve_req *res;
+  cs_dial *dial;
+  cs_ip addrs[TH_MAX_ADDRS];
+  cs_dial_opts o; /* must outlive the dial */
+  th_conn_cb cb;
+  void *arg;
+} th_connector;
+
+static void th_on_dial(void *arg, cs_conn *c, const char *failure, const cs_dial_result *r) {
+  (void)r;
+  th_connector *k = arg;
+  k->dial = NULL; /* frees itself after this returns */
+  k->cb(k->arg, c, failure);
+}
+
+static void th_on_resolve(void *arg, const cs_dns_result *r) {
+  th_connector *k = arg;
+  k->res = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < r->naddrs && n < TH_MAX_ADDRS; i++) k->addrs[n++] = r->addrs[i];
+  if (n == 0) {
+    k->cb(k->arg, NULL, r->failure ? r->failure : cs_failure_str(CS_FAIL_DNS_NO_ANSWER));
+    return;
+  }
+  static const char *const h1[] = {"http/1.1"};
+  k->o = (cs_dial_opts){.addrs = k->addrs, .naddrs = n, .port = k->url->port,
+                        .mode = CS_DIAL_SEQUENTIAL, .max_addrs = TH_MAX_ADDRS, .max_events = 1};
+  if (!strcmp(k->url->scheme, "https")) {
+    k->o.tls = true;
+    k->o.tls_ctx = k->tls;
+    k->o.tls_opts = (cs_tls_opts){.sni = k->url->host, .alpn = h1, .nalpn = 1};
+    if (k->url->host_is_ip) k->o.tls_opts.sni = NULL, k->o.tls_opts.verify_name = k->url->host;
+  }
+  k->dial = cs_dial_start(k->l, k->t, &k->o, th_on_dial, k);
+  if (!k->dial) k->cb(k->arg, NULL, "unknown_failure: out of memory");
+}
+
+/* Resolves url's host, then dials. cb runs once from a later loop iteration unless
+ * th_connect_cancel() is called first. tls: trust store for https (the dial's tls_ctx).
+ * Returns -1 (cb never called) when the lookup cannot start. */
+static int th_connect(th_connector *k, cs_loop *l, cs_trace *t, const cs_url *url,
+                      cs_tls_ctx *tls, th_conn_cb cb, void *arg) {
+  *k = (th_connector){.l = l, .t = t, .url = url, .tls = tls, .cb = cb, .arg = arg};
+  cs_resolve_opts ro = {.resolver = "system"};
+  k->res = cs_resolve(l, t, &ro, url->host, th_on_resolve, k);
+  return k->res ? 0 : -1;
+}
+
+static void th_connect_cancel(th_connector *k) {
+  cs_resolve_cancel(k->res);
+  k->res = NULL;
+  cs_dial_cancel(k->dial);
+  k->dial = NULL;
+}
+
 struct cs_th_req {
   cs_loop *l;
   cs_tls_ctx *tls;
   cs_trace *t;
   cs_url url;
   cs_buf req;
-  cs_dns_req *dns;
-  cs_ip addrs[TH_MAX_ADDRS];
-  size_t naddrs, next;
+  th_connector k;
   cs_conn *c;
-  const char *first_failure;
   cs_http_parser p;
   bool parser_init;
   uint8_t rbuf[TH_READ_CHUNK];
@@ -48,8 +113,7 @@ struct cs_th_req {
 };
 
 static void stop_steps(cs_th_req *q) {
-  cs_dns_cancel(q->dns);
-  q->dns = NULL;
+  th_connect_cancel(&q->k);
   cs_conn_free(q->c);
   q->c = NULL;
   cs_timer_stop(q->l, &q->timer);
@@ -146,61 +210,16 @@ static void send_request(cs_th_req *q) {
     finish(q, unknown(q, "cannot start the request"));
 }
 
-/* ---- connect --------------------------------------------------------------------------- */
+/* ---- connect ----------------------------------------------------------------------------- */
 
-static void connect_next(cs_th_req *q);
-
-static void conn_failed(cs_th_req *q, const char *failure) {
-  if (!q->first_failure) q->first_failure = failure;
-  cs_conn_free(q->c);
-  q->c = NULL;
-  connect_next(q);
-}
-
-static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
-  (void)c, (void)rec;
-  cs_th_req *q = data;
-  if (failure) conn_failed(q, failure);
-  else send_request(q);
-}
-
-static void on_connect(cs_conn *c, const char *failure, void *data) {
-  cs_th_req *q = data;
-  if (failure) {
-    conn_failed(q, failure);
-    return;
-  }
-  if (strcmp(q->url.scheme, "https") != 0) {
-    send_request(q);
-    return;
-  }
-  static const char *const h1[] = {"http/1.1"};
-  cs_tls_opts o = {.sni = q->url.host, .alpn = h1, .nalpn = 1};
-  if (q->url.host_is_ip) o.sni = NULL, o.verify_name = q->url.host;
-  if (cs_tls_handshake(c, q->tls, &o, on_tls, q) < 0)
-    conn_failed(q, unknown(q, "cannot start TLS"));
-}
-
-static void connect_next(cs_th_req *q) {
-  if (q->next == q->naddrs) {
-    finish(q, q->first_failure ? q->first_failure : unknown(q, "no address"));
-    return;
-  }
-  cs_conn_opts o = {.max_events = 1};
-  q->c = cs_conn_connect(q->l, q->t, &q->addrs[q->next++], q->url.port, &o, on_connect, q);
-  if (!q->c) finish(q, unknown(q, "out of memory"));
-}
-
-static void on_dns(void *arg, const cs_dns_result *r) {
+static void on_connected(void *arg, cs_conn *c, const char *failure) {
   cs_th_req *q = arg;
-  q->dns = NULL;
-  for (size_t i = 0; i < r->naddrs && q->naddrs < TH_MAX_ADDRS; i++)
-    q->addrs[q->naddrs++] = r->addrs[i];
-  if (q->naddrs == 0) {
-    finish(q, r->failure ? r->failure : cs_failure_str(CS_FAIL_DNS_NO_ANSWER));
+  if (failure) {
+    finish(q, failure);
     return;
   }
-  connect_next(q);
+  q->c = c;
+  send_request(q);
 }
 
 cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const char *request_json,
@@ -242,8 +261,8 @@ cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const ch
     finish(q, unknown(q, "out of memory"));
     return q;
   }
-  q->dns = cs_dns_lookup_host(l, q->t, q->url.host, "system", NULL, on_dns, q);
-  if (!q->dns) finish(q, unknown(q, "cannot resolve"));
+  if (th_connect(&q->k, l, q->t, &q->url, q->tls, on_connected, q) < 0)
+    finish(q, unknown(q, "cannot resolve"));
   return q;
 }
 
@@ -293,11 +312,8 @@ struct pconn {
   pconn *next;
   cs_th_client *cl;
   cs_trace *t;
-  cs_dns_req *dns;
-  cs_ip addrs[TH_MAX_ADDRS];
-  size_t naddrs, nexta;
+  th_connector k;
   cs_conn *c;
-  const char *first_failure;
   bool connected, closing, writing;
   cs_th_job *ih, *it; /* in flight, in request order */
   cs_th_job *wnext;   /* next job to write (in the in-flight list) */
@@ -386,7 +402,7 @@ static void pconn_free(pconn *pc) {
   pconn **pp = &cl->conns;
   while (*pp && *pp != pc) pp = &(*pp)->next;
   if (*pp) *pp = pc->next, cl->nconns--;
-  cs_dns_cancel(pc->dns);
+  th_connect_cancel(&pc->k);
   cs_conn_free(pc->c);
   cs_http_parser_free(&pc->p);
   cs_trace_free(pc->t);
@@ -545,67 +561,20 @@ static void pconn_pump(pconn *pc) {
   }
 }
 
-static void pconn_connect_next(pconn *pc);
-
 static void pconn_connected(pconn *pc) {
   pc->connected = true;
   pconn_start_read(pc);
   pconn_pump(pc);
 }
 
-static void pconn_on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
-  (void)c, (void)rec;
-  pconn *pc = data;
-  if (failure) {
-    if (!pc->first_failure) pc->first_failure = failure;
-    cs_conn_free(pc->c);
-    pc->c = NULL;
-    pconn_connect_next(pc);
-    return;
-  }
-  pconn_connected(pc);
-}
-
-static void pconn_on_connect(cs_conn *c, const char *failure, void *data) {
-  pconn *pc = data;
-  if (!failure && !strcmp(pc->cl->url.scheme, "https")) {
-    static const char *const h1[] = {"http/1.1"};
-    cs_tls_opts o = {.sni = pc->cl->url.host, .alpn = h1, .nalpn = 1};
-    if (pc->cl->url.host_is_ip) o.sni = NULL, o.verify_name = pc->cl->url.host;
-    if (cs_tls_handshake(c, pc->cl->tls, &o, pconn_on_tls, pc) == 0) return;
-    failure = "unknown_failure: cannot start TLS";
-  }
-  if (failure) {
-    if (!pc->first_failure) pc->first_failure = failure;
-    cs_conn_free(pc->c);
-    pc->c = NULL;
-    pconn_connect_next(pc);
-    return;
-  }
-  pconn_connected(pc);
-}
-
-static void pconn_connect_next(pconn *pc) {
-  if (pc->nexta == pc->naddrs) {
-    pconn_fail(pc, pc->first_failure ? pc->first_failure : "unknown_failure: no address");
-    return;
-  }
-  cs_conn_opts o = {.max_events = 1};
-  pc->c = cs_conn_connect(pc->cl->l, pc->t, &pc->addrs[pc->nexta++], pc->cl->url.port, &o,
-                          pconn_on_connect, pc);
-  if (!pc->c) pconn_fail(pc, "unknown_failure: out of memory");
-}
-
-static void pconn_on_dns(void *arg, const cs_dns_result *r) {
+static void pconn_on_connected(void *arg, cs_conn *c, const char *failure) {
   pconn *pc = arg;
-  pc->dns = NULL;
-  for (size_t i = 0; i < r->naddrs && pc->naddrs < TH_MAX_ADDRS; i++)
-    pc->addrs[pc->naddrs++] = r->addrs[i];
-  if (pc->naddrs == 0) {
-    pconn_fail(pc, r->failure ? r->failure : cs_failure_str(CS_FAIL_DNS_NO_ANSWER));
+  if (failure) {
+    pconn_fail(pc, failure);
     return;
   }
-  pconn_connect_next(pc);
+  pc->c = c;
+  pconn_connected(pc);
 }
 
 static pconn *pconn_new(cs_th_client *cl) {
@@ -624,8 +593,7 @@ static pconn *pconn_new(cs_th_client *cl) {
   pc->next = cl->conns;
   cl->conns = pc;
   cl->nconns++;
-  pc->dns = cs_dns_lookup_host(cl->l, pc->t, cl->url.host, "system", NULL, pconn_on_dns, pc);
-  if (!pc->dns) {
+  if (th_connect(&pc->k, cl->l, pc->t, &cl->url, cl->tls, pconn_on_connected, pc) < 0) {
     pconn_free(pc);
     return NULL;
   }
