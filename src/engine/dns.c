@@ -872,19 +872,22 @@ static void lookup_child_cb(cs_dns_req *r, int slot, const cs_dns_result *res) {
 static void lookup_cb0(void *arg, const cs_dns_result *res) { lookup_child_cb(arg, 0, res); }
 static void lookup_cb1(void *arg, const cs_dns_result *res) { lookup_child_cb(arg, 1, res); }
 
+bool cs_dns_host_literal(const char *host, cs_ip *ip) {
+  char tmp[CS_IPSTR_MAX + 2];
+  size_t n = host ? strlen(host) : 0;
+  if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof tmp) {
+    memcpy(tmp, host + 1, n - 2);
+    tmp[n - 2] = 0;
+    host = tmp;
+  }
+  return n && cs_ip_parse(host, ip);
+}
+
 bool cs_dns_server_parse(const char *s, cs_ip *ip, uint16_t *port) {
   if (!s || !*s) return false;
   if (cs_endpoint_parse(s, ip, port)) return *port != 0;
   *port = 53;
-  if (cs_ip_parse(s, ip)) return true;
-  size_t n = strlen(s);
-  if (n > 2 && s[0] == '[' && s[n - 1] == ']' && n - 2 < CS_IPSTR_MAX) {
-    char tmp[CS_IPSTR_MAX];
-    memcpy(tmp, s + 1, n - 2);
-    tmp[n - 2] = 0;
-    return cs_ip_parse(tmp, ip);
-  }
-  return false;
+  return cs_dns_host_literal(s, ip);
 }
 
 cs_dns_req *cs_dns_lookup(cs_loop *l, cs_trace *t, const char *host, cs_dns_via via,
@@ -895,15 +898,7 @@ cs_dns_req *cs_dns_lookup(cs_loop *l, cs_trace *t, const char *host, cs_dns_via 
   cs_dns_req *r = req_new(l, t, K_LOOKUP, host, o, cb, arg);
   if (!r) return NULL;
   cs_ip lit;
-  char tmp[CS_IPSTR_MAX + 2];
-  const char *h = host;
-  size_t hl = strlen(host);
-  if (hl > 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof tmp) {
-    memcpy(tmp, host + 1, hl - 2);
-    tmp[hl - 2] = 0;
-    h = tmp;
-  }
-  if (cs_ip_parse(h, &lit)) { /* nothing to resolve, nothing to record */
+  if (cs_dns_host_literal(host, &lit)) { /* nothing to resolve, nothing to record */
     add_addr(r, &lit);
     finish(r);
     return r;

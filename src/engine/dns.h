@@ -119,6 +119,9 @@ cs_dns_req *cs_dns_lookup(cs_loop *l, cs_trace *t, const char *host, cs_dns_via 
 cs_dns_req *cs_dns_lookup_host(cs_loop *l, cs_trace *t, const char *host, const char *mode,
                                const cs_dns_opts *o, cs_dns_cb cb, void *arg);
 
+/* Is host an IP literal ("192.0.2.1", "2001:db8::1" or "[2001:db8::1]")? Sets *ip. */
+bool cs_dns_host_literal(const char *host, cs_ip *ip);
+
 /* Parses a DNS server endpoint: "IP", "IP:PORT", "[IPv6]" or "[IPv6]:PORT" (a bare IPv6
  * address too); the port defaults to 53 and must not be 0. */
 bool cs_dns_server_parse(const char *s, cs_ip *ip, uint16_t *port);

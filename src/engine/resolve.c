@@ -20,19 +20,6 @@ struct cs_resolve_req {
   bool in_cb;
 };
 
-/* "192.0.2.1", "2001:db8::1" or "[2001:db8::1]": dns.c completes these without a lookup. */
-static bool is_ip_literal(const char *host) {
-  cs_ip ip;
-  char tmp[CS_IPSTR_MAX + 2];
-  size_t n = strlen(host);
-  if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof tmp) {
-    memcpy(tmp, host + 1, n - 2);
-    tmp[n - 2] = 0;
-    host = tmp;
-  }
-  return cs_ip_parse(host, &ip);
-}
-
 const char *cs_resolver_kind_str(cs_resolver_kind k) {
   switch (k) {
   case CS_RESOLVER_SYSTEM: return "system";
@@ -108,7 +95,8 @@ cs_resolve_req *cs_resolve(cs_loop *l, cs_trace *t, const cs_resolve_opts *o, co
   if (!q) return NULL;
   q->cb = cb, q->arg = arg;
   /* An IP literal needs no resolver: dns.c completes it without recording anything. */
-  if (sp.kind == CS_RESOLVER_DOH && is_ip_literal(host)) sp.kind = CS_RESOLVER_SYSTEM;
+  cs_ip lit;
+  if (sp.kind == CS_RESOLVER_DOH && cs_dns_host_literal(host, &lit)) sp.kind = CS_RESOLVER_SYSTEM;
   switch (sp.kind) {
   case CS_RESOLVER_DOH:
     q->doh = cs_doh_lookup_host(l, t, o->tls, sp.url, host, &o->dns, on_result, q);
