@@ -1,11 +1,9 @@
 /* doh.c - DNS over HTTPS, GET method (RFC 8484 section 4.1), see doh.h.
  *
  * One lookup = a bootstrap (the DoH server's own name through the system resolver, never
- * through DoH: no recursion) and, per question (A, AAAA), a connect -> TLS -> GET exchange
- * over the server's addresses, tried in resolver order until one connects and handshakes.
- * The exchange uses the lower steps directly (conn.h, tls.h, http.h), not the fetch flow, so
- * fetch and DoH do not depend on each other; `exchange_next` is the one place to swap for
- * the engine's dialer. */
+ * through DoH: no recursion) and, per question (A, AAAA), a sequential cs_dial (TCP -> TLS
+ * over the server's addresses in resolver order) then a GET. The exchange uses the lower
+ * steps (dial.h, http.h), not the fetch flow, so fetch and DoH do not depend on each other. */
 #include "engine/doh.h"
 
 #include <stdio.h>
@@ -13,21 +11,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/dial.h"
 #include "engine/dnswire.h"
 #include "engine/http.h"
 #include "util/failure.h"
 #include "util/url.h"
 
-#define DOH_MAX_ADDRS 8 /* DoH server addresses tried per question (as the fetch flow) */
+#define DOH_MAX_ADDRS CS_DIAL_MAX_ADDRS /* DoH server addresses tried per question */
 
 typedef struct {
   cs_doh_req *r;
   uint16_t qtype;
   cs_dnswire_query q;
   const char *target; /* the DoH URL's path with ?dns= (in the private trace) */
+  cs_dial *dial;
   cs_conn *c;
-  size_t next;              /* next server address to try */
-  const char *first_failure; /* failure of the first address tried (the fetch flow's rule) */
   double t0;
   bool done;
   cs_dns_result res;
@@ -48,6 +46,7 @@ struct cs_doh_req {
   cs_dns_req *boot; /* the bootstrap lookup (system resolver) */
   cs_ip srv[DOH_MAX_ADDRS];
   size_t nsrv;
+  cs_dial_opts dial; /* shared by both questions' dials */
   doh_q q[2];
   int pending;
   bool in_cb;
@@ -91,6 +90,8 @@ static void stop_steps(cs_doh_req *r) {
   cs_dns_cancel(r->boot);
   r->boot = NULL;
   for (int k = 0; k < 2; k++) {
+    cs_dial_cancel(r->q[k].dial);
+    r->q[k].dial = NULL;
     cs_conn_free(r->q[k].c);
     r->q[k].c = NULL;
   }
@@ -119,6 +120,8 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
   cs_doh_req *r = q->r;
   if (q->done) return;
   q->done = true;
+  cs_dial_cancel(q->dial);
+  q->dial = NULL;
   cs_conn_free(q->c);
   q->c = NULL;
   cs_query_rec *rec = cs_trace_add_query(r->t);
@@ -169,17 +172,7 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
   }
 }
 
-/* ---- the exchange: connect -> TLS -> GET, one server address after the other ------------- */
-
-static void exchange_next(doh_q *q);
-
-/* This address did not work: remember the first failure, try the next address. */
-static void exchange_failed(doh_q *q, const char *failure) {
-  cs_conn_free(q->c);
-  q->c = NULL;
-  if (!q->first_failure) q->first_failure = failure;
-  exchange_next(q);
-}
+/* ---- the exchange: dial (connect -> TLS, one address after the other) -> GET ---------- */
 
 static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, void *data) {
   doh_q *q = data;
@@ -188,14 +181,17 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
   q_done(q, failure, failure ? NULL : rec); /* frees the conn */
 }
 
-static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
-  doh_q *q = data;
+/* Failure: the first address's (connect or TLS), as the fetch flow reports it. */
+static void on_dial(void *arg, cs_conn *c, const char *failure, const cs_dial_result *dr) {
+  doh_q *q = arg;
   cs_doh_req *r = q->r;
-  (void)rec;
-  if (failure) {
-    exchange_failed(q, failure);
+  (void)dr;
+  q->dial = NULL; /* freed by the dialer after this callback */
+  if (failure || !c) {
+    q_done(q, failure ? failure : "unknown_failure: out of memory", NULL);
     return;
   }
+  q->c = c;
   const char *hostport = cs_url_hostport(r->sub->a, &r->url);
   cs_http_req req = {
       .url = hostport ? cs_arena_printf(r->sub->a, "https://%s%s", hostport, q->target) : NULL,
@@ -208,39 +204,31 @@ static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void 
     q_done(q, "unknown_failure: out of memory", NULL);
 }
 
-static void on_connect(cs_conn *c, const char *failure, void *data) {
-  doh_q *q = data;
-  cs_doh_req *r = q->r;
-  if (failure) {
-    exchange_failed(q, failure);
-    return;
-  }
-  /* We speak HTTP/1.1 only, so we offer only http/1.1. */
-  static const char *const alpn[] = {"http/1.1"};
-  cs_tls_opts o = {.sni = r->url.host, .alpn = alpn, .nalpn = 1, .timeout = r->timeout};
-  if (r->url.host_is_ip) o.sni = NULL, o.verify_name = r->url.host;
-  if (cs_tls_handshake(c, r->tls, &o, on_tls, q) < 0)
-    exchange_failed(q, "unknown_failure: cannot start the TLS handshake");
-}
-
-static void exchange_next(doh_q *q) {
-  cs_doh_req *r = q->r;
-  if (q->next >= r->nsrv) {
-    q_done(q, q->first_failure ? q->first_failure : "unknown_failure: no address to connect to",
-           NULL);
-    return;
-  }
-  cs_conn_opts o = {.connect_timeout = r->timeout};
-  q->c = cs_conn_connect(r->l, r->sub, &r->srv[q->next++], r->url.port, &o, on_connect, q);
-  if (!q->c) q_done(q, "unknown_failure: out of memory", NULL);
+static void exchange_start(doh_q *q) {
+  q->dial = cs_dial_start(q->r->l, q->r->sub, &q->r->dial, on_dial, q);
+  if (!q->dial) q_done(q, "unknown_failure: out of memory", NULL);
 }
 
 /* ---- bootstrap: the DoH server's name, through the system resolver only ------------------ */
 
 static void start_exchanges(cs_doh_req *r, const char *failure) {
+  /* We speak HTTP/1.1 only, so we offer only http/1.1. */
+  static const char *const alpn[] = {"http/1.1"};
+  r->dial = (cs_dial_opts){
+      .addrs = r->srv,
+      .naddrs = r->nsrv,
+      .port = r->url.port,
+      .mode = CS_DIAL_SEQUENTIAL,
+      .tcp_timeout = r->timeout,
+      .tls = true,
+      .tls_ctx = r->tls,
+      .tls_opts = {.sni = r->url.host, .alpn = alpn, .nalpn = 1, .timeout = r->timeout},
+  };
+  /* an IP-literal URL: no SNI, the certificate must name the IP */
+  if (r->url.host_is_ip) r->dial.tls_opts.sni = NULL, r->dial.tls_opts.verify_name = r->url.host;
   for (int k = 0; k < 2; k++) {
     if (r->nsrv == 0) q_done(&r->q[k], failure ? failure : "dns_no_answer", NULL);
-    else exchange_next(&r->q[k]);
+    else exchange_start(&r->q[k]);
   }
 }
 

@@ -1,6 +1,6 @@
 /* doh.h - DNS over HTTPS (RFC 8484) with the GET method: the same DNS message as over UDP,
  * base64url-encoded in the `dns` query parameter, over our own TCP + TLS + HTTP/1.1 steps
- * (conn.h, tls.h, http.h; not the fetch flow). Callers choose DoH through engine/resolve.h.
+ * (dial.h, http.h; not the fetch flow). Callers choose DoH through engine/resolve.h.
  *
  * Records one `queries` entry per question with engine "doh" and resolver_address = the
  * DoH URL (raw_response, rcode and answers as for UDP). The transport of the DoH exchange
@@ -9,9 +9,10 @@
  * the measured site, and analysis reads them as such.
  *
  * The DoH server's own name is resolved with the system resolver (cs_dns_lookup,
- * CS_DNS_VIA_SYSTEM), never through DoH: no recursion. Its addresses are tried one after the
- * other (connect, then TLS with SNI = the URL's host, ALPN http/1.1) until one works; when
- * none does, the question fails with the first address's failure. Redirects are not followed
+ * CS_DNS_VIA_SYSTEM), never through DoH: no recursion. Its addresses are dialled one after
+ * the other (cs_dial, CS_DIAL_SEQUENTIAL: connect, then TLS with SNI = the URL's host, ALPN
+ * http/1.1) until one works; when none does, the question fails with the first address's
+ * failure. Redirects are not followed
  * (a 3xx is "server returned HTTP status 3xx"). The deadline (opts.timeout, default
  * CS_DNS_TIMEOUT) covers the bootstrap and both exchanges. The lookup's result is merged by
  * cs_dns_merge, as for UDP. */
