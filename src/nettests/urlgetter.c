@@ -22,11 +22,17 @@ static const cs_outcome_def outcomes[] = {
     {CS_URLGETTER_FAILED, "Failed (no control: not judged)", false},
 };
 
-/* The outcome from the recorded failure and final response code (the same rule for the
- * probe and for `censorscope analyze`). evidence is written into buf. */
-static void outcome_of(const char *failure, int code, cs_outcome *o, char *buf, size_t cap) {
+/* The outcome from the recorded failure, failed operation and final response code (the
+ * same rule for the probe and for `censorscope analyze`). evidence is written into buf:
+ * "connection_refused during connect", "HTTP 200". */
+static void outcome_of(const char *failure, const char *op, int code, cs_outcome *o, char *buf,
+                       size_t cap) {
   if (failure) {
     *o = (cs_outcome){.key = CS_URLGETTER_FAILED, .censorship = false, .evidence = failure};
+    if (op) {
+      snprintf(buf, cap, "%s during %s", failure, op);
+      o->evidence = buf;
+    }
     return;
   }
   *o = (cs_outcome){.key = CS_OUTCOME_ACCESSIBLE, .censorship = false, .evidence = NULL};
@@ -58,9 +64,9 @@ static void write_keys(cs_jw *w, void *arg) {
 
 static void on_fetch(void *arg, const cs_fetch_result *r) {
   ug *u = arg;
-  char ev[32];
+  char ev[CS_OUTCOME_EVIDENCE_MAX];
   cs_outcome o;
-  outcome_of(r->failure, last_code(u->b.t), &o, ev, sizeof ev);
+  outcome_of(r->failure, r->failed_op, last_code(u->b.t), &o, ev, sizeof ev);
   u->r = r;
   keys_ctx k = {u, &o};
   cs_meas_finish(&u->b, &(cs_meas_out){.write_keys = write_keys, .ctx = &k, .outcome = &o});
@@ -104,9 +110,9 @@ static int analyze(cs_arena *a, const cs_jval *m, const cs_analysis_opts *opt, c
   double code = 0;
   if (reqs && reqs->type == CS_JARR && reqs->len > 0)
     code = cs_json_get_num(cs_json_get(reqs->kids[0], "response"), "code", 0);
-  char ev[32];
-  outcome_of(cs_json_get_str(tk, "failure", NULL), code > 0 && code < 1000 ? (int)code : 0, out,
-             ev, sizeof ev);
+  char ev[CS_OUTCOME_EVIDENCE_MAX];
+  outcome_of(cs_json_get_str(tk, "failure", NULL), cs_json_get_str(tk, "failed_operation", NULL),
+             code > 0 && code < 1000 ? (int)code : 0, out, ev, sizeof ev);
   if (out->evidence == ev) out->evidence = cs_arena_strdup(a, ev);
   if (w) cs_outcome_write(w, out);
   return 0;
@@ -122,7 +128,8 @@ const cs_nettest cs_nettest_urlgetter = {
             "(including duplicate replies), TCP connect, TLS handshake, HTTP transaction and network\n"
             "event, timed from the measurement start. The probe's own IP address is never written.\n"
             "Outcome (x_outcome): accessible when the fetch succeeded, else failed with the\n"
-            "failure string as evidence; without a control, it never claims censorship.",
+            "failure string and operation as evidence; without a control, it never claims\n"
+            "censorship.",
     .synopsis = "URL...",
     .input = CS_INPUT_URL,
     .db_by_default = false,

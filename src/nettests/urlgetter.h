@@ -3,7 +3,8 @@
  * follow redirects (at most 10), and record every step as an OONI measurement.
  *
  * Its outcome: it has no control, so it never claims censorship. "accessible" when the fetch
- * succeeded (evidence "HTTP <code>"), else "failed" with the failure string as evidence. */
+ * succeeded (evidence "HTTP <code>"), else "failed" with the failure string and the failed
+ * operation as evidence ("connection_refused during connect"). */
 #ifndef CS_URLGETTER_H
 #define CS_URLGETTER_H
 

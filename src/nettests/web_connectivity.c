@@ -22,6 +22,7 @@
 #include "engine/http.h"
 #include "engine/resolve.h"
 #include "nettests/wc_control.h"
+#include "report/report_impl.h"
 #include "record/record.h"
 #include "util/failure.h"
 #include "util/timeutil.h"
@@ -512,4 +513,5 @@ const cs_nettest cs_nettest_web_connectivity = {
     .loop_done = wc_loop_done,
     .start = wc_entry_start,
     .analyze = wc_analyze,
+    .report = &cs_report_wc_section, /* confirmed blockpages and opt-in filters */
 };

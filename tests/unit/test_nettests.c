@@ -19,6 +19,7 @@
 #include "helper_srv.h"
 #include "nettests/meas.h"
 #include "nettests/registry.h"
+#include "report/report_impl.h"
 #include "run/run.h"
 #include "run/tally.h"
 #include "tcp_servers.h"
@@ -72,6 +73,9 @@ static void test_registry(void **st) {
               {"site_down", "Site down", false},
               {"undetermined", "Undetermined", false}};
   assert_int_equal(wc->noutcomes, sizeof want / sizeof *want);
+  assert_non_null(wc->report); /* its report section: blockpages and opt-in filters */
+  assert_string_equal(wc->report->name, "web_connectivity");
+  assert_null(ug->report);
   for (size_t i = 0; i < wc->noutcomes; i++) {
     assert_string_equal(wc->outcomes[i].key, want[i].key);
     assert_string_equal(wc->outcomes[i].label, want[i].label);
@@ -197,11 +201,11 @@ static void test_urlgetter(void **st) {
       assert_string_equal(c.evidence[i], "HTTP 200");
     } else if (!strcmp(in, refused)) {
       assert_string_equal(c.key[i], "failed");
-      assert_string_equal(c.evidence[i], "connection_refused");
+      assert_string_equal(c.evidence[i], "connection_refused during connect");
     } else {
       assert_string_equal(in, "http://nx.test/");
       assert_string_equal(c.key[i], "failed");
-      assert_string_equal(c.evidence[i], "dns_nxdomain_error");
+      assert_string_equal(c.evidence[i], "dns_nxdomain_error during resolve");
     }
     /* re-analysis through the registry gives the same outcome */
     cs_outcome o;
