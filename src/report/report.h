@@ -70,7 +70,10 @@ typedef struct {
   uint64_t count;
 } cs_report_other;
 
+/* What a nettest adds to a report (defined in report_impl.h): registry entries point to theirs
+ * (nettests/nettest.h `report`). web_connectivity's: blockpage fingerprints (report_wc.c). */
 struct cs_report_section;
+extern const struct cs_report_section cs_report_wc_section;
 
 typedef struct {
   /* the run */

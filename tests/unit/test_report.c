@@ -613,22 +613,26 @@ static void test_mixed_run(void **st) {
         "\"x_censorship\":true,\"x_evidence\":\"connection_reset\"}}\n",
         f);
   fputs("{\"input\":null,\"test_name\":\"dnscheck\",\"probe_cc\":\"ZZ\",\"test_keys\":"
-        "{\"x_outcome\":\"resolver_mismatch\",\"x_censorship\":true,\"x_evidence\":\"udp "
-        "answers differ\"}}\n",
-        f);
-  fputs("{\"input\":\"http://b.example/\",\"test_name\":\"urlgetter\",\"probe_cc\":\"ZZ\","
+        "{\"x_outcome\":\"nxdomain\",\"x_censorship\":false,\"x_evidence\":null}}\n",
+        f); /* an input-less measurement, with an outcome key of its own nettest */
+  fputs("{\"input\":\"http://b.example/\",\"test_name\":\"example_app\",\"probe_cc\":\"ZZ\","
         "\"test_keys\":{\"failure\":null}}\n",
-        f); /* no outcome and no analysis for it: undetermined */
+        f); /* no outcome, and no nettest to analyse it: undetermined */
+  fputs("{\"input\":null,\"test_name\":\"example_app\",\"probe_cc\":\"ZZ\",\"test_keys\":"
+        "{\"x_outcome\":\"app_blocked\",\"x_censorship\":true,\"x_evidence\":\"all endpoints "
+        "reset\"}}\n",
+        f);
   rewind(f);
   cs_store_import_stats is;
   assert_int_equal(cs_store_import_jsonl(s, r, f, &is), CS_STORE_OK);
   fclose(f);
-  assert_int_equal(is.added, 4);
+  assert_int_equal(is.added, 5);
   assert_int_equal(cs_store_run_name(s, r), CS_STORE_OK);
   cs_store_iter *it = cs_store_iter_new(s, r);
   cs_store_meas m;
-  static const char *const names[] = {"web_connectivity", "urlgetter", "dnscheck", "urlgetter"};
-  for (size_t i = 0; i < 4; i++) {
+  static const char *const names[] = {"web_connectivity", "urlgetter", "dnscheck",
+                                      "example_app", "example_app"};
+  for (size_t i = 0; i < 5; i++) {
     assert_int_equal(cs_store_iter_next(it, &m), 1);
     assert_string_equal(m.test_name, names[i]);
   }
@@ -636,20 +640,21 @@ static void test_mixed_run(void **st) {
   cs_report *rep = cs_report_compute(s, r, err, sizeof err);
   assert_non_null(rep);
   assert_string_equal(rep->test_name, "mixed");
-  assert_int_equal(rep->tested, 4);
+  assert_int_equal(rep->tested, 5);
   assert_int_equal(rep->blocked, 3);
   assert_int_equal(rep->n[CS_OUT_TCP_IP], 1);
   assert_int_equal(rep->n[CS_OUT_HTTP_FAILURE], 1);
   assert_int_equal(rep->n[CS_OUT_UNDETERMINED], 1);
-  assert_int_equal(rep->nothers, 1);
-  assert_string_equal(rep->others[0].key, "resolver_mismatch");
-  assert_true(rep->others[0].censorship);
-  assert_int_equal(rep->others[0].count, 1);
+  assert_int_equal(rep->nothers, 2);
+  assert_string_equal(rep->others[0].key, "nxdomain");
+  assert_false(rep->others[0].censorship);
+  assert_string_equal(rep->others[1].key, "app_blocked");
+  assert_true(rep->others[1].censorship);
+  assert_int_equal(rep->others[1].count, 1);
   size_t n;
   char *t = render_run(s, rep, "text", &n);
-  assert_non_null(strstr(t, "censorscope report: run"));
   assert_non_null(strstr(t, "(mixed)"));
-  assert_non_null(strstr(t, "resolver_mismatch (no input)"));
+  assert_non_null(strstr(t, "app_blocked   (no input)"));
   assert_non_null(strstr(t, "TCP connect failed: 192.0.2.1:80 generic_timeout_error"));
   free(t);
   char *j = render_run(s, rep, "json", &n);
@@ -657,21 +662,24 @@ static void test_mixed_run(void **st) {
   const cs_jval *v = cs_json_parse(a, j, n, NULL, NULL, 0);
   assert_non_null(v);
   const cs_jval *tot = cs_json_get(v, "totals");
-  assert_int_equal((int)cs_json_get_num(tot, "resolver_mismatch", -1), 1);
-  assert_int_equal(cs_json_get(v, "outcomes")->len, CS_OUT_N + 1);
+  assert_int_equal((int)cs_json_get_num(tot, "nxdomain", -1), 1);
+  assert_int_equal((int)cs_json_get_num(tot, "app_blocked", -1), 1);
+  assert_int_equal(cs_json_get(v, "outcomes")->len, CS_OUT_N + 2);
   const cs_jval *bl = cs_json_get(v, "blocked_urls");
   assert_int_equal(bl->len, 3);
   assert_true(cs_json_is_null(cs_json_get(bl->kids[2], "input")));
-  assert_string_equal(cs_json_get_str(bl->kids[2], "test_name", ""), "dnscheck");
+  assert_string_equal(cs_json_get_str(bl->kids[2], "test_name", ""), "example_app");
+  assert_string_equal(cs_json_get_str(bl->kids[2], "evidence", ""), "all endpoints reset");
   cs_arena_free(a);
   free(j);
   char *c = render_run(s, rep, "csv", &n);
   size_t rows = 0;
   for (const char *p = strstr(c, "\r\n"); p; p = strstr(p + 2, "\r\n")) rows++;
-  assert_int_equal(rows, 5); /* header + 4 */
+  assert_int_equal(rows, 6); /* header + 5 */
+  assert_non_null(strstr(c, ",,,,nxdomain,false,")); /* input null: an empty cell */
   free(c);
   char *h = render_run(s, rep, "html", &n);
-  assert_non_null(strstr(h, "data-outcome=\"resolver_mismatch\">1</span>"));
+  assert_non_null(strstr(h, "data-outcome=\"app_blocked\">1</span>"));
   assert_int_equal(count_sub(h, "<tr data-outcome="), 3);
   free(h);
   cs_report_free(rep);
