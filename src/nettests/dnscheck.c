@@ -305,7 +305,6 @@ typedef struct {
   const char *mode;     /* resolver spec: "system", "udp://IP:PORT", the DoH URL... */
   cs_trace *t;
   const char *failure;
-  bool done;
   cs_resolve_req *req;
 } dc_lookup;
 
@@ -356,7 +355,6 @@ static void dc_on_lookup(void *arg, const cs_dns_result *r) {
   dc_lookup *lu = arg;
   lu->req = NULL; /* freed by the engine after this callback */
   lu->failure = dc_failure_of(r);
-  lu->done = true;
   dc_step_done(lu->m);
 }
 
@@ -374,7 +372,6 @@ static void dc_lookup_start(dc *m, dc_lookup *lu) {
     lu->failure = lu->t ? "unknown_failure: the lookup could not start (bad domain, no trust "
                           "store or out of memory)"
                         : "unknown_failure: out of memory";
-    lu->done = true;
     dc_step_done(m);
   }
 }
@@ -385,7 +382,6 @@ static void dc_add_lookup(dc *m, const char *key, const char *mode) {
   if (!key || !mode) { /* out of memory formatting them */
     lu->key = key ? key : "?";
     lu->failure = "unknown_failure: out of memory";
-    lu->done = true;
     return;
   }
   dc_lookup_start(m, lu);
@@ -643,15 +639,15 @@ static void dc_finish_cb(cs_defer *d) {
 const cs_nettest cs_nettest_dnscheck = {
     .name = "dnscheck",
     .version = DC_VERSION,
-    .summary = "check that DNS resolvers (system, UDP, DoH) answer for a domain and agree",
-    .help = "For each resolver given as input (\"system\", udp://HOST[:PORT] or "
-            "https://HOST/PATH for DNS over HTTPS), resolves the resolver's own name with the "
+    .summary = "check that DNS resolvers (system, UDP, TCP, DoH) answer for a domain and agree",
+    .help = "For each resolver given as input (\"system\", udp://HOST[:PORT], tcp://HOST[:PORT] "
+            "or https://HOST/PATH for DNS over HTTPS), resolves the resolver's own name with the "
             "system resolver when it is a name (the bootstrap), then resolves --domain through "
-            "the resolver (through each bootstrap address for UDP) and through the probe's "
+            "the resolver (through each bootstrap address for UDP/TCP) and through the probe's "
             "own resolver (--resolver, default system), and compares. OONI's dnscheck test keys (bootstrap, bootstrap_failure, "
             "lookups) plus x_control_lookup and the outcome.",
     .input = CS_INPUT_RESOLVER,
-    .db_by_default = false,
+    .db_by_default = true,
     .opts = dc_opts,
     .nopts = sizeof dc_opts / sizeof *dc_opts,
     .outcomes = dc_outcomes,
