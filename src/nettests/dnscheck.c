@@ -30,10 +30,10 @@
 #include <strings.h>
 
 #include "engine/resolve.h"
+#include "nettests/meas.h"
 #include "nettests/nettest.h"
 #include "record/record.h"
 #include "util/failure.h"
-#include "util/timeutil.h"
 #include "util/url.h"
 
 #define DC_VERSION "0.9.2"          /* probe-cli's dnscheck test keys */
@@ -85,7 +85,7 @@ static int dc_set_domain(void *settings, const char *arg, char *err, size_t errl
 
 static const cs_optdef dc_opts[] = {
     {"domain", 0, "NAME",
-     "The domain to resolve through each resolver (default: example.org, as OONI).", false,
+     "the domain to resolve through each resolver (default example.org, as OONI)", false,
      dc_set_domain},
 };
 
@@ -102,15 +102,14 @@ static const cs_optdef dc_opts[] = {
 
 static const cs_outcome_def dc_outcomes[] = {
     {CS_OUTCOME_ACCESSIBLE, "Answered", false},
-    {DC_DISAGREE, "Answers disagree (between the resolver's addresses or with the probe's resolver)",
-     false},
-    {DC_PARTIAL, "Some of the resolver's addresses failed", false},
+    {DC_DISAGREE, "Answers disagree", false},
+    {DC_PARTIAL, "Some addresses failed", false},
     {DC_NXDOMAIN, "NXDOMAIN", false},
     {DC_BOGON, "Bogon answer", false},
-    {DC_ERROR, "Resolver error (SERVFAIL, REFUSED, no answer, malformed reply)", false},
+    {DC_ERROR, "Resolver error", false},
     {DC_TIMEOUT, "Resolver timed out", false},
     {DC_UNREACHABLE, "Resolver unreachable", false},
-    {DC_BOOTSTRAP, "Bootstrap failed (the resolver's own name did not resolve)", false},
+    {DC_BOOTSTRAP, "Bootstrap failed", false},
     {CS_OUTCOME_UNDETERMINED, "Undetermined", false},
 };
 
@@ -309,22 +308,19 @@ typedef struct {
 } dc_lookup;
 
 struct dc {
+  cs_meas_base b; /* envelope, delivery; b.t holds the bootstrap's records and our strings */
+  cs_arena *a;    /* b.t->a */
   cs_loop *l;
   const dc_settings *s;
   const cs_probe_cfg *probe;
-  cs_meas_done done;
-  void *arg;
-  cs_arena *a; /* strings of the measurement */
-  time_t start_wall;
-  double zero;
-  const char *input, *category, *input_error;
+  const char *category, *input_error;
   dc_kind kind;
   const char *host; /* the resolver's host (UDP, TCP, DoH), IPv6 without brackets */
   uint16_t port;
   bool host_is_ip;
   cs_dns_opts dopts;
 
-  cs_trace *boot;   /* NULL: no bootstrap (system, IP literal, bad input) */
+  bool booted;      /* false: no bootstrap (system, IP literal, bad input) */
   const char *boot_failure;
   dc_lookup ctl;    /* x_control_lookup: the probe's resolver (not for "system") */
   bool has_ctl;
@@ -363,7 +359,7 @@ static void dc_on_lookup(void *arg, const cs_dns_result *r) {
 static void dc_lookup_start(dc *m, dc_lookup *lu) {
   m->pending++;
   lu->m = m;
-  lu->t = cs_trace_new(m->zero, DC_TRACE_LIMIT);
+  lu->t = cs_trace_new(m->b.t->zero, DC_TRACE_LIMIT);
   if (lu->t) {
     cs_resolve_opts ro = {.resolver = lu->mode, .tls = m->probe->tls, .dns = m->dopts};
     lu->req = cs_resolve(m->l, lu->t, &ro, m->s->domain, dc_on_lookup, lu);
@@ -396,14 +392,14 @@ static void dc_start_lookups(dc *m, const cs_ip *addrs, size_t naddrs) {
   if (m->kind == DC_DOH) {
     /* The DoH transport resolves the URL's host itself: one lookup, keyed by the input
      * (OONI pins each bootstrap address; see docs/nettests.md). */
-    dc_add_lookup(m, m->input, m->input);
+    dc_add_lookup(m, m->b.input, m->b.input);
     return;
   }
   for (size_t i = 0; i < naddrs && m->nlk < DC_MAX_LOOKUPS; i++) {
     char ep[CS_IPSTR_MAX + 16];
     cs_endpoint_format(&addrs[i], m->port, ep, sizeof ep);
     const char *mode = cs_arena_printf(m->a, "%s://%s", m->kind == DC_TCP ? "tcp" : "udp", ep);
-    dc_add_lookup(m, m->host_is_ip ? m->input : mode, mode);
+    dc_add_lookup(m, m->host_is_ip ? m->b.input : mode, mode);
   }
 }
 
@@ -417,7 +413,7 @@ static void dc_on_bootstrap(void *arg, const cs_dns_result *r) {
 
 /* Parses the input into kind, host, port. Returns an error message or NULL. */
 static const char *dc_parse_input(dc *m) {
-  const char *in = m->input;
+  const char *in = m->b.input;
   if (!strcmp(in, "system")) {
     m->kind = DC_SYSTEM;
     return NULL;
@@ -464,10 +460,8 @@ static const char *dc_parse_input(dc *m) {
 }
 
 static void dc_free(dc *m) {
-  cs_trace_free(m->boot);
   cs_trace_free(m->ctl.t);
   for (size_t i = 0; i < m->nlk; i++) cs_trace_free(m->lk[i].t);
-  cs_arena_free(m->a);
   free(m);
 }
 
@@ -475,17 +469,14 @@ static int dc_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
                     const cs_nettest_input *in, cs_meas_done done, void *arg) {
   dc *m = calloc(1, sizeof *m);
   if (!m) return -1;
-  m->a = cs_arena_new(1u << 20);
-  m->input = m->a && in->input ? cs_arena_strdup(m->a, in->input) : NULL;
-  if (!m->input) {
-    cs_arena_free(m->a);
+  if (!in->input ||
+      cs_meas_begin(&m->b, probe, "dnscheck", DC_VERSION, in->input, done, arg) < 0) {
     free(m);
     return -1;
   }
+  m->a = m->b.t->a;
   m->category = in->category ? cs_arena_strdup(m->a, in->category) : NULL;
-  m->l = l, m->s = settings, m->probe = probe, m->done = done, m->arg = arg;
-  m->start_wall = time(NULL);
-  m->zero = cs_mono_now();
+  m->l = l, m->s = settings, m->probe = probe;
   m->dopts = (cs_dns_opts){.timeout = probe->dns_timeout};
   m->pending = 1; /* this function, until it has started everything */
 
@@ -504,9 +495,9 @@ static int dc_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
       cs_ip_parse(m->host, &ip);
       dc_start_lookups(m, &ip, 1);
     } else {
-      m->boot = cs_trace_new(m->zero, DC_TRACE_LIMIT);
+      m->booted = true;
       cs_resolve_opts ro = {.resolver = "system", .dns = m->dopts};
-      if (m->boot) m->boot_req = cs_resolve(l, m->boot, &ro, m->host, dc_on_bootstrap, m);
+      m->boot_req = cs_resolve(l, m->b.t, &ro, m->host, dc_on_bootstrap, m);
       if (m->boot_req) m->pending++;
       else m->boot_failure = "unknown_failure: the bootstrap could not start";
     }
@@ -540,12 +531,12 @@ static void dc_write_evidence(const dc *m, cs_jw *w) {
   cs_jw_kstr(w, "domain", m->s->domain);
   cs_jw_kbool(w, "x_residual", false);
   cs_jw_key(w, "bootstrap");
-  if (m->boot) {
+  if (m->booted) {
     cs_jw_obj_open(w);
     cs_jw_kstr(w, "agent", "");
     cs_jw_kstr(w, "failed_operation", m->boot_failure ? "resolve" : NULL);
     cs_jw_kstr(w, "failure", m->boot_failure);
-    cs_write_trace_keys(w, m->boot);
+    cs_write_trace_keys(w, m->b.t);
     cs_jw_obj_close(w);
   } else {
     cs_jw_null(w);
@@ -565,12 +556,23 @@ static void dc_write_evidence(const dc *m, cs_jw *w) {
   cs_jw_obj_close(w);
 }
 
+typedef struct {
+  const cs_buf *ev; /* the evidence, one serialised object */
+  const cs_outcome *o;
+} dc_keys;
+
+/* The test keys: the evidence as it was analysed, then the outcome. */
+static void dc_write_keys(cs_jw *w, void *ctx) {
+  const dc_keys *k = ctx;
+  if (!k->ev->overflow && k->ev->len >= 2)
+    cs_jw_raw_members(w, (const char *)k->ev->data + 1, k->ev->len - 2);
+  cs_outcome_write(w, k->o);
+}
+
 static void dc_finish_cb(cs_defer *d) {
   dc *m = d->data;
-  const cs_probe_cfg *p = m->probe;
-  cs_buf ev, out, ann;
-  cs_buf_init(&ev, 0);
-  cs_buf_init(&out, 0);
+  cs_buf ev, ann;
+  cs_buf_init(&ev, m->probe->json_limit);
   cs_buf_init(&ann, 4096);
   cs_jw w;
   cs_jw_init(&w, &ev);
@@ -580,57 +582,29 @@ static void dc_finish_cb(cs_defer *d) {
   cs_arena *a = cs_arena_new(0);
   cs_jval *tk = a && !ev.overflow ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, NULL, 0)
                                   : NULL;
-  cs_outcome o = {.key = CS_OUTCOME_UNDETERMINED, .evidence = "the evidence could not be read"};
+  cs_outcome o = {.key = CS_OUTCOME_UNDETERMINED,
+                  .evidence = "the test keys could not be written (out of memory)"};
   if (tk) dc_outcome(a, tk, &o);
 
-  cs_jw aw;
-  cs_jw_init(&aw, &ann);
-  cs_jw_obj_open(&aw);
-  cs_jw_kstr(&aw, "engine_name", "libcensorscope");
-  if (m->category) cs_jw_kstr(&aw, "category_code", m->category);
-  cs_jw_obj_close(&aw);
-  char rid[128];
-  const char *report_id = p->report_id;
-  if (!report_id) {
-    cs_probe_report_id(rid, sizeof rid, "dnscheck", p->probe_cc, p->probe_asn, p->test_start);
-    report_id = rid;
+  if (m->category) {
+    cs_jw aw;
+    cs_jw_init(&aw, &ann);
+    cs_jw_obj_open(&aw);
+    cs_jw_kstr(&aw, "engine_name", "libcensorscope");
+    cs_jw_kstr(&aw, "category_code", m->category);
+    cs_jw_obj_close(&aw);
   }
-  cs_envelope env = {
-      .test_name = "dnscheck",
-      .test_version = DC_VERSION,
-      .input = m->input,
-      .measurement_start = m->start_wall,
-      .test_start = p->test_start ? p->test_start : m->start_wall,
-      .test_runtime = cs_mono_now() - m->zero,
-      .probe_asn = p->probe_asn,
-      .probe_cc = p->probe_cc,
-      .probe_network_name = p->probe_network_name,
-      .report_id = report_id,
-      .software_name = "censorscope",
-      .software_version = p->software_version,
-      .annotations_json = ann.overflow ? NULL : cs_buf_cstr(&ann),
-  };
-  cs_jw ow;
-  cs_jw_init(&ow, &out);
-  cs_envelope_begin(&ow, &env);
-  if (ev.len >= 2) cs_jw_raw_members(&ow, (const char *)ev.data + 1, ev.len - 2);
-  cs_outcome_write(&ow, &o);
-  cs_envelope_end(&ow);
-  size_t n = 0;
-  char *clean = out.overflow || ev.overflow
-                    ? NULL
-                    : cs_probe_scrub_self((const char *)out.data, out.len, &n);
-  static const char oom[] = "{\"error\":\"out of memory writing the measurement\"}";
-  cs_meas res = {.json = clean, .len = n, .outcome = &o};
-  if (!clean) res = (cs_meas){.json = oom, .len = sizeof oom - 1, .outcome = NULL};
-  cs_meas_done done = m->done;
-  void *arg = m->arg;
-  done(arg, &res);
-  free(clean);
+  dc_keys k = {&ev, &o};
+  cs_meas_finish(&m->b, &(cs_meas_out){
+                            .annotations_json = m->category && !ann.overflow ? cs_buf_cstr(&ann)
+                                                                             : NULL,
+                            .write_keys = dc_write_keys,
+                            .ctx = &k,
+                            .outcome = &o,
+                        });
   cs_arena_free(a);
   cs_buf_free(&ann);
   cs_buf_free(&ev);
-  cs_buf_free(&out);
   dc_free(m);
 }
 
@@ -640,14 +614,17 @@ const cs_nettest cs_nettest_dnscheck = {
     .name = "dnscheck",
     .version = DC_VERSION,
     .summary = "check that DNS resolvers (system, UDP, TCP, DoH) answer for a domain and agree",
-    .help = "For each resolver given as input (\"system\", udp://HOST[:PORT], tcp://HOST[:PORT] "
-            "or https://HOST/PATH for DNS over HTTPS), resolves the resolver's own name with the "
-            "system resolver when it is a name (the bootstrap), then resolves --domain through "
-            "the resolver (through each bootstrap address for UDP/TCP) and through the probe's "
-            "own resolver (--resolver, default system), and compares. OONI's dnscheck test keys (bootstrap, bootstrap_failure, "
-            "lookups) plus x_control_lookup and the outcome.",
+    .help = "For each resolver (\"system\", udp://HOST[:PORT], tcp://HOST[:PORT], or\n"
+            "https://HOST/PATH for DNS over HTTPS): resolve the resolver's own name with the\n"
+            "system resolver when it is a name (the bootstrap), resolve --domain through the\n"
+            "resolver (through each bootstrap address for UDP/TCP) and through the probe's own\n"
+            "resolver (--resolver, default system), and compare. Prints one OONI dnscheck\n"
+            "measurement per line (bootstrap, bootstrap_failure, lookups) plus x_control_lookup\n"
+            "and the outcome; none of the outcomes counts as censorship (see docs/nettests.md).",
+    .synopsis = "(RESOLVER... | -f LIST)",
     .input = CS_INPUT_RESOLVER,
     .db_by_default = true,
+    .lines_by_default = true,
     .opts = dc_opts,
     .nopts = sizeof dc_opts / sizeof *dc_opts,
     .outcomes = dc_outcomes,
