@@ -8,7 +8,8 @@
 /* One line per nettest, in the order `censorscope --help` lists them. */
 #define CS_NETTESTS(X) \
   X(urlgetter)         \
-  X(web_connectivity)
+  X(web_connectivity)  \
+  X(dnscheck)
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;
 CS_NETTESTS(CS_NETTEST_DECLARE)

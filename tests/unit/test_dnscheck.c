@@ -1,6 +1,6 @@
 /* test_dnscheck.c - the dnscheck nettest against loopback resolvers that misbehave on cue
  * (tests/support/dns_mock.c for UDP, the canned HTTPS server of tests/support/tcp_servers.c
- * for DoH), driven through its registry entry (cs_nettest_dnscheck.start) as the generic
+ * for DoH), driven through its registry entry (cs_nettest_find("dnscheck")) as the generic
  * command drives it: answered, NXDOMAIN (alone and where the probe's resolver answered), a
  * bogon answer, SERVFAIL, garbage, silence, tcp://, a closed port, a bootstrap through "localhost",
  * DoH, "system", an unsupported input; every time the outcome and OONI's test keys in the
@@ -19,12 +19,11 @@
 
 #include "dns_mock.h"
 #include "engine/dnswire.h"
-#include "nettests/nettest.h"
+#include "nettests/registry.h"
 #include "tcp_servers.h"
 #include "util/ipnet.h"
 
-extern const cs_nettest cs_nettest_dnscheck;
-static const cs_nettest *const NT = &cs_nettest_dnscheck;
+static const cs_nettest *NT; /* the registry's entry, as the generic command finds it */
 
 #define SHORT_TIMEOUT 0.5
 
@@ -487,7 +486,8 @@ static void test_analyze_ooni(void **st) {
       "{\"test_keys\":{\"lookups\":{\"dot://192.0.2.8:853\":{\"failure\":null,\"queries\":[]},"
       "\"dot://192.0.2.9:853\":{\"failure\":\"dns_nxdomain_error\"}}}}";
   analyze_str(split, 0, "disagree");
-  const char *boot = "{\"test_keys\":{\"bootstrap_failure\":\"dns_nxdomain_error\",\"lookups\":{}}}";
+  const char *boot =
+      "{\"test_keys\":{\"bootstrap_failure\":\"dns_nxdomain_error\",\"lookups\":{}}}";
   analyze_str(boot, 0, "bootstrap_failed");
   const char *tls = "{\"test_keys\":{\"lookups\":{\"dot://192.0.2.8:853\":"
                     "{\"failure\":\"ssl_invalid_hostname\"}}}}";
@@ -498,6 +498,8 @@ static void test_analyze_ooni(void **st) {
 
 static int setup(void **st) {
   (void)st;
+  NT = cs_nettest_find("dnscheck");
+  if (!NT || !NT->start || !NT->analyze) return -1;
   /* the mock's answers and loopback are this test's lab, not bogons */
   cs_labnet_add("127.0.0.0/8");
   cs_labnet_add("192.0.2.0/24");
