@@ -2,6 +2,8 @@
  * and the helpers the renderers share. */
 #include "report/report_impl.h"
 
+#include "nettests/registry.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -89,25 +91,36 @@ void cs_report_wc_summary(const cs_store_meas *m, cs_wc_summary *s) {
 static bool is_wc(const char *test_name) {
   return !test_name || !strcmp(test_name, "web_connectivity");
 }
+static const cs_nettest *nettest_of(const char *test_name) {
+  return cs_nettest_find(test_name ? test_name : "web_connectivity");
+}
 
 const char *cs_report_label(const char *test_name, const char *key) {
+  const cs_nettest *nt = nettest_of(test_name);
+  const cs_outcome_def *d = nt ? cs_outcome_def_find(nt->outcomes, nt->noutcomes, key) : NULL;
+  if (d) return d->label;
   cs_report_outcome o = cs_report_outcome_slot(key);
-  if (o < CS_OUT_N) return cs_report_outcome_label(o);
-  (void)test_name; /* no other nettest declares outcomes yet */
-  return key;
+  return o < CS_OUT_N ? cs_report_outcome_label(o) : key;
 }
 
 const struct cs_report_section *cs_report_section_of(const char *test_name) {
+  const cs_nettest *nt = nettest_of(test_name);
+  if (nt && nt->report) return nt->report;
   return is_wc(test_name) ? &cs_report_wc_section : NULL;
 }
 
 int cs_report_analyzer(void *ctx, cs_arena *a, const cs_jval *m, const cs_store_meas *cols,
                        cs_outcome *out) {
-  (void)ctx, (void)m;
-  if (!is_wc(cols->test_name)) return -1;
-  cs_wc_summary s;
-  cs_report_wc_summary(cols, &s);
-  return cs_wc_outcome_compute(a, &s, out);
+  (void)ctx;
+  if (is_wc(cols->test_name)) { /* the recorded verdict, not a re-analysis */
+    cs_wc_summary s;
+    cs_report_wc_summary(cols, &s);
+    return cs_wc_outcome_compute(a, &s, out);
+  }
+  const cs_nettest *nt = nettest_of(cols->test_name);
+  if (!nt || !nt->analyze) return -1;
+  static const cs_analysis_opts opts = {0};
+  return nt->analyze(a, m, &opts, NULL, out);
 }
 
 /* ---- the run visitor --------------------------------------------------------------------- */

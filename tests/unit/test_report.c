@@ -609,9 +609,12 @@ static void test_mixed_run(void **st) {
         "\"192.0.2.1\",\"port\":80,\"status\":{\"failure\":\"generic_timeout_error\"}}]}}\n",
         f); /* an OONI file: no x_outcome, the hook decides from the recorded keys */
   fputs("{\"input\":\"http://a.example/\",\"test_name\":\"urlgetter\",\"probe_cc\":\"ZZ\","
-        "\"test_keys\":{\"failure\":\"connection_reset\",\"x_outcome\":\"http_failure\","
-        "\"x_censorship\":true,\"x_evidence\":\"connection_reset\"}}\n",
-        f);
+        "\"test_keys\":{\"failure\":\"connection_reset\",\"x_outcome\":\"failed\","
+        "\"x_censorship\":false,\"x_evidence\":\"connection_reset during connect\"}}\n",
+        f); /* the same input by another nettest; its own key and label (registry) */
+  fputs("{\"input\":\"http://c.example/\",\"test_name\":\"urlgetter\",\"probe_cc\":\"ZZ\","
+        "\"test_keys\":{\"failure\":null,\"requests\":[{\"response\":{\"code\":200}}]}}\n",
+        f); /* no x_outcome: the hook asks urlgetter's analyze through the registry */
   fputs("{\"input\":null,\"test_name\":\"dnscheck\",\"probe_cc\":\"ZZ\",\"test_keys\":"
         "{\"x_outcome\":\"nxdomain\",\"x_censorship\":false,\"x_evidence\":null}}\n",
         f); /* an input-less measurement, with an outcome key of its own nettest */
@@ -626,13 +629,13 @@ static void test_mixed_run(void **st) {
   cs_store_import_stats is;
   assert_int_equal(cs_store_import_jsonl(s, r, f, &is), CS_STORE_OK);
   fclose(f);
-  assert_int_equal(is.added, 5);
+  assert_int_equal(is.added, 6);
   assert_int_equal(cs_store_run_name(s, r), CS_STORE_OK);
   cs_store_iter *it = cs_store_iter_new(s, r);
   cs_store_meas m;
-  static const char *const names[] = {"web_connectivity", "urlgetter", "dnscheck",
+  static const char *const names[] = {"web_connectivity", "urlgetter", "urlgetter", "dnscheck",
                                       "example_app", "example_app"};
-  for (size_t i = 0; i < 5; i++) {
+  for (size_t i = 0; i < 6; i++) {
     assert_int_equal(cs_store_iter_next(it, &m), 1);
     assert_string_equal(m.test_name, names[i]);
   }
@@ -640,17 +643,20 @@ static void test_mixed_run(void **st) {
   cs_report *rep = cs_report_compute(s, r, err, sizeof err);
   assert_non_null(rep);
   assert_string_equal(rep->test_name, "mixed");
-  assert_int_equal(rep->tested, 5);
-  assert_int_equal(rep->blocked, 3);
+  assert_int_equal(rep->tested, 6);
+  assert_int_equal(rep->blocked, 2);
   assert_int_equal(rep->n[CS_OUT_TCP_IP], 1);
-  assert_int_equal(rep->n[CS_OUT_HTTP_FAILURE], 1);
+  assert_int_equal(rep->n[CS_OUT_ACCESSIBLE], 1); /* urlgetter's analyze decided it */
   assert_int_equal(rep->n[CS_OUT_UNDETERMINED], 1);
-  assert_int_equal(rep->nothers, 2);
-  assert_string_equal(rep->others[0].key, "nxdomain");
+  assert_int_equal(rep->nothers, 3);
+  assert_string_equal(rep->others[0].key, "failed");
+  assert_string_equal(rep->others[0].label, "Failed (no control: not judged)");
   assert_false(rep->others[0].censorship);
-  assert_string_equal(rep->others[1].key, "app_blocked");
-  assert_true(rep->others[1].censorship);
-  assert_int_equal(rep->others[1].count, 1);
+  assert_string_equal(rep->others[1].key, "nxdomain");
+  assert_false(rep->others[1].censorship);
+  assert_string_equal(rep->others[2].key, "app_blocked");
+  assert_true(rep->others[2].censorship);
+  assert_int_equal(rep->others[2].count, 1);
   size_t n;
   char *t = render_run(s, rep, "text", &n);
   assert_non_null(strstr(t, "(mixed)"));
@@ -664,23 +670,24 @@ static void test_mixed_run(void **st) {
   const cs_jval *tot = cs_json_get(v, "totals");
   assert_int_equal((int)cs_json_get_num(tot, "nxdomain", -1), 1);
   assert_int_equal((int)cs_json_get_num(tot, "app_blocked", -1), 1);
-  assert_int_equal(cs_json_get(v, "outcomes")->len, CS_OUT_N + 2);
+  assert_int_equal(cs_json_get(v, "outcomes")->len, CS_OUT_N + 3);
   const cs_jval *bl = cs_json_get(v, "blocked_urls");
-  assert_int_equal(bl->len, 3);
-  assert_true(cs_json_is_null(cs_json_get(bl->kids[2], "input")));
-  assert_string_equal(cs_json_get_str(bl->kids[2], "test_name", ""), "example_app");
-  assert_string_equal(cs_json_get_str(bl->kids[2], "evidence", ""), "all endpoints reset");
+  assert_int_equal(bl->len, 2);
+  assert_true(cs_json_is_null(cs_json_get(bl->kids[1], "input")));
+  assert_string_equal(cs_json_get_str(bl->kids[1], "test_name", ""), "example_app");
+  assert_string_equal(cs_json_get_str(bl->kids[1], "evidence", ""), "all endpoints reset");
   cs_arena_free(a);
   free(j);
   char *c = render_run(s, rep, "csv", &n);
   size_t rows = 0;
   for (const char *p = strstr(c, "\r\n"); p; p = strstr(p + 2, "\r\n")) rows++;
-  assert_int_equal(rows, 6); /* header + 5 */
+  assert_int_equal(rows, 7); /* header + 6 */
+  assert_non_null(strstr(c, "\"http://c.example/\",,,accessible,false,\"HTTP 200\","));
   assert_non_null(strstr(c, ",,,,nxdomain,false,")); /* input null: an empty cell */
   free(c);
   char *h = render_run(s, rep, "html", &n);
   assert_non_null(strstr(h, "data-outcome=\"app_blocked\">1</span>"));
-  assert_int_equal(count_sub(h, "<tr data-outcome="), 3);
+  assert_int_equal(count_sub(h, "<tr data-outcome="), 2);
   free(h);
   cs_report_free(rep);
   cs_store_close(s);
