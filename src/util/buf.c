@@ -11,7 +11,8 @@ uint8_t cs_rbuf_u8(cs_rbuf *r) {
 }
 uint16_t cs_rbuf_u16be(cs_rbuf *r) {
   const uint8_t *p = cs_rbuf_bytes(r, 2);
-  return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
+  if (!p) return 0;
+  return (uint16_t)((p[0] << 8) | p[1]); /* not a ?: (gcc -O1 -Wconversion sees an int) */
 }
 uint32_t cs_rbuf_u32be(cs_rbuf *r) {
   const uint8_t *p = cs_rbuf_bytes(r, 4);
@@ -26,7 +27,6 @@ const uint8_t *cs_rbuf_bytes(cs_rbuf *r, size_t n) {
   r->off += n;
   return p;
 }
-bool cs_rbuf_skip(cs_rbuf *r, size_t n) { return cs_rbuf_bytes(r, n) != NULL || n == 0; }
 bool cs_rbuf_seek(cs_rbuf *r, size_t off) {
   if (r->err || off > r->len) {
     r->err = true;
@@ -62,6 +62,7 @@ static int grow(cs_buf *b, size_t extra, bool exact) {
   if (!exact) {
     cap = b->cap ? b->cap : 256;
     while (cap < need) cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+    if (cap > b->max + 1) cap = b->max + 1; /* never more than max (+ the NUL), as curl's dynbuf */
   }
   uint8_t *d = realloc(b->data, cap);
   if (!d) {

@@ -28,7 +28,6 @@ uint16_t cs_rbuf_u16be(cs_rbuf *r);
 uint32_t cs_rbuf_u32be(cs_rbuf *r);
 /* Returns a pointer to the next n bytes and advances, or NULL (and sets err). */
 const uint8_t *cs_rbuf_bytes(cs_rbuf *r, size_t n);
-bool cs_rbuf_skip(cs_rbuf *r, size_t n);
 /* Moves the cursor to an absolute offset (<= len). */
 bool cs_rbuf_seek(cs_rbuf *r, size_t off);
 

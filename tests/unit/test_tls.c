@@ -166,7 +166,7 @@ static void test_success_and_io(void **st) {
   unsigned char *ca_der = NULL;
   int cal = i2d_X509(g_pki.ca, &ca_der);
   assert_int_equal(r->peer_certificates[1].len, cal);
-  assert_memory_equal(r->peer_certificates[1].der, ca_der, cal);
+  assert_memory_equal(r->peer_certificates[1].der, ca_der, (size_t)cal);
   OPENSSL_free(ca_der);
   /* events: connect, start, raw writes/reads of the handshake, done */
   assert_int_equal(count_events(x.t, "tls_handshake_start"), 1);
