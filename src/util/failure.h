@@ -85,8 +85,9 @@ cs_failure cs_failure_from_gai(int gai_rc, int err);
  * Returns out. */
 char *cs_failure_unknown(char *out, size_t outlen, const char *detail);
 
-/* Replaces every IPv4/IPv6 address literal in s (in place) with "[scrubbed]" when room allows,
- * otherwise with 'x' characters of the same length. */
+/* Replaces every IPv4/IPv6 address literal in s, in place, with 'x' characters of the same
+ * length, so the string never grows (cap is not used; OONI's "[scrubbed]" replacement is done
+ * on whole measurements by cs_probe_scrub). */
 void cs_scrub_addresses(char *s, size_t cap);
 
 #endif

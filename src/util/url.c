@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "util/ipnet.h"
 
@@ -101,12 +102,18 @@ int cs_url_parse(cs_arena *a, const char *s, cs_url *u, char *err, size_t errlen
   bool ascii = true;
   for (char *q = host; *q; q++) {
     if ((unsigned char)*q >= 0x80) ascii = false;
-    else if (isspace((unsigned char)*q) || *q == '%' || *q == '/' || *q == '\\')
+    else if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '%' || *q == '/' || *q == '\\')
       return fail(err, errlen, "invalid character in host");
     else *q = (char)tolower((unsigned char)*q);
   }
-  if (host[strlen(host) - 1] == '.' && strlen(host) > 1) host[strlen(host) - 1] = 0;
+  /* one trailing dot (the DNS root) goes, so "a.example." and "a.example" are one host; "a.." is
+   * kept as given (stripping it to "a." would not be stable under a second parse) */
+  size_t hl = strlen(host);
+  if (hl > 1 && host[hl - 1] == '.' && host[hl - 2] != '.') host[hl - 1] = 0;
   cs_ip ip;
+  /* RFC 3986 3.2.2: brackets hold an IPv6 address and nothing else (IPvFuture is not dialled) */
+  if (*p == '[' && (!cs_ip_parse(host, &ip) || ip.family != AF_INET6))
+    return fail(err, errlen, "invalid IPv6 literal");
   if (cs_ip_parse(host, &ip)) {
     u->host_is_ip = true;
     char canon[CS_IPSTR_MAX];

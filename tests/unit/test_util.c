@@ -42,6 +42,33 @@ static void test_buf_cap(void **st) {
   cs_buf_free(&b);
 }
 
+/* Doubling stops at the cap (+1 for the NUL of cs_buf_cstr): a buffer capped at 1000 bytes
+ * never holds 1024 (curl's dynbuf does the same). */
+static void test_buf_grow_clamped(void **st) {
+  (void)st;
+  cs_buf b;
+  cs_buf_init(&b, 1000);
+  char chunk[400];
+  memset(chunk, 'a', sizeof chunk);
+  assert_int_equal(cs_buf_append(&b, chunk, 300), 0);
+  assert_int_equal(b.cap, 512);
+  assert_int_equal(cs_buf_append(&b, chunk, 400), 0); /* needs 701: 1024 clamped to 1001 */
+  assert_int_equal(b.cap, 1001);
+  assert_int_equal(cs_buf_append(&b, chunk, 300), 0); /* exactly max */
+  assert_int_equal(b.len, 1000);
+  assert_int_equal(b.cap, 1001);
+  assert_non_null(cs_buf_cstr(&b));
+  assert_int_equal(cs_buf_putc(&b, 'x'), -1);
+  assert_true(b.overflow);
+  cs_buf_free(&b);
+  /* reserve_exact is never clamped below what was asked, and never over max either */
+  cs_buf_init(&b, 100);
+  assert_int_equal(cs_buf_reserve_exact(&b, 100), 0);
+  assert_int_equal(b.cap, 101);
+  assert_int_equal(cs_buf_reserve_exact(&b, 101), -1);
+  cs_buf_free(&b);
+}
+
 static void test_base64(void **st) {
   (void)st;
   static const struct { const char *in, *out; } v[] = {
@@ -147,6 +174,14 @@ static void test_failures(void **st) {
   assert_null(strstr(out, "198.51"));
   assert_null(strstr(out, "2001:db8"));
   assert_int_equal(strncmp(out, "unknown_failure: dial ", 22), 0);
+  /* failure.h: addresses become 'x's of the same length, whatever the room (cap unused) */
+  assert_string_equal(out, "unknown_failure: dial xxxxxxxxxxxx:443 and [xxxxxxxxxxx]:80 failed");
+  char s[64] = "peer 192.0.2.1 reset";
+  cs_scrub_addresses(s, sizeof s);
+  assert_string_equal(s, "peer xxxxxxxxx reset");
+  char t[] = "from ::ffff:192.0.2.1 x";
+  cs_scrub_addresses(t, sizeof t);
+  assert_string_equal(t, "from xxxxxxxxxxxxxxxx x");
 }
 
 static void test_ipnet(void **st) {
@@ -219,6 +254,24 @@ static void test_url(void **st) {
   assert_null(cs_url_resolve(a, "http://a/", "mailto:x@y"));
   assert_null(cs_url_resolve(a, "http://a/", ""));
   assert_null(cs_url_resolve(a, "http://a/", "http://"));
+  /* one trailing dot (the root) goes; "a.." stays as given so that a formatted URL parses
+   * back to the same host (found by fuzz_url) */
+  assert_int_equal(cs_url_parse(a, "http://www.example.com./", &u, err, sizeof err), 0);
+  assert_string_equal(u.host, "www.example.com");
+  assert_int_equal(cs_url_parse(a, "http://a../", &u, err, sizeof err), 0);
+  assert_string_equal(u.host, "a..");
+  assert_string_equal(cs_url_resolve(a, "http://x/", "http://a../p"), "http://a../p");
+  /* control bytes are refused in the host as in the path (they would reach the Host header) */
+  assert_int_equal(cs_url_parse(a, "http://exam\x10ple.com/", &u, err, sizeof err), -1);
+  assert_int_equal(cs_url_parse(a, "http://exam\x7fple.com/", &u, err, sizeof err), -1);
+  assert_null(cs_url_resolve(a, "http://x/", "//a\x01b/"));
+  /* brackets hold an IPv6 address only: "[[902]" used to become host "[902", which formats to
+   * a URL that does not parse (found by fuzz_url) */
+  assert_int_equal(cs_url_parse(a, "https://[[902]/", &u, err, sizeof err), -1);
+  assert_int_equal(cs_url_parse(a, "http://[example.com]/", &u, err, sizeof err), -1);
+  assert_int_equal(cs_url_parse(a, "http://[192.0.2.1]/", &u, err, sizeof err), -1);
+  assert_int_equal(cs_url_parse(a, "http://[::ffff:192.0.2.1]:81/", &u, err, sizeof err), 0);
+  assert_string_equal(cs_url_format(a, &u), "http://[::ffff:192.0.2.1]:81/");
   cs_arena_free(a);
 }
 
@@ -246,7 +299,7 @@ int main(void) {
       cmocka_unit_test(test_base64),      cmocka_unit_test(test_json_writer),
       cmocka_unit_test(test_json_reader), cmocka_unit_test(test_failures),
       cmocka_unit_test(test_ipnet),       cmocka_unit_test(test_url),
-      cmocka_unit_test(test_arena_limit),
+      cmocka_unit_test(test_arena_limit), cmocka_unit_test(test_buf_grow_clamped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
