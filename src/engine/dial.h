@@ -88,7 +88,8 @@ typedef struct cs_dial cs_dial;
  * the dial. cb is called exactly once, never from inside cs_dial_start, unless
  * cs_dial_cancel() is called first; the dial frees itself after cb returns. Failures that are
  * known at once (bad endpoint, no address left after skipping: "unknown_failure: no address
- * to connect to") come through cb too. Returns NULL only when out of memory. */
+ * to connect to") come through cb too. Returns NULL only when out of memory or on misuse
+ * (no loop, trace, options or cb); nothing is recorded then and cb is never called. */
 cs_dial *cs_dial_start(cs_loop *l, cs_trace *t, const cs_dial_opts *o, cs_dial_cb cb, void *arg);
 
 /* Stops every attempt (their records stay) and frees the dial without calling cb. NULL is a
