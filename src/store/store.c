@@ -514,9 +514,9 @@ static int bind_cols(sqlite3_stmt *st, int i, const cs_store_meas *m) {
 }
 
 /* The outcome of a measurement without x_outcome: the analyzer's, "undetermined" when it
- * cannot tell; NULL (waiting) without an analyzer. */
-static void decide_outcome(cs_store *s, cs_arena *a, const cs_jval *v, cs_store_meas *m) {
-  if (m->outcome || !s->analyzer) return;
+ * cannot tell; NULL (waiting) without an analyzer. Returns 0, or CS_STORE_NOMEM. */
+static int decide_outcome(cs_store *s, cs_arena *a, const cs_jval *v, cs_store_meas *m) {
+  if (m->outcome || !s->analyzer) return CS_STORE_OK;
   cs_outcome o;
   if (s->analyzer(s->analyzer_ctx, a, v, m, &o) < 0 || !o.key)
     o = (cs_outcome){.key = CS_OUTCOME_UNDETERMINED};
@@ -525,6 +525,7 @@ static void decide_outcome(cs_store *s, cs_arena *a, const cs_jval *v, cs_store_
   m->evidence = o.evidence ? cs_arena_strndup(a, o.evidence,
                                               strnlen(o.evidence, CS_OUTCOME_EVIDENCE_MAX))
                            : NULL;
+  return o.evidence && !m->evidence ? CS_STORE_NOMEM : CS_STORE_OK;
 }
 
 static int run_exists(cs_store *s, int64_t run_id) {
@@ -549,7 +550,10 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
     cs_arena_free(a);
     return CS_STORE_BADJSON;
   }
-  decide_outcome(s, a, v, &m);
+  if (decide_outcome(s, a, v, &m) != CS_STORE_OK) {
+    cs_arena_free(a);
+    return CS_STORE_NOMEM;
+  }
   int rc = CS_STORE_IO;
   if (exec(s, "BEGIN IMMEDIATE") < 0) goto done;
   int ex = run_exists(s, run_id);
@@ -673,7 +677,11 @@ int cs_store_reextract(cs_store *s, int64_t run_id, int64_t *updated) {
     cs_store_meas m;
     cs_jval *v = j ? cs_json_parse(a, j, len, NULL, NULL, 0) : NULL;
     if (v && cs_store_extract(a, v, &m) == 0) { /* unparsable rows keep their columns */
-      decide_outcome(s, a, v, &m);
+      if (decide_outcome(s, a, v, &m) != CS_STORE_OK) {
+        cs_arena_free(a);
+        rc = CS_STORE_NOMEM;
+        goto out;
+      }
       sqlite3_bind_int64(upd, 1, last);
       bind_cols(upd, 2, &m);
       int us = sqlite3_step(upd);
@@ -738,7 +746,11 @@ static int fill_outcomes(cs_store *s) {
     cs_jval *v = j ? cs_json_parse(a, j, len, NULL, NULL, 0) : NULL;
     int us = SQLITE_DONE;
     if (v && cs_store_extract(a, v, &m) == 0) {
-      decide_outcome(s, a, v, &m);
+      if (decide_outcome(s, a, v, &m) != CS_STORE_OK) {
+        cs_arena_free(a);
+        rc = CS_STORE_NOMEM;
+        goto out;
+      }
       if (m.outcome) {
         sqlite3_bind_int64(upd, 1, last);
         bind_str(upd, 2, m.outcome);
