@@ -800,6 +800,29 @@ static void test_migrate_v1(void **st) {
   cs_store_close(s);
 }
 
+/* The JSON-lines sync knows input-less measurements: one in the file is not written again,
+ * one missing from it is appended once. */
+static void test_sync_jsonl_null_input(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  int64_t run = cs_store_run_begin(s, "stunreachability", "", NULL, false);
+  assert_int_equal(cs_store_add(s, run, nullin_json, strlen(nullin_json)), CS_STORE_OK);
+  char path[160];
+  snprintf(path, sizeof path, "%s/n.jsonl", dir);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  fputs("{\"input\":\"http://other/\",\"report_id\":\"r2\"}\n", f);
+  fclose(f);
+  f = fopen(path, "a");
+  assert_int_equal(cs_store_sync_jsonl(s, run, f, path, true), 1); /* appended */
+  fclose(f);
+  f = fopen(path, "a");
+  assert_int_equal(cs_store_sync_jsonl(s, run, f, path, true), 0); /* now in the file */
+  fclose(f);
+  unlink(path);
+  cs_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_add_has_iter, setup, teardown),
@@ -816,6 +839,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reextract, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nettests_outcomes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_jsonl_null_input, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
