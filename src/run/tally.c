@@ -39,7 +39,7 @@ typedef struct {
   size_t cap, len;
 } out;
 
-static void put(out *o, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static void put(out *o, const char *fmt, ...) {
   if (o->len >= o->cap) return;
   va_list ap;
   va_start(ap, fmt);

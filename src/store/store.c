@@ -647,7 +647,7 @@ int cs_store_reextract(cs_store *s, int64_t run_id, int64_t *updated) {
   char ph[MEAS_NCOLS * 6 + 8], sql[sizeof MEAS_COLS + sizeof ph + 64];
   placeholders(ph, sizeof ph, 2);
   /* MEAS_COLS starts with ", ": skip it */
-  snprintf(sql, sizeof sql, "UPDATE measurements SET (%s) = (%s) WHERE id=?1", MEAS_COLS + 2, ph);
+  snprintf(sql, sizeof sql, "UPDATE measurements SET (%s) = (%s) WHERE id=?1", &(MEAS_COLS)[2], ph);
   if (exec(s, "BEGIN IMMEDIATE") < 0) return CS_STORE_IO;
   /* one row at a time, by id: the cursor never walks over rows it has updated */
   if (prepare(s,
