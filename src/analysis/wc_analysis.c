@@ -996,7 +996,7 @@ static void deviations(ctx *c) {
   const char *cc = o->probe_cc ? o->probe_cc : c->opt->probe_cc;
   c->cc = cc;
 
-  cs_fp_match dm, hm;
+  cs_fp_match dm = {0}, hm = {0}; /* read only when found; zeroed for the analysers */
   bool dfound = false, hfound = false, dns_sys_cens = false, dns_sys_optin = false;
   const cs_wc_http *hresp = NULL;
   if (c->opt->fingerprints)

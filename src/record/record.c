@@ -42,6 +42,7 @@ void cs_trace_tags(cs_trace *t, cs_rec_common *c, const char *const *tags, size_
 
 #define APPEND(list, T)                          \
   do {                                           \
+    /* NOLINTNEXTLINE(bugprone-macro-parentheses): T is a type name */ \
     T *r_ = cs_arena_alloc(t->a, sizeof *r_);    \
     if (!r_) return NULL;                        \
     if (t->list.tail) t->list.tail->next = r_;   \

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const names[CS_FAIL__COUNT] = {
-#define CS_FAILURE_NAME(code, str) [CS_FAIL_##code] = str,
+#define CS_FAILURE_NAME(code, str) [CS_FAIL_##code] = (str),
     CS_FAILURE_MAP(CS_FAILURE_NAME)
 #undef CS_FAILURE_NAME
 };

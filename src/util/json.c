@@ -18,7 +18,7 @@ static void sep(cs_jw *w) {
     w->after_key = false;
     return;
   }
-  uint64_t bit = w->depth < 64 ? (uint64_t)1 << w->depth : 0;
+  uint64_t bit = w->depth >= 0 && w->depth < 64 ? (uint64_t)1 << w->depth : 0;
   if (w->need_comma & bit) cs_buf_putc(w->b, ',');
   w->need_comma |= bit;
 }
@@ -27,7 +27,7 @@ static void open_(cs_jw *w, char c) {
   sep(w);
   cs_buf_putc(w->b, c);
   w->depth++;
-  if (w->depth < 64) w->need_comma &= ~((uint64_t)1 << w->depth);
+  if (w->depth > 0 && w->depth < 64) w->need_comma &= ~((uint64_t)1 << w->depth);
 }
 static void close_(cs_jw *w, char c) {
   if (w->depth > 0) w->depth--;

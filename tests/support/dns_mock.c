@@ -194,10 +194,10 @@ static void serve_tcp(cs_dns_mock *m) {
   build(&q, mode, false, true, &msg);
   if (cs_dnswire_tcp_frame(msg.data, msg.len, &framed) == CS_DNSWIRE_OK) {
     /* two writes, to exercise the client's reassembly */
-    ssize_t w = send(c, framed.data, 1, MSG_NOSIGNAL);
-    sleep_ms(5);
-    w = send(c, framed.data + 1, framed.len - 1, MSG_NOSIGNAL);
-    (void)w;
+    if (send(c, framed.data, 1, MSG_NOSIGNAL) == 1) {
+      sleep_ms(5);
+      (void)send(c, framed.data + 1, framed.len - 1, MSG_NOSIGNAL);
+    }
   }
   cs_buf_free(&msg);
   cs_buf_free(&framed);

@@ -165,8 +165,11 @@ int hcli_read(hcli *c, char **body, char **head) {
     if (r == 0) return c->len ? -1 : 0;
   }
   size_t hl = (size_t)(end - c->buf) + 4;
-  int status = 0;
-  if (sscanf((const char *)c->buf, "HTTP/1.1 %d", &status) != 1) return -1;
+  if (strncmp((const char *)c->buf, "HTTP/1.1 ", 9) != 0) return -1;
+  char *num_end = NULL;
+  long st = strtol((const char *)c->buf + 9, &num_end, 10);
+  if (num_end == (const char *)c->buf + 9 || st < 0 || st > 999) return -1;
+  int status = (int)st;
   size_t cl = 0;
   const char *p = (const char *)c->buf;
   for (const char *line = p; line < p + hl;) {
