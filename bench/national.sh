@@ -12,6 +12,9 @@
 # the kernel work their own packets cause, the censor's in-kernel filtering among it (the
 # testbed's namespaces share one kernel).
 # Root needed (testbed). Bounded: every step has OONI's deadlines; nothing leaves the lab.
+# With BASELINE=COMMIT (e.g. the commit before a refactoring), that commit is built in a
+# scratch worktree and its web_connectivity is measured in the same run, row by row beside
+# this tree's, with the ratios printed (CPU per URL and peak RSS).
 #   bench/national.sh [J=512] [S=120] [R=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,12 +22,21 @@ J=${1:-512}; S=${2:-120}; R=${3:-1}
 scripts/setup.sh
 make -s -j"$(nproc)" >/dev/null
 BIN=$PWD/build/release/censorscope
+BASELINE=${BASELINE:-}
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
 TB=testbed/testbed
 work=$(mktemp -d)
 hpid=
-cleanup() { [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1; rm -rf "$work"; }
+cleanup() {
+  [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1
+  [ -d "$work/base" ] && git worktree remove --force "$work/base" >/dev/null 2>&1; rm -rf "$work"
+}
 trap cleanup EXIT
+if [ -n "$BASELINE" ]; then # build the baseline commit in a scratch worktree (same compiler, flags)
+  git worktree add -q --detach "$work/base" "$BASELINE"
+  make -s -C "$work/base" -j"$(nproc)" >/dev/null
+  BASE_BIN=$work/base/build/release/censorscope
+fi
 $TB up pk-national >/dev/null 2>&1
 . "$CS_TESTBED_DIR/env"
 hpid=$(scripts/start-helper.sh "$work")
@@ -51,10 +63,17 @@ printf '%-40s %7s %7s %7s %10s %8s\n' "run" "wall_s" "user_s" "sys_s" "cpu_ms/UR
 for ((r = 0; r < R; r++)); do
   row cs "censorscope web_connectivity -j $J" "$N" "${WC[@]}" -j "$J" -o "$work/out.jsonl" -f "$work/list.csv"
   m=$(grep -c . "$work/out.jsonl" || true)
+  if [ -n "$BASELINE" ]; then
+    WCB=("$BASE_BIN" "${WC[@]:1}")
+    row base "baseline $BASELINE -j $J" "$N" "${WCB[@]}" -j "$J" -o "$work/out.jsonl" -f "$work/list.csv"
+  fi
   row curl "curl --parallel $J (fetch only)" "$N" "${CURL[@]}" --parallel --parallel-max "$J" -K "$work/curl.cfg"
 done
 for ((r = 0; r < R; r++)); do
   row cs1 "censorscope web_connectivity, 1 URL" 1 "${WC[@]}" -j 1 -o "$work/out.jsonl" "$one"
+  if [ -n "$BASELINE" ]; then
+    row base1 "baseline $BASELINE, 1 URL" 1 "${WCB[@]}" -j 1 -o "$work/out.jsonl" "$one"
+  fi
   row curl1 "curl, the same URL" 1 "${CURL[@]}" -o /dev/null "$one"
 done
 echo "measurements written (last run): $m of $N; OONI's design pace (5 s/URL): $((N * 5 / 60)) min"
@@ -67,6 +86,10 @@ def med(k, i): return statistics.median(r[i] for r in runs[k])
 cpu = lambda k: med(k, 1) + med(k, 2)
 print(f"median CPU per URL, censorscope / curl: {cpu('cs') / cpu('curl'):.2f}x; "
       f"median peak RSS, 1 URL: censorscope {med('cs1', 3) / 1024:.1f} MB, curl {med('curl1', 3) / 1024:.1f} MB")
+if "base" in runs:
+    print(f"this tree / baseline: CPU per URL {cpu('cs') / cpu('base'):.3f}x, "
+          f"peak RSS -j J {med('cs', 3) / med('base', 3):.3f}x, "
+          f"peak RSS 1 URL {med('cs1', 3) / med('base1', 3):.3f}x (goal: within 5 %)")
 PY
 # verdict identity on a sample stratified by the censor's method
 python3 - "$CS_TB_TRUTH" "$S" "$work/list.csv" >"$work/sample.csv" <<'PY'
