@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "engine/loop.h"
+#include "engine/resolve.h"
 #include "engine/tls.h"
 #include "helper/server.h"
 #include "util/ipnet.h"
@@ -93,13 +94,13 @@ static bool parse_secs(const char *s, double *out) {
   return true;
 }
 
-/* "system", "udp://IP", "udp://IP:PORT" or "udp://[IPv6]:PORT" (as engine/dns.h). */
+/* "system", "udp://IP", "udp://IP:PORT" or "udp://[IPv6]:PORT": the engine's one spec parser
+ * (engine/resolve.h) decides, restricted to the kinds the control server's lookup uses. */
 static bool resolver_ok(const char *s) {
-  if (!strcmp(s, "system")) return true;
-  if (strncmp(s, "udp://", 6) != 0) return false;
-  cs_ip ip;
-  uint16_t port;
-  return cs_ip_parse(s + 6, &ip) || (cs_endpoint_parse(s + 6, &ip, &port) && port != 0);
+  cs_resolver_spec sp;
+  char err[160];
+  return *s && cs_resolver_spec_parse(s, &sp, err, sizeof err) == 0 &&
+         (sp.kind == CS_RESOLVER_SYSTEM || sp.kind == CS_RESOLVER_UDP);
 }
 
 /* RFC 7301: prefer http/1.1 (we do not speak h2). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "engine/resolve.h"
 #include "engine/tls.h"
 #include "util/ipnet.h"
 #include "util/json.h"
@@ -32,9 +33,13 @@ typedef struct {
   int (*fn)(cs_probe_opts *o, const char *arg); /* T_FN: 1, or -1 with a message printed */
 } probe_opt;
 
+/* The engine's one spec parser decides (engine/resolve.h), so what the option accepts is
+ * exactly what a measurement can use; "" is refused here (the parser reads it as system). */
 static int set_resolver(cs_probe_opts *o, const char *arg) {
-  if (strcmp(arg, "system") && strncmp(arg, "udp://", 6) && strncmp(arg, "https://", 8)) {
-    fprintf(stderr, "%s: --resolver must be system, udp://IP:PORT or https://URL\n", o->cmd);
+  char err[256];
+  if (!*arg || cs_resolver_spec_parse(arg, NULL, err, sizeof err) < 0) {
+    fprintf(stderr, "%s: --resolver must be system, udp://IP:PORT, tcp://IP:PORT or https://URL%s%s\n",
+            o->cmd, *arg ? ": " : "", *arg ? err : "");
     return -1;
   }
   o->cfg.resolver = arg;
@@ -75,7 +80,8 @@ static const probe_opt probe_opts[] = {
      T_STR, F(ca_file), 0, 0, NULL},
     {OPT("resolver", 0, "SPEC",
          "system (default: getaddrinfo, as configured in /etc/resolv.conf),\n"
-         "udp://IP:PORT (plain DNS; duplicate replies are recorded)\n"
+         "udp://IP:PORT (plain DNS; duplicate replies are recorded),\n"
+         "tcp://IP:PORT (plain DNS over TCP)\n"
          "or https://HOST/PATH (DNS over HTTPS, RFC 8484 GET)",
          false),
      T_FN, 0, 0, 0, set_resolver},

@@ -9,7 +9,8 @@
 #define CS_NETTESTS(X) \
   X(urlgetter)         \
   X(web_connectivity)  \
-  X(dnscheck)
+  X(dnscheck)          \
+  /* one line per nettest above this one */
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;
 CS_NETTESTS(CS_NETTEST_DECLARE)

@@ -22,7 +22,7 @@
 #include "engine/http.h"
 #include "engine/resolve.h"
 #include "nettests/wc_control.h"
-#include "report/report_impl.h"
+#include "report/report.h"
 #include "record/record.h"
 #include "util/failure.h"
 #include "util/timeutil.h"
