@@ -189,7 +189,7 @@ static bool write_body(http_tx *tx) {
     if (!tx->chunked && (n > tx->promised - tx->sent || (n == 0 && tx->sent < tx->promised))) {
       char msg[96]; /* Go's error for a body that does not match its Content-Length */
       snprintf(msg, sizeof msg, "http: ContentLength=%llu with Body length %llu",
-               (unsigned long long)tx->promised, (unsigned long long)(tx->sent + n));
+               (unsigned long long)tx->promised, (unsigned long long)tx->sent + n);
       tx_finish(tx, unknown(tx->tr, msg));
       return false;
     }

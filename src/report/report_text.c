@@ -110,7 +110,7 @@ static int write_text(FILE *o, const cs_report *r, cs_store *s) {
             (unsigned long long)c->n[CS_OUT_DNS], (unsigned long long)c->n[CS_OUT_TCP_IP],
             (unsigned long long)c->n[CS_OUT_TLS], (unsigned long long)c->n[CS_OUT_HTTP_FAILURE],
             (unsigned long long)c->n[CS_OUT_BLOCKPAGE], (unsigned long long)c->n[CS_OUT_OPTIN],
-            (unsigned long long)(c->n[CS_OUT_SITE_DOWN] + c->n[CS_OUT_SERVER_SIDE]),
+            (unsigned long long)c->n[CS_OUT_SITE_DOWN] + c->n[CS_OUT_SERVER_SIDE],
             (unsigned long long)c->n[CS_OUT_UNDETERMINED]);
   }
   if (r->blocked) {

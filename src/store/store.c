@@ -40,6 +40,7 @@ struct cs_store_iter {
 #define DDL_REAL " REAL,"
 #define COL_DDL(name, kind, since) " " #name DDL_##kind
 #define COL_NAME(name, kind, since) ", " #name
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): "+1" per column, summed as 0 +1 +1 ... */
 #define COL_COUNT(name, kind, since) +1
 
 /* ", input, test_name, ...": every column, in CS_STORE_COLUMNS order */

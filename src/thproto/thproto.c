@@ -16,7 +16,7 @@
 /* ---- failure vocabulary ------------------------------------------------------------------ */
 
 static const char *const th_names[CS_THF__COUNT] = {
-#define CS_TH_FAILURE_NAME(code, str) [CS_THF_##code] = str,
+#define CS_TH_FAILURE_NAME(code, str) [CS_THF_##code] = (str),
     CS_TH_FAILURE_MAP(CS_TH_FAILURE_NAME)
 #undef CS_TH_FAILURE_NAME
 };
