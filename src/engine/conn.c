@@ -378,6 +378,7 @@ static bool try_write(cs_conn *c) {
 /* Runs the pending work selected by `ready` (0 from the defer: try everything). */
 static void dispatch(cs_conn *c, unsigned ready, bool kick) {
   bool freed = false;
+  // cppcheck-suppress autoVariables ; reset below, or c itself was freed (what it reports)
   c->freed = &freed;
   if (c->connecting && (ready & (CS_EV_WRITE | CS_EV_ERROR))) connect_ready(c);
   if (kick && c->connect_cb_pending) {
