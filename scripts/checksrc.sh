@@ -4,7 +4,8 @@
 #   - calls to strcpy, strcat, sprintf, vsprintf, gets, atoi, atol, strtok (unbounded writes, no
 #     error reporting, hidden state): use snprintf / cs_buf / strtol / strtok_r;
 #   - a hand-written "unknown_failure: ..." literal in src/ outside src/util/: build it with
-#     cs_failure_unknown() (util/failure.h), which scrubs addresses from the detail.
+#     cs_failure_unknown() (util/failure.h), which scrubs addresses from the detail, or with
+#     CS_FAILURE_UNKNOWN_CONST("constant detail"), the same prefix at compile time.
 # Comments and string literals are not searched for calls. A line may opt out with a reason:
 #   ... /* checksrc: allow <reason> */
 # Default files: every tracked *.c / *.h under src/, fuzz/ and tests/support/ (the unit tests'
@@ -40,7 +41,7 @@ for f in "${files[@]}"; do
         } else { $code .= substr($s, 0, 1, ""); }
       }
       if ($check_unknown && $lits =~ /"unknown_failure:/) {
-        print "$file:$n: hand-written \"unknown_failure:\" literal (use cs_failure_unknown)\n"; $bad++;
+        print "$file:$n: hand-written \"unknown_failure:\" literal (use cs_failure_unknown, or CS_FAILURE_UNKNOWN_CONST for a constant detail)\n"; $bad++;
       }
       while ($code =~ /\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\s*\(/g) {
         print "$file:$n: banned call $1()\n"; $bad++;

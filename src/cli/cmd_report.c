@@ -130,7 +130,8 @@ static int run(int argc, char **argv) {
   if (!db || !*db) db = "censorscope.db";
   char *end = NULL;
   long long want = 0;
-  if (strcmp(run_arg, "latest")) {
+  /* run_arg: "latest" or the optarg of a required_argument option, never NULL */
+  if (strcmp(run_arg, "latest")) { // NOLINT(clang-analyzer-core.NonNullParamChecker)
     want = strtoll(run_arg, &end, 10);
     if (!*run_arg || *end || want <= 0) {
       fprintf(stderr, "report: --run wants a run id or 'latest'\n");

@@ -36,7 +36,7 @@ struct cs_dial {
   attempt att[]; /* natt */
 };
 
-static const char *oom(void) { return "unknown_failure: out of memory"; }
+static const char *oom(void) { return CS_FAILURE_OOM; }
 
 static void free_dial(cs_dial *d) {
   cs_defer_cancel(d->l, &d->fin);
@@ -119,7 +119,7 @@ static void on_connect(cs_conn *c, const char *failure, void *data) {
     return;
   }
   if (cs_tls_handshake(c, d->o.tls_ctx, &d->o.tls_opts, on_tls, a) < 0)
-    attempt_done(a, "unknown_failure: cannot start the TLS handshake", "tls_handshake");
+    attempt_done(a, CS_FAILURE_UNKNOWN_CONST("cannot start the TLS handshake"), "tls_handshake");
 }
 
 static void start_attempt(cs_dial *d, attempt *a) {
@@ -176,11 +176,11 @@ cs_dial *cs_dial_start(cs_loop *l, cs_trace *t, const cs_dial_opts *o, cs_dial_c
   if (o->endpoint) {
     char host[256];
     if (!cs_dial_endpoint_split(o->endpoint, host, sizeof host, &port)) {
-      early = "unknown_failure: invalid endpoint";
+      early = CS_FAILURE_UNKNOWN_CONST("invalid endpoint");
     } else if (cs_ip_parse(host, &lit)) {
       addrs = &lit, naddrs = 1;
     } else if (!naddrs) {
-      early = "unknown_failure: no address to connect to"; /* a name the caller did not resolve */
+      early = CS_FAILURE_UNKNOWN_CONST("no address to connect to"); /* a name the caller did not resolve */
     }
   }
   size_t max = o->max_addrs ? o->max_addrs : CS_DIAL_MAX_ADDRS;
@@ -204,7 +204,7 @@ cs_dial *cs_dial_start(cs_loop *l, cs_trace *t, const cs_dial_opts *o, cs_dial_c
   d->starting = true;
   if (d->natt == 0) {
     /* every address was excluded (loopback for OONI's probe, bogons for the control) */
-    d->failure = early ? early : "unknown_failure: no address to connect to";
+    d->failure = early ? early : CS_FAILURE_UNKNOWN_CONST("no address to connect to");
     d->failed_op = "connect";
     finish(d);
   } else if (o->mode == CS_DIAL_SEQUENTIAL) {

@@ -131,10 +131,10 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
   q->res.rcode = -1;
   if (!failure && h) {
     if (h->code != 200) {
-      failure = cs_arena_printf(r->t->a, "unknown_failure: doh: server returned HTTP status %d",
+      failure = cs_arena_printf(r->t->a, CS_FAILURE_UNKNOWN_CONST("doh: server returned HTTP status %d"),
                                 h->code);
     } else if (!is_dns_message(h)) {
-      failure = "unknown_failure: doh: invalid content-type";
+      failure = CS_FAILURE_UNKNOWN_CONST("doh: invalid content-type");
     } else if (!(rep = malloc(sizeof *rep)) || cs_dnswire_parse(body, blen, rep) != CS_DNSWIRE_OK ||
                cs_dnswire_match(&q->q, rep) != CS_DNSWIRE_OK) {
       failure = cs_failure_str(CS_FAIL_DNS_SERVER_MISBEHAVING);
@@ -177,7 +177,7 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
 static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, void *data) {
   doh_q *q = data;
   (void)c;
-  if (!failure && !rec) failure = "unknown_failure: out of memory";
+  if (!failure && !rec) failure = CS_FAILURE_OOM;
   q_done(q, failure, failure ? NULL : rec); /* frees the conn */
 }
 
@@ -188,7 +188,7 @@ static void on_dial(void *arg, cs_conn *c, const char *failure, const cs_dial_re
   (void)dr;
   q->dial = NULL; /* freed by the dialer after this callback */
   if (failure || !c) {
-    q_done(q, failure ? failure : "unknown_failure: out of memory", NULL);
+    q_done(q, failure ? failure : CS_FAILURE_OOM, NULL);
     return;
   }
   q->c = c;
@@ -201,12 +201,12 @@ static void on_dial(void *arg, cs_conn *c, const char *failure, const cs_dial_re
   };
   req.limits.body_cap = CS_DNSWIRE_MAX_MSG;
   if (!req.url || cs_http_get(c, &req, on_http, q) < 0)
-    q_done(q, "unknown_failure: out of memory", NULL);
+    q_done(q, CS_FAILURE_OOM, NULL);
 }
 
 static void exchange_start(doh_q *q) {
   q->dial = cs_dial_start(q->r->l, q->r->sub, &q->r->dial, on_dial, q);
-  if (!q->dial) q_done(q, "unknown_failure: out of memory", NULL);
+  if (!q->dial) q_done(q, CS_FAILURE_OOM, NULL);
 }
 
 /* ---- bootstrap: the DoH server's name, through the system resolver only ------------------ */

@@ -89,7 +89,7 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
   f->http_conn = NULL;
   if (rec) f->final = rec;
   if (failure || !rec) {
-    finish(f, failure ? failure : "unknown_failure: out of memory", "http_round_trip");
+    finish(f, failure ? failure : CS_FAILURE_OOM, "http_round_trip");
     return;
   }
   bool redirect = false;
@@ -102,7 +102,7 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
   const char *redirect_failure = NULL;
   char *next = NULL;
   if (f->nredirects >= max)
-    redirect_failure = "unknown_failure: stopped after too many redirects"; /* Go's error */
+    redirect_failure = CS_FAILURE_UNKNOWN_CONST("stopped after too many redirects"); /* Go's error */
   else if (!(next = cs_url_resolve(f->t->a, f->cur_url, loc)))
     redirect_failure = "http_invalid_redirect_location_host";
   if (redirect_failure && !next && f->nredirects < max && f->o->keep_unfollowable_redirect) {
@@ -136,7 +136,7 @@ static void start_http(cs_fetch *f, cs_conn *c) {
   if (!req.host || cs_http_get(c, &req, on_http, f) < 0) {
     cs_conn_free(c);
     f->http_conn = NULL;
-    finish(f, "unknown_failure: out of memory", "http_round_trip");
+    finish(f, CS_FAILURE_OOM, "http_round_trip");
   }
 }
 
@@ -185,7 +185,7 @@ static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
       o.tls_opts.sni = NULL, o.tls_opts.verify_name = f->url.host;
   }
   f->dial = cs_dial_start(f->l, f->t, &o, on_dial, f);
-  if (!f->dial) finish(f, "unknown_failure: out of memory", "connect");
+  if (!f->dial) finish(f, CS_FAILURE_OOM, "connect");
 }
 
 /* ---- DNS --------------------------------------------------------------------------------- */
@@ -205,7 +205,7 @@ static void hop(cs_fetch *f, const char *url) {
   f->cur_url = url;
   f->tag = cs_arena_printf(f->t->a, "depth=%d", f->depth);
   if (!f->tag) {
-    finish(f, "unknown_failure: out of memory", "parse_url");
+    finish(f, CS_FAILURE_OOM, "parse_url");
     return;
   }
   if (cs_url_parse(f->t->a, url, &f->url, err, sizeof err) < 0) {
@@ -233,7 +233,7 @@ static void hop(cs_fetch *f, const char *url) {
               .ntags = 1},
   };
   f->dns = cs_resolve(f->l, f->t, &o, f->url.host, on_dns, f);
-  if (!f->dns) finish(f, "unknown_failure: cannot start the DNS lookup", "resolve");
+  if (!f->dns) finish(f, CS_FAILURE_UNKNOWN_CONST("cannot start the DNS lookup"), "resolve");
 }
 
 cs_fetch *cs_fetch_start(cs_loop *l, cs_trace *t, const char *url, const cs_fetch_opts *opts,

@@ -182,7 +182,7 @@ static bool write_body(http_tx *tx) {
   } else if (tx->body_fn && !tx->body_end) {
     ssize_t r = tx->body_fn(tx->body_arg, &p);
     if (r < 0 || (r > 0 && !p)) {
-      tx_finish(tx, "unknown_failure: request body error");
+      tx_finish(tx, CS_FAILURE_UNKNOWN_CONST("request body error"));
       return false;
     }
     n = (size_t)r;
@@ -201,7 +201,7 @@ static bool write_body(http_tx *tx) {
       cs_buf_append(&tx->frame, p, n);
       cs_buf_puts(&tx->frame, "\r\n"); /* after the data; after last-chunk: the end */
       if (tx->frame.overflow) {
-        tx_finish(tx, "unknown_failure: out of memory");
+        tx_finish(tx, CS_FAILURE_OOM);
         return false;
       }
       p = tx->frame.data, n = tx->frame.len;

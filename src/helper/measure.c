@@ -16,6 +16,7 @@
 #include "record/record.h"
 #include "thproto/thproto.h"
 #include "util/buf.h"
+#include "util/failure.h"
 #include "util/ipnet.h"
 #include "util/url.h"
 
@@ -279,7 +280,7 @@ static void on_connect(cs_conn *c, const char *failure, void *data) {
     cs_tls_opts to = {.sni = m->url.host, .timeout = m->o->tls_timeout};
     if (m->url.host_is_ip) to.sni = NULL, to.verify_name = m->url.host;
     if (cs_tls_handshake(c, m->o->tls, &to, on_tls, e) == 0) return;
-    e->tls_failure = "unknown_failure: cannot start the TLS handshake";
+    e->tls_failure = CS_FAILURE_UNKNOWN_CONST("cannot start the TLS handshake");
   }
   cs_conn_free(c);
   e->c = NULL;

@@ -131,7 +131,7 @@ static dc_class dc_classify(const char *failure) {
   if (!strcmp(failure, "dns_nxdomain_error")) return DC_C_NXDOMAIN;
   if (!strcmp(failure, "dns_bogon_error")) return DC_C_BOGON;
   if (!strcmp(failure, "generic_timeout_error")) return DC_C_TIMEOUT;
-  if (!strncmp(failure, "dns_", 4) || !strncmp(failure, "unknown_failure: doh", 20))
+  if (!strncmp(failure, "dns_", 4) || !strncmp(failure, CS_FAILURE_UNKNOWN_CONST("doh"), sizeof CS_FAILURE_UNKNOWN_CONST("doh") - 1))
     return DC_C_ERROR; /* the resolver answered, with an error or nonsense */
   return DC_C_UNREACHABLE; /* connect, TLS, HTTP transport, socket errors */
 }
@@ -365,9 +365,9 @@ static void dc_lookup_start(dc *m, dc_lookup *lu) {
     lu->req = cs_resolve(m->l, lu->t, &ro, m->s->domain, dc_on_lookup, lu);
   }
   if (!lu->req) {
-    lu->failure = lu->t ? "unknown_failure: the lookup could not start (bad domain, no trust "
+    lu->failure = lu->t ? CS_FAILURE_UNKNOWN_CONST("the lookup could not start (bad domain, no trust ")
                           "store or out of memory)"
-                        : "unknown_failure: out of memory";
+                        : CS_FAILURE_OOM;
     dc_step_done(m);
   }
 }
@@ -377,7 +377,7 @@ static void dc_add_lookup(dc *m, const char *key, const char *mode) {
   lu->key = key, lu->mode = mode;
   if (!key || !mode) { /* out of memory formatting them */
     lu->key = key ? key : "?";
-    lu->failure = "unknown_failure: out of memory";
+    lu->failure = CS_FAILURE_OOM;
     return;
   }
   dc_lookup_start(m, lu);
@@ -499,7 +499,7 @@ static int dc_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
       cs_resolve_opts ro = {.resolver = "system", .dns = m->dopts};
       m->boot_req = cs_resolve(l, m->b.t, &ro, m->host, dc_on_bootstrap, m);
       if (m->boot_req) m->pending++;
-      else m->boot_failure = "unknown_failure: the bootstrap could not start";
+      else m->boot_failure = CS_FAILURE_UNKNOWN_CONST("the bootstrap could not start");
     }
   }
   dc_step_done(m); /* deferred: done is never called from inside start */

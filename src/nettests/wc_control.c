@@ -71,7 +71,7 @@ static void th_on_resolve(void *arg, const cs_dns_result *r) {
     if (k->url->host_is_ip) k->o.tls_opts.sni = NULL, k->o.tls_opts.verify_name = k->url->host;
   }
   k->dial = cs_dial_start(k->l, k->t, &k->o, th_on_dial, k);
-  if (!k->dial) k->cb(k->arg, NULL, "unknown_failure: out of memory");
+  if (!k->dial) k->cb(k->arg, NULL, CS_FAILURE_OOM);
 }
 
 /* Resolves url's host, then dials. cb runs once from a later loop iteration unless
@@ -450,11 +450,11 @@ static bool pconn_answer(pconn *pc) {
   const uint8_t *conn = cs_http_parser_get(&pc->p, "Connection", &vl);
   if (conn && vl >= 5 && memmem(conn, vl, "close", 5)) pc->closing = true;
   if (!j) { /* an answer nobody asked for: the stream is out of sync */
-    pconn_fail(pc, "unknown_failure: unexpected response");
+    pconn_fail(pc, CS_FAILURE_UNKNOWN_CONST("unexpected response"));
     return false;
   }
   if (j == pc->wnext) { /* answered before we finished sending it (e.g. a 413) */
-    pconn_fail(pc, "unknown_failure: response before the request was sent");
+    pconn_fail(pc, CS_FAILURE_UNKNOWN_CONST("response before the request was sent"));
     return false;
   }
   pc->ih = j->next;
@@ -478,7 +478,7 @@ static bool pconn_answer(pconn *pc) {
     }
     if (!f) {
       j->body = malloc(pc->p.body.len + 1);
-      if (!j->body) f = "unknown_failure: out of memory";
+      if (!j->body) f = CS_FAILURE_OOM;
       else {
         memcpy(j->body, pc->p.body.data, pc->p.body.len);
         j->body[pc->p.body.len] = 0;
@@ -534,7 +534,7 @@ static void pconn_on_read(cs_conn *c, ssize_t n, const char *failure, void *data
 
 static void pconn_start_read(pconn *pc) {
   if (cs_conn_read(pc->c, pc->rbuf, sizeof pc->rbuf, pconn_on_read, pc) < 0)
-    pconn_fail(pc, "unknown_failure: cannot read");
+    pconn_fail(pc, CS_FAILURE_UNKNOWN_CONST("cannot read"));
 }
 
 static void pconn_pump(pconn *pc);
@@ -557,7 +557,7 @@ static void pconn_pump(pconn *pc) {
   pc->writing = true;
   if (cs_conn_write(pc->c, pc->wnext->req, pc->wnext->reqlen, pconn_on_write, pc) < 0) {
     pc->writing = false;
-    pconn_fail(pc, "unknown_failure: cannot write");
+    pconn_fail(pc, CS_FAILURE_UNKNOWN_CONST("cannot write"));
   }
 }
 
@@ -722,13 +722,16 @@ void cs_th_client_free(cs_th_client *cl) {
 }
 
 static void client_free_now(cs_th_client *cl) {
+  /* pconn_free and job_free unlink the head of their list before freeing it, so each loop
+   * reads a new head, never a freed one (the analyzer does not follow the unlinking) */
   while (cl->conns) {
     pconn *pc = cl->conns;
+    // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
     pc->ih = pc->it = pc->wnext = NULL; /* its jobs are freed below, with all the others */
     pconn_free(pc);
   }
   cl->wh = cl->wt = NULL;
-  while (cl->all) job_free(cl->all);
+  while (cl->all) job_free(cl->all); // NOLINT(clang-analyzer-unix.Malloc)
   cs_defer_cancel(cl->l, &cl->kick);
   cs_arena_free(cl->a);
   free(cl);

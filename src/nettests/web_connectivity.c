@@ -192,7 +192,7 @@ static void on_th(void *arg, const char *failure, const char *json, size_t len) 
       m->control_failure = NULL;
       m->th_used = m->cfg->th[m->th_idx];
     } else {
-      m->control_failure = "unknown_failure: out of memory";
+      m->control_failure = CS_FAILURE_OOM;
     }
     m->th_done = true;
     maybe_finish(m);
@@ -205,7 +205,7 @@ static void on_th(void *arg, const char *failure, const char *json, size_t len) 
 
 static void th_next(wc *m) {
   if (m->th_idx >= m->cfg->nth) {
-    if (!m->control_failure) m->control_failure = "unknown_failure: no test helper configured";
+    if (!m->control_failure) m->control_failure = CS_FAILURE_UNKNOWN_CONST("no test helper configured");
     m->th_done = true;
     maybe_finish(m);
     return;
@@ -217,7 +217,7 @@ static void th_next(wc *m) {
     m->th = cs_th_query(m->l, m->cfg->probe->tls, m->cfg->th[m->th_idx],
                         (const char *)m->th_req.data, m->th_req.len, m->cfg->th_timeout, on_th, m);
   if (!m->th && !m->th_job) {
-    m->control_failure = "unknown_failure: out of memory";
+    m->control_failure = CS_FAILURE_OOM;
     m->th_done = true;
     maybe_finish(m);
   }
@@ -247,7 +247,7 @@ static void start_control(wc *m) {
                               {"User-Agent", CS_HTTP_USER_AGENT}};
   const char *url = cs_url_format(m->t->a, &m->url);
   if (!url || cs_th_request_build(&m->th_req, url, hdrs, 3, eps, neps, false) < 0) {
-    m->control_failure = "unknown_failure: cannot build the control request";
+    m->control_failure = CS_FAILURE_UNKNOWN_CONST("cannot build the control request");
     m->th_done = true;
     maybe_finish(m);
     return;
@@ -289,7 +289,7 @@ static void on_dns(void *arg, const cs_dns_result *r) {
   m->naddrs = r->naddrs < CS_DNS_MAX_ADDRS ? r->naddrs : CS_DNS_MAX_ADDRS;
   m->addrs = m->naddrs ? cs_arena_memdup(m->t->a, r->addrs, m->naddrs * sizeof *m->addrs) : NULL;
   if (m->naddrs && !m->addrs) { /* the DNS step is recorded; nothing else can be */
-    abandon(m, "unknown_failure: out of memory");
+    abandon(m, CS_FAILURE_OOM);
     return;
   }
   after_dns(m);
@@ -312,7 +312,7 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
   char err[128];
   if (!m->input || cs_url_parse(m->t->a, m->input, &m->url, err, sizeof err) < 0) {
     m->url_error = cs_arena_strdup(m->t->a, err);
-    abandon(m, "unknown_failure: invalid input URL");
+    abandon(m, CS_FAILURE_UNKNOWN_CONST("invalid input URL"));
     return 0;
   }
   cs_ip ip;
@@ -320,7 +320,7 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
     m->addrs = cs_arena_memdup(m->t->a, &ip, sizeof ip);
     m->naddrs = 1;
     if (!m->addrs) {
-      abandon(m, "unknown_failure: out of memory");
+      abandon(m, CS_FAILURE_OOM);
       return 0;
     }
     after_dns(m);
@@ -334,7 +334,7 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
                                .tags = tags,
                                .ntags = 1}};
   m->dns = cs_resolve(l, m->t, &o, m->url.host, on_dns, m);
-  if (!m->dns) abandon(m, "unknown_failure: cannot start the DNS lookup");
+  if (!m->dns) abandon(m, CS_FAILURE_UNKNOWN_CONST("cannot start the DNS lookup"));
   return 0;
 }
 

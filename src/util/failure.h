@@ -81,6 +81,13 @@ cs_failure cs_failure_from_errno(int err);
 /* Maps a getaddrinfo() return code (and errno for EAI_SYSTEM) to a failure code. */
 cs_failure cs_failure_from_gai(int gai_rc, int err);
 
+/* "unknown_failure: <detail>" for a CONSTANT detail (a string literal that holds no address,
+ * so nothing to scrub), built at compile time; the literals it makes may be concatenated with
+ * more literals or used as printf formats. A detail from the network or the system goes
+ * through cs_failure_unknown() instead. */
+#define CS_FAILURE_UNKNOWN_CONST(detail) "unknown_failure: " detail
+#define CS_FAILURE_OOM CS_FAILURE_UNKNOWN_CONST("out of memory")
+
 /* Writes "unknown_failure: <detail>" (detail scrubbed of IP addresses, OONI style) into out.
  * Returns out. */
 char *cs_failure_unknown(char *out, size_t outlen, const char *detail);
