@@ -123,21 +123,24 @@ int main(int argc, char **argv) {
   put(dir, "query_edns", b.data, b.len);
   cs_buf_free(&b);
   /* malformed: pointer loop, forward pointer, reserved label, truncated, OPT ext-rcode */
-  static const uint8_t loop[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 0xc0, 12,
-                                 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 1, 2, 3, 4};
+  static const uint8_t loop[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0,    0,  0, 0,
+                                 1,    'a',  0xc0, 12,   0, 1, 0, 1, 0xc0, 12, 0, 1,
+                                 0,    1,    0,    0,    0, 5, 0, 4, 1,    2,  3, 4};
   put(dir, "bad_loop", loop, sizeof loop);
-  static const uint8_t fwd[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xc0, 0x30,
-                                0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 1, 2, 3, 4};
+  static const uint8_t fwd[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0,    1,  0, 0, 0, 0,
+                                0xc0, 0x30, 0,    1,    0, 1, 0xc0, 12, 0, 1, 0, 1,
+                                0,    0,    0,    5,    0, 4, 1,    2,  3, 4};
   put(dir, "bad_fwd", fwd, sizeof fwd);
-  static const uint8_t lbl[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0x41, 'x', 0,
-                                0, 1, 0, 1};
+  static const uint8_t lbl[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0, 0, 0,
+                                0,    0,    0x41, 'x',  0, 0, 1, 0, 1};
   put(dir, "bad_label", lbl, sizeof lbl);
-  static const uint8_t trunc[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0, 3, 'w', 'w', 'w',
-                                  0, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0};
+  static const uint8_t trunc[] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0,    2,  0, 0, 0, 0, 3, 'w', 'w',
+                                  'w',  0,    0,    1,    0, 1, 0xc0, 12, 0, 1, 0, 1, 0, 0};
   put(dir, "bad_trunc", trunc, sizeof trunc);
-  static const uint8_t opt[] = {0x12, 0x34, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 1, 3, 'w', 'w', 'w',
-                                7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
-                                0, 1, 0, 1, 0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 0};
+  static const uint8_t opt[] = {0x12, 0x34, 0x81, 0x83, 0,   1,   0,   0,   0,   0,   0,
+                                1,    3,    'w',  'w',  'w', 7,   'e', 'x', 'a', 'm', 'p',
+                                'l',  'e',  3,    'c',  'o', 'm', 0,   0,   1,   0,   1,
+                                0,    0,    41,   0x10, 0,   1,   0,   0,   0,   0,   0};
   put(dir, "opt_extrcode", opt, sizeof opt);
   put(dir, "garbage", "hello, this is not DNS", 22);
   return 0;

@@ -28,12 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cs_json_limits lim = {.max_depth = 64, .max_nodes = 200000};
   const cs_jval *m = cs_json_parse(a, (const char *)data, size, &lim, err, sizeof err);
   if (m) {
-    static const cs_wc_algo algos[] = {CS_WC_ALGO_AUTO, CS_WC_ALGO_LTE, CS_WC_ALGO_V04, CS_WC_ALGO_LEGACY};
+    static const cs_wc_algo algos[] = {CS_WC_ALGO_AUTO, CS_WC_ALGO_LTE, CS_WC_ALGO_V04,
+                                       CS_WC_ALGO_LEGACY};
     for (size_t i = 0; i < sizeof algos / sizeof *algos; i++) {
       cs_wc_options opt = {.algo = algos[i], .fingerprints = db, .ooni_strict = (i & 1) != 0};
       cs_wc_verdict v;
       cs_wc_analyze(a, m, &opt, &v);
-      if (v.blocking > CS_WC_BLOCKING_HTTP_DIFF || v.accessible < CS_WC_UNKNOWN || v.accessible > CS_WC_YES)
+      if (v.blocking > CS_WC_BLOCKING_HTTP_DIFF || v.accessible < CS_WC_UNKNOWN ||
+          v.accessible > CS_WC_YES)
         __builtin_trap();
       cs_buf b;
       cs_buf_init(&b, 0);

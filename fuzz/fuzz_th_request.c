@@ -52,8 +52,7 @@ static void check_decode(const uint8_t *p, size_t n) {
       if (cs_th_request_encode(&e2, &q2) < 0) abort();
       if (all_utf8(&q) && (e1.len != e2.len || memcmp(e1.data, e2.data, e1.len))) abort();
       if (q2.quic != q.quic || q2.nendpoints != q.nendpoints) abort();
-      if (cs_th_request_decode(a, (const char *)e2.data, e2.len, &q3, err, sizeof err) < 0)
-        abort();
+      if (cs_th_request_decode(a, (const char *)e2.data, e2.len, &q3, err, sizeof err) < 0) abort();
       if (cs_th_request_encode(&e3, &q3) < 0) abort();
       if (e2.len != e3.len || memcmp(e2.data, e3.data, e2.len)) abort();
     } else if (all_utf8(&q)) {
@@ -77,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_decode(in, n);
 
   /* small limits so the fuzzer reaches every limit branch */
-  cs_helper_limits lim = {.max_head = 512 + (seed & 0x3f) * 16, .max_headers = 1 + (seed >> 6) * 4,
-                          .max_body = 4096};
+  cs_helper_limits lim = {
+      .max_head = 512 + (seed & 0x3f) * 16, .max_headers = 1 + (seed >> 6) * 4, .max_body = 4096};
   size_t start = 0, avail = 0, scan = 0;
   int guard = 0;
   while (start < n && guard++ < 4096) {

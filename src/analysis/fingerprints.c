@@ -31,7 +31,7 @@
 #include "util/ipnet.h"
 #include "util/json.h"
 
-#define FP_MAX_FILE (16u << 20)   /* refuse bigger fingerprint files */
+#define FP_MAX_FILE (16u << 20) /* refuse bigger fingerprint files */
 #define FP_MAX_ENTRIES 100000
 #define FP_MATCH_LIMIT 200000
 #define FP_DEPTH_LIMIT 5000
@@ -58,7 +58,7 @@ typedef struct {
    * expression whose literal is absent from a haystack is not run on it. */
   const char *lit;
   size_t litlen;
-  cs_ip ip;    /* LOC_DNS: the pattern as an address (when has_ip) */
+  cs_ip ip; /* LOC_DNS: the pattern as an address (when has_ip) */
   bool has_ip;
   bool cp_origin; /* a Censored Planet signature (discarded when a CP false positive matches) */
 } fp;
@@ -92,9 +92,12 @@ struct cs_fp_db {
 /* ---- classification ---------------------------------------------------------------------- */
 
 /* Subscriber opt-in filters (not state censorship): Nayatel Safeweb / Surf Safely, PK. */
-static const char *const optin_names[] = {
-    "isp_pk_nayatel_block_optin", "dns_isp_pk_nayatel_safeweb", "dns_isp_pk_nayatel_surfsafely",
-    "ooni.pk_2", "ooni.pk_3", "ooni.pk_4"};
+static const char *const optin_names[] = {"isp_pk_nayatel_block_optin",
+                                          "dns_isp_pk_nayatel_safeweb",
+                                          "dns_isp_pk_nayatel_surfsafely",
+                                          "ooni.pk_2",
+                                          "ooni.pk_3",
+                                          "ooni.pk_4"};
 
 static bool name_is_optin(const char *name) {
   if (!name) return false;
@@ -123,7 +126,8 @@ static bool any_optin(const char *list) {
 
 static cs_fp_kind kind_of_scope(const char *scope) {
   if (!scope) return CS_FP_KIND_WEAK;
-  if (!strcmp(scope, "nat") || !strcmp(scope, "isp") || !strcmp(scope, "prod") || !strcmp(scope, "inst"))
+  if (!strcmp(scope, "nat") || !strcmp(scope, "isp") || !strcmp(scope, "prod") ||
+      !strcmp(scope, "inst"))
     return CS_FP_KIND_CENSORSHIP;
   if (!strcmp(scope, "fp")) return CS_FP_KIND_FALSE_POSITIVE;
   if (!strcmp(scope, "injb") || !strcmp(scope, "prov")) return CS_FP_KIND_BENIGN;
@@ -134,7 +138,8 @@ static cs_fp_kind kind_of_scope(const char *scope) {
 static const char *cp_scope(const char *name) {
   static const struct {
     const char *prefix, *scope;
-  } t[] = {{"a_", "prod"}, {"b_", "nat"}, {"c_", "isp"}, {"d_", "inst"}, {"e_", "unk"}, {"f_", "gen"}};
+  } t[] = {{"a_", "prod"}, {"b_", "nat"}, {"c_", "isp"},
+           {"d_", "inst"}, {"e_", "unk"}, {"f_", "gen"}};
   for (size_t i = 0; i < sizeof t / sizeof *t; i++)
     if (!strncmp(name, t[i].prefix, 2)) return t[i].scope;
   return "";
@@ -195,7 +200,8 @@ static bool is_literal(const char *p, size_t n) {
 /* Literals found by the index: body / whole response / header lines. Values of one named
  * header are short and matched directly. */
 static bool indexed(const fp *f) {
-  return f->lit && f->litlen >= GRAM && (f->loc == LOC_BODY || f->loc == LOC_RESPONSE || f->loc == LOC_ANY_HDR);
+  return f->lit && f->litlen >= GRAM &&
+         (f->loc == LOC_BODY || f->loc == LOC_RESPONSE || f->loc == LOC_ANY_HDR);
 }
 
 static inline uint32_t gram_at(const uint8_t *p) {
@@ -284,7 +290,8 @@ static void literal_hits(const cs_fp_db *db, const uint8_t *s, size_t n, uint8_t
       const fp *f = &db->v[e->id];
       if (hits[e->id >> 3] & (1u << (e->id & 7))) continue;
       if (e->off > i || f->litlen > n - (i - e->off)) continue;
-      if (!memcmp(s + i - e->off, f->lit, f->litlen)) hits[e->id >> 3] |= (uint8_t)(1u << (e->id & 7));
+      if (!memcmp(s + i - e->off, f->lit, f->litlen))
+        hits[e->id >> 3] |= (uint8_t)(1u << (e->id & 7));
     }
   }
 }
@@ -334,9 +341,9 @@ static size_t skip_group(const char *p, size_t n) {
 /* The run being read: bytes that must appear consecutively in every match. */
 typedef struct {
   char run[CS_FP_LITERAL_MAX];
-  size_t rl;    /* bytes in run */
-  bool lost;    /* the run went on past the buffer (run is still a required prefix) */
-  char *out;    /* the longest run so far */
+  size_t rl; /* bytes in run */
+  bool lost; /* the run went on past the buffer (run is still a required prefix) */
+  char *out; /* the longest run so far */
   size_t cap, best;
 } lit_scan;
 
@@ -371,8 +378,7 @@ size_t cs_fp_required_literal(const char *p, size_t n, char *out, size_t cap) {
     size_t k;
     switch (c) {
     case '|': /* alternation at the top level: no byte is required */
-    case ')': /* unbalanced */
-      return 0;
+    case ')': /* unbalanced */ return 0;
     case '(': /* a group (capturing or "(?:"): required or not, its bytes are not followed */
       if (!(k = skip_group(p + i, n - i))) return 0;
       ls_flush(&ls);
@@ -383,11 +389,16 @@ size_t cs_fp_required_literal(const char *p, size_t n, char *out, size_t cap) {
       ls_flush(&ls);
       i += k;
       break;
-    case '.': case '^': case '$':
+    case '.':
+    case '^':
+    case '$':
       ls_flush(&ls);
       i++;
       break;
-    case '*': case '?': case '+': case '{':
+    case '*':
+    case '?':
+    case '+':
+    case '{':
       if (c == '{' && !(k = brace_quantifier(p + i, n - i))) {
         /* not a quantifier: a literal '{', unless some PCRE2 version could read one here
          * ("{,3}", "{ 2}" since 10.43) */
@@ -479,10 +490,10 @@ static int load_csv(cs_fp_db *db, const char *text, size_t len, csv_kind kind) {
   const char *hdr[CS_CSV_MAX_FIELDS];
   size_t nh = nf;
   for (size_t i = 0; i < nf; i++) hdr[i] = dup(db, fields[i]);
-  int c_name = col(hdr, nh, "name"), c_scope = col(hdr, nh, "scope"), c_loc = col(hdr, nh, "location_found"),
-      c_pt = col(hdr, nh, "pattern_type"), c_pat = col(hdr, nh, "pattern"),
-      c_cc = col(hdr, nh, "expected_countries"), c_other = col(hdr, nh, "other_names"),
-      c_resp = col(hdr, nh, "response");
+  int c_name = col(hdr, nh, "name"), c_scope = col(hdr, nh, "scope"),
+      c_loc = col(hdr, nh, "location_found"), c_pt = col(hdr, nh, "pattern_type"),
+      c_pat = col(hdr, nh, "pattern"), c_cc = col(hdr, nh, "expected_countries"),
+      c_other = col(hdr, nh, "other_names"), c_resp = col(hdr, nh, "response");
   if (c_name < 0 || (kind == F_CL_DNS ? c_resp < 0 : c_pat < 0)) {
     cs_csv_free(&c);
     return -1;
@@ -502,11 +513,14 @@ static int load_csv(cs_fp_db *db, const char *text, size_t len, csv_kind kind) {
     f->pat = dup(db, pat);
     f->patlen = strlen(f->pat);
     const char *loc = kind == F_CL_DNS ? "dns" : FIELD(c_loc);
-    const char *pt = kind == F_OONI_DNS || kind == F_OONI_HTTP ? FIELD(c_pt) : kind == F_CL_DNS ? "full" : "contains";
+    const char *pt = kind == F_OONI_DNS || kind == F_OONI_HTTP ? FIELD(c_pt)
+                     : kind == F_CL_DNS                        ? "full"
+                                                               : "contains";
     f->m.location = dup(db, loc);
     if (!strcmp(loc, "dns")) f->loc = LOC_DNS, f->has_ip = cs_ip_parse(f->pat, &f->ip);
     else if (!strcmp(loc, "body")) f->loc = LOC_BODY;
-    else if (!strncmp(loc, "header.", 7) && loc[7]) f->loc = LOC_HEADER, f->hname = f->m.location + 7;
+    else if (!strncmp(loc, "header.", 7) && loc[7])
+      f->loc = LOC_HEADER, f->hname = f->m.location + 7;
     else if (!strcmp(loc, "header")) f->loc = LOC_ANY_HDR;
     else {
       db->n--; /* unknown location */
@@ -550,7 +564,8 @@ static int load_cp(cs_fp_db *db, const char *text, size_t len, bool false_positi
     if (!tmp) return -1;
     char err[64];
     const cs_jval *o = cs_json_parse(tmp, line, l, &lim, err, sizeof err);
-    const char *name = cs_json_get_str(o, "fingerprint", NULL), *pat = cs_json_get_str(o, "pattern", NULL);
+    const char *name = cs_json_get_str(o, "fingerprint", NULL),
+               *pat = cs_json_get_str(o, "pattern", NULL);
     const cs_jval *pv = cs_json_get(o, "pattern");
     if (!name || !pat || !*pat) {
       bad++;
@@ -583,7 +598,7 @@ static int load_cp(cs_fp_db *db, const char *text, size_t len, bool false_positi
       f->pt = PT_CONTAINS;
       f->lit = f->pat, f->litlen = f->patlen;
     }
-    cs_fp_kind kind = false_positive ? CS_FP_KIND_FALSE_POSITIVE
+    cs_fp_kind kind = false_positive               ? CS_FP_KIND_FALSE_POSITIVE
                       : !strcmp(f->m.scope, "gen") ? CS_FP_KIND_WEAK
                                                    : CS_FP_KIND_CENSORSHIP;
     set_kind(f, kind);
@@ -729,7 +744,8 @@ bool cs_fp_match_http(const cs_fp_db *db, const cs_fp_http *r, cs_fp_match *out)
   cs_buf head;
   cs_buf_init(&head, 1u << 20);
   for (size_t i = 0; i < r->nheaders; i++)
-    cs_buf_printf(&head, "%s: %s\r\n", r->hnames[i] ? r->hnames[i] : "", r->hvalues[i] ? r->hvalues[i] : "");
+    cs_buf_printf(&head, "%s: %s\r\n", r->hnames[i] ? r->hnames[i] : "",
+                  r->hvalues[i] ? r->hvalues[i] : "");
   size_t headlen = head.len;
   cs_buf whole;
   cs_buf_init(&whole, 0);
@@ -804,7 +820,8 @@ bool cs_fp_match_dns(const cs_fp_db *db, const char *answer, cs_fp_match *out) {
 }
 
 bool cs_fp_country_ok(const cs_fp_match *m, const char *cc) {
-  if (!m->expected_countries || !*m->expected_countries || !cc || !*cc || !strcmp(cc, "ZZ")) return true;
+  if (!m->expected_countries || !*m->expected_countries || !cc || !*cc || !strcmp(cc, "ZZ"))
+    return true;
   size_t l = strlen(cc);
   for (const char *p = m->expected_countries; *p;) {
     size_t k = strcspn(p, ",");

@@ -23,13 +23,13 @@ typedef enum {
 } cs_fp_kind;
 
 typedef struct {
-  const char *name;               /* e.g. "ooni.ir_0", "cl.isp_pk_nayatel_block_optin", "cp.b_nat_..." */
-  const char *source;             /* "ooni", "citizenlab", "censoredplanet", "censoredplanet-fp" */
-  const char *scope;              /* nat, isp, prod, inst, vbw, fp, injb, ... ("" if unknown) */
+  const char *name;   /* e.g. "ooni.ir_0", "cl.isp_pk_nayatel_block_optin", "cp.b_nat_..." */
+  const char *source; /* "ooni", "citizenlab", "censoredplanet", "censoredplanet-fp" */
+  const char *scope;  /* nat, isp, prod, inst, vbw, fp, injb, ... ("" if unknown) */
   const char *expected_countries; /* comma-separated ISO codes, "" = any */
   const char *location;           /* "body", "header.server", "dns", "response" ... */
   cs_fp_kind kind;
-  bool optin;                     /* kind == CS_FP_KIND_OPTIN */
+  bool optin; /* kind == CS_FP_KIND_OPTIN */
 } cs_fp_match;
 
 /* Loads every known file present in dir (missing files are skipped; at least one must load).

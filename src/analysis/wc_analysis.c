@@ -27,15 +27,15 @@ typedef struct {
   const cs_wc_obs *o;
   const cs_wc_options *opt;
   cs_wc_verdict *v;
-  const char *host;   /* URL host, IDNA/lower-cased ("" when unknown) */
+  const char *host; /* URL host, IDNA/lower-cased ("" when unknown) */
   bool host_is_ip;
-  bool https;         /* URL scheme */
-  bool ctl_ok;        /* usable control: present and no control_failure */
-  bool any_system;    /* some lookup used the system resolver (see probe_resolver()) */
-  const char *cc;     /* probe country for fingerprints (NULL = any) */
-  bool dns_expected_any;   /* an expected DNS failure at depth 0, any resolver (analysisext) */
-  bool th_empty_probe_ok;  /* the TH resolved nothing while the probe resolved something */
-  int64_t *ctl_asns;  /* ASNs of the TH's addresses (non-zero, known) */
+  bool https;             /* URL scheme */
+  bool ctl_ok;            /* usable control: present and no control_failure */
+  bool any_system;        /* some lookup used the system resolver (see probe_resolver()) */
+  const char *cc;         /* probe country for fingerprints (NULL = any) */
+  bool dns_expected_any;  /* an expected DNS failure at depth 0, any resolver (analysisext) */
+  bool th_empty_probe_ok; /* the TH resolved nothing while the probe resolved something */
+  int64_t *ctl_asns;      /* ASNs of the TH's addresses (non-zero, known) */
   size_t nctl_asns;
 } ctx;
 
@@ -67,16 +67,21 @@ static bool engine_is_doh(const char *e) { return e && !strcmp(e, "doh"); }
 
 /* The resolver the verdict is about: the system resolver; when a measurement has no system
  * lookup at all (our probe run with --resolver udp/DoH), the resolver it did use. */
-static bool probe_resolver(const ctx *c, const char *engine) { return engine_is_system(engine) || !c->any_system; }
+static bool probe_resolver(const ctx *c, const char *engine) {
+  return engine_is_system(engine) || !c->any_system;
+}
 /* DoH failures are ignored (ooni/probe#2274) unless DoH is the probe's own resolver. */
-static bool ignored_doh_failure(const ctx *c, const cs_wc_dns *d) { return c->any_system && engine_is_doh(d->engine); }
+static bool ignored_doh_failure(const ctx *c, const cs_wc_dns *d) {
+  return c->any_system && engine_is_doh(d->engine);
+}
 
 /* The domain of a DNS query, IDNA-normalised to compare with the URL host. */
 static bool same_domain(ctx *c, const char *qhost) {
   if (!qhost || !*c->host) return false;
   if (!strcasecmp(qhost, c->host)) return true;
   size_t l = strlen(qhost);
-  if (l > 0 && qhost[l - 1] == '.' && l - 1 == strlen(c->host) && !strncasecmp(qhost, c->host, l - 1))
+  if (l > 0 && qhost[l - 1] == '.' && l - 1 == strlen(c->host) &&
+      !strncasecmp(qhost, c->host, l - 1))
     return true;
   /* unicode vs punycode */
   char err[64];
@@ -174,20 +179,39 @@ static const char *hdr_get(const cs_wc_header *h, size_t n, const char *name) {
 /* ---- a.4.2 HTTP comparisons -------------------------------------------------------------- */
 
 /* probe-cli model/http.go + webconnectivity: headers every server sends (excluded). */
-static const char *const common_headers[] = {
-    "date", "content-type", "server", "cache-control", "vary", "set-cookie", "location",
-    "expires", "x-powered-by", "content-encoding", "last-modified", "accept-ranges", "pragma",
-    "x-frame-options", "etag", "x-content-type-options", "age", "via", "p3p",
-    "x-xss-protection", "content-language", "cf-ray", "strict-transport-security", "link",
-    "x-varnish"};
+static const char *const common_headers[] = {"date",
+                                             "content-type",
+                                             "server",
+                                             "cache-control",
+                                             "vary",
+                                             "set-cookie",
+                                             "location",
+                                             "expires",
+                                             "x-powered-by",
+                                             "content-encoding",
+                                             "last-modified",
+                                             "accept-ranges",
+                                             "pragma",
+                                             "x-frame-options",
+                                             "etag",
+                                             "x-content-type-options",
+                                             "age",
+                                             "via",
+                                             "p3p",
+                                             "x-xss-protection",
+                                             "content-language",
+                                             "cf-ray",
+                                             "strict-transport-security",
+                                             "link",
+                                             "x-varnish"};
 
 /* censorscope deviation (docs/analysis.md): message-framing and hop-by-hop fields say how
  * bytes travel, not which site sent them, yet any two servers share them; OONI's list
  * misses them, so a blockpage served with "Connection" or "Content-Length" "matches" the
  * real site's headers (the archive.org measurement, the testbed's httpDiff cases). */
-static const char *const framing_headers[] = {"connection", "keep-alive", "content-length",
-                                              "transfer-encoding", "proxy-connection", "te",
-                                              "trailer", "upgrade"};
+static const char *const framing_headers[] = {
+    "connection",       "keep-alive", "content-length", "transfer-encoding",
+    "proxy-connection", "te",         "trailer",        "upgrade"};
 
 static bool is_framing_header(const char *lname) {
   for (size_t i = 0; i < sizeof framing_headers / sizeof *framing_headers; i++)
@@ -288,7 +312,9 @@ static bool titles_match(cs_arena *a, const char *pt, const char *ct) {
   return true;
 }
 
-static bool status_is_final(int code) { return (code >= 200 && code < 300) || (code >= 400 && code < 600); }
+static bool status_is_final(int code) {
+  return (code >= 200 && code < 300) || (code >= 400 && code < 600);
+}
 
 /* Fills body_proportion .. title_match for response h against the control (lte or v0.4). */
 static void http_compare(ctx *c, const cs_wc_http *h, bool lte) {
@@ -309,9 +335,9 @@ static void http_compare(ctx *c, const cs_wc_http *h, bool lte) {
   }
   if (lte) {
     if (cc > 0)
-      v->headers_match = headers_match(c->a, h->headers, h->nheaders, ct->http_headers,
-                                       ct->nhttp_headers, false,
-                                       !c->opt->ooni_strict && !h->body_is_truncated);
+      v->headers_match =
+          headers_match(c->a, h->headers, h->nheaders, ct->http_headers, ct->nhttp_headers, false,
+                        !c->opt->ooni_strict && !h->body_is_truncated);
     if (!h->body_is_truncated && pc > 0 && cc > 0)
       v->title_match = titles_match(c->a, h->title, ct->http_title) ? CS_WC_YES : CS_WC_NO;
   } else {
@@ -332,7 +358,9 @@ static bool http_diff(const cs_wc_verdict *v) {
 
 /* ---- verdict setters (a.5.2) ------------------------------------------------------------- */
 
-static bool dns_inconsistent(const cs_wc_verdict *v) { return streq(v->dns_consistency, "inconsistent"); }
+static bool dns_inconsistent(const cs_wc_verdict *v) {
+  return streq(v->dns_consistency, "inconsistent");
+}
 
 static void set_false(cs_wc_verdict *v, const char *why) {
   v->blocking = CS_WC_BLOCKING_FALSE;
@@ -385,8 +413,12 @@ static bool resolved_by(const ctx *c, const char *ip, bool system_only) {
   return false;
 }
 
-static bool tls_addr_is(const cs_wc_tls *t, const char *ip, int port) { return t->port == port && ip_eq(t->ip, ip); }
-static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) { return h->port == port && ip_eq(h->ip, ip); }
+static bool tls_addr_is(const cs_wc_tls *t, const char *ip, int port) {
+  return t->port == port && ip_eq(t->ip, ip);
+}
+static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) {
+  return h->port == port && ip_eq(h->ip, ip);
+}
 
 /* Endpoint observations keyed by transaction (minipipeline/observation.go): TCP connect, plus
  * the TLS handshake and HTTP round trip with the same transaction_id (or, when there are no
@@ -410,7 +442,8 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
       const cs_wc_tls *s = &o->tls[j];
       if (tls_used[j]) continue;
       bool m = t->tags.txid ? s->tags.txid == t->tags.txid
-                            : (!s->tags.txid && depth_of(&s->tags) == x->depth && tls_addr_is(s, t->ip, t->port));
+                            : (!s->tags.txid && depth_of(&s->tags) == x->depth &&
+                               tls_addr_is(s, t->ip, t->port));
       if (m) {
         x->tls = s;
         tls_used[j] = true;
@@ -421,7 +454,8 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
       const cs_wc_http *h = &o->http[j];
       if (http_used[j]) continue;
       bool m = t->tags.txid ? h->tags.txid == t->tags.txid
-                            : (!h->tags.txid && depth_of(&h->tags) == x->depth && http_addr_is(h, t->ip, t->port));
+                            : (!h->tags.txid && depth_of(&h->tags) == x->depth &&
+                               http_addr_is(h, t->ip, t->port));
       if (m) {
         x->http = h;
         http_used[j] = true;
@@ -451,7 +485,8 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
     const cs_wc_http *h = &o->http[j];
     ep_obs *x = NULL;
     for (size_t k = first_orphan; k < n && !x; k++)
-      if (!e[k].http && e[k].depth == depth_of(&h->tags) && h->ip && e[k].port == h->port && ip_eq(e[k].ip, h->ip))
+      if (!e[k].http && e[k].depth == depth_of(&h->tags) && h->ip && e[k].port == h->port &&
+          ip_eq(e[k].ip, h->ip))
         x = &e[k];
     if (!x) {
       if (n >= cap) break;
@@ -555,7 +590,8 @@ static bool lte_rule_ep(ctx *c, const ep_obs *e) {
     if (!ctl_http) return set_nil(v, "lte.http.final_no_control"), true;
     /* deviation (docs/analysis.md 7): the TH could not fetch the page, so there is nothing
      * to compare with; probe-cli calls that http-diff, v0.4 (a.5.1 rule 6) undetermined */
-    if (ct->http_failure && !c->opt->ooni_strict) return set_nil(v, "lte.http.final_control_http_failed"), true;
+    if (ct->http_failure && !c->opt->ooni_strict)
+      return set_nil(v, "lte.http.final_control_http_failed"), true;
     if (!http_diff(v)) return set_false(v, "lte.http.final_matches_control"), true;
     return set_string(v, CS_WC_BLOCKING_HTTP_DIFF, "lte.http.diff"), true;
   }
@@ -569,7 +605,8 @@ static bool lte_rule_ep(ctx *c, const ep_obs *e) {
   if (type == T_TLS) {
     v->http_experiment_failure = f;
     const cs_wc_ctl_ep *t = c->ctl_ok ? ctl_tls(ct, e->ip, e->port) : NULL;
-    if (t && e->tls->server_name && t->server_name && strcmp(t->server_name, e->tls->server_name)) t = NULL;
+    if (t && e->tls->server_name && t->server_name && strcmp(t->server_name, e->tls->server_name))
+      t = NULL;
     if (!t) {
       if (!ctl_http) return set_nil(v, "lte.tls.failure_no_control"), true;
       return set_string(v, CS_WC_BLOCKING_HTTP_FAILURE, "lte.tls.failure_no_tls_control"), true;
@@ -627,7 +664,8 @@ static bool lte_rule_dns(ctx *c, const cs_wc_dns *d) {
   if (!all_loopback(ips, n)) return false;
   if (all_loopback((const char *const *)ct->dns_addrs, ct->ndns_addrs))
     return set_down(v, "lte.dns.loopback_both"), true;
-  if (ctl_ip_count(ct) > 0) return set_string(v, CS_WC_BLOCKING_DNS, "lte.dns.loopback_probe_only"), true;
+  if (ctl_ip_count(ct) > 0)
+    return set_string(v, CS_WC_BLOCKING_DNS, "lte.dns.loopback_probe_only"), true;
   return false;
 }
 
@@ -651,7 +689,8 @@ static int walk_cmp(const void *pa, const void *pb) {
 /* IPv6 connect failures that look like a host without IPv6 (minipipeline utils): not blocking */
 static bool misconfigured_ipv6(const ep_obs *e) {
   return e->ip && strchr(e->ip, ':') && e->tcp &&
-         (streq(e->tcp->failure, "host_unreachable") || streq(e->tcp->failure, "network_unreachable"));
+         (streq(e->tcp->failure, "host_unreachable") ||
+          streq(e->tcp->failure, "network_unreachable"));
 }
 
 /* x_blocking_flags and x_null_null_flags (analysisext.go, a.5.2 "Extended flags") over ALL
@@ -674,7 +713,8 @@ static void lte_ext_flags(ctx *c, const ep_obs *eps, size_t neps) {
       else if (e->tcp->failure && !misconfigured_ipv6(e)) v->blocking_flags |= 2;
     }
     const cs_wc_ctl_ep *s = c->ctl_ok && e->tls ? ctl_tls(ct, e->ip, e->port) : NULL;
-    if (s && e->tls->server_name && s->server_name && strcmp(s->server_name, e->tls->server_name)) s = NULL;
+    if (s && e->tls->server_name && s->server_name && strcmp(s->server_name, e->tls->server_name))
+      s = NULL;
     if (e->tls && e->depth == 0 && s) {
       if (e->tls->failure && s->failure) v->null_null_flags |= 4;
       else if (e->tls->failure) v->blocking_flags |= 4;
@@ -688,7 +728,8 @@ static void lte_ext_flags(ctx *c, const ep_obs *eps, size_t neps) {
       if (!over_tls && ctl_http_ok) {
         cs_wc_verdict tmp;
         memset(&tmp, 0, sizeof tmp);
-        tmp.body_length_match = tmp.status_code_match = tmp.headers_match = tmp.title_match = CS_WC_UNKNOWN;
+        tmp.body_length_match = tmp.status_code_match = tmp.headers_match = tmp.title_match =
+            CS_WC_UNKNOWN;
         ctx c2 = *c;
         c2.v = &tmp;
         http_compare(&c2, e->http, true);
@@ -700,8 +741,8 @@ static void lte_ext_flags(ctx *c, const ep_obs *eps, size_t neps) {
    * where there is no control to compare with, are "unexplained" blocking */
   if (!final_seen && ctl_http_ok) {
     for (size_t i = 0; i < o->ndns; i++)
-      if (o->dns[i].failure && depth_of(&o->dns[i].tags) > 0 && !ignored_doh_failure(c, &o->dns[i]) &&
-          !aaaa_no_answer(&o->dns[i]))
+      if (o->dns[i].failure && depth_of(&o->dns[i].tags) > 0 &&
+          !ignored_doh_failure(c, &o->dns[i]) && !aaaa_no_answer(&o->dns[i]))
         v->blocking_flags |= 1;
     for (size_t i = 0; i < neps; i++) {
       const ep_obs *e = &eps[i];
@@ -742,10 +783,13 @@ static void lte(ctx *c) {
   if (!items) return;
   for (size_t i = 0; i < neps; i++)
     if (eps[i].classic)
-      items[n] = (walk_item){eps[i].depth, ep_type(&eps[i]), ep_failure(&eps[i]), n, &eps[i], NULL}, n++;
+      items[n] = (walk_item){eps[i].depth, ep_type(&eps[i]), ep_failure(&eps[i]), n, &eps[i], NULL},
+      n++;
   for (size_t i = 0; i < o->ndns; i++)
     if (dns_classic(c, &o->dns[i]))
-      items[n] = (walk_item){depth_of(&o->dns[i].tags), T_DNS, o->dns[i].failure, n, NULL, &o->dns[i]}, n++;
+      items[n] =
+          (walk_item){depth_of(&o->dns[i].tags), T_DNS, o->dns[i].failure, n, NULL, &o->dns[i]},
+      n++;
   qsort(items, n, sizeof *items, walk_cmp);
   for (size_t i = 0; i < n; i++)
     if (items[i].ep ? lte_rule_ep(c, items[i].ep) : lte_rule_dns(c, items[i].dns)) return;
@@ -782,7 +826,9 @@ static void dns_v04(ctx *c, bool legacy) {
     }
   } else {
     if (pf && cf) {
-      v->dns_consistency = cs_th_failure_is(cf, CS_THF_DNS_NAME_ERROR) && is_nxdomain_like(pf) ? "consistent" : "inconsistent";
+      v->dns_consistency = cs_th_failure_is(cf, CS_THF_DNS_NAME_ERROR) && is_nxdomain_like(pf)
+                               ? "consistent"
+                               : "inconsistent";
       return;
     }
     if (pf || cf) {
@@ -823,16 +869,19 @@ static void v04(ctx *c) {
   if (r0 && !r0->failure && r0->url && !strncasecmp(r0->url, "https://", 8))
     return set_false(v, "v0.4.https_success");
   if (!c->ctl_ok) {
-    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.control_failure";
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN,
+    v->reason = "v0.4.control_failure";
     return;
   }
   const char *df = v->dns_experiment_failure;
   if (is_nxdomain_like(df) && streq(v->dns_consistency, "consistent")) {
-    v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_YES, v->reason = "v0.4.nxdomain_consistent";
+    v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_YES,
+    v->reason = "v0.4.nxdomain_consistent";
     return;
   }
   if (incons && is_nxdomain_like(df)) {
-    v->blocking = CS_WC_BLOCKING_DNS, v->accessible = CS_WC_NO, v->reason = "v0.4.nxdomain_inconsistent";
+    v->blocking = CS_WC_BLOCKING_DNS, v->accessible = CS_WC_NO,
+    v->reason = "v0.4.nxdomain_inconsistent";
     return;
   }
   size_t attempts = o->ntcp, ok = 0;
@@ -844,11 +893,13 @@ static void v04(ctx *c) {
     return;
   }
   if (ct->http_failure || !ct->http_present) {
-    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.control_http_failed";
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN,
+    v->reason = "v0.4.control_http_failed";
     return;
   }
   if (!r0) {
-    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.no_requests";
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN,
+    v->reason = "v0.4.no_requests";
     return;
   }
   if (r0->failure) {
@@ -858,10 +909,10 @@ static void v04(ctx *c) {
         streq(f, "generic_timeout_error") || streq(f, "ssl_invalid_hostname") ||
         streq(f, "ssl_invalid_certificate") || streq(f, "ssl_unknown_authority"))
       b = CS_WC_BLOCKING_HTTP_FAILURE;
-    else if (streq(f, "dns_nxdomain_error"))
-      b = CS_WC_BLOCKING_DNS;
+    else if (streq(f, "dns_nxdomain_error")) b = CS_WC_BLOCKING_DNS;
     if (b == CS_WC_BLOCKING_NULL) {
-      v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "v0.4.http_failure_unclassified";
+      v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN,
+      v->reason = "v0.4.http_failure_unclassified";
       return;
     }
     if (o->nhttp == 1 && incons) b = CS_WC_BLOCKING_DNS;
@@ -886,7 +937,8 @@ static void legacy(ctx *c) {
   const char *pf = r0 ? r0->failure : o->recorded.http_experiment_failure, *cf = ct->http_failure;
   v->http_experiment_failure = pf;
   if (!c->ctl_ok) {
-    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "legacy.control_failure";
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN,
+    v->reason = "legacy.control_failure";
     return;
   }
   dns_v04(c, true);
@@ -902,14 +954,16 @@ static void legacy(ctx *c) {
   if (r0 && !pf && !cf && ct->http_present) {
     http_compare(c, r0, false);
     expected_page = (v->body_length_match == CS_WC_YES || v->headers_match == CS_WC_YES ||
-                     v->title_match == CS_WC_YES) && v->status_code_match != CS_WC_NO;
+                     v->title_match == CS_WC_YES) &&
+                    v->status_code_match != CS_WC_NO;
   }
   if (cons && !tcp_ok && pf) {
     v->blocking = CS_WC_BLOCKING_TCP_IP, v->reason = "legacy.tcp_blocked";
   } else if (cons && tcp_ok && !expected_page && r0 && !pf && !cf) {
     v->blocking = CS_WC_BLOCKING_HTTP_DIFF, v->reason = "legacy.http_diff";
   } else if (cons && tcp_ok && pf && !cf) {
-    v->blocking = cs_th_failure_is(pfw, CS_THF_DNS_LOOKUP_ERROR) ? CS_WC_BLOCKING_DNS : CS_WC_BLOCKING_HTTP_FAILURE;
+    v->blocking = cs_th_failure_is(pfw, CS_THF_DNS_LOOKUP_ERROR) ? CS_WC_BLOCKING_DNS
+                                                                 : CS_WC_BLOCKING_HTTP_FAILURE;
     v->reason = "legacy.http_failure";
   } else if (incons && !expected_page) {
     v->blocking = CS_WC_BLOCKING_DNS, v->reason = "legacy.dns_inconsistent";
@@ -924,26 +978,30 @@ static void legacy(ctx *c) {
 
 /* Server-side blocks that the site (or its CDN) shows to the probe: not censorship
  * (ooni/probe#2661, #2528, #1734). Returns a short name or NULL. */
-static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *ct, const cs_wc_verdict *v) {
+static const char *server_side_block(const cs_wc_http *h, const cs_wc_control *ct,
+                                     const cs_wc_verdict *v) {
   if (!h || h->failure || h->code <= 0) return NULL;
   const char *server = hdr_get(h->headers, h->nheaders, "server");
   const char *title = h->title ? h->title : "";
   int code = h->code;
-  bool cf = (server && !strncasecmp(server, "cloudflare", 10)) || hdr_get(h->headers, h->nheaders, "cf-ray");
+  bool cf = (server && !strncasecmp(server, "cloudflare", 10)) ||
+            hdr_get(h->headers, h->nheaders, "cf-ray");
   if (hdr_get(h->headers, h->nheaders, "cf-mitigated")) return "cloudflare_challenge";
   if (strstr(title, "Just a moment...") || strstr(title, "Attention Required! | Cloudflare"))
     return "cloudflare_challenge";
   if (cf && (code == 403 || code == 429 || code == 503)) return "cloudflare_block";
-  if (server && !strncasecmp(server, "AkamaiGHost", 11) && code == 403) return "akamai_access_denied";
+  if (server && !strncasecmp(server, "AkamaiGHost", 11) && code == 403)
+    return "akamai_access_denied";
   if (code == 403 && strstr(title, "Access Denied") && server && strcasestr(server, "akamai"))
     return "akamai_access_denied";
   const char *xcache = hdr_get(h->headers, h->nheaders, "x-cache");
   if (code == 403 && xcache && strcasestr(xcache, "cloudfront")) return "cloudfront_block";
-  if (hdr_get(h->headers, h->nheaders, "x-iinfo") && (code == 403 || code == 200) &&
-      h->body && h->body_len && memmem(h->body, h->body_len, "Incapsula", 9))
+  if (hdr_get(h->headers, h->nheaders, "x-iinfo") && (code == 403 || code == 200) && h->body &&
+      h->body_len && memmem(h->body, h->body_len, "Incapsula", 9))
     return "imperva_incapsula";
   if (hdr_get(h->headers, h->nheaders, "x-sucuri-block")) return "sucuri_block";
-  if (server && !strncasecmp(server, "ddos-guard", 10) && (code == 403 || code == 503)) return "ddos_guard";
+  if (server && !strncasecmp(server, "ddos-guard", 10) && (code == 403 || code == 503))
+    return "ddos_guard";
   /* a geo-block by the site itself: 403/451 while the control got a 2xx, carrying an
    * uncommon header that the control's response also has (headers_match): site-specific
    * headers that a middlebox would not know. A bare 451 is often a censor (RFC 7725 use by
@@ -980,7 +1038,8 @@ static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, b
     const char **hn = cs_arena_alloc(c->a, (h->nheaders + 1) * sizeof *hn);
     const char **hv = cs_arena_alloc(c->a, (h->nheaders + 1) * sizeof *hv);
     if (!hn || !hv) return;
-    for (size_t k = 0; k < h->nheaders; k++) hn[k] = h->headers[k].name, hv[k] = h->headers[k].value;
+    for (size_t k = 0; k < h->nheaders; k++)
+      hn[k] = h->headers[k].name, hv[k] = h->headers[k].value;
     cs_fp_http r = {hn, hv, h->nheaders, h->body, h->body_len};
     cs_fp_match m;
     if (!cs_fp_match_http(db, &r, &m)) continue;
@@ -1012,12 +1071,13 @@ static void deviations(ctx *c) {
   bool dns_any_cens = dfound && censorship(&dm, cc); /* evidence even from a foreign resolver */
   if (dfound || hfound) {
     v->blockpage_found = true;
-    if (hfound && (!dfound || http_cens || dns_sys_optin || hm.kind <= dm.kind) && !(dns_any_cens && !http_cens))
+    if (hfound && (!dfound || http_cens || dns_sys_optin || hm.kind <= dm.kind) &&
+        !(dns_any_cens && !http_cens))
       v->blockpage = hm;
-    else
-      v->blockpage = dm;
+    else v->blockpage = dm;
     v->blockpage_confirmed = dns_any_cens || http_cens;
-    v->blockpage_optin = !v->blockpage_confirmed && (dns_sys_optin || v->blockpage.kind == CS_FP_KIND_OPTIN);
+    v->blockpage_optin =
+        !v->blockpage_confirmed && (dns_sys_optin || v->blockpage.kind == CS_FP_KIND_OPTIN);
   }
   if (c->opt->ooni_strict) return;
 
@@ -1034,7 +1094,8 @@ static void deviations(ctx *c) {
     /* 2. no usable control: never a blocking verdict from inference alone */
     if (!c->ctl_ok && v->blocking != CS_WC_BLOCKING_NULL &&
         !(v->blocking == CS_WC_BLOCKING_FALSE && v->accessible == CS_WC_YES &&
-          (!strcmp(v->reason, "lte.http.final_over_tls") || !strcmp(v->reason, "v0.4.https_success")))) {
+          (!strcmp(v->reason, "lte.http.final_over_tls") ||
+           !strcmp(v->reason, "v0.4.https_success")))) {
       v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN, v->reason = "no_control";
     }
     /* 3. server-side blocks shown to the probe only are not censorship */
@@ -1044,7 +1105,8 @@ static void deviations(ctx *c) {
       if (!ss && hfound && hm.kind == CS_FP_KIND_FALSE_POSITIVE && hresp == fin) ss = hm.name;
       if (ss) {
         v->server_side_block = ss;
-        v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_NO, v->reason = "server_side_block";
+        v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_NO,
+        v->reason = "server_side_block";
       }
     }
   }
@@ -1054,7 +1116,8 @@ static void deviations(ctx *c) {
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
-void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options *opt, cs_wc_verdict *v) {
+void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options *opt,
+                           cs_wc_verdict *v) {
   static const cs_wc_options defopt = {0};
   memset(v, 0, sizeof *v);
   v->body_length_match = v->status_code_match = v->headers_match = v->title_match = CS_WC_UNKNOWN;
@@ -1075,7 +1138,8 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
     c.https = !strcmp(u.scheme, "https");
   }
   c.ctl_ok = o->ctl.present && !o->control_failure;
-  for (size_t i = 0; i < o->ndns && !c.any_system; i++) c.any_system = engine_is_system(o->dns[i].engine);
+  for (size_t i = 0; i < o->ndns && !c.any_system; i++)
+    c.any_system = engine_is_system(o->dns[i].engine);
   ctl_asns_init(&c);
 
   cs_wc_algo algo = opt->algo;
@@ -1110,8 +1174,8 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
   (void)cs_wc_outcome_compute(a, &sum, &v->outcome);
 }
 
-int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *tk, const char *input, const char *test_version,
-                            const cs_wc_options *opt, cs_wc_verdict *v) {
+int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *tk, const char *input,
+                            const char *test_version, const cs_wc_options *opt, cs_wc_verdict *v) {
   cs_wc_obs o;
   int rc = cs_wc_obs_read_test_keys(a, tk, input, test_version, &o);
   cs_wc_verdict_compute(a, &o, opt, v);

@@ -54,25 +54,26 @@ typedef struct {
   const char *dns_consistency;        /* "consistent" / "inconsistent" / NULL */
   const char *http_experiment_failure;
   cs_wc_tri body_length_match, status_code_match, headers_match, title_match;
-  double body_proportion;             /* 0 when not computable */
+  double body_proportion; /* 0 when not computable */
   cs_wc_blocking blocking;
   cs_wc_tri accessible;
   /* extras */
-  const char *algorithm;        /* "lte", "v0.4", "legacy" */
-  const char *reason;           /* x_analysis_reason: the rule that decided, e.g. "lte.tcp.probe_only" */
+  const char *algorithm; /* "lte", "v0.4", "legacy" */
+  const char *reason;    /* x_analysis_reason: the rule that decided, e.g. "lte.tcp.probe_only" */
   const char *ooni_blocking_note; /* when a deviation changed OONI's verdict: what OONI would say */
-  cs_wc_blocking ooni_blocking; /* OONI's verdict: the same algorithm with ooni_strict, no fingerprints */
+  cs_wc_blocking
+      ooni_blocking; /* OONI's verdict: the same algorithm with ooni_strict, no fingerprints */
   cs_wc_tri ooni_accessible;
   const char *server_side_block; /* x_server_side_block: e.g. "cloudflare_challenge", NULL */
   bool blockpage_found;          /* a fingerprint matched (any kind) */
   cs_fp_match blockpage;         /* the best match */
   bool blockpage_confirmed;      /* censorship fingerprint => confirmed blocking */
   bool blockpage_optin;          /* x_blockpage_optin */
-  int dns_flags;                 /* x_dns_flags (LTE only): 1 bogon, 2 unexpected failure, 4 invalid */
-  int blocking_flags;            /* x_blocking_flags (LTE): 1 DNS, 2 TCP, 4 TLS, 8 HTTP, 16 diff, 32 ok */
-  int null_null_flags;           /* x_null_null_flags (LTE): 1 DNS, 2 TCP, 4 TLS expected failures,
+  int dns_flags;       /* x_dns_flags (LTE only): 1 bogon, 2 unexpected failure, 4 invalid */
+  int blocking_flags;  /* x_blocking_flags (LTE): 1 DNS, 2 TCP, 4 TLS, 8 HTTP, 16 diff, 32 ok */
+  int null_null_flags; /* x_null_null_flags (LTE): 1 DNS, 2 TCP, 4 TLS expected failures,
                                     8 HTTPS without control, 16 TH resolved nothing */
-  cs_outcome outcome;            /* x_outcome, x_censorship, x_evidence (wc_outcome.c) */
+  cs_outcome outcome;  /* x_outcome, x_censorship, x_evidence (wc_outcome.c) */
 } cs_wc_verdict;
 
 /* From observations. Always fills *v. */
@@ -85,8 +86,7 @@ int cs_wc_analyze(cs_arena *a, const cs_jval *measurement, const cs_wc_options *
                   cs_wc_verdict *v);
 /* From test keys alone (the probe's in-memory measurement). */
 int cs_wc_analyze_test_keys(cs_arena *a, const cs_jval *test_keys, const char *input,
-                            const char *test_version, const cs_wc_options *opt,
-                            cs_wc_verdict *v);
+                            const char *test_version, const cs_wc_options *opt, cs_wc_verdict *v);
 
 /* Writes the verdict keys into an already-open JSON object: OONI's keys with OONI's types,
  * then x_analysis_reason, x_analysis_algorithm, x_dns_flags, x_blocking_flags and
@@ -102,21 +102,20 @@ const char *cs_wc_blocking_str(cs_wc_blocking b);
 /* Writes the blocking value with its JSON type (false / null / string). */
 void cs_wc_write_blocking(cs_jw *w, cs_wc_blocking b);
 
-
 /* ---- outcome (wc_outcome.c) ---------------------------------------------------------------
  * One outcome per measurement, computed once from the verdict and written with it (x_outcome,
  * x_censorship, x_evidence: record/outcome.h). The X-macro keeps key, label and "counts as
  * censorship" together; rules in docs/report.md "Outcomes". */
-#define CS_WC_OUTCOMES(X)                                                                      \
-  X(ACCESSIBLE, "accessible", "Accessible", 0)                                                 \
-  X(DNS, "dns", "DNS tampering", 1)                                                            \
-  X(TCP_IP, "tcp_ip", "TCP/IP blocking", 1)                                                    \
-  X(TLS, "tls", "TLS/SNI interference", 1)                                                     \
-  X(HTTP_FAILURE, "http_failure", "HTTP failure", 1)                                           \
-  X(BLOCKPAGE, "blockpage", "Blockpage / HTTP diff", 1)                                        \
-  X(OPTIN, "optin", "Opt-in filter (not censorship)", 0)                                       \
-  X(SERVER_SIDE, "server_side", "Blocked by the site or its CDN", 0)                           \
-  X(SITE_DOWN, "site_down", "Site down", 0)                                                    \
+#define CS_WC_OUTCOMES(X)                                                                          \
+  X(ACCESSIBLE, "accessible", "Accessible", 0)                                                     \
+  X(DNS, "dns", "DNS tampering", 1)                                                                \
+  X(TCP_IP, "tcp_ip", "TCP/IP blocking", 1)                                                        \
+  X(TLS, "tls", "TLS/SNI interference", 1)                                                         \
+  X(HTTP_FAILURE, "http_failure", "HTTP failure", 1)                                               \
+  X(BLOCKPAGE, "blockpage", "Blockpage / HTTP diff", 1)                                            \
+  X(OPTIN, "optin", "Opt-in filter (not censorship)", 0)                                           \
+  X(SERVER_SIDE, "server_side", "Blocked by the site or its CDN", 0)                               \
+  X(SITE_DOWN, "site_down", "Site down", 0)                                                        \
   X(UNDETERMINED, "undetermined", "Undetermined", 0)
 
 typedef enum {
@@ -138,11 +137,11 @@ typedef struct {
   int accessible;
   const char *dns_consistency, *dns_experiment_failure, *http_experiment_failure;
   const char *control_failure;
-  const char *dns_answers; /* system-resolver A/AAAA answers (CNAMEs if none), space separated */
-  const char *tcp_failure; /* "ip:port failure" of the first failed TCP connect */
-  const char *tls_failure; /* failure of the first failed TLS handshake */
-  int tls_ok;              /* TLS handshakes that succeeded */
-  int http_status;         /* status of the newest response (requests[0]), 0 none */
+  const char *dns_answers;    /* system-resolver A/AAAA answers (CNAMEs if none), space separated */
+  const char *tcp_failure;    /* "ip:port failure" of the first failed TCP connect */
+  const char *tls_failure;    /* failure of the first failed TLS handshake */
+  int tls_ok;                 /* TLS handshakes that succeeded */
+  int http_status;            /* status of the newest response (requests[0]), 0 none */
   const char *blockpage_name; /* x_blockpage.name */
   bool blockpage_optin;
   const char *server_side_block;

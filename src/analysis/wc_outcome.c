@@ -135,8 +135,9 @@ const char *cs_wc_outcome_evidence(const cs_wc_summary *s, cs_wc_outcome_id o, c
   const char *hf = s->http_experiment_failure;
   switch (o) {
   case CS_WC_OUT_DNS:
-    if (bp) snprintf(buf, len, "DNS answer is the blockpage server %s (%s)", bp,
-                     s->dns_answers ? s->dns_answers : "");
+    if (bp)
+      snprintf(buf, len, "DNS answer is the blockpage server %s (%s)", bp,
+               s->dns_answers ? s->dns_answers : "");
     else if (s->dns_experiment_failure)
       snprintf(buf, len, "DNS lookup failed: %s", s->dns_experiment_failure);
     else if (s->dns_answers) snprintf(buf, len, "unexpected DNS answer: %s", s->dns_answers);

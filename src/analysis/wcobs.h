@@ -32,16 +32,16 @@ typedef struct {
 
 /* Common per-event tags. */
 typedef struct {
-  int64_t txid;        /* 0 when absent */
-  int depth;           /* from tag depth=N; -1 when absent */
-  cs_wc_tri fetch_body;/* tag fetch_body=true|false */
-  bool classic;        /* tag "classic" */
+  int64_t txid;         /* 0 when absent */
+  int depth;            /* from tag depth=N; -1 when absent */
+  cs_wc_tri fetch_body; /* tag fetch_body=true|false */
+  bool classic;         /* tag "classic" */
 } cs_wc_tags;
 
 typedef struct {
   cs_wc_tags tags;
-  const char *engine;     /* NULL when absent (old probes: system resolver) */
-  const char *failure;    /* NULL on success */
+  const char *engine;  /* NULL when absent (old probes: system resolver) */
+  const char *failure; /* NULL on success */
   const char *hostname;
   const char *query_type;
   cs_wc_answer *answers;
@@ -76,13 +76,13 @@ typedef struct {
   const char *ip;      /* canonical IP of address, NULL when unknown */
   int port;
   const char *failure;
-  int code;            /* 0 when no response */
+  int code; /* 0 when no response */
   cs_wc_header *headers;
   size_t nheaders;
   const uint8_t *body; /* decoded; NULL when absent */
   size_t body_len;
   bool body_is_truncated;
-  const char *title;   /* <title> of the body (util/title.h), "" when none */
+  const char *title; /* <title> of the body (util/title.h), "" when none */
 } cs_wc_http;
 
 /* The control (test_keys.control): the THResponse as thproto reads it (thproto/thproto.h). */
@@ -96,7 +96,7 @@ typedef struct {
   int blocking; /* cs_wc_blocking value (see wc_analysis.h) */
   cs_wc_tri accessible;
   const char *dns_consistency;
-  const char *dns_experiment_failure;  /* as recorded (old probes: sometimes no requests) */
+  const char *dns_experiment_failure; /* as recorded (old probes: sometimes no requests) */
   const char *http_experiment_failure;
 } cs_wc_recorded;
 

@@ -52,7 +52,9 @@ typedef struct {
   size_t other_n, other_same, other_differ; /* nettests other than web_connectivity */
 } state;
 
-static const char *tri_str(cs_wc_tri t) { return t == CS_WC_YES ? "true" : t == CS_WC_NO ? "false" : "null"; }
+static const char *tri_str(cs_wc_tri t) {
+  return t == CS_WC_YES ? "true" : t == CS_WC_NO ? "false" : "null";
+}
 
 static void ktri(cs_jw *w, const char *k, cs_wc_tri t) {
   if (t == CS_WC_UNKNOWN) cs_jw_knull(w, k);
@@ -62,8 +64,10 @@ static void ktri(cs_jw *w, const char *k, cs_wc_tri t) {
 /* A measurement of another nettest, through its registry entry: recorded outcome vs ours. */
 static int analyze_other(state *s, const cs_nettest *nt, cs_arena *a, const cs_jval *m,
                          const char *where) {
-  cs_analysis_opts ao = {.fingerprints = s->opt.fingerprints, .ooni_strict = s->opt.ooni_strict,
-                         .algo = s->algo, .probe_cc = cs_json_get_str(m, "probe_cc", NULL)};
+  cs_analysis_opts ao = {.fingerprints = s->opt.fingerprints,
+                         .ooni_strict = s->opt.ooni_strict,
+                         .algo = s->algo,
+                         .probe_cc = cs_json_get_str(m, "probe_cc", NULL)};
   cs_outcome rec, ours;
   bool has_rec = cs_outcome_read(m, &rec) == 0;
   cs_buf b;
@@ -107,9 +111,12 @@ static int analyze_other(state *s, const cs_nettest *nt, cs_arena *a, const cs_j
   const char *input = cs_json_get_str(m, "input", NULL);
   printf("%s  %s\n", where, input ? input : "(no input)");
   printf("    %s %s: recorded outcome=%s | ours outcome=%s%s  %s%s%s%s\n", nt->name,
-         cs_json_get_str(m, "test_version", "?"), has_rec ? rec.key : "-",
-         rc == 0 ? ours.key : "-", rc == 0 && ours.censorship ? " (censorship)" : "",
-         rc < 0 ? "not-analysable" : !has_rec ? "no-recorded-verdict" : same ? "match" : "DIFFERENT",
+         cs_json_get_str(m, "test_version", "?"), has_rec ? rec.key : "-", rc == 0 ? ours.key : "-",
+         rc == 0 && ours.censorship ? " (censorship)" : "",
+         rc < 0     ? "not-analysable"
+         : !has_rec ? "no-recorded-verdict"
+         : same     ? "match"
+                    : "DIFFERENT",
          rc == 0 && ours.evidence ? "  (" : "", rc == 0 && ours.evidence ? ours.evidence : "",
          rc == 0 && ours.evidence ? ")" : "");
   return 0;
@@ -120,8 +127,8 @@ static int analyze_one(state *s, cs_arena *a, const cs_jval *m0, const char *whe
   const cs_jval *m = cs_wc_unwrap(a, m0);
   const char *tn = cs_json_get_str(m, "test_name", NULL);
   const cs_nettest *nt = tn ? cs_nettest_find(tn) : NULL;
-  if (!m || !cs_json_get(m, "test_keys") || (tn && strcmp(tn, "web_connectivity") &&
-                                             (!nt || !nt->analyze))) {
+  if (!m || !cs_json_get(m, "test_keys") ||
+      (tn && strcmp(tn, "web_connectivity") && (!nt || !nt->analyze))) {
     s->skipped++;
     if (!s->json) fprintf(stdout, "%s  skipped (%s)\n", where, tn ? tn : "not a measurement");
     return 1;
@@ -173,12 +180,16 @@ static int analyze_one(state *s, cs_arena *a, const cs_jval *m0, const char *whe
          o.test_version ? o.test_version : "?",
          has_rec ? cs_wc_blocking_str((cs_wc_blocking)o.recorded.blocking) : "-",
          has_rec ? tri_str(o.recorded.accessible) : "-", cs_wc_blocking_str(v.blocking),
-         tri_str(v.accessible), !has_rec ? "no-recorded-verdict" : same ? "match" : "DIFFERENT",
+         tri_str(v.accessible),
+         !has_rec ? "no-recorded-verdict"
+         : same   ? "match"
+                  : "DIFFERENT",
          v.algorithm ? v.algorithm : "?", v.reason ? v.reason : "?");
   if (v.blocking != v.ooni_blocking || v.accessible != v.ooni_accessible)
-    printf("    OONI's algorithm alone: blocking=%s accessible=%s\n", cs_wc_blocking_str(v.ooni_blocking),
-           tri_str(v.ooni_accessible));
-  if (v.server_side_block) printf("    server-side block (not censorship): %s\n", v.server_side_block);
+    printf("    OONI's algorithm alone: blocking=%s accessible=%s\n",
+           cs_wc_blocking_str(v.ooni_blocking), tri_str(v.ooni_accessible));
+  if (v.server_side_block)
+    printf("    server-side block (not censorship): %s\n", v.server_side_block);
   if (v.blockpage_found)
     printf("    fingerprint: %s (%s, scope %s%s%s, %s)%s%s\n", v.blockpage.name, v.blockpage.source,
            v.blockpage.scope, *v.blockpage.expected_countries ? ", expected " : "",
@@ -260,11 +271,13 @@ static int analyze_file(state *s, const char *path) {
 
 static int run(int argc, char **argv) {
   enum { O_FP = 1000, O_LABNET, O_ALGO, O_STRICT, O_JSON };
-  static const struct option opts[] = {
-      {"fingerprints", required_argument, 0, O_FP}, {"lab-net", required_argument, 0, O_LABNET},
-      {"algo", required_argument, 0, O_ALGO},       {"ooni-strict", no_argument, 0, O_STRICT},
-      {"json", no_argument, 0, O_JSON},             {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option opts[] = {{"fingerprints", required_argument, 0, O_FP},
+                                       {"lab-net", required_argument, 0, O_LABNET},
+                                       {"algo", required_argument, 0, O_ALGO},
+                                       {"ooni-strict", no_argument, 0, O_STRICT},
+                                       {"json", no_argument, 0, O_JSON},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   state s;
   memset(&s, 0, sizeof s);
   const char *fpdir = NULL;
@@ -330,7 +343,8 @@ static int run(int argc, char **argv) {
     if (analyze_file(&s, argv[i])) rc = 1;
   if (!s.json) {
     printf("\n%zu web_connectivity measurement(s): %zu match the recorded blocking, %zu differ; "
-           "%zu skipped\n", s.n, s.same, s.differ, s.skipped);
+           "%zu skipped\n",
+           s.n, s.same, s.differ, s.skipped);
     if (s.other_n)
       printf("%zu measurement(s) of other nettests: %zu match the recorded outcome, %zu differ\n",
              s.other_n, s.other_same, s.other_differ);
@@ -339,4 +353,5 @@ static int run(int argc, char **argv) {
   return rc;
 }
 
-const cs_command cs_cmd_analyze = {"analyze", "re-analyse stored web_connectivity measurements (ours or OONI's)", run};
+const cs_command cs_cmd_analyze = {
+    "analyze", "re-analyse stored web_connectivity measurements (ours or OONI's)", run};

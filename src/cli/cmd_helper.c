@@ -57,7 +57,20 @@ static const char usage_text[] =
     "exit status: 0 after SIGINT/SIGTERM, 1 when a listener or TLS setup fails, 2 on a\n"
     "usage error.\n";
 
-enum { O_LISTEN = 256, O_CA, O_LAB, O_INFL, O_CONNS, O_BODY, O_IDLE, O_REQT, O_CERT, O_KEY, O_RES, O_FBC };
+enum {
+  O_LISTEN = 256,
+  O_CA,
+  O_LAB,
+  O_INFL,
+  O_CONNS,
+  O_BODY,
+  O_IDLE,
+  O_REQT,
+  O_CERT,
+  O_KEY,
+  O_RES,
+  O_FBC
+};
 
 static const struct option longopts[] = {
     {"listen", required_argument, NULL, O_LISTEN},

@@ -23,21 +23,21 @@
 typedef struct {
   const cs_nettest *nt;
   cs_probe_opts *po;
-  cs_tally tally;  /* the outcomes so far */
-  size_t todo;     /* measurements this run will make */
-  double t0;       /* monotonic start */
-  bool progress;   /* live line on a terminal */
-  bool lines;      /* one line per measurement */
+  cs_tally tally; /* the outcomes so far */
+  size_t todo;    /* measurements this run will make */
+  double t0;      /* monotonic start */
+  bool progress;  /* live line on a terminal */
+  bool lines;     /* one line per measurement */
 } nt_cli;
 
 /* The word a measurement's line starts with. */
 static void outcome_word(const cs_outcome *o, char *out, size_t cap) {
-  const char *w = !o                                           ? "ERROR"
-                  : o->censorship                              ? "BLOCKED"
-                  : !strcmp(o->key, CS_OUTCOME_ACCESSIBLE)     ? "ok"
-                  : !strcmp(o->key, CS_OUTCOME_SITE_DOWN)      ? "DOWN"
-                  : !strcmp(o->key, CS_OUTCOME_UNDETERMINED)   ? "UNKNOWN"
-                                                               : NULL;
+  const char *w = !o                                         ? "ERROR"
+                  : o->censorship                            ? "BLOCKED"
+                  : !strcmp(o->key, CS_OUTCOME_ACCESSIBLE)   ? "ok"
+                  : !strcmp(o->key, CS_OUTCOME_SITE_DOWN)    ? "DOWN"
+                  : !strcmp(o->key, CS_OUTCOME_UNDETERMINED) ? "UNKNOWN"
+                                                             : NULL;
   if (w) {
     snprintf(out, cap, "%s", w);
     return;
@@ -171,9 +171,17 @@ int cs_cmd_nettest(const cs_nettest *nt, int argc, char **argv) {
   }
   if (go) go = (rc = cs_probe_opts_finish(&po, argc, argv, optind)) == 0;
   if (go) {
-    cs_run r = {.nettest = nt, .settings = settings, .probe = &po.cfg, .inputs = &po.inputs,
-                .parallel = po.parallel, .per_host = po.per_host, .out = po.out,
-                .store = po.store, .run_id = po.run_id, .on_meas = on_meas, .ctx = &c};
+    cs_run r = {.nettest = nt,
+                .settings = settings,
+                .probe = &po.cfg,
+                .inputs = &po.inputs,
+                .parallel = po.parallel,
+                .per_host = po.per_host,
+                .out = po.out,
+                .store = po.store,
+                .run_id = po.run_id,
+                .on_meas = on_meas,
+                .ctx = &c};
     c.todo = cs_run_todo(&r);
     c.lines = po.verbose || (nt->lines_by_default && !po.quiet);
     c.progress = !c.lines && !po.quiet && isatty(STDERR_FILENO);
@@ -181,8 +189,8 @@ int cs_cmd_nettest(const cs_nettest *nt, int argc, char **argv) {
     rc = cs_run_run(&r);
     if (c.progress) fputs("\r\033[K", stderr);
     if (r.skipped_done && !po.quiet)
-      fprintf(stderr, "%s: resumed: %zu %ss already measured in this run were skipped\n",
-              nt->name, r.skipped_done, nt->input == CS_INPUT_URL ? "URL" : "input");
+      fprintf(stderr, "%s: resumed: %zu %ss already measured in this run were skipped\n", nt->name,
+              r.skipped_done, nt->input == CS_INPUT_URL ? "URL" : "input");
     if (rc == 0 && r.measured + r.skipped_done == po.inputs.n) cs_probe_opts_run_end(&po);
     char line[1024];
     if (!po.quiet) fprintf(stderr, "%s\n", cs_tally_line(&c.tally, line, sizeof line));

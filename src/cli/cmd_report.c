@@ -61,8 +61,9 @@ static int64_t load_jsonl(cs_store *s, const char *path) {
     return -1;
   }
   if (st.bad || st.duplicate)
-    fprintf(stderr, "report: %s: %llu measurements, %llu malformed lines skipped, %llu "
-                    "duplicate inputs skipped\n",
+    fprintf(stderr,
+            "report: %s: %llu measurements, %llu malformed lines skipped, %llu "
+            "duplicate inputs skipped\n",
             path, (unsigned long long)st.added, (unsigned long long)st.bad,
             (unsigned long long)st.duplicate);
   if (cs_store_run_name(s, run_id) != CS_STORE_OK || cs_store_run_end(s, run_id) != CS_STORE_OK) {
@@ -76,7 +77,8 @@ static int print_run(void *ctx, const cs_store_run *r) {
   FILE *o = ctx;
   fprintf(o, "%6lld  ", (long long)r->id);
   char f[3][20];
-  const char *v[3] = {r->test_name, r->started_at, r->finished_at ? r->finished_at : "(unfinished)"};
+  const char *v[3] = {r->test_name, r->started_at,
+                      r->finished_at ? r->finished_at : "(unfinished)"};
   for (int i = 0; i < 3; i++) { /* fixed-width columns, no control bytes from the file */
     size_t j = 0;
     for (const char *p = v[i]; p && *p && j < sizeof f[i] - 1; p++)
@@ -163,8 +165,8 @@ static int run(int argc, char **argv) {
   cs_report *r = NULL;
   /* measurements without x_outcome (OONI files, rows older than schema 2) get theirs here */
   if (!list && cs_store_set_analyzer(s, cs_report_analyzer, NULL) != CS_STORE_OK)
-    fprintf(stderr, "report: %s: rows without an outcome stay undetermined (%s)\n", jsonl ? jsonl : db,
-            cs_store_errmsg(s));
+    fprintf(stderr, "report: %s: rows without an outcome stay undetermined (%s)\n",
+            jsonl ? jsonl : db, cs_store_errmsg(s));
   FILE *o = NULL;
   char *tmp = NULL;
   int64_t run_id = want;

@@ -28,8 +28,8 @@ typedef enum {
 typedef struct {
   cs_optdef d;
   opt_type type;
-  size_t off;    /* offsetof(cs_probe_opts, field) */
-  long min, max; /* T_COUNT bounds */
+  size_t off;                                   /* offsetof(cs_probe_opts, field) */
+  long min, max;                                /* T_COUNT bounds */
   int (*fn)(cs_probe_opts *o, const char *arg); /* T_FN: 1, or -1 with a message printed */
 } probe_opt;
 
@@ -38,7 +38,8 @@ typedef struct {
 static int set_resolver(cs_probe_opts *o, const char *arg) {
   char err[256];
   if (!*arg || cs_resolver_spec_parse(arg, NULL, err, sizeof err) < 0) {
-    fprintf(stderr, "%s: --resolver must be system, udp://IP:PORT, tcp://IP:PORT or https://URL%s%s\n",
+    fprintf(stderr,
+            "%s: --resolver must be system, udp://IP:PORT, tcp://IP:PORT or https://URL%s%s\n",
             o->cmd, *arg ? ": " : "", *arg ? err : "");
     return -1;
   }
@@ -65,7 +66,8 @@ static int set_labnet(cs_probe_opts *o, const char *arg) {
 }
 
 #define F(field) offsetof(cs_probe_opts, field)
-#define OPT(name, sh, arg, help, rep) {name, sh, arg, help, rep, NULL}
+#define OPT(name, sh, arg, help, rep)                                                              \
+  { name, sh, arg, help, rep, NULL }
 
 static const probe_opt probe_opts[] = {
     {OPT("input-file", 'f', "FILE",
@@ -101,8 +103,8 @@ static const probe_opt probe_opts[] = {
     {OPT("probe-asn", 0, "ASN", "network recorded in the envelope, e.g. AS45595 (default AS0)",
          false),
      T_STR, F(cfg.probe_asn), 0, 0, NULL},
-    {OPT("dns-timeout", 0, "S", "DNS step deadline in seconds (default 4, as OONI)", false),
-     T_SECS, F(cfg.dns_timeout), 0, 0, NULL},
+    {OPT("dns-timeout", 0, "S", "DNS step deadline in seconds (default 4, as OONI)", false), T_SECS,
+     F(cfg.dns_timeout), 0, 0, NULL},
     {OPT("tcp-timeout", 0, "S", "TCP connect deadline (default 10)", false), T_SECS,
      F(cfg.tcp_timeout), 0, 0, NULL},
     {OPT("tls-timeout", 0, "S", "TLS handshake deadline (default 10)", false), T_SECS,
@@ -123,8 +125,8 @@ static const probe_opt probe_opts[] = {
      T_FLAG, F(resume), 0, 0, NULL},
     {OPT("per-host", 0, "N", "at most N measurements of one host at once (default 2)", false),
      T_COUNT, F(per_host), 1, 64, NULL},
-    {OPT("quiet", 'q', NULL, "nothing on standard error but errors", false), T_FLAG, F(quiet), 0,
-     0, NULL},
+    {OPT("quiet", 'q', NULL, "nothing on standard error but errors", false), T_FLAG, F(quiet), 0, 0,
+     NULL},
     {OPT("verbose", 'v', NULL,
          "one line per measured input (a live progress line is shown\n"
          "instead when standard error is a terminal)",
@@ -230,7 +232,8 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
     const char *db = o->db_path;
     if (!db) db = default_db(path, sizeof path);
     if (!db) {
-      fprintf(stderr, "%s: no place for the default database (set --db or $CENSORSCOPE_DB, or --no-db)\n",
+      fprintf(stderr,
+              "%s: no place for the default database (set --db or $CENSORSCOPE_DB, or --no-db)\n",
               o->cmd);
       return 2;
     }
@@ -240,7 +243,8 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
       return 2;
     }
     char list[PATH_MAX] = "";
-    if (o->list_file && !realpath(o->list_file, list)) snprintf(list, sizeof list, "%s", o->list_file);
+    if (o->list_file && !realpath(o->list_file, list))
+      snprintf(list, sizeof list, "%s", o->list_file);
     cs_buf pb; /* the run's parameters, as JSON */
     cs_buf_init(&pb, 0);
     cs_jw pw;
@@ -256,8 +260,9 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
       fprintf(stderr, "%s: cannot start a run in %s: %s\n", o->cmd, db, cs_store_errmsg(o->store));
       return 2;
     }
-    if (!o->quiet) fprintf(stderr, "%s: storing measurements in %s (run %lld)\n", o->cmd, db,
-                           (long long)o->run_id);
+    if (!o->quiet)
+      fprintf(stderr, "%s: storing measurements in %s (run %lld)\n", o->cmd, db,
+              (long long)o->run_id);
   } else if (o->resume) {
     fprintf(stderr, "%s: --resume needs the database\n", o->cmd);
     return 2;
@@ -275,8 +280,7 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
   }
   o->cfg.test_start = time(NULL);
   static char rid[128];
-  cs_probe_report_id(rid, sizeof rid, o->cmd, o->cfg.probe_cc, o->cfg.probe_asn,
-                     o->cfg.test_start);
+  cs_probe_report_id(rid, sizeof rid, o->cmd, o->cfg.probe_cc, o->cfg.probe_asn, o->cfg.test_start);
   o->cfg.report_id = rid;
   return 0;
 }

@@ -89,7 +89,7 @@ cs_loop *cs_conn_loop(const cs_conn *c);
 cs_trace *cs_conn_trace(const cs_conn *c);
 const char *cs_conn_address(const cs_conn *c); /* "ip:port" / "[v6]:port", in the trace arena */
 bool cs_conn_is_tls(const cs_conn *c);
-bool cs_conn_connected(const cs_conn *c); /* the TCP connect step succeeded */
+bool cs_conn_connected(const cs_conn *c);         /* the TCP connect step succeeded */
 uint64_t cs_conn_bytes_read(const cs_conn *c);    /* raw socket bytes, cumulative */
 uint64_t cs_conn_bytes_written(const cs_conn *c); /* raw socket bytes, cumulative */
 size_t cs_conn_events_dropped(const cs_conn *c);  /* read/write events beyond max_events */

@@ -180,7 +180,8 @@ cs_dial *cs_dial_start(cs_loop *l, cs_trace *t, const cs_dial_opts *o, cs_dial_c
     } else if (cs_ip_parse(host, &lit)) {
       addrs = &lit, naddrs = 1;
     } else if (!naddrs) {
-      early = CS_FAILURE_UNKNOWN_CONST("no address to connect to"); /* a name the caller did not resolve */
+      early = CS_FAILURE_UNKNOWN_CONST(
+          "no address to connect to"); /* a name the caller did not resolve */
     }
   }
   size_t max = o->max_addrs ? o->max_addrs : CS_DIAL_MAX_ADDRS;

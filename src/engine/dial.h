@@ -33,7 +33,7 @@
 #include "record/record.h"
 #include "util/ipnet.h"
 
-#define CS_DIAL_MAX_ADDRS 8 /* addresses dialled at most (OONI's URL getter dials all) */
+#define CS_DIAL_MAX_ADDRS 8   /* addresses dialled at most (OONI's URL getter dials all) */
 #define CS_DIAL_TXID_NEW (-1) /* transaction_id: a fresh cs_trace_txid() for every attempt */
 
 typedef enum {
@@ -43,7 +43,7 @@ typedef enum {
 
 typedef struct {
   /* where (see above): addrs/naddrs + port, or endpoint (+ addrs when its host is a name) */
-  const cs_ip *addrs;   /* in the resolver's order */
+  const cs_ip *addrs; /* in the resolver's order */
   size_t naddrs;
   uint16_t port;        /* with addrs and no endpoint */
   const char *endpoint; /* "ip:port", "[v6]:port" or "host:port" (NULL: use addrs + port) */
@@ -71,10 +71,10 @@ typedef struct {
 } cs_dial_opts;
 
 typedef struct {
-  const char *failed_op;    /* NULL on success, else "connect" or "tls_handshake" */
-  const cs_tls_rec *tls;    /* the winner's handshake record (NULL: no TLS step / arena full) */
-  size_t index;             /* on success: the winner's index among the dialled addresses */
-  size_t nattempts;         /* addresses dialled (after skipping and max_addrs) */
+  const char *failed_op; /* NULL on success, else "connect" or "tls_handshake" */
+  const cs_tls_rec *tls; /* the winner's handshake record (NULL: no TLS step / arena full) */
+  size_t index;          /* on success: the winner's index among the dialled addresses */
+  size_t nattempts;      /* addresses dialled (after skipping and max_addrs) */
 } cs_dial_result;
 
 /* c: the connected (and, with TLS, handshaken) conn, owned by the caller from here on; NULL

@@ -16,9 +16,9 @@
 #include "util/buf.h"
 #include "util/failure.h"
 
-#define UDP_RXBUF 65536        /* a datagram never exceeds this (MSG_TRUNC tells if it did) */
+#define UDP_RXBUF 65536 /* a datagram never exceeds this (MSG_TRUNC tells if it did) */
 #define TCP_RXMAX (2 + CS_DNSWIRE_MAX_MSG)
-#define UDP_BURST 16           /* datagrams handled per readiness callback (fairness) */
+#define UDP_BURST 16 /* datagrams handled per readiness callback (fairness) */
 
 enum { K_GAI, K_UDP, K_TCP, K_LOOKUP };
 enum { TCP_CONNECTING, TCP_WRITING, TCP_READING };
@@ -35,7 +35,7 @@ struct cs_dns_req {
   double timeout, window;
   size_t max_events;
   size_t nevents_own;
-  size_t *nevents; /* shared by a lookup and its sub-steps */
+  size_t *nevents;    /* shared by a lookup and its sub-steps */
   cs_rec_common tmpl; /* txid + tags (in the trace arena), copied into every record */
   bool edns0, tcp_fallback;
   /* life cycle */
@@ -44,8 +44,8 @@ struct cs_dns_req {
   bool finished, in_cb;
   double start; /* monotonic */
   /* what was asked */
-  char *host;             /* malloc'd */
-  const char *host_a;     /* arena copy for records */
+  char *host;         /* malloc'd */
+  const char *host_a; /* arena copy for records */
   uint16_t qtype;
   cs_ip resolver;
   uint16_t port;
@@ -227,8 +227,8 @@ static void add_event(cs_dns_req *r, const char *op, const char *proto, int64_t 
   e->proto = proto;
 }
 
-static cs_query_rec *init_query(cs_dns_req *r, cs_query_rec *q, const char *engine,
-                                double t0, double t) {
+static cs_query_rec *init_query(cs_dns_req *r, cs_query_rec *q, const char *engine, double t0,
+                                double t) {
   if (!q) return NULL;
   set_common(r, &q->c, t0, t);
   q->engine = engine;
@@ -585,9 +585,9 @@ static void udp_deadline(cs_timer *tm) {
   finish(r);
 }
 
-static cs_dns_req *wire_req_new(cs_loop *l, cs_trace *t, int kind, const char *host,
-                                uint16_t qtype, const cs_ip *resolver, uint16_t port,
-                                const cs_dns_opts *o, cs_dns_cb cb, void *arg, size_t rxcap) {
+static cs_dns_req *wire_req_new(cs_loop *l, cs_trace *t, int kind, const char *host, uint16_t qtype,
+                                const cs_ip *resolver, uint16_t port, const cs_dns_opts *o,
+                                cs_dns_cb cb, void *arg, size_t rxcap) {
   if (!resolver || (resolver->family != AF_INET && resolver->family != AF_INET6)) return NULL;
   if (qtype != CS_DNS_TYPE_A && qtype != CS_DNS_TYPE_AAAA) return NULL;
   cs_dns_req *r = req_new(l, t, kind, host, o, cb, arg);

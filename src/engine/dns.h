@@ -35,22 +35,22 @@
 #include "util/failure.h"
 #include "util/ipnet.h"
 
-#define CS_DNS_TIMEOUT 4.0       /* seconds, per step (OONI LTE: 4 s) */
-#define CS_DNS_DUP_WINDOW 0.5    /* seconds of listening after the first UDP reply (OONI LTE) */
-#define CS_DNS_MAX_EVENTS 64     /* network events recorded per step */
-#define CS_DNS_MAX_EXTRA 32      /* dns_duplicates records per UDP query; later ones counted */
-#define CS_DNS_MAX_ADDRS 128     /* addresses delivered by one lookup */
+#define CS_DNS_TIMEOUT 4.0    /* seconds, per step (OONI LTE: 4 s) */
+#define CS_DNS_DUP_WINDOW 0.5 /* seconds of listening after the first UDP reply (OONI LTE) */
+#define CS_DNS_MAX_EVENTS 64  /* network events recorded per step */
+#define CS_DNS_MAX_EXTRA 32   /* dns_duplicates records per UDP query; later ones counted */
+#define CS_DNS_MAX_ADDRS 128  /* addresses delivered by one lookup */
 
 typedef struct {
-  double timeout;      /* per-step deadline in seconds; <= 0: CS_DNS_TIMEOUT */
-  double dup_window;   /* UDP: listen this long after the first valid reply (never past the
+  double timeout;          /* per-step deadline in seconds; <= 0: CS_DNS_TIMEOUT */
+  double dup_window;       /* UDP: listen this long after the first valid reply (never past the
                           deadline); the callback runs when the window closes.
                           0: CS_DNS_DUP_WINDOW; < 0: complete at the first reply */
-  size_t max_events;   /* 0: CS_DNS_MAX_EVENTS */
-  int64_t transaction_id; /* copied into every record (0: omitted) */
+  size_t max_events;       /* 0: CS_DNS_MAX_EVENTS */
+  int64_t transaction_id;  /* copied into every record (0: omitted) */
   const char *const *tags; /* copied; e.g. {"depth=0"} */
   size_t ntags;
-  bool no_edns0;       /* UDP/TCP: omit the EDNS0 OPT RR (default: advertise 1232 bytes) */
+  bool no_edns0;        /* UDP/TCP: omit the EDNS0 OPT RR (default: advertise 1232 bytes) */
   bool no_tcp_fallback; /* UDP: record a TC=1 reply as is instead of retrying over TCP */
 } cs_dns_opts;
 
@@ -65,9 +65,9 @@ typedef struct {
   /* The `queries` record of the step (the TCP one after a TC fallback; for a lookup-host,
    * the A query). NULL when the trace arena is full. Lives in the trace. */
   const cs_query_rec *rec;
-  int rcode;              /* -1 when no reply was accepted */
-  size_t nduplicates;     /* UDP: datagrams recorded in dns_duplicates by this step */
-  size_t nextra_dropped;  /* UDP: further datagrams beyond CS_DNS_MAX_EXTRA (not recorded) */
+  int rcode;             /* -1 when no reply was accepted */
+  size_t nduplicates;    /* UDP: datagrams recorded in dns_duplicates by this step */
+  size_t nextra_dropped; /* UDP: further datagrams beyond CS_DNS_MAX_EXTRA (not recorded) */
 } cs_dns_result;
 
 /* r and everything it points to (except r->rec) is valid only during the call. */

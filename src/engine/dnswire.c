@@ -55,12 +55,12 @@ char *cs_dnswire_name_to_str(const cs_dnswire_name *nm, char *out, size_t cap) {
   size_t o = 0, i = 0;
   out[0] = 0;
   /* Appends up to 4 chars; on lack of room the output is cut at a whole character. */
-#define PUT(str)                                      \
-  do {                                                \
-    size_t k_ = strlen(str);                          \
-    if (o + k_ >= cap) goto done;                     \
-    memcpy(out + o, str, k_);                         \
-    o += k_;                                          \
+#define PUT(str)                                                                                   \
+  do {                                                                                             \
+    size_t k_ = strlen(str);                                                                       \
+    if (o + k_ >= cap) goto done;                                                                  \
+    memcpy(out + o, str, k_);                                                                      \
+    o += k_;                                                                                       \
   } while (0)
   while (i < nm->len && nm->b[i] != 0) {
     size_t l = nm->b[i++];
@@ -234,7 +234,7 @@ static cs_dnswire_err read_rr(cs_rbuf *r, int section, cs_dnswire_reply *out) {
   const uint8_t *rd = cs_rbuf_bytes(r, rdlen);
   if (!rd) return CS_DNSWIRE_SHORT;
 
-  if (section == 3 && type == CS_DNS_TYPE_OPT) { /* RFC 6891 6.1.2-6.1.3 */
+  if (section == 3 && type == CS_DNS_TYPE_OPT) {     /* RFC 6891 6.1.2-6.1.3 */
     if (owner.len != 1) return CS_DNSWIRE_BAD_RDATA; /* owner must be the root */
     if (!out->has_edns) {
       out->has_edns = true;
@@ -336,13 +336,12 @@ size_t cs_dnswire_addrs(const cs_dnswire_reply *r, uint16_t qtype, cs_ip *out, s
 
 cs_dnswire_err cs_dnswire_tcp_frame(const uint8_t *msg, size_t n, cs_buf *out) {
   if (!msg || !out || n == 0 || n > CS_DNSWIRE_MAX_MSG) return CS_DNSWIRE_BAD_ARG;
-  if (cs_buf_u16be(out, (uint16_t)n) < 0 || cs_buf_append(out, msg, n) < 0)
-    return CS_DNSWIRE_NOMEM;
+  if (cs_buf_u16be(out, (uint16_t)n) < 0 || cs_buf_append(out, msg, n) < 0) return CS_DNSWIRE_NOMEM;
   return CS_DNSWIRE_OK;
 }
 
-cs_dnswire_err cs_dnswire_tcp_next(const uint8_t *p, size_t n, const uint8_t **msg,
-                                   size_t *msglen, size_t *consumed) {
+cs_dnswire_err cs_dnswire_tcp_next(const uint8_t *p, size_t n, const uint8_t **msg, size_t *msglen,
+                                   size_t *consumed) {
   if (!p && n) return CS_DNSWIRE_BAD_ARG;
   cs_rbuf r = cs_rbuf_make(p, n);
   uint16_t len = cs_rbuf_u16be(&r);

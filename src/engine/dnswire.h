@@ -19,14 +19,14 @@
 #include "util/buf.h"
 #include "util/ipnet.h"
 
-#define CS_DNSWIRE_MAX_NAME 255      /* wire length of a name, root label included (RFC 1035 3.1) */
-#define CS_DNSWIRE_MAX_LABEL 63      /* RFC 1035 2.3.4 */
-#define CS_DNSWIRE_MAX_MSG 65535     /* the TCP length prefix is 16 bits (RFC 1035 4.2.2) */
-#define CS_DNSWIRE_MAX_JUMPS 32      /* compression pointers followed per name */
-#define CS_DNSWIRE_MAX_RRS 1024      /* ANCOUNT+NSCOUNT+ARCOUNT accepted per message */
-#define CS_DNSWIRE_MAX_ANSWERS 64    /* A/AAAA/CNAME answers kept per reply (more: counted) */
+#define CS_DNSWIRE_MAX_NAME 255   /* wire length of a name, root label included (RFC 1035 3.1) */
+#define CS_DNSWIRE_MAX_LABEL 63   /* RFC 1035 2.3.4 */
+#define CS_DNSWIRE_MAX_MSG 65535  /* the TCP length prefix is 16 bits (RFC 1035 4.2.2) */
+#define CS_DNSWIRE_MAX_JUMPS 32   /* compression pointers followed per name */
+#define CS_DNSWIRE_MAX_RRS 1024   /* ANCOUNT+NSCOUNT+ARCOUNT accepted per message */
+#define CS_DNSWIRE_MAX_ANSWERS 64 /* A/AAAA/CNAME answers kept per reply (more: counted) */
 #define CS_DNSWIRE_EDNS_UDP_SIZE 1232 /* advertised UDP payload size (DNS flag day 2020) */
-#define CS_DNSWIRE_NAME_STRMAX 1024  /* text form: 255 wire bytes, "\DDD" escapes, NUL */
+#define CS_DNSWIRE_NAME_STRMAX 1024   /* text form: 255 wire bytes, "\DDD" escapes, NUL */
 
 /* RR types and classes (RFC 1035 3.2.2, RFC 3596 2.1, RFC 6891 6.1.1). */
 enum {
@@ -53,25 +53,25 @@ enum {
 };
 
 /* Codec errors (X-macro: code, description). */
-#define CS_DNSWIRE_ERR_MAP(X)                                                    \
-  X(OK, "ok")                                                                    \
-  X(SHORT, "message truncated: a field runs past the end")                       \
-  X(INCOMPLETE, "TCP stream: more bytes needed for a whole message")             \
-  X(NOT_RESPONSE, "QR bit is 0: the message is a query, not a response")         \
-  X(IS_RESPONSE, "QR bit is 1: the message is a response, not a query")          \
-  X(OPCODE, "opcode is not QUERY")                                               \
-  X(QDCOUNT, "QDCOUNT is not 1")                                                 \
-  X(TOO_MANY_RRS, "too many resource records")                                   \
-  X(LABEL_TOO_LONG, "label longer than 63 bytes")                                \
-  X(NAME_TOO_LONG, "name longer than 255 bytes")                                 \
-  X(BAD_LABEL_TYPE, "reserved label type (0x40/0x80)")                           \
-  X(BAD_POINTER, "compression pointer not pointing backwards")                   \
-  X(POINTER_LOOP, "too many compression pointers")                               \
-  X(BAD_RDATA, "RDATA length does not fit the record type")                      \
-  X(ID_MISMATCH, "reply ID differs from the query ID")                           \
-  X(QUESTION_MISMATCH, "reply question differs from the query")                  \
-  X(BAD_NAME, "name not representable (empty label or too long)")                \
-  X(BAD_ARG, "invalid argument")                                                 \
+#define CS_DNSWIRE_ERR_MAP(X)                                                                      \
+  X(OK, "ok")                                                                                      \
+  X(SHORT, "message truncated: a field runs past the end")                                         \
+  X(INCOMPLETE, "TCP stream: more bytes needed for a whole message")                               \
+  X(NOT_RESPONSE, "QR bit is 0: the message is a query, not a response")                           \
+  X(IS_RESPONSE, "QR bit is 1: the message is a response, not a query")                            \
+  X(OPCODE, "opcode is not QUERY")                                                                 \
+  X(QDCOUNT, "QDCOUNT is not 1")                                                                   \
+  X(TOO_MANY_RRS, "too many resource records")                                                     \
+  X(LABEL_TOO_LONG, "label longer than 63 bytes")                                                  \
+  X(NAME_TOO_LONG, "name longer than 255 bytes")                                                   \
+  X(BAD_LABEL_TYPE, "reserved label type (0x40/0x80)")                                             \
+  X(BAD_POINTER, "compression pointer not pointing backwards")                                     \
+  X(POINTER_LOOP, "too many compression pointers")                                                 \
+  X(BAD_RDATA, "RDATA length does not fit the record type")                                        \
+  X(ID_MISMATCH, "reply ID differs from the query ID")                                             \
+  X(QUESTION_MISMATCH, "reply question differs from the query")                                    \
+  X(BAD_NAME, "name not representable (empty label or too long)")                                  \
+  X(BAD_ARG, "invalid argument")                                                                   \
   X(NOMEM, "output buffer full or out of memory")
 
 typedef enum {
@@ -121,7 +121,7 @@ typedef struct {
   uint16_t type;
   uint32_t ttl; /* as sent; RFC 2181 8: values with the top bit set are to be read as 0 */
   cs_dnswire_name owner;
-  cs_ip ip;              /* A / AAAA */
+  cs_ip ip;               /* A / AAAA */
   cs_dnswire_name target; /* CNAME */
 } cs_dnswire_rr;
 
@@ -136,8 +136,8 @@ typedef struct {
   bool has_edns;
   uint16_t edns_udp_size;
   cs_dnswire_rr an[CS_DNSWIRE_MAX_ANSWERS];
-  size_t nan;          /* kept in an[] (wire order) */
-  size_t nan_dropped;  /* A/AAAA/CNAME answers beyond CS_DNSWIRE_MAX_ANSWERS */
+  size_t nan;         /* kept in an[] (wire order) */
+  size_t nan_dropped; /* A/AAAA/CNAME answers beyond CS_DNSWIRE_MAX_ANSWERS */
 } cs_dnswire_reply;
 
 /* Parses a whole response message (RFC 1035 4.1). Validates every section (names,
@@ -160,13 +160,13 @@ cs_dnswire_err cs_dnswire_tcp_frame(const uint8_t *msg, size_t n, cs_buf *out);
 /* Looks for one whole framed message at the start of p[0..n): on CS_DNSWIRE_OK sets *msg,
  * *msglen and *consumed (2 + msglen); CS_DNSWIRE_INCOMPLETE when more bytes are needed;
  * CS_DNSWIRE_SHORT for a zero-length frame (no DNS message can be empty). */
-cs_dnswire_err cs_dnswire_tcp_next(const uint8_t *p, size_t n, const uint8_t **msg,
-                                   size_t *msglen, size_t *consumed);
+cs_dnswire_err cs_dnswire_tcp_next(const uint8_t *p, size_t n, const uint8_t **msg, size_t *msglen,
+                                   size_t *consumed);
 
 /* ---- synthetic replies (tests, mock server, fuzz corpus) ------------------------------ */
 
 typedef struct {
-  uint16_t type;     /* A, AAAA, CNAME, or any other type with raw rdata */
+  uint16_t type; /* A, AAAA, CNAME, or any other type with raw rdata */
   uint32_t ttl;
   const char *owner; /* NULL: a compression pointer to the question name */
   const char *data;  /* A/AAAA: IP literal; CNAME: target name; other: raw bytes */
@@ -175,12 +175,12 @@ typedef struct {
 
 typedef struct {
   uint16_t id;
-  int rcode;               /* 0..15 */
+  int rcode; /* 0..15 */
   bool tc, aa;
-  bool no_ra;              /* RA is set unless this is true */
-  bool no_question;        /* QDCOUNT = 0 */
-  const char *qname;       /* text form */
-  uint16_t qtype;          /* qclass is IN */
+  bool no_ra;        /* RA is set unless this is true */
+  bool no_question;  /* QDCOUNT = 0 */
+  const char *qname; /* text form */
+  uint16_t qtype;    /* qclass is IN */
   const cs_dnswire_synth_rr *an;
   size_t nan;
 } cs_dnswire_synth;

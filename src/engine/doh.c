@@ -131,8 +131,8 @@ static void q_done(doh_q *q, const char *failure, const cs_http_rec *h) {
   q->res.rcode = -1;
   if (!failure && h) {
     if (h->code != 200) {
-      failure = cs_arena_printf(r->t->a, CS_FAILURE_UNKNOWN_CONST("doh: server returned HTTP status %d"),
-                                h->code);
+      failure = cs_arena_printf(
+          r->t->a, CS_FAILURE_UNKNOWN_CONST("doh: server returned HTTP status %d"), h->code);
     } else if (!is_dns_message(h)) {
       failure = CS_FAILURE_UNKNOWN_CONST("doh: invalid content-type");
     } else if (!(rep = malloc(sizeof *rep)) || cs_dnswire_parse(body, blen, rep) != CS_DNSWIRE_OK ||
@@ -200,8 +200,7 @@ static void on_dial(void *arg, cs_conn *c, const char *failure, const cs_dial_re
       .timeout = r->timeout,
   };
   req.limits.body_cap = CS_DNSWIRE_MAX_MSG;
-  if (!req.url || cs_http_get(c, &req, on_http, q) < 0)
-    q_done(q, CS_FAILURE_OOM, NULL);
+  if (!req.url || cs_http_get(c, &req, on_http, q) < 0) q_done(q, CS_FAILURE_OOM, NULL);
 }
 
 static void exchange_start(doh_q *q) {
@@ -249,8 +248,7 @@ static void on_deadline(cs_timer *tm) {
 
 cs_doh_req *cs_doh_lookup_host(cs_loop *l, cs_trace *t, cs_tls_ctx *tls, const char *url,
                                const char *host, const cs_dns_opts *o, cs_dns_cb cb, void *arg) {
-  if (!l || !t || !url || strncasecmp(url, "https://", 8) != 0 || !tls || !host || !cb)
-    return NULL;
+  if (!l || !t || !url || strncasecmp(url, "https://", 8) != 0 || !tls || !host || !cb) return NULL;
   cs_doh_req *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->sub = cs_trace_new(t->zero, 4u << 20);
@@ -286,9 +284,9 @@ cs_doh_req *cs_doh_lookup_host(cs_loop *l, cs_trace *t, cs_tls_ctx *tls, const c
     char *enc = b64url(r->sub->a, msg.data, msg.len);
     cs_buf_free(&msg);
     const char *path = r->url.path;
-    q->target = enc ? cs_arena_printf(r->sub->a, "%s%sdns=%s", path, strchr(path, '?') ? "&" : "?",
-                                      enc)
-                    : NULL;
+    q->target =
+        enc ? cs_arena_printf(r->sub->a, "%s%sdns=%s", path, strchr(path, '?') ? "&" : "?", enc)
+            : NULL;
     ok = q->target != NULL;
   }
   if (!ok) {

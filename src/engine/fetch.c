@@ -102,7 +102,8 @@ static void on_http(cs_conn *c, const cs_http_rec *rec, const char *failure, voi
   const char *redirect_failure = NULL;
   char *next = NULL;
   if (f->nredirects >= max)
-    redirect_failure = CS_FAILURE_UNKNOWN_CONST("stopped after too many redirects"); /* Go's error */
+    redirect_failure =
+        CS_FAILURE_UNKNOWN_CONST("stopped after too many redirects"); /* Go's error */
   else if (!(next = cs_url_resolve(f->t->a, f->cur_url, loc)))
     redirect_failure = "http_invalid_redirect_location_host";
   if (redirect_failure && !next && f->nredirects < max && f->o->keep_unfollowable_redirect) {

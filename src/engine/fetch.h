@@ -27,21 +27,21 @@ typedef struct {
   const char *sni;      /* TLS server name override (NULL: the URL's host) */
   cs_tls_ctx *tls;      /* trust store; required for https */
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: OONI defaults */
-  int max_redirects;    /* 0: CS_FETCH_MAX_REDIRECTS */
-  size_t body_cap;      /* 0: 1<<19 (OONI's probe); the control server uses 1<<24 */
-  const cs_ip *addrs;   /* depth-0 addresses to use instead of resolving (NULL: resolve) */
+  int max_redirects;                                          /* 0: CS_FETCH_MAX_REDIRECTS */
+  size_t body_cap;    /* 0: 1<<19 (OONI's probe); the control server uses 1<<24 */
+  const cs_ip *addrs; /* depth-0 addresses to use instead of resolving (NULL: resolve) */
   size_t naddrs;
-  bool skip_loopback;   /* never dial loopback addresses (OONI web_connectivity) */
-  bool skip_bogons;     /* never dial bogons (util/ipnet.h; --lab-net ranges are not bogons):
+  bool skip_loopback; /* never dial loopback addresses (OONI web_connectivity) */
+  bool skip_bogons;   /* never dial bogons (util/ipnet.h; --lab-net ranges are not bogons):
                            the control server must not be a way into private networks */
   bool keep_unfollowable_redirect; /* a redirect whose Location is unusable ends the fetch
                                       successfully with that 3xx as the final response (as
                                       OONI's control server reports it) instead of failing
                                       with http_invalid_redirect_location_host */
-  const char *user_agent; /* NULL: CS_HTTP_USER_AGENT */
-  bool no_verify;         /* TLS: accept any certificate (the chain is still recorded, with
+  const char *user_agent;          /* NULL: CS_HTTP_USER_AGENT */
+  bool no_verify;                  /* TLS: accept any certificate (the chain is still recorded, with
                              no_tls_verify=true), e.g. to measure with a swapped SNI */
-  cs_conn_read_observer observer; /* called on every read of every connection of the fetch
+  cs_conn_read_observer observer;  /* called on every read of every connection of the fetch
                                      while it lives (engine/conn.h) */
   void *observer_arg;
   bool keep_samples; /* the per-read samples of the last HTTP transaction's connection
@@ -52,8 +52,8 @@ typedef struct {
   const char *failure;   /* OONI failure string of the whole fetch, NULL on success */
   const char *failed_op; /* "resolve", "connect", "tls_handshake", "http_round_trip", ... */
   int nredirects;
-  const char *final_url;     /* URL of the last hop attempted (in the trace arena) */
-  const cs_http_rec *final;  /* last HTTP transaction recorded (NULL when none) */
+  const char *final_url;    /* URL of the last hop attempted (in the trace arena) */
+  const cs_http_rec *final; /* last HTTP transaction recorded (NULL when none) */
   /* with keep_samples: the per-read samples (time, cumulative raw bytes) of the connection of
    * the last HTTP transaction, in the trace arena; NULL/0 otherwise */
   const cs_conn_sample *samples;

@@ -35,9 +35,9 @@ struct cs_loop {
   int nthreads, max_workers;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  cs_work *qhead, *qtail;    /* submitted, not started */
-  cs_work *dnhead, *dntail;  /* finished, done not yet called */
-  size_t npending;           /* submitted and done not yet called */
+  cs_work *qhead, *qtail;   /* submitted, not started */
+  cs_work *dnhead, *dntail; /* finished, done not yet called */
+  size_t npending;          /* submitted and done not yet called */
   bool quit;
   int efd;
   cs_io efd_io;

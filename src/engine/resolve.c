@@ -41,8 +41,7 @@ int cs_resolver_spec_parse(const char *spec, cs_resolver_spec *out, char *err, s
     const char *s = spec + 6;
     if (!cs_dns_server_parse(s, &out->server, &out->port)) {
       if (err && errlen)
-        snprintf(err, errlen,
-                 "%s: \"%s\" is not IP, IP:PORT, [IPv6] or [IPv6]:PORT (port 1-65535)",
+        snprintf(err, errlen, "%s: \"%s\" is not IP, IP:PORT, [IPv6] or [IPv6]:PORT (port 1-65535)",
                  udp ? "udp://" : "tcp://", s);
       return -1;
     }
@@ -61,7 +60,8 @@ int cs_resolver_spec_parse(const char *spec, cs_resolver_spec *out, char *err, s
     int rc = cs_url_parse(a, spec, &u, uerr, sizeof uerr);
     cs_arena_free(a);
     if (rc < 0) {
-      if (err && errlen) snprintf(err, errlen, "https://: \"%s\" is not a valid URL: %s", spec, uerr);
+      if (err && errlen)
+        snprintf(err, errlen, "https://: \"%s\" is not a valid URL: %s", spec, uerr);
       return -1;
     }
     out->kind = CS_RESOLVER_DOH;

@@ -27,9 +27,9 @@
 #include "record/record.h"
 #include "util/ipnet.h"
 
-#define CS_UDP_TIMEOUT 5.0         /* seconds: the exchange's deadline by default */
-#define CS_UDP_MAX_SENDS 64        /* datagrams sent per exchange */
-#define CS_UDP_MAX_REPLIES 32      /* replies received by default (then the exchange ends) */
+#define CS_UDP_TIMEOUT 5.0          /* seconds: the exchange's deadline by default */
+#define CS_UDP_MAX_SENDS 64         /* datagrams sent per exchange */
+#define CS_UDP_MAX_REPLIES 32       /* replies received by default (then the exchange ends) */
 #define CS_UDP_MAX_BYTES (1u << 18) /* reply bytes kept per exchange by default */
 
 typedef struct {
@@ -38,10 +38,10 @@ typedef struct {
 } cs_udp_dgram;
 
 typedef struct {
-  double timeout;        /* seconds from the start; <= 0: CS_UDP_TIMEOUT */
-  double send_interval;  /* seconds between successive datagrams; 0: all at once */
-  size_t max_replies;    /* the exchange ends at this many replies; 0: CS_UDP_MAX_REPLIES */
-  size_t max_bytes;      /* reply bytes kept in total; 0: CS_UDP_MAX_BYTES */
+  double timeout;         /* seconds from the start; <= 0: CS_UDP_TIMEOUT */
+  double send_interval;   /* seconds between successive datagrams; 0: all at once */
+  size_t max_replies;     /* the exchange ends at this many replies; 0: CS_UDP_MAX_REPLIES */
+  size_t max_bytes;       /* reply bytes kept in total; 0: CS_UDP_MAX_BYTES */
   int64_t transaction_id; /* copied into every record (0: omitted) */
   const char *const *tags;
   size_t ntags;
@@ -61,8 +61,8 @@ typedef struct {
   const char *failure;
   const cs_udp_reply *replies; /* in arrival order */
   size_t nreplies;
-  size_t nsent;         /* datagrams sent without error */
-  bool limit_reached;   /* ended by max_replies rather than by the deadline */
+  size_t nsent;       /* datagrams sent without error */
+  bool limit_reached; /* ended by max_replies rather than by the deadline */
 } cs_udp_result;
 
 /* r is valid only during the call (the data it points to lives in the trace arena). */

@@ -20,14 +20,19 @@
 #include "util/ipnet.h"
 #include "util/url.h"
 
-#define ARENA_SLACK (8u << 20) /* trace arena: body_cap + this */
+#define ARENA_SLACK (8u << 20)  /* trace arena: body_cap + this */
 #define MAX_RESPONSE (8u << 20) /* response JSON */
 #define ENDPOINT_MAX (CS_IPSTR_MAX + 8)
 #define CS_HELPER_MAX_H3 320
 
 /* ---- the measurement ------------------------------------------------------------------- */
 
-enum { IP_PROBE = CS_TH_IP_PROBE, IP_TH = CS_TH_IP_TH, IP_BOGON = CS_TH_IP_BOGON, IP_VALID = CS_TH_IP_VALID };
+enum {
+  IP_PROBE = CS_TH_IP_PROBE,
+  IP_TH = CS_TH_IP_TH,
+  IP_BOGON = CS_TH_IP_BOGON,
+  IP_VALID = CS_TH_IP_VALID
+};
 
 typedef struct {
   cs_ip ip;
@@ -140,8 +145,7 @@ static int collect_headers(cs_arena *a, const cs_http_rec *rec, cs_th_response *
 /* http.go parseAltSvc: the alt-authority of the first "h3=" entry of the first response's
  * Alt-Svc header in the redirect chain (RFC 7838 §3), then discoverH3Endpoint's
  * SplitHostPort/JoinHostPort with the URL's host when the authority has no host. */
-static void discover_h3(const cs_helper_measure *m, const cs_http_rec *fin, char *out,
-                        size_t cap) {
+static void discover_h3(const cs_helper_measure *m, const cs_http_rec *fin, char *out, size_t cap) {
   out[0] = 0;
   const cs_http_rec *first = m->t->requests.head;
   if (!fin || !first || first->code <= 0) return;
@@ -205,11 +209,13 @@ static void finish_cb(cs_defer *d) {
   oom |= m->neps && (!r.tcp || !r.tls);
   for (size_t i = 0; !oom && i < m->neps; i++) {
     const endpoint *e = &m->eps[i];
-    r.tcp[r.ntcp++] = (cs_th_ep){.endpoint = e->key, .status = e->tcp_ok,
-                                 .failure = e->tcp_failure};
+    r.tcp[r.ntcp++] =
+        (cs_th_ep){.endpoint = e->key, .status = e->tcp_ok, .failure = e->tcp_failure};
     if (e->tls && e->tcp_ok)
-      r.tls[r.ntls++] = (cs_th_ep){.endpoint = e->key, .server_name = m->url.host,
-                                   .status = e->tls_ok, .failure = e->tls_failure};
+      r.tls[r.ntls++] = (cs_th_ep){.endpoint = e->key,
+                                   .server_name = m->url.host,
+                                   .status = e->tls_ok,
+                                   .failure = e->tls_failure};
   }
 
   /* http_request. As http.go: when the final response's head arrived but reading its body
@@ -398,8 +404,8 @@ static void phase2(cs_helper_measure *m) {
       e->port = ports[p];
       e->tls = ports[p] == (m->o->tls_port ? m->o->tls_port : 443);
       cs_endpoint_format(&m->ips[i].ip, ports[p], e->key, sizeof e->key);
-      cs_conn_opts co = {.connect_timeout = m->o->tcp_timeout > 0 ? m->o->tcp_timeout
-                                                                   : CS_HELPER_TCP_TIMEOUT,
+      cs_conn_opts co = {.connect_timeout =
+                             m->o->tcp_timeout > 0 ? m->o->tcp_timeout : CS_HELPER_TCP_TIMEOUT,
                          .max_events = 1};
       m->pending++;
       e->c = cs_conn_connect(m->l, m->t, &m->ips[i].ip, ports[p], &co, on_connect, e);

@@ -17,19 +17,19 @@
 #include "engine/tls.h"
 #include "util/arena.h"
 
-#define CS_HELPER_TCP_TIMEOUT 15.0  /* OONI TH: TCP connect */
-#define CS_HELPER_TLS_TIMEOUT 10.0  /* TLS handshake */
-#define CS_HELPER_HTTP_TIMEOUT 15.0 /* OONI TH: whole HTTP client (all redirects) */
+#define CS_HELPER_TCP_TIMEOUT 15.0          /* OONI TH: TCP connect */
+#define CS_HELPER_TLS_TIMEOUT 10.0          /* TLS handshake */
+#define CS_HELPER_HTTP_TIMEOUT 15.0         /* OONI TH: whole HTTP client (all redirects) */
 #define CS_HELPER_FETCH_BODY_CAP (1u << 24) /* OONI TH body limit */
-#define CS_HELPER_MAX_IPS 64        /* ip_info entries (further addresses are ignored) */
-#define CS_HELPER_MAX_ENDPOINTS 128 /* endpoints measured */
+#define CS_HELPER_MAX_IPS 64                /* ip_info entries (further addresses are ignored) */
+#define CS_HELPER_MAX_ENDPOINTS 128         /* endpoints measured */
 
 typedef struct {
-  cs_tls_ctx *tls; /* trust store for TLS handshakes and https fetches (required) */
+  cs_tls_ctx *tls;      /* trust store for TLS handshakes and https fetches (required) */
   const char *resolver; /* NULL/"system": getaddrinfo (on the loop's small worker pool), or
                            "udp://IP:PORT": plain DNS, fully asynchronous (for high load) */
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: defaults above */
-  size_t body_cap; /* 0: CS_HELPER_FETCH_BODY_CAP */
+  size_t body_cap;                                            /* 0: CS_HELPER_FETCH_BODY_CAP */
   uint16_t tls_port; /* endpoints on this port get a TLS handshake; 0: 443 (OONI). A test
                         hook: loopback tests cannot always bind 443. */
 } cs_helper_mopts;

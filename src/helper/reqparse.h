@@ -32,13 +32,13 @@ typedef struct {
   size_t method_len, target_len;
   int minor; /* HTTP/1.<minor> */
   /* fields */
-  bool keep_alive;       /* after this request (version default + Connection) */
-  bool expect_continue;  /* Expect: 100-continue */
+  bool keep_alive;           /* after this request (version default + Connection) */
+  bool expect_continue;      /* Expect: 100-continue */
   const uint8_t *user_agent; /* first User-Agent value, NULL when absent */
   size_t user_agent_len;
   uint64_t content_length;
   /* framing */
-  size_t head_len;  /* bytes up to and including the empty line (0: head incomplete) */
+  size_t head_len; /* bytes up to and including the empty line (0: head incomplete) */
   const uint8_t *body;
   size_t body_len;
   size_t total_len; /* bytes this request occupies (leading empty lines included) */

@@ -23,8 +23,8 @@
 #define READ_CHUNK 16384
 #define MAX_RESPONSE_BYTES (32u << 20)
 #define ACCEPT_BATCH 64
-#define ACCEPT_PAUSE 0.1 /* s: after EMFILE and friends */
-#define DRAIN_TIME 2.0      /* s: lingering close after an error response */
+#define ACCEPT_PAUSE 0.1     /* s: after EMFILE and friends */
+#define DRAIN_TIME 2.0       /* s: lingering close after an error response */
 #define DRAIN_MAX (1u << 20) /* bytes discarded at most during a lingering close */
 
 typedef struct hconn hconn;
@@ -58,7 +58,7 @@ struct hconn {
   size_t need; /* head parsed, body incomplete: bytes the request needs (0: unknown) */
   bool no_more_reads, continue_sent;
   bool peer_eof;
-  bool paused; /* reading stopped because the pipeline was full */
+  bool paused;   /* reading stopped because the pipeline was full */
   bool draining; /* lingering close: our side is shut, discarding what the client still sends */
   size_t drained;
   double opened, req_start, last_write, last_active, drain_until;
@@ -110,13 +110,12 @@ static void respond(slot *s, int status, const char *body, size_t len) {
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm); /* RFC 9110 §5.6.7 */
   cs_buf_reset(&s->out);
-  cs_buf_printf(&s->out,
-                "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-                "Content-Length: %zu\r\n%s\r\n",
-                status, reason(status), o->server_header ? o->server_header : "censorscope-helper",
-                date, len,
-                s->close_after ? "Connection: close\r\n"
-                               : (s->ka_10 ? "Connection: keep-alive\r\n" : ""));
+  cs_buf_printf(
+      &s->out,
+      "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+      "Content-Length: %zu\r\n%s\r\n",
+      status, reason(status), o->server_header ? o->server_header : "censorscope-helper", date, len,
+      s->close_after ? "Connection: close\r\n" : (s->ka_10 ? "Connection: keep-alive\r\n" : ""));
   cs_buf_append(&s->out, body, len);
   if (s->out.overflow) { /* cannot happen with the caps above; answer something sane */
     cs_buf_reset(&s->out);

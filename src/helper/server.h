@@ -17,22 +17,22 @@
 #include "helper/measure.h"
 #include "helper/reqparse.h"
 
-#define CS_HELPER_MAX_INFLIGHT 512  /* measurements running at once; more -> 503 */
-#define CS_HELPER_MAX_CONNS 4096    /* open client connections; more are closed at accept */
-#define CS_HELPER_MAX_PIPELINE 32   /* queued requests per connection (then reading pauses) */
-#define CS_HELPER_IDLE_TIMEOUT 60.0 /* s: keep-alive connection with nothing to do */
+#define CS_HELPER_MAX_INFLIGHT 512     /* measurements running at once; more -> 503 */
+#define CS_HELPER_MAX_CONNS 4096       /* open client connections; more are closed at accept */
+#define CS_HELPER_MAX_PIPELINE 32      /* queued requests per connection (then reading pauses) */
+#define CS_HELPER_IDLE_TIMEOUT 60.0    /* s: keep-alive connection with nothing to do */
 #define CS_HELPER_REQUEST_TIMEOUT 20.0 /* s: from a request's first byte to its last */
 #define CS_HELPER_WRITE_TIMEOUT 30.0   /* s: a response write making no progress */
 #define CS_HELPER_MAX_LISTEN 16
 
 typedef struct {
-  cs_helper_mopts measure;  /* measurement options (measure.tls is required) */
-  cs_helper_limits limits;  /* request head/fields/body limits (zeroes: defaults) */
-  size_t max_inflight;      /* 0: CS_HELPER_MAX_INFLIGHT */
-  size_t max_conns;         /* 0: CS_HELPER_MAX_CONNS */
-  size_t max_pipeline;      /* 0: CS_HELPER_MAX_PIPELINE */
+  cs_helper_mopts measure; /* measurement options (measure.tls is required) */
+  cs_helper_limits limits; /* request head/fields/body limits (zeroes: defaults) */
+  size_t max_inflight;     /* 0: CS_HELPER_MAX_INFLIGHT */
+  size_t max_conns;        /* 0: CS_HELPER_MAX_CONNS */
+  size_t max_pipeline;     /* 0: CS_HELPER_MAX_PIPELINE */
   double idle_timeout, request_timeout, write_timeout; /* <= 0: defaults above */
-  void *server_ssl_ctx;     /* an SSL_CTX * with certificate and key: serve HTTPS (not owned) */
+  void *server_ssl_ctx;      /* an SSL_CTX * with certificate and key: serve HTTPS (not owned) */
   const char *server_header; /* "Server:" value; NULL: "censorscope-helper" */
 } cs_helper_opts;
 

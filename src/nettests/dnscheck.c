@@ -36,11 +36,11 @@
 #include "util/failure.h"
 #include "util/url.h"
 
-#define DC_VERSION "0.9.2"          /* probe-cli's dnscheck test keys */
+#define DC_VERSION "0.9.2"              /* probe-cli's dnscheck test keys */
 #define DC_DEFAULT_DOMAIN "example.org" /* OONI's default */
-#define DC_MAX_LOOKUPS 10           /* bootstrap addresses measured (OONI's parallelism) */
-#define DC_MAX_COMPARE 64           /* addresses per lookup compared by the analysis */
-#define DC_TRACE_LIMIT (8u << 20)   /* bytes of records per lookup */
+#define DC_MAX_LOOKUPS 10               /* bootstrap addresses measured (OONI's parallelism) */
+#define DC_MAX_COMPARE 64               /* addresses per lookup compared by the analysis */
+#define DC_TRACE_LIMIT (8u << 20)       /* bytes of records per lookup */
 
 /* ---- settings -------------------------------------------------------------------------- */
 
@@ -131,8 +131,9 @@ static dc_class dc_classify(const char *failure) {
   if (!strcmp(failure, "dns_nxdomain_error")) return DC_C_NXDOMAIN;
   if (!strcmp(failure, "dns_bogon_error")) return DC_C_BOGON;
   if (!strcmp(failure, "generic_timeout_error")) return DC_C_TIMEOUT;
-  if (!strncmp(failure, "dns_", 4) || !strncmp(failure, CS_FAILURE_UNKNOWN_CONST("doh"), sizeof CS_FAILURE_UNKNOWN_CONST("doh") - 1))
-    return DC_C_ERROR; /* the resolver answered, with an error or nonsense */
+  if (!strncmp(failure, "dns_", 4) || !strncmp(failure, CS_FAILURE_UNKNOWN_CONST("doh"),
+                                               sizeof CS_FAILURE_UNKNOWN_CONST("doh") - 1))
+    return DC_C_ERROR;     /* the resolver answered, with an error or nonsense */
   return DC_C_UNREACHABLE; /* connect, TLS, HTTP transport, socket errors */
 }
 
@@ -172,9 +173,7 @@ static bool dc_share_addr(const dc_view *x, const dc_view *y) {
   return false;
 }
 
-static const char *dc_fail_str(const dc_view *v) {
-  return v->failure ? v->failure : "answered";
-}
+static const char *dc_fail_str(const dc_view *v) { return v->failure ? v->failure : "answered"; }
 
 /* The outcome of a dnscheck measurement from its test_keys. Returns -1 (undetermined) when
  * they have no "lookups" object. Strings go into arena a or point into tk. */
@@ -242,8 +241,8 @@ static int dc_outcome(cs_arena *a, const cs_jval *tk, cs_outcome *out) {
     }
     if (ctl && ctl->cls <= DC_C_ERROR && ctl->cls != DC_C_ANSWERED) {
       out->key = DC_DISAGREE;
-      out->evidence = cs_arena_printf(a, "%s answered; the probe's resolver: %s", v[0].key,
-                                      dc_fail_str(ctl));
+      out->evidence =
+          cs_arena_printf(a, "%s answered; the probe's resolver: %s", v[0].key, dc_fail_str(ctl));
       return 0;
     }
     out->key = CS_OUTCOME_ACCESSIBLE;
@@ -275,11 +274,10 @@ static int dc_outcome(cs_arena *a, const cs_jval *tk, cs_outcome *out) {
   case DC_C_ANSWERED: /* not reached: nobody answered */
   case DC_C_UNREACHABLE: out->key = DC_UNREACHABLE; break;
   }
-  out->evidence =
-      ctl && worst == DC_C_NXDOMAIN
-          ? cs_arena_printf(a, "%s: %s; the probe's resolver: %s", f->key, f->failure,
-                            dc_fail_str(ctl))
-          : cs_arena_printf(a, "%s: %s", f->key, f->failure);
+  out->evidence = ctl && worst == DC_C_NXDOMAIN
+                      ? cs_arena_printf(a, "%s: %s; the probe's resolver: %s", f->key, f->failure,
+                                        dc_fail_str(ctl))
+                      : cs_arena_printf(a, "%s: %s", f->key, f->failure);
   return 0;
 }
 
@@ -300,8 +298,8 @@ typedef struct dc dc;
 
 typedef struct {
   dc *m;
-  const char *key;      /* the lookups key */
-  const char *mode;     /* resolver spec: "system", "udp://IP:PORT", the DoH URL... */
+  const char *key;  /* the lookups key */
+  const char *mode; /* resolver spec: "system", "udp://IP:PORT", the DoH URL... */
   cs_trace *t;
   const char *failure;
   cs_resolve_req *req;
@@ -320,9 +318,9 @@ struct dc {
   bool host_is_ip;
   cs_dns_opts dopts;
 
-  bool booted;      /* false: no bootstrap (system, IP literal, bad input) */
+  bool booted; /* false: no bootstrap (system, IP literal, bad input) */
   const char *boot_failure;
-  dc_lookup ctl;    /* x_control_lookup: the probe's resolver (not for "system") */
+  dc_lookup ctl; /* x_control_lookup: the probe's resolver (not for "system") */
   bool has_ctl;
   dc_lookup lk[DC_MAX_LOOKUPS];
   size_t nlk;
@@ -365,9 +363,10 @@ static void dc_lookup_start(dc *m, dc_lookup *lu) {
     lu->req = cs_resolve(m->l, lu->t, &ro, m->s->domain, dc_on_lookup, lu);
   }
   if (!lu->req) {
-    lu->failure = lu->t ? CS_FAILURE_UNKNOWN_CONST("the lookup could not start (bad domain, no trust ")
-                          "store or out of memory)"
-                        : CS_FAILURE_OOM;
+    lu->failure =
+        lu->t ? CS_FAILURE_UNKNOWN_CONST(
+                    "the lookup could not start (bad domain, no trust ") "store or out of memory)"
+              : CS_FAILURE_OOM;
     dc_step_done(m);
   }
 }
@@ -469,8 +468,7 @@ static int dc_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
                     const cs_nettest_input *in, cs_meas_done done, void *arg) {
   dc *m = calloc(1, sizeof *m);
   if (!m) return -1;
-  if (!in->input ||
-      cs_meas_begin(&m->b, probe, "dnscheck", DC_VERSION, in->input, done, arg) < 0) {
+  if (!in->input || cs_meas_begin(&m->b, probe, "dnscheck", DC_VERSION, in->input, done, arg) < 0) {
     free(m);
     return -1;
   }
@@ -517,8 +515,8 @@ static void dc_write_lookup(cs_jw *w, const dc_lookup *lu) {
   if (lu->t) {
     cs_write_trace_keys(w, lu->t);
   } else {
-    static const char *const keys[] = {"queries", "tcp_connect", "tls_handshakes",
-                                        "requests", "network_events"};
+    static const char *const keys[] = {"queries", "tcp_connect", "tls_handshakes", "requests",
+                                       "network_events"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) cs_jw_knull(w, keys[i]);
   }
   cs_jw_obj_close(w);
@@ -580,8 +578,8 @@ static void dc_finish_cb(cs_defer *d) {
 
   /* The outcome from the serialised evidence, as `censorscope analyze` computes it. */
   cs_arena *a = cs_arena_new(0);
-  cs_jval *tk = a && !ev.overflow ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, NULL, 0)
-                                  : NULL;
+  cs_jval *tk =
+      a && !ev.overflow ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, NULL, 0) : NULL;
   cs_outcome o = {.key = CS_OUTCOME_UNDETERMINED,
                   .evidence = "the test keys could not be written (out of memory)"};
   if (tk) dc_outcome(a, tk, &o);
@@ -595,13 +593,13 @@ static void dc_finish_cb(cs_defer *d) {
     cs_jw_obj_close(&aw);
   }
   dc_keys k = {&ev, &o};
-  cs_meas_finish(&m->b, &(cs_meas_out){
-                            .annotations_json = m->category && !ann.overflow ? cs_buf_cstr(&ann)
-                                                                             : NULL,
-                            .write_keys = dc_write_keys,
-                            .ctx = &k,
-                            .outcome = &o,
-                        });
+  cs_meas_finish(&m->b,
+                 &(cs_meas_out){
+                     .annotations_json = m->category && !ann.overflow ? cs_buf_cstr(&ann) : NULL,
+                     .write_keys = dc_write_keys,
+                     .ctx = &k,
+                     .outcome = &o,
+                 });
   cs_arena_free(a);
   cs_buf_free(&ann);
   cs_buf_free(&ev);

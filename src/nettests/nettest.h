@@ -54,11 +54,11 @@ typedef void (*cs_meas_done)(void *arg, const cs_meas *m);
 /* One option of a nettest, declared once: getopt_long, --help and censorscope.1 come from
  * this table. */
 typedef struct {
-  const char *name;  /* long name without "--" ("th-timeout") */
-  int short_name;    /* 0: none */
-  const char *arg;   /* the argument's name in the help ("S", "URL"); NULL: a flag */
-  const char *help;  /* one sentence or more; wrapped by the help printer */
-  bool repeatable;   /* may be given more than once */
+  const char *name; /* long name without "--" ("th-timeout") */
+  int short_name;   /* 0: none */
+  const char *arg;  /* the argument's name in the help ("S", "URL"); NULL: a flag */
+  const char *help; /* one sentence or more; wrapped by the help printer */
+  bool repeatable;  /* may be given more than once */
   /* Stores the value (arg is NULL for a flag) in the nettest's settings. Returns 0, or -1
    * with a message (without the option name) in err. */
   int (*set)(void *settings, const char *arg, char *err, size_t errlen);
@@ -78,7 +78,7 @@ typedef struct cs_nettest {
   const char *summary; /* one line for `censorscope --help` */
   const char *help;    /* what it does, for `censorscope NAME --help` and the man page */
   cs_input_kind input;
-  bool db_by_default;  /* store into the default database unless --no-db */
+  bool db_by_default; /* store into the default database unless --no-db */
 
   const cs_optdef *opts; /* the nettest's own options (the shared probe options are added) */
   size_t nopts;
@@ -101,8 +101,8 @@ typedef struct cs_nettest {
   /* Starts one measurement; done(arg, m) is called exactly once, from the loop, never from
    * inside start. settings and probe outlive the measurement. Returns -1 when out of memory
    * (done is then never called). */
-  int (*start)(cs_loop *l, void *settings, const cs_probe_cfg *probe,
-               const cs_nettest_input *in, cs_meas_done done, void *arg);
+  int (*start)(cs_loop *l, void *settings, const cs_probe_cfg *probe, const cs_nettest_input *in,
+               cs_meas_done done, void *arg);
 
   /* Re-analysis of a stored measurement (ours or OONI's, already unwrapped): writes the
    * nettest's verdict keys, outcome included, into the open object w (NULL: don't) exactly

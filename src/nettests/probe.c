@@ -123,8 +123,8 @@ const size_t cs_meas_fallback_len = sizeof cs_meas_fallback_json - 1;
 
 int cs_meas_begin(cs_meas_base *m, const cs_probe_cfg *cfg, const char *test_name,
                   const char *test_version, const char *input, cs_meas_done done, void *arg) {
-  *m = (cs_meas_base){.cfg = cfg, .test_name = test_name, .test_version = test_version,
-                      .done = done, .arg = arg};
+  *m = (cs_meas_base){
+      .cfg = cfg, .test_name = test_name, .test_version = test_version, .done = done, .arg = arg};
   m->t = cs_trace_new(cs_mono_now(), cfg->arena_limit ? cfg->arena_limit : CS_PROBE_ARENA_LIMIT);
   if (!m->t) return -1;
   m->start_wall = time(NULL);
@@ -162,8 +162,8 @@ void cs_meas_finish(cs_meas_base *m, const cs_meas_out *o) {
       .report_id = report_id,
       .software_name = "censorscope",
       .software_version = cfg->software_version,
-      .annotations_json = o->annotations_json ? o->annotations_json
-                                              : "{\"engine_name\":\"libcensorscope\"}",
+      .annotations_json =
+          o->annotations_json ? o->annotations_json : "{\"engine_name\":\"libcensorscope\"}",
       .test_helpers_json = o->test_helpers_json,
   };
   cs_buf b;

@@ -21,7 +21,7 @@ typedef struct {
   const char *software_version;
   time_t test_start;
   double dns_timeout, tcp_timeout, tls_timeout, http_timeout; /* <= 0: OONI defaults */
-  int max_redirects; /* 0: 10 (Go's default, as OONI) */
+  int max_redirects;                                          /* 0: 10 (Go's default, as OONI) */
   size_t arena_limit; /* bytes of records one measurement may hold (0: 64 MiB) */
   size_t json_limit;  /* bytes of one serialised measurement (0: no limit but memory) */
 } cs_probe_cfg;

@@ -6,10 +6,10 @@
 #include <string.h>
 
 /* One line per nettest, in the order `censorscope --help` lists them. */
-#define CS_NETTESTS(X) \
-  X(urlgetter)         \
-  X(web_connectivity)  \
-  X(dnscheck)          \
+#define CS_NETTESTS(X)                                                                             \
+  X(urlgetter)                                                                                     \
+  X(web_connectivity)                                                                              \
+  X(dnscheck)                                                                                      \
   /* one line per nettest above this one */
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;

@@ -122,14 +122,15 @@ const cs_nettest cs_nettest_urlgetter = {
     .name = "urlgetter",
     .version = CS_URLGETTER_VERSION,
     .summary = "measure URLs step by step (OONI urlgetter)",
-    .help = "For each URL: resolve the host, connect to every address (TCP, plus TLS for https),\n"
-            "GET over the first address that works, follow up to 10 redirects, and print one OONI\n"
-            "measurement (test_name \"urlgetter\") per line, with every DNS query and reply\n"
-            "(including duplicate replies), TCP connect, TLS handshake, HTTP transaction and network\n"
-            "event, timed from the measurement start. The probe's own IP address is never written.\n"
-            "Outcome (x_outcome): accessible when the fetch succeeded, else failed with the\n"
-            "failure string and operation as evidence; without a control, it never claims\n"
-            "censorship.",
+    .help =
+        "For each URL: resolve the host, connect to every address (TCP, plus TLS for https),\n"
+        "GET over the first address that works, follow up to 10 redirects, and print one OONI\n"
+        "measurement (test_name \"urlgetter\") per line, with every DNS query and reply\n"
+        "(including duplicate replies), TCP connect, TLS handshake, HTTP transaction and network\n"
+        "event, timed from the measurement start. The probe's own IP address is never written.\n"
+        "Outcome (x_outcome): accessible when the fetch succeeded, else failed with the\n"
+        "failure string and operation as evidence; without a control, it never claims\n"
+        "censorship.",
     .synopsis = "URL...",
     .input = CS_INPUT_URL,
     .db_by_default = false,

@@ -62,8 +62,12 @@ static void th_on_resolve(void *arg, const cs_dns_result *r) {
     return;
   }
   static const char *const h1[] = {"http/1.1"};
-  k->o = (cs_dial_opts){.addrs = k->addrs, .naddrs = n, .port = k->url->port,
-                        .mode = CS_DIAL_SEQUENTIAL, .max_addrs = TH_MAX_ADDRS, .max_events = 1};
+  k->o = (cs_dial_opts){.addrs = k->addrs,
+                        .naddrs = n,
+                        .port = k->url->port,
+                        .mode = CS_DIAL_SEQUENTIAL,
+                        .max_addrs = TH_MAX_ADDRS,
+                        .max_events = 1};
   if (!strcmp(k->url->scheme, "https")) {
     k->o.tls = true;
     k->o.tls_ctx = k->tls;
@@ -77,8 +81,8 @@ static void th_on_resolve(void *arg, const cs_dns_result *r) {
 /* Resolves url's host, then dials. cb runs once from a later loop iteration unless
  * th_connect_cancel() is called first. tls: trust store for https (the dial's tls_ctx).
  * Returns -1 (cb never called) when the lookup cannot start. */
-static int th_connect(th_connector *k, cs_loop *l, cs_trace *t, const cs_url *url,
-                      cs_tls_ctx *tls, th_conn_cb cb, void *arg) {
+static int th_connect(th_connector *k, cs_loop *l, cs_trace *t, const cs_url *url, cs_tls_ctx *tls,
+                      th_conn_cb cb, void *arg) {
   *k = (th_connector){.l = l, .t = t, .url = url, .tls = tls, .cb = cb, .arg = arg};
   cs_resolve_opts ro = {.resolver = "system"};
   k->res = cs_resolve(l, t, &ro, url->host, th_on_resolve, k);
@@ -268,15 +272,18 @@ cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const ch
 
 /* ---- request builder: thproto's encoder, from the engine's header type ------------------ */
 
-int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers,
-                        size_t nheaders, const char *const *endpoints, size_t nendpoints,
-                        bool quic) {
+int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers, size_t nheaders,
+                        const char *const *endpoints, size_t nendpoints, bool quic) {
   if (!out || (nheaders && !headers)) return -1;
   cs_th_hdr *h = nheaders ? malloc(nheaders * sizeof *h) : NULL;
   if (nheaders && !h) return -1;
   for (size_t i = 0; i < nheaders; i++) h[i] = (cs_th_hdr){headers[i].name, headers[i].value};
-  cs_th_request r = {.url = url, .headers = h, .nheaders = nheaders, .endpoints = endpoints,
-                     .nendpoints = nendpoints, .quic = quic};
+  cs_th_request r = {.url = url,
+                     .headers = h,
+                     .nheaders = nheaders,
+                     .endpoints = endpoints,
+                     .nendpoints = nendpoints,
+                     .quic = quic};
   int rc = cs_th_request_encode(out, &r);
   free(h);
   return rc;
@@ -290,17 +297,17 @@ int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers
 typedef struct pconn pconn;
 
 struct cs_th_job {
-  cs_th_job *next; /* in the client's wait queue or a connection's in-flight list */
+  cs_th_job *next;          /* in the client's wait queue or a connection's in-flight list */
   cs_th_job *aprev, *anext; /* every job of the client, whatever its state */
   cs_th_client *cl;
-  pconn *pc;       /* the connection carrying it, NULL while waiting */
+  pconn *pc; /* the connection carrying it, NULL while waiting */
   uint8_t *req;
   size_t reqlen;
   cs_th_cb cb;
   void *arg;
   cs_timer timer;
   cs_defer d;
-  bool done;       /* callback delivered (or being delivered) or cancelled */
+  bool done; /* callback delivered (or being delivered) or cancelled */
   bool retried;
   const char *failure;
   char detail[192];
@@ -335,8 +342,8 @@ struct cs_th_client {
   cs_th_job *wh, *wt; /* waiting */
   cs_th_job *all;     /* every live job (so that free finds those with a pending callback) */
   cs_defer kick;
-  int in_cb;  /* > 0 while a query callback runs */
-  bool dead;  /* cs_th_client_free was called from inside a callback */
+  int in_cb; /* > 0 while a query callback runs */
+  bool dead; /* cs_th_client_free was called from inside a callback */
 };
 
 static void client_free_now(cs_th_client *cl);
@@ -471,8 +478,8 @@ static bool pconn_answer(pconn *pc) {
     else {
       cs_arena *a = cs_arena_new(64u << 20);
       char err[64];
-      if (!a || !cs_json_parse(a, (const char *)pc->p.body.data, pc->p.body.len, NULL, err,
-                               sizeof err))
+      if (!a ||
+          !cs_json_parse(a, (const char *)pc->p.body.data, pc->p.body.len, NULL, err, sizeof err))
         f = cs_failure_str(CS_FAIL_JSON_PARSE_ERROR);
       cs_arena_free(a);
     }
@@ -520,7 +527,7 @@ static void pconn_on_read(cs_conn *c, ssize_t n, const char *failure, void *data
     if (st != CS_HTTP_P_DONE) break;
     bool was_closing = pc->closing;
     if (!pconn_answer(pc)) return;
-    if (!was_closing && pc->closing) break; /* nothing more will be answered here */
+    if (!was_closing && pc->closing) break;  /* nothing more will be answered here */
     if (used == 0 && off < (size_t)n) break; /* defensive: no progress */
   }
   if (pc->closing && pc->n == 0) {

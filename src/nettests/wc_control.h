@@ -21,7 +21,7 @@
 #include "engine/tls.h"
 #include "util/buf.h"
 
-#define CS_TH_TIMEOUT 30.0          /* seconds: whole query (connect..last body byte) */
+#define CS_TH_TIMEOUT 30.0            /* seconds: whole query (connect..last body byte) */
 #define CS_TH_MAX_RESPONSE (1u << 22) /* reply bodies above this fail (json_parse_error) */
 
 /* failure: NULL on success (HTTP 200 with a JSON body), else an OONI-style failure string:
@@ -52,9 +52,8 @@ cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const ch
  * Headers with the same name (case-insensitive) are grouped under the first spelling seen,
  * in order. endpoints are "ip:port" / "[v6]:port" strings (as probe-cli). Returns 0, or -1
  * when out is full (out->overflow) or an argument is NULL. */
-int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers,
-                        size_t nheaders, const char *const *endpoints, size_t nendpoints,
-                        bool quic);
+int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers, size_t nheaders,
+                        const char *const *endpoints, size_t nendpoints, bool quic);
 
 /* ---- pooled client: keep-alive connections with pipelining ------------------------------
  * For many queries to one TH (national lists): up to max_conns persistent connections, each

@@ -81,7 +81,8 @@ static void write_evidence(wc *m, cs_jw *w) {
   cs_jw_knull(w, "socksproxy");
   cs_write_trace_keys(w, m->t);
   cs_jw_key(w, "x_control_request");
-  if (m->th_req.len && !m->th_req.overflow) cs_jw_raw(w, (const char *)m->th_req.data, m->th_req.len);
+  if (m->th_req.len && !m->th_req.overflow)
+    cs_jw_raw(w, (const char *)m->th_req.data, m->th_req.len);
   else cs_jw_null(w);
   cs_jw_key(w, "control");
   if (m->control) cs_jw_raw(w, m->control, m->control_len);
@@ -92,8 +93,8 @@ static void write_evidence(wc *m, cs_jw *w) {
 
 /* What finish_cb hands to cs_meas_finish's key writer. */
 typedef struct {
-  const cs_buf *ev;          /* the evidence object */
-  const cs_wc_verdict *v;    /* NULL: not analysable */
+  const cs_buf *ev;       /* the evidence object */
+  const cs_wc_verdict *v; /* NULL: not analysable */
   const char *analysis_error;
   const cs_outcome *outcome; /* the verdict's, or undetermined when not analysable */
 } wc_keys;
@@ -127,9 +128,9 @@ static void finish_cb(cs_defer *d) {
   memset(&v, 0, sizeof v);
   cs_arena *a = cs_arena_new(0);
   char err[160];
-  cs_jval *tk = a && !ev.overflow ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, err,
-                                                  sizeof err)
-                                  : NULL;
+  cs_jval *tk = a && !ev.overflow
+                    ? cs_json_parse(a, (const char *)ev.data, ev.len, NULL, err, sizeof err)
+                    : NULL;
   if (!a || ev.overflow) snprintf(err, sizeof err, "out of memory");
   cs_wc_options opt = {.fingerprints = cfg->fingerprints, .probe_cc = cfg->probe->probe_cc};
   bool analysed = tk && cs_wc_analyze_test_keys(a, tk, m->input, CS_WC_TEST_VERSION, &opt, &v) == 0;
@@ -157,7 +158,9 @@ static void finish_cb(cs_defer *d) {
   }
   const char *why = tk ? "not analysable" : err;
   cs_outcome undetermined = {.key = CS_OUTCOME_UNDETERMINED, .censorship = false, .evidence = why};
-  wc_keys k = {.ev = &ev, .v = analysed ? &v : NULL, .analysis_error = why,
+  wc_keys k = {.ev = &ev,
+               .v = analysed ? &v : NULL,
+               .analysis_error = why,
                .outcome = analysed ? &v.outcome : &undetermined};
   /* The outcome is the verdict's, computed once by the analysis (no re-parse). */
   cs_meas_out o = {.annotations_json = cs_buf_cstr(&ann),
@@ -205,7 +208,8 @@ static void on_th(void *arg, const char *failure, const char *json, size_t len) 
 
 static void th_next(wc *m) {
   if (m->th_idx >= m->cfg->nth) {
-    if (!m->control_failure) m->control_failure = CS_FAILURE_UNKNOWN_CONST("no test helper configured");
+    if (!m->control_failure)
+      m->control_failure = CS_FAILURE_UNKNOWN_CONST("no test helper configured");
     m->th_done = true;
     maybe_finish(m);
     return;
@@ -428,8 +432,10 @@ static int wc_prepare(void *settings, const cs_probe_cfg *probe, char *err, size
   }
   s->db = cs_fp_db_load(dir, e, sizeof e);
   if (!s->db)
-    fprintf(stderr, "web_connectivity: no blockpage fingerprints (%s): %s; verdicts will not "
-                    "be confirmed\n", dir, e);
+    fprintf(stderr,
+            "web_connectivity: no blockpage fingerprints (%s): %s; verdicts will not "
+            "be confirmed\n",
+            dir, e);
   s->cfg.fingerprints = s->db;
   return 0;
 }
@@ -491,13 +497,14 @@ const cs_nettest cs_nettest_web_connectivity = {
     .name = "web_connectivity",
     .version = CS_WC_TEST_VERSION,
     .summary = "detect blocking of URLs with a control server (OONI web_connectivity)",
-    .help = "For each URL: resolve it with the system resolver, ask a control server (test helper)\n"
-            "what an uncensored vantage point sees, connect to every resolved address (TCP, plus TLS\n"
-            "for https), GET with redirects, and compare. Prints one OONI web_connectivity\n"
-            "measurement per line with the raw evidence and OONI's verdict keys (dns_consistency,\n"
-            "body_length_match, ..., blocking, accessible), plus censorscope's extras (x_analysis_*,\n"
-            "x_blockpage*: confirmed blockpage fingerprints, opt-in filters, server-side blocks)\n"
-            "and the outcome (x_outcome, x_censorship, x_evidence).",
+    .help =
+        "For each URL: resolve it with the system resolver, ask a control server (test helper)\n"
+        "what an uncensored vantage point sees, connect to every resolved address (TCP, plus TLS\n"
+        "for https), GET with redirects, and compare. Prints one OONI web_connectivity\n"
+        "measurement per line with the raw evidence and OONI's verdict keys (dns_consistency,\n"
+        "body_length_match, ..., blocking, accessible), plus censorscope's extras (x_analysis_*,\n"
+        "x_blockpage*: confirmed blockpage fingerprints, opt-in filters, server-side blocks)\n"
+        "and the outcome (x_outcome, x_censorship, x_evidence).",
     .synopsis = "--th URL (URL... | -f LIST)",
     .input = CS_INPUT_URL,
     .db_by_default = true,

@@ -15,7 +15,7 @@ typedef struct {
   const cs_probe_cfg *probe;
   const char *th[CS_WC_MAX_TH]; /* control servers, tried in turn */
   size_t nth;
-  double th_timeout;          /* seconds per control query (<= 0: 30, as OONI) */
+  double th_timeout;            /* seconds per control query (<= 0: 30, as OONI) */
   const cs_fp_db *fingerprints; /* NULL: no blockpage matching */
   /* Optional pooled clients (helper/th_client.h), one per th[i], created on the run's loop:
    * when set, control queries share keep-alive, pipelined connections. */

@@ -40,16 +40,16 @@ void cs_trace_tags(cs_trace *t, cs_rec_common *c, const char *const *tags, size_
   }
 }
 
-#define APPEND(list, T)                          \
-  do {                                           \
-    /* NOLINTNEXTLINE(bugprone-macro-parentheses): T is a type name */ \
-    T *r_ = cs_arena_alloc(t->a, sizeof *r_);    \
-    if (!r_) return NULL;                        \
-    if (t->list.tail) t->list.tail->next = r_;   \
-    else t->list.head = r_;                      \
-    t->list.tail = r_;                           \
-    t->list.n++;                                 \
-    return r_;                                   \
+#define APPEND(list, T)                                                                            \
+  do {                                                                                             \
+    /* NOLINTNEXTLINE(bugprone-macro-parentheses): T is a type name */                             \
+    T *r_ = cs_arena_alloc(t->a, sizeof *r_);                                                      \
+    if (!r_) return NULL;                                                                          \
+    if (t->list.tail) t->list.tail->next = r_;                                                     \
+    else t->list.head = r_;                                                                        \
+    t->list.tail = r_;                                                                             \
+    t->list.n++;                                                                                   \
+    return r_;                                                                                     \
   } while (0)
 
 cs_query_rec *cs_trace_add_query(cs_trace *t) { APPEND(queries, cs_query_rec); }
@@ -272,7 +272,8 @@ void cs_envelope_begin(cs_jw *w, const cs_envelope *e) {
   cs_jw_kstr(w, "data_format_version", "0.2.0");
   cs_jw_key(w, "extensions");
   {
-    static const char ext[] = "{\"dnst\":0,\"httpt\":0,\"netevents\":0,\"tcpconnect\":0,\"tlshandshake\":0}";
+    static const char ext[] =
+        "{\"dnst\":0,\"httpt\":0,\"netevents\":0,\"tcpconnect\":0,\"tlshandshake\":0}";
     cs_jw_raw(w, ext, sizeof ext - 1);
   }
   cs_jw_kstr(w, "input", e->input);
@@ -290,8 +291,7 @@ void cs_envelope_begin(cs_jw *w, const cs_envelope *e) {
   cs_jw_kstr(w, "report_id", e->report_id ? e->report_id : "");
   cs_jw_kstr(w, "resolver_asn", e->resolver_asn ? e->resolver_asn : "AS0");
   cs_jw_kstr(w, "resolver_ip", e->resolver_ip ? e->resolver_ip : "");
-  cs_jw_kstr(w, "resolver_network_name",
-             e->resolver_network_name ? e->resolver_network_name : "");
+  cs_jw_kstr(w, "resolver_network_name", e->resolver_network_name ? e->resolver_network_name : "");
   cs_jw_kstr(w, "software_name", e->software_name ? e->software_name : "censorscope");
   cs_jw_kstr(w, "software_version", e->software_version ? e->software_version : "0.0.0");
   cs_jw_key(w, "test_helpers");

@@ -34,8 +34,8 @@ typedef struct {
 typedef struct cs_query_rec {
   struct cs_query_rec *next;
   cs_rec_common c;
-  const char *engine;           /* "getaddrinfo", "udp", "tcp", "doh" */
-  const char *failure;          /* OONI failure string or NULL */
+  const char *engine;  /* "getaddrinfo", "udp", "tcp", "doh" */
+  const char *failure; /* OONI failure string or NULL */
   const char *hostname;
   const char *query_type;       /* "A", "AAAA", "ANY" (getaddrinfo) */
   const char *resolver_address; /* "" for getaddrinfo, "ip:port" or the DoH URL */
@@ -43,9 +43,9 @@ typedef struct cs_query_rec {
   size_t nanswers;
   const uint8_t *raw_response; /* raw DNS reply (omitted when NULL) */
   size_t raw_response_len;
-  int rcode;                   /* written when has_rcode */
+  int rcode; /* written when has_rcode */
   bool has_rcode;
-  int64_t getaddrinfo_error;   /* written when non-zero */
+  int64_t getaddrinfo_error; /* written when non-zero */
 } cs_query_rec;
 
 typedef struct cs_tcp_rec {
@@ -112,10 +112,10 @@ typedef struct cs_netevent_rec {
   const char *proto; /* "tcp" / "udp" */
 } cs_netevent_rec;
 
-#define CS_TRACE_LIST(T) \
-  struct {               \
-    T *head, *tail;      \
-    size_t n;            \
+#define CS_TRACE_LIST(T)                                                                           \
+  struct {                                                                                         \
+    T *head, *tail;                                                                                \
+    size_t n;                                                                                      \
   }
 
 /* The records of one measurement. */
@@ -123,7 +123,8 @@ typedef struct cs_trace {
   cs_arena *a;
   double zero; /* monotonic time of the measurement start */
   CS_TRACE_LIST(cs_query_rec) queries;
-  CS_TRACE_LIST(cs_query_rec) dns_duplicates; /* late/extra DNS replies (x_dns_duplicate_responses) */
+  CS_TRACE_LIST(cs_query_rec)
+  dns_duplicates; /* late/extra DNS replies (x_dns_duplicate_responses) */
   CS_TRACE_LIST(cs_tcp_rec) tcp;
   CS_TRACE_LIST(cs_tls_rec) tls;
   CS_TRACE_LIST(cs_http_rec) requests; /* appended oldest-first; written newest-first (OONI) */
@@ -161,7 +162,7 @@ void cs_write_trace_keys(cs_jw *w, const cs_trace *t);
 /* ---- envelope (df-000-base) ------------------------------------------------------------ */
 typedef struct {
   const char *test_name, *test_version;
-  const char *input;       /* NULL: "input": null */
+  const char *input;        /* NULL: "input": null */
   time_t measurement_start; /* wall clock, UTC */
   time_t test_start;        /* start of the batch */
   double test_runtime;      /* seconds */
@@ -169,8 +170,8 @@ typedef struct {
   const char *resolver_asn, *resolver_ip, *resolver_network_name;
   const char *report_id;
   const char *software_name, *software_version;
-  const char *annotations_json; /* an already-serialised object, or NULL for {} */
-  const char *options_json;     /* an already-serialised array, or NULL to omit */
+  const char *annotations_json;  /* an already-serialised object, or NULL for {} */
+  const char *options_json;      /* an already-serialised array, or NULL to omit */
   const char *test_helpers_json; /* an already-serialised object, or NULL for {} */
 } cs_envelope;
 

@@ -83,7 +83,6 @@ void cs_report_wc_summary(const cs_store_meas *m, cs_wc_summary *s) {
   };
 }
 
-
 /* ---- nettests: labels, sections, outcomes of measurements that carry none ---------------- */
 
 /* The nettest of a stored measurement: web_connectivity for rows without a test_name (ours
@@ -132,7 +131,9 @@ int cs_report_each(cs_store *s, int64_t run_id, cs_report_rows which,
   cs_store_meas m;
   int rc, ret = 0;
   while (!ret && (rc = cs_store_iter_next(it, &m)) == 1) {
-    cs_report_row row = {.m = &m, .key = m.outcome, .censorship = m.censorship == 1,
+    cs_report_row row = {.m = &m,
+                         .key = m.outcome,
+                         .censorship = m.censorship == 1,
                          .evidence = m.evidence ? m.evidence : ""};
     row.slot = cs_report_outcome_slot(row.key);
     row.label = cs_report_label(m.test_name, row.key);
@@ -286,8 +287,8 @@ cs_report *cs_report_compute(cs_store *s, int64_t run_id, char *err, size_t errl
     goto fail;
   }
   if (rc) {
-    if (errlen) snprintf(err, errlen, "reading run %lld: %s", (long long)run_id,
-                         cs_store_errmsg(s));
+    if (errlen)
+      snprintf(err, errlen, "reading run %lld: %s", (long long)run_id, cs_store_errmsg(s));
     goto fail;
   }
   if (r->ncategories) qsort(r->categories, r->ncategories, sizeof *r->categories, cat_cmp);
@@ -317,7 +318,9 @@ void cs_report_free(cs_report *r) {
 /* ---- renderers ---------------------------------------------------------------------------- */
 
 static const cs_report_renderer *const renderers[] = {
-    &cs_report_render_text, &cs_report_render_json, &cs_report_render_csv,
+    &cs_report_render_text,
+    &cs_report_render_json,
+    &cs_report_render_csv,
     &cs_report_render_html,
 };
 

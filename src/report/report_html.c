@@ -96,11 +96,9 @@ static void card(FILE *o, const char *cls, const char *id, uint64_t n, const cha
 
 /* Bar chart by method: one <g class="bar" data-key data-value> per censorship method. */
 static void chart_methods(FILE *o, const cs_report *r) {
-  static const cs_report_outcome shown[] = {CS_OUT_DNS,          CS_OUT_TCP_IP,
-                                            CS_OUT_TLS,          CS_OUT_HTTP_FAILURE,
-                                            CS_OUT_BLOCKPAGE,    CS_OUT_OPTIN,
-                                            CS_OUT_SERVER_SIDE,  CS_OUT_SITE_DOWN,
-                                            CS_OUT_UNDETERMINED};
+  static const cs_report_outcome shown[] = {
+      CS_OUT_DNS,   CS_OUT_TCP_IP,      CS_OUT_TLS,       CS_OUT_HTTP_FAILURE, CS_OUT_BLOCKPAGE,
+      CS_OUT_OPTIN, CS_OUT_SERVER_SIDE, CS_OUT_SITE_DOWN, CS_OUT_UNDETERMINED};
   const int n = (int)(sizeof shown / sizeof *shown);
   const int rowh = 30, top = 10, labw = 250, barw = 420, W = 760;
   uint64_t max = 1;
@@ -117,8 +115,10 @@ static void chart_methods(FILE *o, const cs_report *r) {
     int y = top + i * rowh;
     double w = (double)barw * (double)r->n[oc] / (double)max;
     if (i == 5)
-      fprintf(o, "<line x1=\"0\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#d0d4da\" "
-                 "stroke-dasharray=\"4 3\"/>\n", W, y - 3, y - 3);
+      fprintf(o,
+              "<line x1=\"0\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#d0d4da\" "
+              "stroke-dasharray=\"4 3\"/>\n",
+              W, y - 3, y - 3);
     fprintf(o,
             "<g class=\"bar\" data-key=\"%s\" data-value=\"%llu\">"
             "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"13\" fill=\"#1d2330\">%s"
@@ -126,8 +126,8 @@ static void chart_methods(FILE *o, const cs_report *r) {
             "<text class=\"v\" x=\"%.1f\" y=\"%d\" font-size=\"13\" font-weight=\"600\" "
             "fill=\"#1d2330\">%llu</text></g>\n",
             cs_report_outcome_key(oc), (unsigned long long)r->n[oc], labw - 10, y + 17,
-            cs_report_outcome_label(oc), labw, y + 4, w, rowh - 10, colour[oc],
-            labw + w + 6, y + 17, (unsigned long long)r->n[oc]);
+            cs_report_outcome_label(oc), labw, y + 4, w, rowh - 10, colour[oc], labw + w + 6,
+            y + 17, (unsigned long long)r->n[oc]);
   }
   fputs("</svg>\n", o);
 }
@@ -152,8 +152,9 @@ static void chart_categories(FILE *o, const cs_report *r) {
     int y = top + (int)i * rowh;
     fputs("<g class=\"cat\" data-code=\"", o);
     esc(o, c->code);
-    fprintf(o, "\" data-value=\"%llu\" data-tested=\"%llu\"><text x=\"%d\" y=\"%d\" "
-               "text-anchor=\"end\" font-size=\"13\" fill=\"#1d2330\">",
+    fprintf(o,
+            "\" data-value=\"%llu\" data-tested=\"%llu\"><text x=\"%d\" y=\"%d\" "
+            "text-anchor=\"end\" font-size=\"13\" fill=\"#1d2330\">",
             (unsigned long long)c->blocked, (unsigned long long)c->tested, labw - 10, y + 17);
     label(o, name ? name : *c->code ? c->code : "No category", 40);
     fputs("<title>", o);
@@ -166,13 +167,14 @@ static void chart_categories(FILE *o, const cs_report *r) {
       fprintf(o,
               "<rect class=\"seg\" data-key=\"%s\" data-value=\"%llu\" x=\"%.1f\" y=\"%d\" "
               "width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>%s: %llu</title></rect>",
-              cs_report_outcome_key((cs_report_outcome)k), (unsigned long long)c->n[k], x, y + 4,
-              w, rowh - 10, colour[k], cs_report_outcome_label((cs_report_outcome)k),
+              cs_report_outcome_key((cs_report_outcome)k), (unsigned long long)c->n[k], x, y + 4, w,
+              rowh - 10, colour[k], cs_report_outcome_label((cs_report_outcome)k),
               (unsigned long long)c->n[k]);
       x += w;
     }
-    fprintf(o, "<text class=\"v\" x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#1d2330\">"
-               "<tspan font-weight=\"600\">%llu</tspan> of %llu</text></g>\n",
+    fprintf(o,
+            "<text class=\"v\" x=\"%.1f\" y=\"%d\" font-size=\"13\" fill=\"#1d2330\">"
+            "<tspan font-weight=\"600\">%llu</tspan> of %llu</text></g>\n",
             x + 6, y + 17, (unsigned long long)c->blocked, (unsigned long long)c->tested);
   }
   fputs("</svg>\n<p class=\"note\">", o);
@@ -208,10 +210,12 @@ static int url_row(void *ctx, const cs_report_row *row) {
 }
 
 static int url_table(FILE *o, cs_store *s, int64_t run_id, bool optin, const char *id) {
-  fprintf(o, "<table id=\"%s\"><thead><tr><th>How</th><th>Website (URL)</th><th>Category</th>"
-             "<th>Evidence</th><th>Analysis rule</th></tr></thead><tbody>\n", id);
-  int rc = cs_report_each(s, run_id, optin ? CS_REPORT_ROWS_OPTIN : CS_REPORT_ROWS_BLOCKED,
-                          url_row, o);
+  fprintf(o,
+          "<table id=\"%s\"><thead><tr><th>How</th><th>Website (URL)</th><th>Category</th>"
+          "<th>Evidence</th><th>Analysis rule</th></tr></thead><tbody>\n",
+          id);
+  int rc =
+      cs_report_each(s, run_id, optin ? CS_REPORT_ROWS_OPTIN : CS_REPORT_ROWS_BLOCKED, url_row, o);
   fputs("</tbody></table>\n", o);
   return rc ? -1 : 0;
 }
@@ -269,12 +273,14 @@ static int write_html(FILE *o, const cs_report *r, cs_store *s) {
   card(o, "ok", "n-accessible", r->n[CS_OUT_ACCESSIBLE], "accessible", extra);
   fputs("</div>\n", o);
 
-  fprintf(o, "<p>Out of <strong>%llu</strong> websites tested, <strong>%llu</strong> showed "
-             "signs of censorship",
+  fprintf(o,
+          "<p>Out of <strong>%llu</strong> websites tested, <strong>%llu</strong> showed "
+          "signs of censorship",
           (unsigned long long)r->tested, (unsigned long long)r->blocked);
   if (r->confirmed)
-    fprintf(o, "; for <strong>%llu</strong> of them the network served a page known to be a "
-               "blockpage, which confirms the blocking",
+    fprintf(o,
+            "; for <strong>%llu</strong> of them the network served a page known to be a "
+            "blockpage, which confirms the blocking",
             (unsigned long long)r->confirmed);
   fputs(". A single measurement can be wrong (a site down at that moment, a flaky "
         "connection): repeated measurements make findings stronger.</p>\n",
@@ -283,7 +289,8 @@ static int write_html(FILE *o, const cs_report *r, cs_store *s) {
   fputs("<h2>How websites were blocked</h2>\n", o);
   chart_methods(o, r);
   fputs("<p class=\"note\">Below the dashed line: outcomes that are <em>not</em> counted as "
-        "censorship.</p>\n", o);
+        "censorship.</p>\n",
+        o);
 
   fputs("<h2>Blocking by category</h2>\n", o);
   chart_categories(o, r);
@@ -295,7 +302,8 @@ static int write_html(FILE *o, const cs_report *r, cs_store *s) {
         "<th class=\"num\">TCP/IP</th><th class=\"num\">TLS</th><th class=\"num\">HTTP</th>"
         "<th class=\"num\">Blockpage</th><th class=\"num\">Accessible</th>"
         "<th class=\"num\">Opt-in</th><th class=\"num\">Down</th>"
-        "<th class=\"num\">Undetermined</th></tr></thead><tbody>\n", o);
+        "<th class=\"num\">Undetermined</th></tr></thead><tbody>\n",
+        o);
   for (size_t i = 0; i < r->ncategories; i++) {
     const cs_report_category *c = &r->categories[i];
     const char *name = cs_report_category_name(c->code);
@@ -339,8 +347,9 @@ static int write_html(FILE *o, const cs_report *r, cs_store *s) {
 
   fputs("<h2>What the outcomes mean</h2>\n<dl class=\"gl\">\n", o);
   for (int k = 0; k < CS_OUT_N; k++)
-    fprintf(o, "<dt><span class=\"tag\" style=\"background:%s\">%s</span> <span class=\"num\" "
-               "data-outcome=\"%s\">%llu</span></dt><dd>%s</dd>\n",
+    fprintf(o,
+            "<dt><span class=\"tag\" style=\"background:%s\">%s</span> <span class=\"num\" "
+            "data-outcome=\"%s\">%llu</span></dt><dd>%s</dd>\n",
             colour[k], cs_report_outcome_label((cs_report_outcome)k),
             cs_report_outcome_key((cs_report_outcome)k), (unsigned long long)r->n[k], explain[k]);
   for (size_t i = 0; i < r->nothers; i++) { /* other nettests' own outcomes */
@@ -355,7 +364,8 @@ static int write_html(FILE *o, const cs_report *r, cs_store *s) {
         "this network and, at the same time, by an independent control server outside it; "
         "the two views are compared step by step (DNS, TCP, TLS, HTTP). Verdicts follow OONI's "
         "methodology; blockpages are recognised with the OONI, Citizen Lab and Censored Planet "
-        "fingerprint lists. Category names from the Citizen Lab test lists.</p>\n", o);
+        "fingerprint lists. Category names from the Citizen Lab test lists.</p>\n",
+        o);
   fprintf(o, "<footer>Generated by censorscope from %llu stored measurements",
           (unsigned long long)r->tested);
   if (r->source_label) {
@@ -364,7 +374,8 @@ static int write_html(FILE *o, const cs_report *r, cs_store *s) {
     fputc(')', o);
   }
   fputs(". Self-contained file: no scripts, no external resources.</footer>\n</main></body>"
-        "</html>\n", o);
+        "</html>\n",
+        o);
   return ferror(o) ? -1 : 0;
 }
 

@@ -10,11 +10,11 @@
 
 /* One renderer (ZMap output-module style): the table is in report.c. */
 struct cs_report_renderer {
-  const char *name; /* "text", "json", "csv", "html" */
+  const char *name;                                         /* "text", "json", "csv", "html" */
   int (*write)(FILE *out, const cs_report *r, cs_store *s); /* 0 or -1 */
 };
-extern const cs_report_renderer cs_report_render_text, cs_report_render_json,
-    cs_report_render_csv, cs_report_render_html;
+extern const cs_report_renderer cs_report_render_text, cs_report_render_json, cs_report_render_csv,
+    cs_report_render_html;
 
 /* One measurement of the run as the report sees it. */
 typedef struct {

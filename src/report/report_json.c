@@ -61,15 +61,18 @@ static int url_json(void *ctx, const cs_report_row *row) {
   cs_jw_kstr(w, "reason", m.analysis_reason);
   cs_jw_kstr(w, "measurement_start_time", m.measurement_start_time);
   cs_jw_kstr(w, "report_id", m.report_id);
-  if (m.test_name && strcmp(m.test_name, "web_connectivity")) cs_jw_kstr(w, "test_name", m.test_name);
+  if (m.test_name && strcmp(m.test_name, "web_connectivity"))
+    cs_jw_kstr(w, "test_name", m.test_name);
   cs_jw_obj_close(w);
   return flush(u->o, w->b) < 0 ? -1 : 0;
 }
 
 static int urls(FILE *o, cs_jw *w, cs_store *s, int64_t run_id, bool optin) {
   urls_ctx u = {o, w};
-  return cs_report_each(s, run_id, optin ? CS_REPORT_ROWS_OPTIN : CS_REPORT_ROWS_BLOCKED,
-                        url_json, &u) ? -1 : 0;
+  return cs_report_each(s, run_id, optin ? CS_REPORT_ROWS_OPTIN : CS_REPORT_ROWS_BLOCKED, url_json,
+                        &u)
+             ? -1
+             : 0;
 }
 
 static int write_json(FILE *o, const cs_report *r, cs_store *s) {
@@ -101,7 +104,8 @@ static int write_json(FILE *o, const cs_report *r, cs_store *s) {
   cs_jw_kint(w, "blocked", (int64_t)r->blocked);
   cs_jw_kint(w, "confirmed", (int64_t)r->confirmed);
   counts(w, r->n);
-  for (size_t i = 0; i < r->nothers; i++) cs_jw_kint(w, r->others[i].key, (int64_t)r->others[i].count);
+  for (size_t i = 0; i < r->nothers; i++)
+    cs_jw_kint(w, r->others[i].key, (int64_t)r->others[i].count);
   cs_jw_obj_close(w);
   cs_jw_key(w, "outcomes");
   cs_jw_arr_open(w);

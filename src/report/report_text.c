@@ -92,7 +92,6 @@ static int write_text(FILE *o, const cs_report *r, cs_store *s) {
   }
   if (cs_report_sections_render(&(cs_report_out){.format = "text", .f = o}, r) < 0) return -1;
 
-
   fprintf(o, "\nBy category\n  %-7s %-38s %6s %7s %5s %5s %5s %5s %5s %5s %5s %5s\n", "code",
           "name", "tested", "blocked", "dns", "tcp", "tls", "http", "page", "optin", "down",
           "undet");

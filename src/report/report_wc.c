@@ -46,8 +46,7 @@ static cs_report_fingerprint *fp_slot(cs_report *r, const cs_store_meas *m, bool
 static int wc_add(cs_report *r, const cs_report_row *row) {
   const cs_store_meas *m = row->m;
   bool optin = row->slot == CS_OUT_OPTIN;
-  if (!m->blockpage_name || !((row->censorship && m->blockpage_confirmed == 1) || optin))
-    return 0;
+  if (!m->blockpage_name || !((row->censorship && m->blockpage_confirmed == 1) || optin)) return 0;
   cs_report_fingerprint *f = fp_slot(r, m, optin);
   if (!f) return -1;
   f->count++;
@@ -62,8 +61,7 @@ static int fp_cmp(const void *a, const void *b) {
 }
 
 static void wc_finish(cs_report *r) {
-  if (r->nfingerprints)
-    qsort(r->fingerprints, r->nfingerprints, sizeof *r->fingerprints, fp_cmp);
+  if (r->nfingerprints) qsort(r->fingerprints, r->nfingerprints, sizeof *r->fingerprints, fp_cmp);
 }
 
 static void render_text(FILE *o, const cs_report *r) {
@@ -73,8 +71,9 @@ static void render_text(FILE *o, const cs_report *r) {
       const cs_report_fingerprint *f = &r->fingerprints[i];
       if (f->optin != (pass == 1)) continue;
       if (!header)
-        fprintf(o, "\n%s\n", pass ? "Opt-in filters (a subscriber's choice, not censorship)"
-                                  : "Confirmed blockpages (fingerprints)");
+        fprintf(o, "\n%s\n",
+                pass ? "Opt-in filters (a subscriber's choice, not censorship)"
+                     : "Confirmed blockpages (fingerprints)");
       header = true;
       fprintf(o, "  %6llu  ", (unsigned long long)f->count);
       cs_report_text_safe(o, f->name);
@@ -109,8 +108,10 @@ static void render_json(cs_jw *w, const cs_report *r) {
 }
 
 static void fp_table(FILE *o, const cs_report *r, bool optin, const char *id) {
-  fprintf(o, "<table id=\"%s\"><thead><tr><th>Blockpage fingerprint</th><th>Source</th>"
-             "<th>Scope</th><th class=\"num\">URLs</th></tr></thead><tbody>\n", id);
+  fprintf(o,
+          "<table id=\"%s\"><thead><tr><th>Blockpage fingerprint</th><th>Source</th>"
+          "<th>Scope</th><th class=\"num\">URLs</th></tr></thead><tbody>\n",
+          id);
   for (size_t i = 0; i < r->nfingerprints; i++) {
     const cs_report_fingerprint *f = &r->fingerprints[i];
     if (f->optin != optin) continue;
@@ -132,14 +133,16 @@ static void render_html(FILE *o, const cs_report *r) {
     *(r->fingerprints[i].optin ? &any_optin : &any_conf) = true;
   if (any_conf) {
     fputs("<p>Pages matching a published fingerprint of a national or ISP blockpage (OONI, "
-          "Citizen Lab, Censored Planet lists).</p>\n", o);
+          "Citizen Lab, Censored Planet lists).</p>\n",
+          o);
     fp_table(o, r, false, "fingerprints");
   } else {
     fputs("<p id=\"fingerprints\">No known blockpage was seen.</p>\n", o);
   }
   if (any_optin) {
     fputs("<h2>Opt-in filters (not censorship)</h2>\n<p>These pages come from a filtering "
-          "service the subscriber can switch on or off.</p>\n", o);
+          "service the subscriber can switch on or off.</p>\n",
+          o);
     fp_table(o, r, true, "optin-fingerprints");
   }
 }

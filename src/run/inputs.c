@@ -78,8 +78,7 @@ long cs_inputs_load(cs_input_list *l, cs_input_kind kind, const char *path) {
     while (rc == 1 && (rc = cs_csv_next(&c, fields, &nf)) == 1) {
       if (nf == 1 && !fields[0][0]) continue; /* blank line */
       if (nf < 2 || !plausible_url(fields[0])) {
-        fprintf(stderr, "%s:%zu: skipped: not a test-list row with an http(s) URL\n", path,
-                c.line);
+        fprintf(stderr, "%s:%zu: skipped: not a test-list row with an http(s) URL\n", path, c.line);
         skipped++;
         continue;
       }
@@ -123,4 +122,3 @@ long cs_inputs_load(cs_input_list *l, cs_input_kind kind, const char *path) {
   cs_buf_free(&b);
   return skipped;
 }
-

@@ -14,10 +14,10 @@
 typedef struct {
   cs_run *r;
   cs_loop *l;
-  size_t *queue; /* indices of inputs to run, in order; TAKEN once started */
+  size_t *queue;             /* indices of inputs to run, in order; TAKEN once started */
   size_t nqueue, head, left; /* entries, first entry not taken, entries not taken */
   size_t running;
-  char **hosts;   /* host of the measurement in each of the `parallel` slots, or NULL */
+  char **hosts; /* host of the measurement in each of the `parallel` slots, or NULL */
   int write_error;
   bool done_called;
 } run_state;

@@ -39,10 +39,10 @@ typedef void (*cs_run_meas_fn)(void *ctx, const cs_nettest_input *in, const cs_m
 
 typedef struct {
   const cs_nettest *nettest;
-  void *settings;             /* the nettest's (create/prepare) */
-  const cs_probe_cfg *probe;  /* outlives the run */
+  void *settings;            /* the nettest's (create/prepare) */
+  const cs_probe_cfg *probe; /* outlives the run */
   const cs_input_list *inputs;
-  size_t parallel;            /* measurements at once (0: 1) */
+  size_t parallel; /* measurements at once (0: 1) */
   size_t per_host; /* politeness: at most this many measurements of one host at once (0: 2) */
   FILE *out;       /* JSON lines (NULL: none); a regular file is fdatasync'ed after each */
   cs_store *store; /* NULL: no database */

@@ -22,8 +22,8 @@ struct cs_store {
   cs_store_analyzer analyzer; /* outcome of measurements without x_outcome (NULL: none) */
   void *analyzer_ctx;
   bool migrated; /* this open upgraded the schema: outcomes to fill from the JSON */
-  bool scratch; /* temporary database for one report: the JSON itself is not kept */
-  int last_rc;  /* SQLite's code for the error in errmsg */
+  bool scratch;  /* temporary database for one report: the JSON itself is not kept */
+  int last_rc;   /* SQLite's code for the error in errmsg */
   char errmsg[256];
 };
 
@@ -50,15 +50,15 @@ enum { MEAS_NCOLS = 0 CS_STORE_COLUMNS(COL_COUNT) };
 /* The measurements table of the current schema. Unique per run on (test_name, input or ""),
  * input first so that cs_store_has (run_id, input) uses the index too. Rows waiting for an
  * outcome are indexed (a few, or none) for cs_store_set_analyzer. */
-#define MEAS_TABLE_SQL                                                                         \
-  "CREATE TABLE measurements ("                                                                \
-  " id INTEGER PRIMARY KEY,"                                                                   \
-  " run_id INTEGER NOT NULL REFERENCES runs(id)," CS_STORE_COLUMNS(COL_DDL)                    \
-  " stored_at TEXT NOT NULL DEFAULT (datetime('now')),"                                        \
-  " json TEXT NOT NULL);"                                                                      \
-  "CREATE UNIQUE INDEX measurements_key ON measurements(run_id, coalesce(input, ''),"          \
-  " coalesce(test_name, ''));"                                                                 \
-  "CREATE INDEX measurements_pending ON measurements(id) WHERE outcome IS NULL;"
+#define MEAS_TABLE_SQL                                                                             \
+  "CREATE TABLE measurements ("                                                                    \
+  " id INTEGER PRIMARY KEY,"                                                                       \
+  " run_id INTEGER NOT NULL REFERENCES runs(id)," CS_STORE_COLUMNS(                                \
+      COL_DDL) " stored_at TEXT NOT NULL DEFAULT (datetime('now')),"                               \
+               " json TEXT NOT NULL);"                                                             \
+               "CREATE UNIQUE INDEX measurements_key ON measurements(run_id, coalesce(input, '')," \
+               " coalesce(test_name, ''));"                                                        \
+               "CREATE INDEX measurements_pending ON measurements(id) WHERE outcome IS NULL;"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS runs ("
@@ -68,8 +68,7 @@ static const char schema_sql[] =
     " params TEXT,"
     " started_at TEXT NOT NULL DEFAULT (datetime('now')),"
     " finished_at TEXT);"
-    "CREATE INDEX IF NOT EXISTS runs_resume ON runs(test_name, input_list, finished_at);"
-    MEAS_TABLE_SQL;
+    "CREATE INDEX IF NOT EXISTS runs_resume ON runs(test_name, input_list, finished_at);" MEAS_TABLE_SQL;
 
 const char *cs_store_strerror(int rc) {
   switch (rc) {
@@ -125,11 +124,12 @@ static int migrate_v1(cs_store *s) {
 #define COL_V1(name, kind, since) COL_V1_##since(name)
 #define COL_V1_1(name) ", " #name
 #define COL_V1_2(name)
-  static const char sql[] =
-      "ALTER TABLE measurements RENAME TO measurements_v1;" MEAS_TABLE_SQL
-      "INSERT INTO measurements (id, run_id" CS_STORE_COLUMNS(COL_V1) ", stored_at, json)"
-      " SELECT id, run_id" CS_STORE_COLUMNS(COL_V1) ", stored_at, json FROM measurements_v1;"
-      "DROP TABLE measurements_v1;";
+  static const char sql[] = "ALTER TABLE measurements RENAME TO measurements_v1;" MEAS_TABLE_SQL
+                            "INSERT INTO measurements (id, run_id" CS_STORE_COLUMNS(
+                                COL_V1) ", stored_at, json)"
+                                        " SELECT id, run_id" CS_STORE_COLUMNS(
+                                            COL_V1) ", stored_at, json FROM measurements_v1;"
+                                                    "DROP TABLE measurements_v1;";
 #undef COL_V1
 #undef COL_V1_1
 #undef COL_V1_2
@@ -151,7 +151,8 @@ static int migrate(cs_store *s) {
       sqlite3_finalize(st);
     }
     if (n != 0) {
-      if (n > 0) s->last_rc = SQLITE_OK, snprintf(s->errmsg, sizeof s->errmsg, "not a censorscope database");
+      if (n > 0)
+        s->last_rc = SQLITE_OK, snprintf(s->errmsg, sizeof s->errmsg, "not a censorscope database");
       goto fail;
     }
     /* v0 = new, empty database */
@@ -181,8 +182,8 @@ static int setup_db(cs_store *s, bool scratch) {
     return -1;
   if (v > SCHEMA_VERSION) {
     s->last_rc = SQLITE_OK;
-    snprintf(s->errmsg, sizeof s->errmsg,
-             "schema version %d is newer than this censorscope's (%d)", v, SCHEMA_VERSION);
+    snprintf(s->errmsg, sizeof s->errmsg, "schema version %d is newer than this censorscope's (%d)",
+             v, SCHEMA_VERSION);
     return -1;
   }
   if (v < SCHEMA_VERSION && migrate(s) < 0) return -1;
@@ -228,12 +229,14 @@ static cs_store *open_db(const char *path, bool scratch, char *err, size_t errle
   }
   char ph[MEAS_NCOLS * 6 + 8], sql[sizeof MEAS_COLS + sizeof ph + 96];
   placeholders(ph, sizeof ph, 2);
-  snprintf(sql, sizeof sql, "INSERT INTO measurements (run_id" MEAS_COLS ", json) VALUES (?1,%s,?%d)",
-           ph, MEAS_NCOLS + 2);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO measurements (run_id" MEAS_COLS ", json) VALUES (?1,%s,?%d)", ph,
+           MEAS_NCOLS + 2);
   if (prepare(s,
               "SELECT 1 FROM measurements WHERE run_id=?1 AND coalesce(input, '')=coalesce(?2, '')",
               &s->has) < 0 ||
-      prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 || prepare(s, sql, &s->add) < 0)
+      prepare(s, "SELECT 1 FROM runs WHERE id=?1", &s->run_exists) < 0 ||
+      prepare(s, sql, &s->add) < 0)
     goto fail;
   /* rows of an older schema get the outcome their JSON carries, now (the analyzer, when the
    * caller installs one, decides for the others) */
@@ -253,9 +256,7 @@ cs_store *cs_store_open(const char *path, char *err, size_t errlen) {
   return open_db(path, false, err, errlen);
 }
 
-cs_store *cs_store_open_scratch(char *err, size_t errlen) {
-  return open_db("", true, err, errlen);
-}
+cs_store *cs_store_open_scratch(char *err, size_t errlen) { return open_db("", true, err, errlen); }
 
 void cs_store_close(cs_store *s) {
   if (!s) return;
@@ -307,7 +308,8 @@ out:
 int cs_store_run_end(cs_store *s, int64_t run_id) {
   if (!s) return CS_STORE_IO;
   sqlite3_stmt *st;
-  if (prepare(s, "UPDATE runs SET finished_at=coalesce(finished_at, datetime('now')) WHERE id=?1", &st) < 0)
+  if (prepare(s, "UPDATE runs SET finished_at=coalesce(finished_at, datetime('now')) WHERE id=?1",
+              &st) < 0)
     return CS_STORE_IO;
   sqlite3_bind_int64(st, 1, run_id);
   int rc = sqlite3_step(st) == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;
@@ -523,9 +525,9 @@ static int decide_outcome(cs_store *s, cs_arena *a, const cs_jval *v, cs_store_m
     o = (cs_outcome){.key = CS_OUTCOME_UNDETERMINED};
   m->outcome = o.key;
   m->censorship = o.censorship;
-  m->evidence = o.evidence ? cs_arena_strndup(a, o.evidence,
-                                              strnlen(o.evidence, CS_OUTCOME_EVIDENCE_MAX))
-                           : NULL;
+  m->evidence = o.evidence
+                    ? cs_arena_strndup(a, o.evidence, strnlen(o.evidence, CS_OUTCOME_EVIDENCE_MAX))
+                    : NULL;
   return o.evidence && !m->evidence ? CS_STORE_NOMEM : CS_STORE_OK;
 }
 
@@ -803,8 +805,8 @@ int cs_store_run_name(cs_store *s, int64_t run_id) {
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-#define RUN_SELECT                                                                             \
-  "SELECT r.id, r.test_name, r.input_list, r.params, r.started_at, r.finished_at, "           \
+#define RUN_SELECT                                                                                 \
+  "SELECT r.id, r.test_name, r.input_list, r.params, r.started_at, r.finished_at, "                \
   "(SELECT count(*) FROM measurements m WHERE m.run_id=r.id) FROM runs r "
 
 static void run_row(sqlite3_stmt *st, cs_store_run *r) {
@@ -916,8 +918,7 @@ int cs_store_iter_next(cs_store_iter *it, cs_store_meas *m) {
 
 const char *cs_store_iter_json(cs_store_iter *it, size_t *len) {
   if (!it || sqlite3_stmt_busy(it->rows) == 0) return NULL;
-  if (!it->json &&
-      prepare(it->s, "SELECT json FROM measurements WHERE id=?1", &it->json) < 0)
+  if (!it->json && prepare(it->s, "SELECT json FROM measurements WHERE id=?1", &it->json) < 0)
     return NULL;
   sqlite3_reset(it->json);
   sqlite3_bind_int64(it->json, 1, sqlite3_column_int64(it->rows, 0));
@@ -940,11 +941,15 @@ void cs_store_iter_free(cs_store_iter *it) {
 static char *meas_key(const char *report_id, const char *input) {
   size_t a = strlen(report_id ? report_id : ""), b = strlen(input ? input : "");
   char *k = malloc(a + b + 2);
-  if (k) memcpy(k, report_id ? report_id : "", a), k[a] = '\n', memcpy(k + a + 1, input ? input : "", b + 1);
+  if (k)
+    memcpy(k, report_id ? report_id : "", a), k[a] = '\n',
+                                              memcpy(k + a + 1, input ? input : "", b + 1);
   return k;
 }
 
-static int key_cmp(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+static int key_cmp(const void *x, const void *y) {
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
 
 long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *path, bool resume) {
   int fd = fileno(out);
@@ -975,9 +980,13 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
       if (!resume || line.overflow || nul) continue; /* not one of our measurements */
       cs_arena *a = cs_arena_new(0);
       char err[64];
-      cs_jval *v = a ? cs_json_parse(a, (const char *)line.data, line.len, NULL, err, sizeof err) : NULL;
+      cs_jval *v =
+          a ? cs_json_parse(a, (const char *)line.data, line.len, NULL, err, sizeof err) : NULL;
       const cs_jval *iv = cs_json_get(v, "input"); /* null: an input-less nettest */
-      const char *input = !iv ? NULL : iv->type == CS_JSTR ? iv->str : iv->type == CS_JNULL ? "" : NULL;
+      const char *input = !iv                    ? NULL
+                          : iv->type == CS_JSTR  ? iv->str
+                          : iv->type == CS_JNULL ? ""
+                                                 : NULL;
       if (input) {
         if (nkeys == capkeys) {
           size_t nc = capkeys ? capkeys * 2 : 256;
@@ -1032,4 +1041,3 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
   free(keys);
   return written;
 }
-

@@ -123,43 +123,43 @@ int64_t cs_store_run_latest(cs_store *s);
  * Kinds (C type / SQL): TEXT const char * / TEXT, NULL when the key was absent, null or of
  * another type; TRI int / INTEGER, 1 true, 0 false, -1 null or absent; FLAG int / INTEGER NOT
  * NULL 0 or 1; COUNT int / INTEGER NOT NULL; REAL double / REAL, -1 unknown. */
-#define CS_STORE_COLUMNS(X)                                                                    \
-  X(input, TEXT, 1)                  /* NULL for an input-less nettest */                      \
-  X(test_name, TEXT, 1)              /* the measurement's own test_name */                     \
-  X(category_code, TEXT, 1)          /* annotations.category_code */                           \
-  X(measurement_start_time, TEXT, 1) /* as recorded: "YYYY-MM-DD HH:MM:SS" */                  \
-  X(test_runtime, REAL, 1)           /* seconds */                                             \
+#define CS_STORE_COLUMNS(X)                                                                        \
+  X(input, TEXT, 1)                  /* NULL for an input-less nettest */                          \
+  X(test_name, TEXT, 1)              /* the measurement's own test_name */                         \
+  X(category_code, TEXT, 1)          /* annotations.category_code */                               \
+  X(measurement_start_time, TEXT, 1) /* as recorded: "YYYY-MM-DD HH:MM:SS" */                      \
+  X(test_runtime, REAL, 1)           /* seconds */                                                 \
   X(blocking, TEXT, 1)               /* web_connectivity's key: "false", "dns", ... as recorded */ \
-  X(accessible, TRI, 1)                                                                        \
-  X(dns_consistency, TEXT, 1) /* "consistent" | "inconsistent" | NULL */                       \
-  X(dns_experiment_failure, TEXT, 1)                                                           \
-  X(http_experiment_failure, TEXT, 1)                                                          \
-  X(control_failure, TEXT, 1)                                                                  \
+  X(accessible, TRI, 1)                                                                            \
+  X(dns_consistency, TEXT, 1) /* "consistent" | "inconsistent" | NULL */                           \
+  X(dns_experiment_failure, TEXT, 1)                                                               \
+  X(http_experiment_failure, TEXT, 1)                                                              \
+  X(control_failure, TEXT, 1)                                                                      \
   /* evidence summaries, from OONI's archival keys (queries, tcp_connect, tls_handshakes,     \
-   * requests): NULL / 0 for nettests that lack them */                                        \
-  X(dns_answers, TEXT, 1) /* system-resolver A/AAAA answers (CNAMEs if none), space separated */ \
-  X(tcp_failure, TEXT, 1) /* "ip:port failure" of the first failed TCP connect */              \
-  X(tls_failure, TEXT, 1) /* failure of the first failed TLS handshake */                      \
-  X(tls_ok, COUNT, 1)     /* number of TLS handshakes that succeeded */                        \
-  X(http_status, COUNT, 1) /* status code of the newest response (requests[0]), 0 none */      \
-  /* our extras */                                                                             \
-  X(blockpage_name, TEXT, 1)                                                                   \
-  X(blockpage_source, TEXT, 1)                                                                 \
-  X(blockpage_scope, TEXT, 1)                                                                  \
-  X(blockpage_kind, TEXT, 1)                                                                   \
-  X(blockpage_confirmed, FLAG, 1)                                                              \
-  X(blockpage_optin, FLAG, 1)                                                                  \
-  X(server_side_block, TEXT, 1)                                                                \
-  X(analysis_reason, TEXT, 1)                                                                  \
-  /* envelope */                                                                               \
-  X(probe_cc, TEXT, 1)                                                                         \
-  X(probe_asn, TEXT, 1)                                                                        \
-  X(report_id, TEXT, 1)                                                                        \
+   * requests): NULL / 0 for nettests that lack them */    \
+  X(dns_answers, TEXT, 1)  /* system-resolver A/AAAA answers (CNAMEs if none), space separated */  \
+  X(tcp_failure, TEXT, 1)  /* "ip:port failure" of the first failed TCP connect */                 \
+  X(tls_failure, TEXT, 1)  /* failure of the first failed TLS handshake */                         \
+  X(tls_ok, COUNT, 1)      /* number of TLS handshakes that succeeded */                           \
+  X(http_status, COUNT, 1) /* status code of the newest response (requests[0]), 0 none */          \
+  /* our extras */                                                                                 \
+  X(blockpage_name, TEXT, 1)                                                                       \
+  X(blockpage_source, TEXT, 1)                                                                     \
+  X(blockpage_scope, TEXT, 1)                                                                      \
+  X(blockpage_kind, TEXT, 1)                                                                       \
+  X(blockpage_confirmed, FLAG, 1)                                                                  \
+  X(blockpage_optin, FLAG, 1)                                                                      \
+  X(server_side_block, TEXT, 1)                                                                    \
+  X(analysis_reason, TEXT, 1)                                                                      \
+  /* envelope */                                                                                   \
+  X(probe_cc, TEXT, 1)                                                                             \
+  X(probe_asn, TEXT, 1)                                                                            \
+  X(report_id, TEXT, 1)                                                                            \
   /* the outcome (record/outcome.h), read from x_outcome, x_censorship, x_evidence; never     \
    * re-derived. A measurement without x_outcome gets it from the analyzer hook             \
-   * (cs_store_set_analyzer); NULL in the table until one decides, "undetermined" on reading */ \
-  X(outcome, TEXT, 2)                                                                          \
-  X(censorship, FLAG, 2)                                                                       \
+   * (cs_store_set_analyzer); NULL in the table until one decides, "undetermined" on reading */    \
+  X(outcome, TEXT, 2)                                                                              \
+  X(censorship, FLAG, 2)                                                                           \
   X(evidence, TEXT, 2)
 
 #define CS_STORE_CTYPE_TEXT const char *

@@ -46,8 +46,7 @@ const char *cs_th_map_dns_failure(const char *f) {
 const char *cs_th_map_tcp_failure(const char *f) {
   if (!f) return NULL;
   if (!strcmp(f, "generic_timeout_error")) return cs_th_failure_str(CS_THF_GENERIC_TIMEOUT_ERROR);
-  if (!strcmp(f, "connection_refused"))
-    return cs_th_failure_str(CS_THF_CONNECTION_REFUSED_ERROR);
+  if (!strcmp(f, "connection_refused")) return cs_th_failure_str(CS_THF_CONNECTION_REFUSED_ERROR);
   return cs_th_failure_str(CS_THF_CONNECT_ERROR);
 }
 
@@ -57,8 +56,7 @@ const char *cs_th_map_http_failure(const char *f, const char *failed_op) {
   if (!strncmp(f, "dns_", 4) || (failed_op && !strcmp(failed_op, "resolve")))
     return cs_th_failure_str(CS_THF_DNS_LOOKUP_ERROR);
   if (!strcmp(f, "generic_timeout_error")) return cs_th_failure_str(CS_THF_GENERIC_TIMEOUT_ERROR);
-  if (!strcmp(f, "connection_refused"))
-    return cs_th_failure_str(CS_THF_CONNECTION_REFUSED_ERROR);
+  if (!strcmp(f, "connection_refused")) return cs_th_failure_str(CS_THF_CONNECTION_REFUSED_ERROR);
   return cs_th_failure_str(CS_THF_UNKNOWN_ERROR);
 }
 
@@ -272,8 +270,7 @@ int cs_th_response_write(cs_buf *out, const cs_th_response *r) {
                             offsetof(cs_th_header, name));
   key_ix *ipi = sorted_keys(r->ipinfo, r->nipinfo, sizeof *r->ipinfo, offsetof(cs_th_ipinfo, ip));
   int rc = -1;
-  if ((r->ntcp && !tcp) || (r->ntls && !tls) || (r->nhttp_headers && !hdr) ||
-      (r->nipinfo && !ipi))
+  if ((r->ntcp && !tcp) || (r->ntls && !tls) || (r->nhttp_headers && !hdr) || (r->nipinfo && !ipi))
     goto out;
   cs_jw w;
   cs_jw_init(&w, out);

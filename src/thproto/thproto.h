@@ -24,18 +24,18 @@
 /* ---- failure vocabulary -----------------------------------------------------------------
  * What a TH archives in a response, beside util/failure.h's CS_FAILURE_MAP (the probe's
  * vocabulary; the TH passes TLS failures through in that one). Code, archived string. */
-#define CS_TH_FAILURE_MAP(X)                                                                 \
-  X(NONE, NULL)                                                                              \
-  /* dns.failure (dns.go) */                                                                 \
-  X(DNS_NAME_ERROR, "dns_name_error")                                                        \
-  X(DNS_SERVER_FAILURE, "dns_server_failure")                                                \
-  /* http_request.failure: resolving failed (http.go) */                                     \
-  X(DNS_LOOKUP_ERROR, "dns_lookup_error")                                                    \
-  /* tcp_connect[].failure and http_request.failure (tcptls.go, http.go) */                  \
-  X(CONNECTION_REFUSED_ERROR, "connection_refused_error")                                    \
-  X(CONNECT_ERROR, "connect_error")                                                          \
-  X(GENERIC_TIMEOUT_ERROR, "generic_timeout_error")                                          \
-  /* anything else (dns.failure, http_request.failure) */                                    \
+#define CS_TH_FAILURE_MAP(X)                                                                       \
+  X(NONE, NULL)                                                                                    \
+  /* dns.failure (dns.go) */                                                                       \
+  X(DNS_NAME_ERROR, "dns_name_error")                                                              \
+  X(DNS_SERVER_FAILURE, "dns_server_failure")                                                      \
+  /* http_request.failure: resolving failed (http.go) */                                           \
+  X(DNS_LOOKUP_ERROR, "dns_lookup_error")                                                          \
+  /* tcp_connect[].failure and http_request.failure (tcptls.go, http.go) */                        \
+  X(CONNECTION_REFUSED_ERROR, "connection_refused_error")                                          \
+  X(CONNECT_ERROR, "connect_error")                                                                \
+  X(GENERIC_TIMEOUT_ERROR, "generic_timeout_error")                                                \
+  /* anything else (dns.failure, http_request.failure) */                                          \
   X(UNKNOWN_ERROR, "unknown_error")
 
 typedef enum {

@@ -19,8 +19,8 @@ typedef struct adopted {
 } adopted;
 
 struct cs_arena {
-  chunk *head;     /* the chunk small allocations are cut from; large ones follow it */
-  adopted *owned;  /* blocks handed over by cs_arena_adopt */
+  chunk *head;    /* the chunk small allocations are cut from; large ones follow it */
+  adopted *owned; /* blocks handed over by cs_arena_adopt */
   size_t total, limit;
   size_t next_cap; /* capacity of the next regular chunk */
 };
@@ -92,7 +92,8 @@ void *cs_arena_alloc(cs_arena *a, size_t n) {
 void *cs_arena_adopt(cs_arena *a, void *p, size_t n) {
   if (!p) return NULL;
   adopted *o = NULL;
-  if (!a->limit || (n <= a->limit && a->total <= a->limit - n)) o = cs_arena_alloc_raw(a, sizeof *o);
+  if (!a->limit || (n <= a->limit && a->total <= a->limit - n))
+    o = cs_arena_alloc_raw(a, sizeof *o);
   if (!o) {
     free(p);
     return NULL;

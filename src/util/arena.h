@@ -12,7 +12,7 @@ typedef struct cs_arena cs_arena;
 /* limit: maximum bytes the arena may hold (0 = unlimited). */
 cs_arena *cs_arena_new(size_t limit);
 void cs_arena_free(cs_arena *a);
-void *cs_arena_alloc(cs_arena *a, size_t n);  /* zeroed, aligned to max_align_t */
+void *cs_arena_alloc(cs_arena *a, size_t n);     /* zeroed, aligned to max_align_t */
 void *cs_arena_alloc_raw(cs_arena *a, size_t n); /* the same, not zeroed */
 void *cs_arena_memdup(cs_arena *a, const void *p, size_t n);
 char *cs_arena_strdup(cs_arena *a, const char *s); /* NULL in -> NULL out */

@@ -33,7 +33,7 @@ bool cs_rbuf_seek(cs_rbuf *r, size_t off);
 
 typedef struct {
   uint8_t *data;
-  size_t len, cap, max;  /* max: hard limit on len (0 = SIZE_MAX/2) */
+  size_t len, cap, max; /* max: hard limit on len (0 = SIZE_MAX/2) */
   bool overflow;
 } cs_buf;
 

@@ -12,7 +12,7 @@
 typedef struct {
   const char *p;
   size_t len, off;
-  size_t line; /* 1-based line of the record being read (for messages) */
+  size_t line;   /* 1-based line of the record being read (for messages) */
   char *scratch; /* field storage for one record, CS_CSV_MAX_FIELDS * ... allocated lazily */
   size_t scratch_cap;
   bool err;

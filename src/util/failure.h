@@ -8,61 +8,61 @@
 
 #include <stddef.h>
 
-#define CS_FAILURE_MAP(X)                                                                    \
-  X(NONE, NULL)                                                                              \
-  /* system errors (errno) */                                                                \
-  X(CONNECTION_REFUSED, "connection_refused")                                                \
-  X(CONNECTION_RESET, "connection_reset")                                                    \
-  X(HOST_UNREACHABLE, "host_unreachable")                                                    \
-  X(TIMED_OUT, "timed_out")                                                                  \
-  X(ADDRESS_FAMILY_NOT_SUPPORTED, "address_family_not_supported")                            \
-  X(ADDRESS_IN_USE, "address_in_use")                                                        \
-  X(ADDRESS_NOT_AVAILABLE, "address_not_available")                                          \
-  X(ALREADY_CONNECTED, "already_connected")                                                  \
-  X(BAD_ADDRESS, "bad_address")                                                              \
-  X(BAD_FILE_DESCRIPTOR, "bad_file_descriptor")                                              \
-  X(CONNECTION_ABORTED, "connection_aborted")                                                \
-  X(CONNECTION_ALREADY_IN_PROGRESS, "connection_already_in_progress")                        \
-  X(DESTINATION_ADDRESS_REQUIRED, "destination_address_required")                            \
-  X(INTERRUPTED, "interrupted")                                                              \
-  X(INVALID_ARGUMENT, "invalid_argument")                                                    \
-  X(MESSAGE_SIZE, "message_size")                                                            \
-  X(NETWORK_DOWN, "network_down")                                                            \
-  X(NETWORK_RESET, "network_reset")                                                          \
-  X(NETWORK_UNREACHABLE, "network_unreachable")                                              \
-  X(NO_BUFFER_SPACE, "no_buffer_space")                                                      \
-  X(NO_PROTOCOL_OPTION, "no_protocol_option")                                                \
-  X(NOT_A_SOCKET, "not_a_socket")                                                            \
-  X(NOT_CONNECTED, "not_connected")                                                          \
-  X(OPERATION_WOULD_BLOCK, "operation_would_block")                                          \
-  X(PERMISSION_DENIED, "permission_denied")                                                  \
-  X(PROTOCOL_NOT_SUPPORTED, "protocol_not_supported")                                        \
-  X(WRONG_PROTOCOL_TYPE, "wrong_protocol_type")                                              \
-  /* generic */                                                                              \
-  X(EOF_ERROR, "eof_error")                                                                  \
-  X(GENERIC_TIMEOUT, "generic_timeout_error")                                                \
-  X(CONNECTION_ALREADY_CLOSED, "connection_already_closed")                                  \
-  /* DNS */                                                                                  \
-  X(DNS_NXDOMAIN, "dns_nxdomain_error")                                                      \
-  X(DNS_NO_ANSWER, "dns_no_answer")                                                          \
-  X(DNS_REFUSED, "dns_refused_error")                                                        \
-  X(DNS_SERVFAIL, "dns_servfail_error")                                                      \
-  X(DNS_SERVER_MISBEHAVING, "dns_server_misbehaving")                                        \
-  X(DNS_NON_RECOVERABLE, "dns_non_recoverable_failure")                                      \
-  X(DNS_TEMPORARY_FAILURE, "dns_temporary_failure")                                          \
-  X(DNS_WRONG_QUERY_ID, "dns_reply_with_wrong_query_id")                                     \
-  X(DNS_BOGON, "dns_bogon_error")                                                            \
-  /* TLS */                                                                                  \
-  X(SSL_INVALID_HOSTNAME, "ssl_invalid_hostname")                                            \
-  X(SSL_UNKNOWN_AUTHORITY, "ssl_unknown_authority")                                          \
-  X(SSL_INVALID_CERTIFICATE, "ssl_invalid_certificate")                                      \
-  X(SSL_FAILED_HANDSHAKE, "ssl_failed_handshake")                                            \
-  /* HTTP */                                                                                 \
-  X(HTTP_INVALID_REDIRECT_LOCATION_HOST, "http_invalid_redirect_location_host")              \
-  X(HTTP_REQUEST_FAILED, "http_request_failed")                                              \
-  X(HTTP_UNEXPECTED_STATUS_CODE, "http_unexpected_status_code")                              \
-  X(JSON_PARSE_ERROR, "json_parse_error")                                                    \
-  /* unclassified: archived as "unknown_failure: <detail>" */                                \
+#define CS_FAILURE_MAP(X)                                                                          \
+  X(NONE, NULL)                                                                                    \
+  /* system errors (errno) */                                                                      \
+  X(CONNECTION_REFUSED, "connection_refused")                                                      \
+  X(CONNECTION_RESET, "connection_reset")                                                          \
+  X(HOST_UNREACHABLE, "host_unreachable")                                                          \
+  X(TIMED_OUT, "timed_out")                                                                        \
+  X(ADDRESS_FAMILY_NOT_SUPPORTED, "address_family_not_supported")                                  \
+  X(ADDRESS_IN_USE, "address_in_use")                                                              \
+  X(ADDRESS_NOT_AVAILABLE, "address_not_available")                                                \
+  X(ALREADY_CONNECTED, "already_connected")                                                        \
+  X(BAD_ADDRESS, "bad_address")                                                                    \
+  X(BAD_FILE_DESCRIPTOR, "bad_file_descriptor")                                                    \
+  X(CONNECTION_ABORTED, "connection_aborted")                                                      \
+  X(CONNECTION_ALREADY_IN_PROGRESS, "connection_already_in_progress")                              \
+  X(DESTINATION_ADDRESS_REQUIRED, "destination_address_required")                                  \
+  X(INTERRUPTED, "interrupted")                                                                    \
+  X(INVALID_ARGUMENT, "invalid_argument")                                                          \
+  X(MESSAGE_SIZE, "message_size")                                                                  \
+  X(NETWORK_DOWN, "network_down")                                                                  \
+  X(NETWORK_RESET, "network_reset")                                                                \
+  X(NETWORK_UNREACHABLE, "network_unreachable")                                                    \
+  X(NO_BUFFER_SPACE, "no_buffer_space")                                                            \
+  X(NO_PROTOCOL_OPTION, "no_protocol_option")                                                      \
+  X(NOT_A_SOCKET, "not_a_socket")                                                                  \
+  X(NOT_CONNECTED, "not_connected")                                                                \
+  X(OPERATION_WOULD_BLOCK, "operation_would_block")                                                \
+  X(PERMISSION_DENIED, "permission_denied")                                                        \
+  X(PROTOCOL_NOT_SUPPORTED, "protocol_not_supported")                                              \
+  X(WRONG_PROTOCOL_TYPE, "wrong_protocol_type")                                                    \
+  /* generic */                                                                                    \
+  X(EOF_ERROR, "eof_error")                                                                        \
+  X(GENERIC_TIMEOUT, "generic_timeout_error")                                                      \
+  X(CONNECTION_ALREADY_CLOSED, "connection_already_closed")                                        \
+  /* DNS */                                                                                        \
+  X(DNS_NXDOMAIN, "dns_nxdomain_error")                                                            \
+  X(DNS_NO_ANSWER, "dns_no_answer")                                                                \
+  X(DNS_REFUSED, "dns_refused_error")                                                              \
+  X(DNS_SERVFAIL, "dns_servfail_error")                                                            \
+  X(DNS_SERVER_MISBEHAVING, "dns_server_misbehaving")                                              \
+  X(DNS_NON_RECOVERABLE, "dns_non_recoverable_failure")                                            \
+  X(DNS_TEMPORARY_FAILURE, "dns_temporary_failure")                                                \
+  X(DNS_WRONG_QUERY_ID, "dns_reply_with_wrong_query_id")                                           \
+  X(DNS_BOGON, "dns_bogon_error")                                                                  \
+  /* TLS */                                                                                        \
+  X(SSL_INVALID_HOSTNAME, "ssl_invalid_hostname")                                                  \
+  X(SSL_UNKNOWN_AUTHORITY, "ssl_unknown_authority")                                                \
+  X(SSL_INVALID_CERTIFICATE, "ssl_invalid_certificate")                                            \
+  X(SSL_FAILED_HANDSHAKE, "ssl_failed_handshake")                                                  \
+  /* HTTP */                                                                                       \
+  X(HTTP_INVALID_REDIRECT_LOCATION_HOST, "http_invalid_redirect_location_host")                    \
+  X(HTTP_REQUEST_FAILED, "http_request_failed")                                                    \
+  X(HTTP_UNEXPECTED_STATUS_CODE, "http_unexpected_status_code")                                    \
+  X(JSON_PARSE_ERROR, "json_parse_error")                                                          \
+  /* unclassified: archived as "unknown_failure: <detail>" */                                      \
   X(UNKNOWN, "unknown_failure")
 
 typedef enum {

@@ -61,10 +61,10 @@ struct cs_jval {
   cs_jtype type;
   bool b;
   double num;
-  char *str;        /* CS_JSTR: NUL-terminated, may contain embedded NULs (see len) */
-  size_t len;       /* string length, or number of children */
-  char **keys;      /* CS_JOBJ: keys[i] for kids[i] */
-  cs_jval **kids;   /* CS_JARR / CS_JOBJ */
+  char *str;      /* CS_JSTR: NUL-terminated, may contain embedded NULs (see len) */
+  size_t len;     /* string length, or number of children */
+  char **keys;    /* CS_JOBJ: keys[i] for kids[i] */
+  cs_jval **kids; /* CS_JARR / CS_JOBJ */
 };
 
 typedef struct {
@@ -84,6 +84,6 @@ const cs_jval *cs_json_get(const cs_jval *v, const char *key);
 const char *cs_json_get_str(const cs_jval *v, const char *key, const char *def);
 double cs_json_get_num(const cs_jval *v, const char *key, double def);
 int cs_json_get_bool(const cs_jval *v, const char *key, int def); /* -1 allowed as def */
-bool cs_json_is_null(const cs_jval *v); /* NULL pointer or JSON null */
+bool cs_json_is_null(const cs_jval *v);                           /* NULL pointer or JSON null */
 
 #endif

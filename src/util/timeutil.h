@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <time.h>
 
-double cs_mono_now(void);           /* seconds, CLOCK_MONOTONIC */
+double cs_mono_now(void); /* seconds, CLOCK_MONOTONIC */
 /* Writes UTC "YYYY-MM-DD hh:mm:ss" (20 bytes incl. NUL). */
 void cs_utc_format(time_t t, char out[20]);
 /* Writes UTC "YYYYmmddTHHMMSSZ" (17 bytes incl. NUL). */

@@ -140,15 +140,16 @@ int cs_url_parse(cs_arena *a, const char *s, cs_url *u, char *err, size_t errlen
   else u->path = cs_arena_strndup(a, ps, (size_t)(pe - ps));
   if (!u->path) return fail(err, errlen, "out of memory");
   for (const char *q = u->path; *q; q++)
-    if ((unsigned char)*q <= 0x20 || *q == 0x7f) return fail(err, errlen, "invalid character in path");
+    if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+      return fail(err, errlen, "invalid character in path");
   return 0;
 }
 
 char *cs_url_format(cs_arena *a, const cs_url *u) {
   bool v6 = strchr(u->host, ':') != NULL;
   if (u->explicit_port)
-    return cs_arena_printf(a, "%s://%s%s%s:%u%s", u->scheme, v6 ? "[" : "", u->host,
-                           v6 ? "]" : "", u->port, u->path);
+    return cs_arena_printf(a, "%s://%s%s%s:%u%s", u->scheme, v6 ? "[" : "", u->host, v6 ? "]" : "",
+                           u->port, u->path);
   return cs_arena_printf(a, "%s://%s%s%s%s", u->scheme, v6 ? "[" : "", u->host, v6 ? "]" : "",
                          u->path);
 }
@@ -187,9 +188,9 @@ char *cs_url_resolve(cs_arena *a, const char *base, const char *ref) {
   }
   char *abs;
   bool v6 = strchr(b.host, ':') != NULL;
-  char *auth = b.explicit_port ? cs_arena_printf(a, "%s%s%s:%u", v6 ? "[" : "", b.host,
-                                                 v6 ? "]" : "", b.port)
-                               : cs_arena_printf(a, "%s%s%s", v6 ? "[" : "", b.host, v6 ? "]" : "");
+  char *auth = b.explicit_port
+                   ? cs_arena_printf(a, "%s%s%s:%u", v6 ? "[" : "", b.host, v6 ? "]" : "", b.port)
+                   : cs_arena_printf(a, "%s%s%s", v6 ? "[" : "", b.host, v6 ? "]" : "");
   if (!auth) return NULL;
   if (r[0] == '/' && r[1] == '/') {
     abs = cs_arena_printf(a, "%s:%s", b.scheme, r);

@@ -99,11 +99,11 @@ static void serve_udp(cs_dns_mock *m) {
   int mode = atomic_load(&m->mode);
   cs_buf out;
   cs_buf_init(&out, 65535);
-#define SEND()                                                                            \
-  do {                                                                                    \
-    ssize_t s_ = sendto(m->udp, out.data, out.len, 0, (struct sockaddr *)&from, fl);      \
-    (void)s_;                                                                             \
-    cs_buf_reset(&out);                                                                   \
+#define SEND()                                                                                     \
+  do {                                                                                             \
+    ssize_t s_ = sendto(m->udp, out.data, out.len, 0, (struct sockaddr *)&from, fl);               \
+    (void)s_;                                                                                      \
+    cs_buf_reset(&out);                                                                            \
   } while (0)
   switch (mode) {
   case CS_DNS_MOCK_SILENT: break;

@@ -21,22 +21,22 @@
 #define CS_DNS_MOCK_FLOOD_N 40
 
 typedef enum {
-  CS_DNS_MOCK_NORMAL,   /* A 192.0.2.1 / AAAA 2001:db8::1 */
-  CS_DNS_MOCK_NXDOMAIN, /* rcode 3 */
-  CS_DNS_MOCK_SERVFAIL, /* rcode 2 */
-  CS_DNS_MOCK_REFUSED,  /* rcode 5 */
-  CS_DNS_MOCK_NOTIMP,   /* rcode 4 */
-  CS_DNS_MOCK_EMPTY,    /* NOERROR, no answer */
-  CS_DNS_MOCK_INJECT,   /* forged answer first, the real one 100 ms later */
-  CS_DNS_MOCK_WRONG_ID, /* a reply with another ID, then the right one 50 ms later */
-  CS_DNS_MOCK_TC,       /* UDP: TC=1 and no answer; TCP: the normal answer */
-  CS_DNS_MOCK_GARBAGE,  /* bytes that are not a DNS message */
-  CS_DNS_MOCK_SILENT,   /* never answers */
-  CS_DNS_MOCK_CNAME,    /* qname CNAME a.cname.test CNAME b.cname.test A/AAAA */
-  CS_DNS_MOCK_CNAME_ONLY, /* qname CNAME a.cname.test, nothing else */
+  CS_DNS_MOCK_NORMAL,         /* A 192.0.2.1 / AAAA 2001:db8::1 */
+  CS_DNS_MOCK_NXDOMAIN,       /* rcode 3 */
+  CS_DNS_MOCK_SERVFAIL,       /* rcode 2 */
+  CS_DNS_MOCK_REFUSED,        /* rcode 5 */
+  CS_DNS_MOCK_NOTIMP,         /* rcode 4 */
+  CS_DNS_MOCK_EMPTY,          /* NOERROR, no answer */
+  CS_DNS_MOCK_INJECT,         /* forged answer first, the real one 100 ms later */
+  CS_DNS_MOCK_WRONG_ID,       /* a reply with another ID, then the right one 50 ms later */
+  CS_DNS_MOCK_TC,             /* UDP: TC=1 and no answer; TCP: the normal answer */
+  CS_DNS_MOCK_GARBAGE,        /* bytes that are not a DNS message */
+  CS_DNS_MOCK_SILENT,         /* never answers */
+  CS_DNS_MOCK_CNAME,          /* qname CNAME a.cname.test CNAME b.cname.test A/AAAA */
+  CS_DNS_MOCK_CNAME_ONLY,     /* qname CNAME a.cname.test, nothing else */
   CS_DNS_MOCK_WRONG_QUESTION, /* right ID, question for another name; then the right reply */
-  CS_DNS_MOCK_A_ONLY,   /* A: the normal answer; AAAA: NOERROR, no answer */
-  CS_DNS_MOCK_FLOOD,    /* the normal answer CS_DNS_MOCK_FLOOD_N times */
+  CS_DNS_MOCK_A_ONLY,         /* A: the normal answer; AAAA: NOERROR, no answer */
+  CS_DNS_MOCK_FLOOD,          /* the normal answer CS_DNS_MOCK_FLOOD_N times */
 } cs_dns_mock_mode;
 
 typedef struct cs_dns_mock cs_dns_mock;

@@ -88,7 +88,8 @@ static char *expand(cs_arena *a, const char *s) {
     const char *t = end + 1, *close = strchr(t, ')');
     assert_non_null(close);
     char head[600];
-    int hl = snprintf(head, sizeof head, "<html><head><title>%.*s</title></head><body>", (int)(close - t), t);
+    int hl = snprintf(head, sizeof head, "<html><head><title>%.*s</title></head><body>",
+                      (int)(close - t), t);
     if (close == t) hl = snprintf(head, sizeof head, "<html><body>");
     cs_buf_putc(&b, '"');
     cs_buf_append(&b, head, (size_t)hl);
@@ -177,12 +178,14 @@ static const cs_jval *run_case(cs_arena *a, const wc_case *c, cs_wc_verdict *out
   return r;
 }
 
-static void expect(cs_arena *a, const wc_case *c, const cs_jval *r, const char *key, const char *want) {
+static void expect(cs_arena *a, const wc_case *c, const cs_jval *r, const char *key,
+                   const char *want) {
   if (!want) return;
   const char *got = repr(a, cs_json_get(r, key));
   if (strcmp(got, want)) {
     const cs_jval *why = cs_json_get(r, "x_analysis_reason");
-    fail_msg("case %s: %s = %s, want %s (reason %s)", c->name, key, got, want, why ? why->str : "?");
+    fail_msg("case %s: %s = %s, want %s (reason %s)", c->name, key, got, want,
+             why ? why->str : "?");
   }
 }
 
@@ -212,36 +215,55 @@ static void run_table(const wc_case *t, size_t n) {
 
 #define HOST "www.example.com"
 #define IP "93.184.216.34"
-#define Q_GAI_OK(ip, depth, tx)                                                                  \
+#define Q_GAI_OK(ip, depth, tx)                                                                    \
   "{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\"," \
-  "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" ip "\"}],\"tags\":[\"classic\",\"depth=" #depth "\"],\"transaction_id\":" #tx "}"
-#define Q_GAI_FAIL(fail)                                                                         \
-  "{\"engine\":\"getaddrinfo\",\"failure\":\"" fail "\",\"hostname\":\"" HOST "\",\"query_type\":\"ANY\"," \
+  "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" ip                                             \
+  "\"}],\"tags\":[\"classic\",\"depth=" #depth "\"],\"transaction_id\":" #tx "}"
+#define Q_GAI_FAIL(fail)                                                                           \
+  "{\"engine\":\"getaddrinfo\",\"failure\":\"" fail "\",\"hostname\":\"" HOST                      \
+  "\",\"query_type\":\"ANY\","                                                                     \
   "\"answers\":null,\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}"
-#define TCP(ip, port, fail, depth, tx)                                                           \
-  "{\"ip\":\"" ip "\",\"port\":" #port ",\"status\":{\"failure\":" fail ",\"success\":" "true" "},"   \
-  "\"tags\":[\"classic\",\"tcptls_experiment\",\"depth=" #depth "\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
-#define TCPF(ip, port, fail, depth, tx)                                                          \
-  "{\"ip\":\"" ip "\",\"port\":" #port ",\"status\":{\"failure\":\"" fail "\",\"success\":false},"       \
-  "\"tags\":[\"classic\",\"tcptls_experiment\",\"depth=" #depth "\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
-#define TLS(ip, fail, tx)                                                                        \
-  "{\"address\":\"" ip ":443\",\"server_name\":\"" HOST "\",\"failure\":" fail ",\"tags\":[\"classic\",\"depth=0\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
+#define TCP(ip, port, fail, depth, tx)                                                             \
+  "{\"ip\":\"" ip "\",\"port\":" #port ",\"status\":{\"failure\":" fail ",\"success\":"            \
+  "true"                                                                                           \
+  "},"                                                                                             \
+  "\"tags\":[\"classic\",\"tcptls_experiment\",\"depth=" #depth                                    \
+  "\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
+#define TCPF(ip, port, fail, depth, tx)                                                            \
+  "{\"ip\":\"" ip "\",\"port\":" #port ",\"status\":{\"failure\":\"" fail "\",\"success\":false}," \
+  "\"tags\":[\"classic\",\"tcptls_experiment\",\"depth=" #depth                                    \
+  "\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
+#define TLS(ip, fail, tx)                                                                          \
+  "{\"address\":\"" ip ":443\",\"server_name\":\"" HOST "\",\"failure\":" fail                     \
+  ",\"tags\":[\"classic\",\"depth=0\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
 /* a request with response */
-#define REQ(url, code, body, headers, depth, tx)                                                 \
-  "{\"failure\":null,\"request\":{\"url\":\"" url "\"},\"response\":{\"code\":" #code ",\"body\":" body \
-  ",\"body_is_truncated\":false,\"headers_list\":" headers "},\"tags\":[\"depth=" #depth "\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
-#define REQF(url, fail, tx)                                                                      \
-  "{\"failure\":\"" fail "\",\"request\":{\"url\":\"" url "\"},\"response\":{\"code\":0,\"body\":\"\",\"headers_list\":[]}," \
+#define REQ(url, code, body, headers, depth, tx)                                                   \
+  "{\"failure\":null,\"request\":{\"url\":\"" url "\"},\"response\":{\"code\":" #code              \
+  ",\"body\":" body ",\"body_is_truncated\":false,\"headers_list\":" headers                       \
+  "},\"tags\":[\"depth=" #depth "\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
+#define REQF(url, fail, tx)                                                                        \
+  "{\"failure\":\"" fail "\",\"request\":{\"url\":\"" url                                          \
+  "\"},\"response\":{\"code\":0,\"body\":\"\",\"headers_list\":[]},"                               \
   "\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":" #tx "}"
 #define H_SITE "[[\"Content-Type\",\"text/html\"],[\"X-Site-Id\",\"abc\"],[\"Server\",\"ECS\"]]"
 #define H_PLAIN "[[\"Content-Type\",\"text/html\"],[\"Server\",\"middlebox\"]]"
 
-#define CTL_TCP "\"tcp_connect\":{\"" IP ":443\":{\"status\":true,\"failure\":null},\"" IP ":80\":{\"status\":true,\"failure\":null}}"
-#define CTL_TCP_FAIL "\"tcp_connect\":{\"" IP ":443\":{\"status\":false,\"failure\":\"generic_timeout_error\"},\"" IP ":80\":{\"status\":false,\"failure\":\"generic_timeout_error\"}}"
-#define CTL_TLS "\"tls_handshake\":{\"" IP ":443\":{\"server_name\":\"" HOST "\",\"status\":true,\"failure\":null}}"
-#define CTL_TLS_FAIL "\"tls_handshake\":{\"" IP ":443\":{\"server_name\":\"" HOST "\",\"status\":false,\"failure\":\"connection_reset\"}}"
-#define CTL_HTTP "\"http_request\":{\"body_length\":1533,\"failure\":null,\"title\":\"Default Web Page\",\"headers\":{\"Content-Type\":\"text/html\",\"X-Site-Id\":\"abc\",\"Server\":\"ECS\"},\"status_code\":200}"
-#define CTL_HTTP_FAIL "\"http_request\":{\"body_length\":-1,\"failure\":\"unknown_error\",\"title\":\"\",\"headers\":{},\"status_code\":-1}"
+#define CTL_TCP                                                                                    \
+  "\"tcp_connect\":{\"" IP ":443\":{\"status\":true,\"failure\":null},\"" IP                       \
+  ":80\":{\"status\":true,\"failure\":null}}"
+#define CTL_TCP_FAIL                                                                               \
+  "\"tcp_connect\":{\"" IP ":443\":{\"status\":false,\"failure\":\"generic_timeout_error\"},\"" IP \
+  ":80\":{\"status\":false,\"failure\":\"generic_timeout_error\"}}"
+#define CTL_TLS                                                                                    \
+  "\"tls_handshake\":{\"" IP ":443\":{\"server_name\":\"" HOST                                     \
+  "\",\"status\":true,\"failure\":null}}"
+#define CTL_TLS_FAIL                                                                               \
+  "\"tls_handshake\":{\"" IP ":443\":{\"server_name\":\"" HOST                                     \
+  "\",\"status\":false,\"failure\":\"connection_reset\"}}"
+#define CTL_HTTP                                                                                   \
+  "\"http_request\":{\"body_length\":1533,\"failure\":null,\"title\":\"Default Web Page\",\"headers\":{\"Content-Type\":\"text/html\",\"X-Site-Id\":\"abc\",\"Server\":\"ECS\"},\"status_code\":200}"
+#define CTL_HTTP_FAIL                                                                              \
+  "\"http_request\":{\"body_length\":-1,\"failure\":\"unknown_error\",\"title\":\"\",\"headers\":{},\"status_code\":-1}"
 #define CTL_DNS "\"dns\":{\"failure\":null,\"addrs\":[\"" IP "\"]}"
 #define CTL_DNS_NX "\"dns\":{\"failure\":\"dns_name_error\",\"addrs\":[]}"
 #define CTL_IPINFO "\"ip_info\":{\"" IP "\":{\"asn\":15133,\"flags\":11}}"
@@ -260,116 +282,172 @@ static const wc_case lte_cases[] = {
      .tls = "[" TLS(IP, "null", 50001) "]",
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
      .control = CTL_OK,
-     .blocking = "false", .accessible = "true", .dns_consistency = "\"consistent\"",
-     .reason = "lte.http.final_over_tls", .k3 = "x_blocking_flags", .v3 = "32"},
+     .blocking = "false",
+     .accessible = "true",
+     .dns_consistency = "\"consistent\"",
+     .reason = "lte.http.final_over_tls",
+     .k3 = "x_blocking_flags",
+     .v3 = "32"},
     {.name = "http_final_matches_control",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "false", .accessible = "true", .reason = "lte.http.final_matches_control",
-     .k1 = "body_length_match", .v1 = "true", .k2 = "title_match", .v2 = "true"},
+     .blocking = "false",
+     .accessible = "true",
+     .reason = "lte.http.final_matches_control",
+     .k1 = "body_length_match",
+     .v1 = "true",
+     .k2 = "title_match",
+     .v2 = "true"},
     {.name = "http_diff",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"http-diff\"", .accessible = "false", .reason = "lte.http.diff",
-     .k1 = "headers_match", .v1 = "false", .k2 = "title_match", .v2 = "false", .k3 = "x_blocking_flags", .v3 = "16"},
+     .blocking = "\"http-diff\"",
+     .accessible = "false",
+     .reason = "lte.http.diff",
+     .k1 = "headers_match",
+     .v1 = "false",
+     .k2 = "title_match",
+     .v2 = "false",
+     .k3 = "x_blocking_flags",
+     .v3 = "16"},
     {.name = "http_diff_but_dns_inconsistent",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("198.51.100.7", 0, 1) "]",
      .tcp = "[" TCP("198.51.100.7", 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\""},
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\""},
     {.name = "http_final_no_control_http",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = "{" CTL_TCP "," CTL_DNS "}",
-     .blocking = "null", .accessible = "null", .reason = "lte.http.final_no_control"},
+     .blocking = "null",
+     .accessible = "null",
+     .reason = "lte.http.final_no_control"},
     {.name = "http_failure_probe_only",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQF("http://" HOST "/", "connection_reset", 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"http-failure\"", .accessible = "false", .reason = "lte.http.failure_probe_only",
-     .k1 = "http_experiment_failure", .v1 = "\"connection_reset\""},
+     .blocking = "\"http-failure\"",
+     .accessible = "false",
+     .reason = "lte.http.failure_probe_only",
+     .k1 = "http_experiment_failure",
+     .v1 = "\"connection_reset\""},
     {.name = "http_failure_website_down",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQF("http://" HOST "/", "eof_error", 40001) "]",
      .control = "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
-     .blocking = "false", .accessible = "false", .reason = "lte.http.failure_control_failed_too"},
+     .blocking = "false",
+     .accessible = "false",
+     .reason = "lte.http.failure_control_failed_too"},
     {.name = "tls_failure_probe_only",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
      .tls = "[" TLS(IP, "\"connection_reset\"", 50001) "]",
      .control = CTL_OK,
-     .blocking = "\"http-failure\"", .accessible = "false", .reason = "lte.tls.failure_probe_only",
-     .k1 = "http_experiment_failure", .v1 = "\"connection_reset\""},
+     .blocking = "\"http-failure\"",
+     .accessible = "false",
+     .reason = "lte.tls.failure_probe_only",
+     .k1 = "http_experiment_failure",
+     .v1 = "\"connection_reset\""},
     {.name = "tls_failure_website_down",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
      .tls = "[" TLS(IP, "\"connection_reset\"", 50001) "]",
      .control = "{" CTL_TCP "," CTL_TLS_FAIL "," CTL_HTTP_FAIL "," CTL_DNS "}",
-     .blocking = "false", .accessible = "false", .reason = "lte.tls.failure_control_failed_too"},
+     .blocking = "false",
+     .accessible = "false",
+     .reason = "lte.tls.failure_control_failed_too"},
     {.name = "tls_failure_no_tls_control",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
      .tls = "[" TLS(IP, "\"ssl_invalid_hostname\"", 50001) "]",
      .control = "{" CTL_TCP "," CTL_HTTP "," CTL_DNS "}",
-     .blocking = "\"http-failure\"", .reason = "lte.tls.failure_no_tls_control"},
+     .blocking = "\"http-failure\"",
+     .reason = "lte.tls.failure_no_tls_control"},
     {.name = "tcp_ip",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCPF(IP, 80, "generic_timeout_error", 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"tcp_ip\"", .accessible = "false", .dns_consistency = "\"consistent\"",
-     .reason = "lte.tcp.failure_probe_only", .k1 = "http_experiment_failure", .v1 = "\"generic_timeout_error\"",
-     .k3 = "x_blocking_flags", .v3 = "2"},
+     .blocking = "\"tcp_ip\"",
+     .accessible = "false",
+     .dns_consistency = "\"consistent\"",
+     .reason = "lte.tcp.failure_probe_only",
+     .k1 = "http_experiment_failure",
+     .v1 = "\"generic_timeout_error\"",
+     .k3 = "x_blocking_flags",
+     .v3 = "2"},
     {.name = "tcp_website_down",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCPF(IP, 80, "connection_refused", 0, 40001) "]",
      .control = "{" CTL_TCP_FAIL "," CTL_HTTP_FAIL "," CTL_DNS "}",
-     .blocking = "false", .accessible = "false", .reason = "lte.tcp.failure_control_failed_too",
-     .k3 = "x_null_null_flags", .v3 = "2"},
+     .blocking = "false",
+     .accessible = "false",
+     .reason = "lte.tcp.failure_control_failed_too",
+     .k3 = "x_null_null_flags",
+     .v3 = "2"},
     {.name = "tcp_failure_bogus_address_is_dns",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("10.10.34.36", 0, 1) "]",
      .tcp = "[" TCPF("10.10.34.36", 80, "generic_timeout_error", 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\"",
-     .reason = "lte.tcp.failure_no_tcp_control", .k1 = "x_dns_flags", .v1 = "5"},
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .reason = "lte.tcp.failure_no_tcp_control",
+     .k1 = "x_dns_flags",
+     .v1 = "5"},
     {.name = "dns_nxdomain_probe_only",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\"",
-     .reason = "lte.dns.failure_probe_only", .k1 = "dns_experiment_failure", .v1 = "\"dns_nxdomain_error\"",
-     .k2 = "x_dns_flags", .v2 = "2"},
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .reason = "lte.dns.failure_probe_only",
+     .k1 = "dns_experiment_failure",
+     .v1 = "\"dns_nxdomain_error\"",
+     .k2 = "x_dns_flags",
+     .v2 = "2"},
     {.name = "dns_nxdomain_website_down",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
      .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL "," CTL_DNS_NX "}",
-     .blocking = "false", .accessible = "false", .dns_consistency = "\"consistent\"",
-     .reason = "lte.dns.failure_control_failed_too", .k3 = "x_null_null_flags", .v3 = "1"},
+     .blocking = "false",
+     .accessible = "false",
+     .dns_consistency = "\"consistent\"",
+     .reason = "lte.dns.failure_control_failed_too",
+     .k3 = "x_null_null_flags",
+     .v3 = "1"},
     {.name = "dns_no_answer_th_empty",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_FAIL("dns_no_answer") "]",
      .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL ",\"dns\":{\"failure\":null,\"addrs\":[]}}",
-     .blocking = "false", .accessible = "false", .dns_consistency = "\"consistent\"",
-     .reason = "lte.dns.no_answer_control_empty", .k1 = "http_experiment_failure", .v1 = "null"},
+     .blocking = "false",
+     .accessible = "false",
+     .dns_consistency = "\"consistent\"",
+     .reason = "lte.dns.no_answer_control_empty",
+     .k1 = "http_experiment_failure",
+     .v1 = "null"},
     {.name = "dns_success_but_th_resolved_nothing",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
@@ -377,56 +455,79 @@ static const wc_case lte_cases[] = {
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = "{" CTL_TCP "," CTL_HTTP "," CTL_DNS_NX "}",
      /* setBlockingFalse does not look at DNS consistency (a.5.2) */
-     .dns_consistency = "\"inconsistent\"", .blocking = "false", .k3 = "x_null_null_flags", .v3 = "16"},
+     .dns_consistency = "\"inconsistent\"",
+     .blocking = "false",
+     .k3 = "x_null_null_flags",
+     .v3 = "16"},
     {.name = "loopback_probe_only",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("127.0.0.1", 0, 1) "]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .accessible = "false", .reason = "lte.dns.loopback_probe_only"},
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .reason = "lte.dns.loopback_probe_only"},
     {.name = "loopback_both",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK("127.0.0.1", 0, 1) "]",
-     .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL ",\"dns\":{\"failure\":null,\"addrs\":[\"127.0.0.1\"]}}",
-     .blocking = "false", .accessible = "false", .reason = "lte.dns.loopback_both"},
+     .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL
+                ",\"dns\":{\"failure\":null,\"addrs\":[\"127.0.0.1\"]}}",
+     .blocking = "false",
+     .accessible = "false",
+     .reason = "lte.dns.loopback_both"},
     {.name = "redirect_deeper_failure_wins",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "," Q_GAI_OK("203.0.113.9", 1, 2) "]",
-     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "," TCPF("203.0.113.9", 80, "connection_reset", 1, 40002) "]",
-     .requests = "[" REQ("http://" HOST "/", 301, "\"\"", "[[\"Location\",\"http://other.example/\"]]", 0, 40001) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "," TCPF("203.0.113.9", 80, "connection_reset", 1,
+                                                       40002) "]",
+     .requests = "[" REQ("http://" HOST "/", 301, "\"\"",
+                         "[[\"Location\",\"http://other.example/\"]]", 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"http-failure\"", .reason = "lte.tcp.failure_no_tcp_control", .dns_consistency = "\"consistent\""},
+     .blocking = "\"http-failure\"",
+     .reason = "lte.tcp.failure_no_tcp_control",
+     .dns_consistency = "\"consistent\""},
     {.name = "redirect_final_at_depth1",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "," TCP(IP, 80, "null", 1, 40002) "]",
-     .requests = "[" REQ("http://" HOST "/b", 200, GOOD_PAGE, H_SITE, 1, 40002) ","
-                 REQ("http://" HOST "/", 302, "\"\"", "[[\"Location\",\"/b\"]]", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/b", 200, GOOD_PAGE, H_SITE, 1, 40002) "," REQ(
+         "http://" HOST "/", 302, "\"\"", "[[\"Location\",\"/b\"]]", 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "false", .accessible = "true", .reason = "lte.http.final_matches_control"},
+     .blocking = "false",
+     .accessible = "true",
+     .reason = "lte.http.final_matches_control"},
     {.name = "idna_host_matches_punycode_query",
      .url = "http://b\\u00fccher.example/",
-     .queries = "[{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"xn--bcher-kva.example\","
-                "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]",
+     .queries =
+         "[{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"xn--bcher-kva.example\","
+         "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]",
      .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL "," CTL_DNS_NX "}",
-     .blocking = "false", .accessible = "false", .dns_consistency = "\"consistent\"",
+     .blocking = "false",
+     .accessible = "false",
+     .dns_consistency = "\"consistent\"",
      .reason = "lte.dns.failure_control_failed_too"},
     {.name = "other_domain_dns_failure_has_no_dns_control",
      .url = "http://" HOST "/",
-     .queries = "[{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"elsewhere.example\","
-                "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]",
+     .queries =
+         "[{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"elsewhere.example\","
+         "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]",
      .control = "{\"tcp_connect\":{}," CTL_HTTP "," CTL_DNS_NX "}",
-     .blocking = "\"dns\"", .reason = "lte.dns.failure_no_dns_control"},
+     .blocking = "\"dns\"",
+     .reason = "lte.dns.failure_no_dns_control"},
     {.name = "asn_overlap_is_consistent",
      .url = "https://" HOST "/",
-     .queries = "[{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\","
-                "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"93.184.216.99\",\"asn\":15133}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+     .queries =
+         "[{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST
+         "\",\"query_type\":\"ANY\","
+         "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"93.184.216.99\",\"asn\":15133}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
      .control = CTL_OK,
      .dns_consistency = "\"consistent\""},
     {.name = "no_overlap_is_inconsistent",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK("198.51.100.7", 0, 1) "]",
      .control = CTL_OK,
-     .dns_consistency = "\"inconsistent\"", .k1 = "x_dns_flags", .v1 = "5"},
+     .dns_consistency = "\"inconsistent\"",
+     .k1 = "x_dns_flags",
+     .v1 = "5"},
     {.name = "tls_proves_address_valid",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK("198.18.0.7", 0, 1) "]",
@@ -434,70 +535,111 @@ static const wc_case lte_cases[] = {
      .tls = "[" TLS("198.18.0.7", "null", 50001) "]",
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
      .control = CTL_OK,
-     .dns_consistency = "\"consistent\"", .blocking = "false", .accessible = "true", .k1 = "x_dns_flags", .v1 = "1"},
+     .dns_consistency = "\"consistent\"",
+     .blocking = "false",
+     .accessible = "true",
+     .k1 = "x_dns_flags",
+     .v1 = "1"},
     {.name = "tls_evidence_ignored_when_strict",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK("198.18.0.7", 0, 1) "]",
      .tcp = "[" TCP("198.18.0.7", 443, "null", 0, 50001) "]",
      .tls = "[" TLS("198.18.0.7", "null", 50001) "]",
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
-     .control = CTL_OK, .mode = 1,
-     .dns_consistency = "\"inconsistent\"", .blocking = "false"},
+     .control = CTL_OK,
+     .mode = 1,
+     .dns_consistency = "\"inconsistent\"",
+     .blocking = "false"},
     {.name = "bogon_flag",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK("10.0.0.5", 0, 1) "]",
      .control = "{" CTL_TCP "," CTL_HTTP ",\"dns\":{\"failure\":null,\"addrs\":[\"10.0.0.5\"]}}",
      /* analysisext.go: a bogon answer is both flagged (1) and invalid (4), even if the TH agrees */
-     .dns_consistency = "\"consistent\"", .k1 = "x_dns_flags", .v1 = "5"},
+     .dns_consistency = "\"consistent\"",
+     .k1 = "x_dns_flags",
+     .v1 = "5"},
     {.name = "labnet_is_not_bogon",
      .url = "https://" HOST "/",
      .queries = "[" Q_GAI_OK("10.0.0.5", 0, 1) "]",
      .control = "{" CTL_TCP "," CTL_HTTP ",\"dns\":{\"failure\":null,\"addrs\":[\"10.0.0.5\"]}}",
-     .mode = 4, .dns_consistency = "\"consistent\"", .k1 = "x_dns_flags", .v1 = "0"},
+     .mode = 4,
+     .dns_consistency = "\"consistent\"",
+     .k1 = "x_dns_flags",
+     .v1 = "0"},
     {.name = "udp_resolver_not_classic",
      .url = "http://" HOST "/",
-     .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"udp\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"" HOST
-                "\",\"query_type\":\"A\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":2}]",
+     .queries = "[" Q_GAI_OK(
+         IP, 0,
+         1) ",{\"engine\":\"udp\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"" HOST
+            "\",\"query_type\":\"A\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":2}]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "false", .dns_consistency = "\"consistent\"", .k1 = "dns_experiment_failure", .v1 = "null",
-     .k2 = "x_dns_flags", .v2 = "2"},
+     .blocking = "false",
+     .dns_consistency = "\"consistent\"",
+     .k1 = "dns_experiment_failure",
+     .v1 = "null",
+     .k2 = "x_dns_flags",
+     .v2 = "2"},
     /* our probe run with --resolver https://...: DoH is the probe's own resolver */
     {.name = "doh_only_resolver_failure_counts",
      .url = "http://" HOST "/",
-     .queries = "[{\"engine\":\"doh\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"" HOST
-                "\",\"query_type\":\"A\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+     .queries =
+         "[{\"engine\":\"doh\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"" HOST
+         "\",\"query_type\":\"A\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .dns_consistency = "\"inconsistent\"", .k1 = "dns_experiment_failure", .v1 = "\"dns_nxdomain_error\""},
+     .blocking = "\"dns\"",
+     .dns_consistency = "\"inconsistent\"",
+     .k1 = "dns_experiment_failure",
+     .v1 = "\"dns_nxdomain_error\""},
     {.name = "doh_only_resolver_success_is_classic",
      .url = "http://" HOST "/",
      .queries = "[{\"engine\":\"doh\",\"failure\":null,\"hostname\":\"" HOST
-                "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP "\"}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+                "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP
+                "\"}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"http-diff\"", .dns_consistency = "\"consistent\""},
+     .blocking = "\"http-diff\"",
+     .dns_consistency = "\"consistent\""},
     {.name = "aaaa_no_answer_ignored",
      .url = "http://" HOST "/",
-     .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"getaddrinfo\",\"failure\":\"dns_no_answer\",\"hostname\":\"" HOST
-                "\",\"query_type\":\"AAAA\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":3}]",
+     .queries = "[" Q_GAI_OK(
+         IP, 0,
+         1) ",{\"engine\":\"getaddrinfo\",\"failure\":\"dns_no_answer\",\"hostname\":\"" HOST
+            "\",\"query_type\":\"AAAA\",\"answers\":null,\"tags\":[\"depth=0\"],\"transaction_id\":3}]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "false", .dns_consistency = "\"consistent\"", .k1 = "dns_experiment_failure", .v1 = "null"},
+     .blocking = "false",
+     .dns_consistency = "\"consistent\"",
+     .k1 = "dns_experiment_failure",
+     .v1 = "null"},
     /* probe-cli QA dnsHijackingToLocalhostWithHTTP: getaddrinfo says 127.0.0.1, the other
      * resolvers the real address, whose fetch is not "classic" (no classic tags at all) */
     {.name = "getaddrinfo_localhost_other_resolvers_ok",
      .url = "http://" HOST "/",
-     .queries = "[{\"engine\":\"doh\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP "\",\"asn\":15133}],\"tags\":[\"depth=0\"],\"transaction_id\":20001},"
-                "{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"127.0.0.1\"}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
-     .tcp = "[{\"ip\":\"" IP "\",\"port\":80,\"status\":{\"failure\":null,\"success\":true},\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":30002}]",
+     .queries =
+         "[{\"engine\":\"doh\",\"failure\":null,\"hostname\":\"" HOST
+         "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP
+         "\",\"asn\":15133}],\"tags\":[\"depth=0\"],\"transaction_id\":20001},"
+         "{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST
+         "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"127.0.0.1\"}],\"tags\":[\"depth=0\"],\"transaction_id\":1}]",
+     .tcp =
+         "[{\"ip\":\"" IP
+         "\",\"port\":80,\"status\":{\"failure\":null,\"success\":true},\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":30002}]",
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 30002) "]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\"",
-     .reason = "lte.dns.loopback_probe_only", .k1 = "body_length_match", .v1 = "null", .k2 = "x_dns_flags", .v2 = "5",
-     .k3 = "x_blocking_flags", .v3 = "33"},
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .reason = "lte.dns.loopback_probe_only",
+     .k1 = "body_length_match",
+     .v1 = "null",
+     .k2 = "x_dns_flags",
+     .v2 = "5",
+     .k3 = "x_blocking_flags",
+     .v3 = "33"},
     /* probe-cli QA dnsHijackingToProxyWithHTTPURL: a transparent proxy serves the real page */
     {.name = "proxy_serves_real_page",
      .url = "http://" HOST "/",
@@ -505,29 +647,46 @@ static const wc_case lte_cases[] = {
      .tcp = "[" TCP("198.51.100.7", 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "false", .accessible = "true", .dns_consistency = "\"inconsistent\""},
+     .blocking = "false",
+     .accessible = "true",
+     .dns_consistency = "\"inconsistent\""},
     /* probe-cli QA redirectWithConsistentDNSAndThenNXDOMAIN: the redirect's domain fails */
     {.name = "redirect_then_nxdomain",
      .url = "http://" HOST "/",
-     .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"www.example.org\","
-                "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"depth=1\"],\"transaction_id\":2}]",
+     .queries = "[" Q_GAI_OK(
+         IP, 0,
+         1) ",{\"engine\":\"getaddrinfo\",\"failure\":\"dns_nxdomain_error\",\"hostname\":\"www.example.org\","
+            "\"query_type\":\"ANY\",\"answers\":null,\"tags\":[\"depth=1\"],\"transaction_id\":2}]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[" REQ("http://" HOST "/", 302, "\"\"", "[[\"Location\",\"http://www.example.org/\"]]", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 302, "\"\"",
+                         "[[\"Location\",\"http://www.example.org/\"]]", 0, 40001) "]",
      .control = CTL_OK,
-     .blocking = "\"dns\"", .dns_consistency = "\"consistent\"", .reason = "lte.dns.failure_no_dns_control",
-     .k1 = "http_experiment_failure", .v1 = "\"dns_nxdomain_error\"", .k2 = "dns_experiment_failure", .v2 = "null"},
+     .blocking = "\"dns\"",
+     .dns_consistency = "\"consistent\"",
+     .reason = "lte.dns.failure_no_dns_control",
+     .k1 = "http_experiment_failure",
+     .v1 = "\"dns_nxdomain_error\"",
+     .k2 = "dns_experiment_failure",
+     .v2 = "null"},
     /* probe-cli QA redirectWithBrokenLocationForHTTP: the failed round trip keeps its 302 */
     {.name = "redirect_broken_location",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[{\"failure\":\"http_invalid_redirect_location_host\",\"request\":{\"url\":\"http://" HOST "/\"},"
-                 "\"response\":{\"code\":302,\"body\":\"\",\"headers_list\":[[\"Location\",\"http://\"]]},"
-                 "\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":40001}]",
+     .requests =
+         "[{\"failure\":\"http_invalid_redirect_location_host\",\"request\":{\"url\":\"http://" HOST
+         "/\"},"
+         "\"response\":{\"code\":302,\"body\":\"\",\"headers_list\":[[\"Location\",\"http://\"]]},"
+         "\"tags\":[\"depth=0\",\"fetch_body=true\"],\"transaction_id\":40001}]",
      .control = CTL_OK,
-     .blocking = "\"http-failure\"", .dns_consistency = "\"consistent\"",
-     .k1 = "http_experiment_failure", .v1 = "\"http_invalid_redirect_location_host\"", .k2 = "x_blocking_flags", .v2 = "8",
-     .k3 = "body_length_match", .v3 = "null"},
+     .blocking = "\"http-failure\"",
+     .dns_consistency = "\"consistent\"",
+     .k1 = "http_experiment_failure",
+     .v1 = "\"http_invalid_redirect_location_host\"",
+     .k2 = "x_blocking_flags",
+     .v2 = "8",
+     .k3 = "body_length_match",
+     .v3 = "null"},
     /* a request whose transaction id no TCP connect has still counts (joined by address) */
     {.name = "orphan_http_request",
      .url = "http://" HOST "/",
@@ -535,12 +694,15 @@ static const wc_case lte_cases[] = {
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
      .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 77777) "]",
      .control = CTL_OK,
-     .blocking = "\"http-diff\"", .reason = "lte.http.diff"},
+     .blocking = "\"http-diff\"",
+     .reason = "lte.http.diff"},
     {.name = "no_rule_matched",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .control = CTL_OK,
-     .blocking = "null", .accessible = "null", .reason = "lte.no_rule_matched"},
+     .blocking = "null",
+     .accessible = "null",
+     .reason = "lte.no_rule_matched"},
 };
 
 static void test_lte_rules(void **st) {
@@ -550,13 +712,16 @@ static void test_lte_rules(void **st) {
 
 /* ---- a.4.2 comparisons ------------------------------------------------------------------- */
 
-#define CTLH(code, len, title, hdrs)                                                             \
-  "{" CTL_TCP ",\"http_request\":{\"body_length\":" #len ",\"failure\":null,\"title\":\"" title   \
+#define CTLH(code, len, title, hdrs)                                                               \
+  "{" CTL_TCP ",\"http_request\":{\"body_length\":" #len ",\"failure\":null,\"title\":\"" title    \
   "\",\"headers\":" hdrs ",\"status_code\":" #code "}," CTL_DNS "}"
-#define HTTP_CASE(nm, ver, code, body, hdrs, ctl, ...)                                            \
-  {.name = nm, .version = ver, .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",  \
-   .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",                                                   \
-   .requests = "[" REQ("http://" HOST "/", code, body, hdrs, 0, 40001) "]", .control = ctl, __VA_ARGS__}
+#define HTTP_CASE(nm, ver, code, body, hdrs, ctl, ...)                                             \
+  {                                                                                                \
+    .name = nm, .version = ver, .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",  \
+    .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",                                                  \
+    .requests = "[" REQ("http://" HOST "/", code, body, hdrs, 0, 40001) "]", .control = ctl,       \
+    __VA_ARGS__                                                                                    \
+  }
 
 static const wc_case compare_cases[] = {
     /* body proportion: 0.7 exactly is not a match, 0.71 is */
@@ -580,62 +745,84 @@ static const wc_case compare_cases[] = {
     HTTP_CASE("status_v04_th5xx_null", "0.4.3", 200, "BODY(100,)", "[]", CTLH(500, 100, "", "{}"),
               .k1 = "status_code_match", .v1 = "null"),
     /* headers: only common keys in common -> false; an uncommon shared key -> true */
-    HTTP_CASE("headers_common_only", NULL, 200, "BODY(100,)", "[[\"Date\",\"x\"],[\"Server\",\"y\"]]",
-              CTLH(200, 5000, "Example Domain", "{\"date\":\"x\",\"server\":\"z\"}"), .k1 = "headers_match", .v1 = "false",
-              .blocking = "\"http-diff\""),
-    HTTP_CASE("headers_uncommon_shared", NULL, 200, "BODY(100,)", "[[\"X-Thing\",\"x\"],[\"Server\",\"y\"]]",
-              CTLH(200, 5000, "", "{\"x-thing\":\"q\"}"), .k1 = "headers_match", .v1 = "true", .blocking = "false"),
+    HTTP_CASE("headers_common_only", NULL, 200, "BODY(100,)",
+              "[[\"Date\",\"x\"],[\"Server\",\"y\"]]",
+              CTLH(200, 5000, "Example Domain", "{\"date\":\"x\",\"server\":\"z\"}"),
+              .k1 = "headers_match", .v1 = "false", .blocking = "\"http-diff\""),
+    HTTP_CASE("headers_uncommon_shared", NULL, 200, "BODY(100,)",
+              "[[\"X-Thing\",\"x\"],[\"Server\",\"y\"]]",
+              CTLH(200, 5000, "", "{\"x-thing\":\"q\"}"), .k1 = "headers_match", .v1 = "true",
+              .blocking = "false"),
     /* framing headers (Connection, Content-Length) are shared by any two servers: not evidence
      * that the probe's page came from the site (censorscope deviation; strict keeps OONI's) */
-    HTTP_CASE("headers_framing_only", NULL, 200, "BODY(100,)",
-              "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
-              CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
-              .k1 = "headers_match", .v1 = "false", .blocking = "\"http-diff\""),
-    HTTP_CASE("headers_framing_only_strict", NULL, 200, "BODY(100,)",
-              "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
-              CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
-              .mode = 1, .k1 = "headers_match", .v1 = "true", .blocking = "false"),
+    HTTP_CASE(
+        "headers_framing_only", NULL, 200, "BODY(100,)",
+        "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
+        CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
+        .k1 = "headers_match", .v1 = "false", .blocking = "\"http-diff\""),
+    HTTP_CASE(
+        "headers_framing_only_strict", NULL, 200, "BODY(100,)",
+        "[[\"Connection\",\"keep-alive\"],[\"Content-Length\",\"100\"]]",
+        CTLH(200, 5000, "Example Domain", "{\"Connection\":\"close\",\"Content-Length\":\"5000\"}"),
+        .mode = 1, .k1 = "headers_match", .v1 = "true", .blocking = "false"),
     /* ... but a truncated body (a large file: nothing else can be compared, and blockpages
      * are small) keeps OONI's rule, or every big download would look like a blockpage */
-    {.name = "headers_framing_truncated_body", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+    {.name = "headers_framing_truncated_body",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST "/\"},\"response\":{\"code\":200,"
-                 "\"body\":\"xxxx\",\"body_is_truncated\":true,\"headers_list\":[[\"Connection\",\"keep-alive\"],"
-                 "[\"Content-Length\",\"33554432\"]]},\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
-     .control = CTLH(200, 33554432, "", "{\"Connection\":\"keep-alive\",\"Content-Length\":\"33554432\"}"),
-     .k1 = "headers_match", .v1 = "true", .blocking = "false"},
+     .requests =
+         "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST "/\"},\"response\":{\"code\":200,"
+         "\"body\":\"xxxx\",\"body_is_truncated\":true,\"headers_list\":[[\"Connection\",\"keep-alive\"],"
+         "[\"Content-Length\",\"33554432\"]]},\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
+     .control =
+         CTLH(200, 33554432, "", "{\"Connection\":\"keep-alive\",\"Content-Length\":\"33554432\"}"),
+     .k1 = "headers_match",
+     .v1 = "true",
+     .blocking = "false"},
     HTTP_CASE("headers_v04_identical_common", "0.4.3", 200, "BODY(100,)", "[[\"Date\",\"x\"]]",
               CTLH(200, 5000, "", "{\"Date\":\"y\"}"), .k1 = "headers_match", .v1 = "true"),
     HTTP_CASE("headers_lte_identical_common", NULL, 200, "BODY(100,)", "[[\"Date\",\"x\"]]",
               CTLH(200, 5000, "", "{\"Date\":\"y\"}"), .k1 = "headers_match", .v1 = "false"),
     /* title: long (>= 5 bytes) words, case-insensitive, symmetric */
     HTTP_CASE("title_same_long_words", NULL, 200, "BODY(100,Default Web Page)", "[]",
-              CTLH(200, 5000, "DEFAULT web", "{}"), .k1 = "title_match", .v1 = "true", .blocking = "false"),
+              CTLH(200, 5000, "DEFAULT web", "{}"), .k1 = "title_match", .v1 = "true",
+              .blocking = "false"),
     HTTP_CASE("title_extra_long_word", NULL, 200, "BODY(100,Default Blocked)", "[]",
               CTLH(200, 5000, "Default", "{}"), .k1 = "title_match", .v1 = "false"),
     HTTP_CASE("title_lte_both_short", NULL, 200, "BODY(100,)", "[]", CTLH(200, 5000, "abc", "{}"),
               .k1 = "title_match", .v1 = "true"),
-    HTTP_CASE("title_v04_probe_empty_null", "0.4.3", 200, "BODY(100,)", "[]", CTLH(200, 5000, "abc", "{}"),
-              .k1 = "title_match", .v1 = "null"),
+    HTTP_CASE("title_v04_probe_empty_null", "0.4.3", 200, "BODY(100,)", "[]",
+              CTLH(200, 5000, "abc", "{}"), .k1 = "title_match", .v1 = "null"),
     /* truncated body: no body/title comparison */
     {.name = "truncated_body",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST "/\"},\"response\":{\"code\":200,\"body\":"
-                 "BODY(1000,Default Web Page),\"body_is_truncated\":true,\"headers\":{}},\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
+     .requests =
+         "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST
+         "/\"},\"response\":{\"code\":200,\"body\":"
+         "BODY(1000,Default Web Page),\"body_is_truncated\":true,\"headers\":{}},\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
      .control = CTLH(200, 1000, "Default Web Page", "{}"),
-     .k1 = "body_length_match", .v1 = "null", .k2 = "title_match", .v2 = "null"},
+     .k1 = "body_length_match",
+     .v1 = "null",
+     .k2 = "title_match",
+     .v2 = "null"},
     /* base64 MaybeBinaryData body ("<title>Default Web Page</title>" + "abc") */
     {.name = "base64_body",
      .url = "http://" HOST "/",
      .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST "/\"},\"response\":{\"code\":200,\"body\":"
-                 "{\"format\":\"base64\",\"data\":\"PHRpdGxlPkRlZmF1bHQgV2ViIFBhZ2U8L3RpdGxlPmFiYw==\"},\"headers\":{}},"
-                 "\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
+     .requests =
+         "[{\"failure\":null,\"request\":{\"url\":\"http://" HOST
+         "/\"},\"response\":{\"code\":200,\"body\":"
+         "{\"format\":\"base64\",\"data\":\"PHRpdGxlPkRlZmF1bHQgV2ViIFBhZ2U8L3RpdGxlPmFiYw==\"},\"headers\":{}},"
+         "\"tags\":[\"depth=0\"],\"transaction_id\":40001}]",
      .control = CTLH(200, 34, "Default Web Page", "{}"),
-     .k1 = "body_proportion", .v1 = "1", .k2 = "title_match", .v2 = "true"},
+     .k1 = "body_proportion",
+     .v1 = "1",
+     .k2 = "title_match",
+     .v2 = "true"},
 };
 
 static void test_comparisons(void **st) {
@@ -645,69 +832,109 @@ static void test_comparisons(void **st) {
 
 /* ---- v0.4 a.5.1 -------------------------------------------------------------------------- */
 
-#define V04_Q "[{\"engine\":\"system\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP "\"}]}]"
-#define V04_QX(ip) "[{\"engine\":\"system\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" ip "\"}]}]"
-#define V04_QF(f) "[{\"engine\":\"system\",\"failure\":\"" f "\",\"hostname\":\"" HOST "\",\"query_type\":\"A\",\"answers\":null}]"
-#define V04_TCP_OK "[{\"ip\":\"" IP "\",\"port\":80,\"status\":{\"failure\":null,\"success\":true}}]"
-#define V04_TCP_FAIL(ip) "[{\"ip\":\"" ip "\",\"port\":80,\"status\":{\"failure\":\"generic_timeout_error\",\"success\":false}}]"
-#define V04_REQ(url, code, body, hdrs) \
-  "[{\"failure\":null,\"request\":{\"url\":\"" url "\"},\"response\":{\"code\":" #code ",\"body\":" body ",\"headers\":" hdrs "}}]"
-#define V04_REQF(f) "[{\"failure\":\"" f "\",\"request\":{\"url\":\"http://" HOST "/\"},\"response\":null}]"
-#define V04(nm, ...) {.name = nm, .version = "0.4.3", .url = "http://" HOST "/", __VA_ARGS__}
-#define V04U(nm, u, ...) {.name = nm, .version = "0.4.3", .url = u, __VA_ARGS__}
+#define V04_Q                                                                                      \
+  "[{\"engine\":\"system\",\"failure\":null,\"hostname\":\"" HOST                                  \
+  "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" IP "\"}]}]"
+#define V04_QX(ip)                                                                                 \
+  "[{\"engine\":\"system\",\"failure\":null,\"hostname\":\"" HOST                                  \
+  "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" ip "\"}]}]"
+#define V04_QF(f)                                                                                  \
+  "[{\"engine\":\"system\",\"failure\":\"" f "\",\"hostname\":\"" HOST                             \
+  "\",\"query_type\":\"A\",\"answers\":null}]"
+#define V04_TCP_OK                                                                                 \
+  "[{\"ip\":\"" IP "\",\"port\":80,\"status\":{\"failure\":null,\"success\":true}}]"
+#define V04_TCP_FAIL(ip)                                                                           \
+  "[{\"ip\":\"" ip                                                                                 \
+  "\",\"port\":80,\"status\":{\"failure\":\"generic_timeout_error\",\"success\":false}}]"
+#define V04_REQ(url, code, body, hdrs)                                                             \
+  "[{\"failure\":null,\"request\":{\"url\":\"" url "\"},\"response\":{\"code\":" #code             \
+  ",\"body\":" body ",\"headers\":" hdrs "}}]"
+#define V04_REQF(f)                                                                                \
+  "[{\"failure\":\"" f "\",\"request\":{\"url\":\"http://" HOST "/\"},\"response\":null}]"
+#define V04(nm, ...)                                                                               \
+  { .name = nm, .version = "0.4.3", .url = "http://" HOST "/", __VA_ARGS__ }
+#define V04U(nm, u, ...)                                                                           \
+  { .name = nm, .version = "0.4.3", .url = u, __VA_ARGS__ }
 
 static const wc_case v04_cases[] = {
     V04U("r1_https_success", "https://" HOST "/", .queries = V04_Q,
-        .requests = V04_REQ("https://" HOST "/", 200, "\"x\"", "{}"), .control_failure = "connection_refused",
-        .blocking = "false", .accessible = "true", .reason = "v0.4.https_success"),
-    V04("r2_control_failure", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("connection_reset"),
-        .control_failure = "connection_refused", .blocking = "null", .accessible = "null", .dns_consistency = "null"),
+         .requests = V04_REQ("https://" HOST "/", 200, "\"x\"", "{}"),
+         .control_failure = "connection_refused", .blocking = "false", .accessible = "true",
+         .reason = "v0.4.https_success"),
+    V04("r2_control_failure", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQF("connection_reset"), .control_failure = "connection_refused",
+        .blocking = "null", .accessible = "null", .dns_consistency = "null"),
     V04("r3_nxdomain_consistent", .queries = V04_QF("dns_nxdomain_error"),
-        .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL "," CTL_DNS_NX "}",
-        .blocking = "false", .accessible = "true", .dns_consistency = "\"consistent\""),
+        .control = "{\"tcp_connect\":{}," CTL_HTTP_FAIL "," CTL_DNS_NX "}", .blocking = "false",
+        .accessible = "true", .dns_consistency = "\"consistent\""),
     V04("r4_nxdomain_inconsistent", .queries = V04_QF("dns_nxdomain_error"), .control = CTL_OK,
         .blocking = "\"dns\"", .accessible = "false", .dns_consistency = "\"inconsistent\""),
-    V04("r5_tcp_ip", .queries = V04_Q, .tcp = V04_TCP_FAIL(IP), .requests = V04_REQF("generic_timeout_error"),
-        .control = CTL_OK, .blocking = "\"tcp_ip\"", .reason = "v0.4.all_tcp_failed"),
+    V04("r5_tcp_ip", .queries = V04_Q, .tcp = V04_TCP_FAIL(IP),
+        .requests = V04_REQF("generic_timeout_error"), .control = CTL_OK, .blocking = "\"tcp_ip\"",
+        .reason = "v0.4.all_tcp_failed"),
     V04("r5_tcp_dns", .queries = V04_QX("10.10.34.36"), .tcp = V04_TCP_FAIL("10.10.34.36"),
         .requests = V04_REQF("generic_timeout_error"), .control = CTL_OK, .blocking = "\"dns\"",
         .dns_consistency = "\"inconsistent\""),
-    V04("r6_control_http_failed", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("connection_reset"),
-        .control = "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}", .blocking = "null", .reason = "v0.4.control_http_failed"),
-    V04("r7_no_requests", .queries = V04_Q, .tcp = V04_TCP_OK, .control = CTL_OK, .blocking = "null",
-        .reason = "v0.4.no_requests"),
-    V04("r8_reset", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("connection_reset"), .control = CTL_OK,
-        .blocking = "\"http-failure\"", .accessible = "false"),
-    V04("r8_ssl", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("ssl_unknown_authority"), .control = CTL_OK,
+    V04("r6_control_http_failed", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQF("connection_reset"),
+        .control = "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}", .blocking = "null",
+        .reason = "v0.4.control_http_failed"),
+    V04("r7_no_requests", .queries = V04_Q, .tcp = V04_TCP_OK, .control = CTL_OK,
+        .blocking = "null", .reason = "v0.4.no_requests"),
+    V04("r8_reset", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("connection_reset"),
+        .control = CTL_OK, .blocking = "\"http-failure\"", .accessible = "false"),
+    V04("r8_ssl", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQF("ssl_unknown_authority"), .control = CTL_OK,
         .blocking = "\"http-failure\""),
-    V04("r8_nxdomain", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("dns_nxdomain_error"), .control = CTL_OK,
-        .blocking = "\"dns\""),
-    V04("r8_unclassified", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQF("unknown_failure: weird"),
-        .control = CTL_OK, .blocking = "null", .reason = "v0.4.http_failure_unclassified"),
+    V04("r8_nxdomain", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQF("dns_nxdomain_error"), .control = CTL_OK, .blocking = "\"dns\""),
+    V04("r8_unclassified", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQF("unknown_failure: weird"), .control = CTL_OK, .blocking = "null",
+        .reason = "v0.4.http_failure_unclassified"),
     V04("r8_single_request_inconsistent", .queries = V04_QX("198.51.100.7"), .tcp = V04_TCP_OK,
         .requests = V04_REQF("connection_reset"), .control = CTL_OK, .blocking = "\"dns\""),
-    V04("r9_no_diff", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQ("http://" HOST "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
-        .control = CTL_OK, .blocking = "false", .accessible = "true", .reason = "v0.4.http_matches_control"),
-    V04("r10_diff", .queries = V04_Q, .tcp = V04_TCP_OK, .requests = V04_REQ("http://" HOST "/", 200, BLOCKPAGE, "{\"Server\":\"x\"}"),
-        .control = CTL_OK, .blocking = "\"http-diff\"", .accessible = "false", .reason = "v0.4.http_diff"),
+    V04("r9_no_diff", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQ("http://" HOST "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
+        .control = CTL_OK, .blocking = "false", .accessible = "true",
+        .reason = "v0.4.http_matches_control"),
+    V04("r10_diff", .queries = V04_Q, .tcp = V04_TCP_OK,
+        .requests = V04_REQ("http://" HOST "/", 200, BLOCKPAGE, "{\"Server\":\"x\"}"),
+        .control = CTL_OK, .blocking = "\"http-diff\"", .accessible = "false",
+        .reason = "v0.4.http_diff"),
     V04("r10_diff_inconsistent", .queries = V04_QX("198.51.100.7"), .tcp = V04_TCP_OK,
-        .requests = V04_REQ("http://" HOST "/", 200, BLOCKPAGE, "{\"Server\":\"x\"}"), .control = CTL_OK,
-        .blocking = "\"dns\""),
+        .requests = V04_REQ("http://" HOST "/", 200, BLOCKPAGE, "{\"Server\":\"x\"}"),
+        .control = CTL_OK, .blocking = "\"dns\""),
     V04U("dns_ip_host_consistent", "http://" IP "/", .queries = "[]", .tcp = V04_TCP_OK,
-        .requests = V04_REQ("http://" IP "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"), .control = CTL_OK,
-        .dns_consistency = "\"consistent\"", .blocking = "false"),
+         .requests = V04_REQ("http://" IP "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
+         .control = CTL_OK, .dns_consistency = "\"consistent\"", .blocking = "false"),
     /* legacy (measurement-kit era): any probe HTTP failure with a working control */
-    {.name = "legacy_http_failure", .version = "0.0.1", .url = "http://" HOST "/", .queries = V04_Q,
-     .tcp = V04_TCP_OK, .requests = V04_REQF("unknown_failure whatever"), .control = CTL_OK,
-     .blocking = "\"http-failure\"", .reason = "legacy.http_failure"},
-    {.name = "legacy_private_answer", .version = "0.0.1", .url = "http://" HOST "/", .queries = V04_QX("10.0.0.5"),
-     .tcp = V04_TCP_OK, .requests = V04_REQ("http://" HOST "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
+    {.name = "legacy_http_failure",
+     .version = "0.0.1",
+     .url = "http://" HOST "/",
+     .queries = V04_Q,
+     .tcp = V04_TCP_OK,
+     .requests = V04_REQF("unknown_failure whatever"),
+     .control = CTL_OK,
+     .blocking = "\"http-failure\"",
+     .reason = "legacy.http_failure"},
+    {.name = "legacy_private_answer",
+     .version = "0.0.1",
+     .url = "http://" HOST "/",
+     .queries = V04_QX("10.0.0.5"),
+     .tcp = V04_TCP_OK,
+     .requests = V04_REQ("http://" HOST "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
      .control = "{" CTL_TCP "," CTL_HTTP ",\"dns\":{\"failure\":null,\"addrs\":[\"10.0.0.5\"]}}",
      .dns_consistency = "\"inconsistent\""},
-    {.name = "legacy_private_answer_labnet", .version = "0.0.1", .url = "http://" HOST "/", .queries = V04_QX("10.0.0.5"),
-     .tcp = V04_TCP_OK, .requests = V04_REQ("http://" HOST "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
-     .control = "{" CTL_TCP "," CTL_HTTP ",\"dns\":{\"failure\":null,\"addrs\":[\"10.0.0.5\"]}}", .mode = 4,
-     .dns_consistency = "\"consistent\"", .blocking = "false"},
+    {.name = "legacy_private_answer_labnet",
+     .version = "0.0.1",
+     .url = "http://" HOST "/",
+     .queries = V04_QX("10.0.0.5"),
+     .tcp = V04_TCP_OK,
+     .requests = V04_REQ("http://" HOST "/", 200, GOOD_PAGE, "{\"X-Site-Id\":\"1\"}"),
+     .control = "{" CTL_TCP "," CTL_HTTP ",\"dns\":{\"failure\":null,\"addrs\":[\"10.0.0.5\"]}}",
+     .mode = 4,
+     .dns_consistency = "\"consistent\"",
+     .blocking = "false"},
 };
 
 static void test_v04_and_legacy(void **st) {
@@ -717,96 +944,198 @@ static void test_v04_and_legacy(void **st) {
 
 /* ---- deviations -------------------------------------------------------------------------- */
 
-#define CF_HDRS "[[\"Server\",\"cloudflare\"],[\"CF-RAY\",\"8a1b\"],[\"Content-Type\",\"text/html\"]]"
-#define NAYATEL "\"<html><body>As per your subscription of Nayatel Safeweb service, the website you are trying to access is blocked for your viewing</body></html>\""
-#define IR_BLOCK_DNS "[{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]"
+#define CF_HDRS                                                                                    \
+  "[[\"Server\",\"cloudflare\"],[\"CF-RAY\",\"8a1b\"],[\"Content-Type\",\"text/html\"]]"
+#define NAYATEL                                                                                    \
+  "\"<html><body>As per your subscription of Nayatel Safeweb service, the website you are trying to access is blocked for your viewing</body></html>\""
+#define IR_BLOCK_DNS                                                                               \
+  "[{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" HOST                             \
+  "\",\"query_type\":\"ANY\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"classic\",\"depth=0\"],\"transaction_id\":1}]"
 
 static const wc_case deviation_cases[] = {
     /* no control: OONI says accessible after a DNS failure; we say undetermined */
-    {.name = "no_control_dns_failure", .url = "http://" HOST "/", .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
-     .control_failure = "generic_timeout_error", .blocking = "null", .accessible = "null", .reason = "no_control",
-     .k1 = "x_ooni_blocking", .v1 = "false"},
-    {.name = "no_control_dns_failure_strict", .url = "http://" HOST "/", .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
-     .control_failure = "generic_timeout_error", .mode = 1, .blocking = "false", .accessible = "true"},
-    {.name = "no_control_object_at_all", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
-     .tcp = "[" TCPF(IP, 80, "connection_reset", 0, 40001) "]", .blocking = "null", .accessible = "null"},
-    {.name = "no_control_https_ok_is_conclusive", .url = "https://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
-     .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]", .tls = "[" TLS(IP, "null", 50001) "]",
+    {.name = "no_control_dns_failure",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
+     .control_failure = "generic_timeout_error",
+     .blocking = "null",
+     .accessible = "null",
+     .reason = "no_control",
+     .k1 = "x_ooni_blocking",
+     .v1 = "false"},
+    {.name = "no_control_dns_failure_strict",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_FAIL("dns_nxdomain_error") "]",
+     .control_failure = "generic_timeout_error",
+     .mode = 1,
+     .blocking = "false",
+     .accessible = "true"},
+    {.name = "no_control_object_at_all",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCPF(IP, 80, "connection_reset", 0, 40001) "]",
+     .blocking = "null",
+     .accessible = "null"},
+    {.name = "no_control_https_ok_is_conclusive",
+     .url = "https://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
+     .tls = "[" TLS(IP, "null", 50001) "]",
      .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
-     .control_failure = "connection_reset", .blocking = "false", .accessible = "true",
-     .k3 = "x_null_null_flags", .v3 = "8"},
+     .control_failure = "connection_reset",
+     .blocking = "false",
+     .accessible = "true",
+     .k3 = "x_null_null_flags",
+     .v3 = "8"},
     /* the TH could not fetch the page: nothing to compare the probe's page with */
-    HTTP_CASE("control_http_failed_probe_page", NULL, 200, GOOD_PAGE, H_SITE, "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
-              .blocking = "null", .accessible = "null", .reason = "lte.http.final_control_http_failed",
+    HTTP_CASE("control_http_failed_probe_page", NULL, 200, GOOD_PAGE, H_SITE,
+              "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}", .blocking = "null",
+              .accessible = "null", .reason = "lte.http.final_control_http_failed",
               .k1 = "x_ooni_blocking", .v1 = "\"http-diff\""),
-    HTTP_CASE("control_http_failed_probe_page_strict", NULL, 200, GOOD_PAGE, H_SITE, "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
-              .mode = 1, .blocking = "\"http-diff\""),
+    HTTP_CASE("control_http_failed_probe_page_strict", NULL, 200, GOOD_PAGE, H_SITE,
+              "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}", .mode = 1,
+              .blocking = "\"http-diff\""),
     /* server-side challenges/blocks are not censorship */
     HTTP_CASE("cloudflare_challenge", NULL, 403, "BODY(5000,Just a moment...)", CF_HDRS, CTL_OK,
               .blocking = "false", .accessible = "false", .reason = "server_side_block",
-              .k1 = "x_server_side_block", .v1 = "\"cloudflare_challenge\"", .k2 = "x_ooni_blocking", .v2 = "\"http-diff\""),
-    HTTP_CASE("cloudflare_challenge_strict", NULL, 403, "BODY(5000,Just a moment...)", CF_HDRS, CTL_OK, .mode = 1,
-              .blocking = "\"http-diff\""),
-    HTTP_CASE("cloudflare_attention_required", NULL, 403, "BODY(5000,Attention Required! | Cloudflare)",
-              "[[\"Content-Type\",\"text/html\"]]", CTL_OK, .blocking = "false", .accessible = "false"),
-    HTTP_CASE("akamai_access_denied", NULL, 403, "BODY(300,Access Denied)", "[[\"Server\",\"AkamaiGHost\"]]", CTL_OK,
-              .blocking = "false", .accessible = "false", .k1 = "x_server_side_block", .v1 = "\"akamai_access_denied\""),
+              .k1 = "x_server_side_block", .v1 = "\"cloudflare_challenge\"",
+              .k2 = "x_ooni_blocking", .v2 = "\"http-diff\""),
+    HTTP_CASE("cloudflare_challenge_strict", NULL, 403, "BODY(5000,Just a moment...)", CF_HDRS,
+              CTL_OK, .mode = 1, .blocking = "\"http-diff\""),
+    HTTP_CASE("cloudflare_attention_required", NULL, 403,
+              "BODY(5000,Attention Required! | Cloudflare)", "[[\"Content-Type\",\"text/html\"]]",
+              CTL_OK, .blocking = "false", .accessible = "false"),
+    HTTP_CASE("akamai_access_denied", NULL, 403, "BODY(300,Access Denied)",
+              "[[\"Server\",\"AkamaiGHost\"]]", CTL_OK, .blocking = "false", .accessible = "false",
+              .k1 = "x_server_side_block", .v1 = "\"akamai_access_denied\""),
     HTTP_CASE("site_geo_451", NULL, 451, "BODY(300,Unavailable)", H_SITE, CTL_OK,
-              .blocking = "false", .accessible = "false", .k1 = "x_server_side_block", .v1 = "\"site_geo_block\""),
-    HTTP_CASE("isp_451_is_still_diff", NULL, 451, "BODY(300,Unavailable)", "[[\"Server\",\"ECS\"]]", CTL_OK,
-              .blocking = "\"http-diff\"", .k1 = "x_server_side_block", .v1 = "null"),
-    HTTP_CASE("middlebox_403_is_still_diff", NULL, 403, "BODY(300,Forbidden)", "[[\"Server\",\"middlebox\"]]", CTL_OK,
-              .blocking = "\"http-diff\""),
-    HTTP_CASE("cp_false_positive_page", NULL, 200, "\"<html><p><em>Thank you for using nginx.</em></p></html>\"", "[]",
-              CTL_OK, .mode = 2, .blocking = "false", .accessible = "false", .reason = "server_side_block",
+              .blocking = "false", .accessible = "false", .k1 = "x_server_side_block",
+              .v1 = "\"site_geo_block\""),
+    HTTP_CASE("isp_451_is_still_diff", NULL, 451, "BODY(300,Unavailable)", "[[\"Server\",\"ECS\"]]",
+              CTL_OK, .blocking = "\"http-diff\"", .k1 = "x_server_side_block", .v1 = "null"),
+    HTTP_CASE("middlebox_403_is_still_diff", NULL, 403, "BODY(300,Forbidden)",
+              "[[\"Server\",\"middlebox\"]]", CTL_OK, .blocking = "\"http-diff\""),
+    HTTP_CASE("cp_false_positive_page", NULL, 200,
+              "\"<html><p><em>Thank you for using nginx.</em></p></html>\"", "[]", CTL_OK,
+              .mode = 2, .blocking = "false", .accessible = "false", .reason = "server_side_block",
               .k1 = "x_blockpage_confirmed", .v1 = "false"),
     /* a censorship fingerprint wins over everything, even a Cloudflare-looking response */
     HTTP_CASE("fingerprint_beats_captcha", NULL, 403,
               "\"<title>Just a moment...</title><iframe src=\\\"http://10.10.34.34\\\"></iframe>\"",
-              CF_HDRS, CTL_OK, .mode = 2, .cc = "IR", .blocking = "\"http-diff\"", .k1 = "x_blockpage_confirmed", .v1 = "true"),
+              CF_HDRS, CTL_OK, .mode = 2, .cc = "IR", .blocking = "\"http-diff\"",
+              .k1 = "x_blockpage_confirmed", .v1 = "true"),
     /* OONI says accessible (body and title happen to match) but the page is a known blockpage */
-    {.name = "fingerprint_overrides_false", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+    {.name = "fingerprint_overrides_false",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[" REQ("http://" HOST "/", 200, "BODY(1533,Default Web Page)",
-                         "[[\"X-Site-Id\",\"abc\"],[\"Location\",\"http://lamanlabuh.aduankonten.id/\"]]", 0, 40001) "]",
-     .control = CTL_OK, .cc = "ID", .mode = 2, .blocking = "\"http-diff\"", .reason = "fingerprint.http",
-     .k1 = "x_blockpage_confirmed", .v1 = "true", .k2 = "x_ooni_blocking", .v2 = "false"},
-    {.name = "fingerprint_strict_keeps_ooni", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .requests =
+         "[" REQ("http://" HOST "/", 200, "BODY(1533,Default Web Page)",
+                 "[[\"X-Site-Id\",\"abc\"],[\"Location\",\"http://lamanlabuh.aduankonten.id/\"]]",
+                 0, 40001) "]",
+     .control = CTL_OK,
+     .cc = "ID",
+     .mode = 2,
+     .blocking = "\"http-diff\"",
+     .reason = "fingerprint.http",
+     .k1 = "x_blockpage_confirmed",
+     .v1 = "true",
+     .k2 = "x_ooni_blocking",
+     .v2 = "false"},
+    {.name = "fingerprint_strict_keeps_ooni",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
      .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
-     .requests = "[" REQ("http://" HOST "/", 200, "BODY(1533,Default Web Page)",
-                         "[[\"X-Site-Id\",\"abc\"],[\"Location\",\"http://lamanlabuh.aduankonten.id/\"]]", 0, 40001) "]",
-     .control = CTL_OK, .cc = "ID", .mode = 3, .blocking = "false", .k1 = "x_blockpage_confirmed", .v1 = "true"},
+     .requests =
+         "[" REQ("http://" HOST "/", 200, "BODY(1533,Default Web Page)",
+                 "[[\"X-Site-Id\",\"abc\"],[\"Location\",\"http://lamanlabuh.aduankonten.id/\"]]",
+                 0, 40001) "]",
+     .control = CTL_OK,
+     .cc = "ID",
+     .mode = 3,
+     .blocking = "false",
+     .k1 = "x_blockpage_confirmed",
+     .v1 = "true"},
     /* DNS fingerprint without any control is conclusive */
-    {.name = "dns_fingerprint_no_control", .url = "http://" HOST "/", .queries = IR_BLOCK_DNS, .cc = "IR",
-     .control_failure = "generic_timeout_error", .mode = 2, .blocking = "\"dns\"", .accessible = "false",
-     .reason = "fingerprint.dns", .k1 = "x_blockpage_confirmed", .v1 = "true"},
+    {.name = "dns_fingerprint_no_control",
+     .url = "http://" HOST "/",
+     .queries = IR_BLOCK_DNS,
+     .cc = "IR",
+     .control_failure = "generic_timeout_error",
+     .mode = 2,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .reason = "fingerprint.dns",
+     .k1 = "x_blockpage_confirmed",
+     .v1 = "true"},
     /* an injected reply to a foreign UDP resolver is evidence, not the verdict: the system
      * resolver's address served the site over validated TLS */
-    {.name = "dns_fingerprint_udp_only", .url = "https://" HOST "/", .cc = "IR", .mode = 2,
-     .queries = "[" Q_GAI_OK(IP, 0, 1) ",{\"engine\":\"udp\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\","
-                "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"depth=0\"],\"transaction_id\":2}]",
-     .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]", .tls = "[" TLS(IP, "null", 50001) "]",
-     .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]", .control = CTL_OK,
-     .blocking = "false", .accessible = "true", .k1 = "x_blockpage_confirmed", .v1 = "true"},
-    {.name = "dns_fingerprint_wrong_country", .url = "http://" HOST "/", .queries = IR_BLOCK_DNS, .cc = "US",
-     .control_failure = "generic_timeout_error", .mode = 2, .blocking = "null", .k1 = "x_blockpage_confirmed", .v1 = "false"},
+    {.name = "dns_fingerprint_udp_only",
+     .url = "https://" HOST "/",
+     .cc = "IR",
+     .mode = 2,
+     .queries = "[" Q_GAI_OK(
+         IP, 0,
+         1) ",{\"engine\":\"udp\",\"failure\":null,\"hostname\":\"" HOST "\",\"query_type\":\"A\","
+            "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.36\"}],\"tags\":[\"depth=0\"],\"transaction_id\":2}]",
+     .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
+     .tls = "[" TLS(IP, "null", 50001) "]",
+     .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
+     .control = CTL_OK,
+     .blocking = "false",
+     .accessible = "true",
+     .k1 = "x_blockpage_confirmed",
+     .v1 = "true"},
+    {.name = "dns_fingerprint_wrong_country",
+     .url = "http://" HOST "/",
+     .queries = IR_BLOCK_DNS,
+     .cc = "US",
+     .control_failure = "generic_timeout_error",
+     .mode = 2,
+     .blocking = "null",
+     .k1 = "x_blockpage_confirmed",
+     .v1 = "false"},
     /* opt-in filters: reported, never confirmed censorship */
     HTTP_CASE("nayatel_optin_http", NULL, 200, NAYATEL, "[]", CTL_OK, .cc = "PK", .mode = 2,
-              .blocking = "\"http-diff\"", .k1 = "x_blockpage_optin", .v1 = "true", .k2 = "x_blockpage_confirmed", .v2 = "false"),
-    {.name = "nayatel_optin_dns", .url = "http://" HOST "/", .cc = "PK", .mode = 2,
-     .queries = "[" Q_GAI_OK("203.82.48.86", 0, 1) "]", .tcp = "[" TCP("203.82.48.86", 80, "null", 0, 40001) "]",
-     .requests = "[" REQ("http://" HOST "/", 200, NAYATEL, "[]", 0, 40001) "]", .control = CTL_OK,
-     .blocking = "\"dns\"", .k1 = "x_blockpage_optin", .v1 = "true", .k2 = "x_blockpage_confirmed", .v2 = "false"},
+              .blocking = "\"http-diff\"", .k1 = "x_blockpage_optin", .v1 = "true",
+              .k2 = "x_blockpage_confirmed", .v2 = "false"),
+    {.name = "nayatel_optin_dns",
+     .url = "http://" HOST "/",
+     .cc = "PK",
+     .mode = 2,
+     .queries = "[" Q_GAI_OK("203.82.48.86", 0, 1) "]",
+     .tcp = "[" TCP("203.82.48.86", 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, NAYATEL, "[]", 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "\"dns\"",
+     .k1 = "x_blockpage_optin",
+     .v1 = "true",
+     .k2 = "x_blockpage_confirmed",
+     .v2 = "false"},
     /* Surf Safely: the system resolver points at Nayatel's opt-in filter server, which shows
      * the national PTA wording; the page belongs to the opt-in filter (not confirmed) */
-    {.name = "optin_resolver_serves_national_text", .url = "http://" HOST "/", .cc = "PK", .mode = 2,
-     .queries = "[" Q_GAI_OK("203.82.48.83", 0, 1) "]", .tcp = "[" TCP("203.82.48.83", 80, "null", 0, 40001) "]",
-     .requests = "[" REQ("http://" HOST "/", 200, "\"<p>content that is prohibited for viewership from within Pakistan.</p>\"", "[]", 0, 40001) "]",
-     .control = CTL_OK, .blocking = "\"dns\"", .k1 = "x_blockpage_optin", .v1 = "true", .k2 = "x_blockpage_confirmed", .v2 = "false"},
+    {.name = "optin_resolver_serves_national_text",
+     .url = "http://" HOST "/",
+     .cc = "PK",
+     .mode = 2,
+     .queries = "[" Q_GAI_OK("203.82.48.83", 0, 1) "]",
+     .tcp = "[" TCP("203.82.48.83", 80, "null", 0, 40001) "]",
+     .requests =
+         "[" REQ("http://" HOST "/", 200,
+                 "\"<p>content that is prohibited for viewership from within Pakistan.</p>\"", "[]",
+                 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "\"dns\"",
+     .k1 = "x_blockpage_optin",
+     .v1 = "true",
+     .k2 = "x_blockpage_confirmed",
+     .v2 = "false"},
     /* ... while the same text from the site's own address is confirmed national blocking */
-    HTTP_CASE("national_text_confirmed", NULL, 200, "\"<p>content that is prohibited for viewership from within Pakistan.</p>\"",
-              "[]", CTL_OK, .cc = "PK", .mode = 2, .blocking = "\"http-diff\"", .k1 = "x_blockpage_confirmed", .v1 = "true",
-              .k2 = "x_blockpage_optin", .v2 = "false"),
+    HTTP_CASE("national_text_confirmed", NULL, 200,
+              "\"<p>content that is prohibited for viewership from within Pakistan.</p>\"", "[]",
+              CTL_OK, .cc = "PK", .mode = 2, .blocking = "\"http-diff\"",
+              .k1 = "x_blockpage_confirmed", .v1 = "true", .k2 = "x_blockpage_optin",
+              .v2 = "false"),
 };
 
 static void test_deviations(void **st) {
@@ -819,7 +1148,11 @@ static void test_deviations(void **st) {
 static void test_reader_odd_input(void **st) {
   (void)st;
   static const char *const inputs[] = {
-      "{}", "[]", "null", "{\"test_keys\":null}", "{\"test_keys\":{}}",
+      "{}",
+      "[]",
+      "null",
+      "{\"test_keys\":null}",
+      "{\"test_keys\":{}}",
       "{\"test_keys\":{\"queries\":{},\"tcp_connect\":[1,\"x\",null],\"requests\":[{\"response\":{\"code\":\"x\","
       "\"body\":{\"format\":\"base64\",\"data\":\"!!!\"},\"headers\":{\"a\":[1],\"b\":{}}}}],"
       "\"control\":{\"dns\":{\"addrs\":[1,null,\"1.2.3.4\"]},\"tcp_connect\":{\"x\":1},\"ip_info\":{\"1.2.3.4\":{\"asn\":1e300}}}}}",
@@ -840,9 +1173,13 @@ static void test_reader_odd_input(void **st) {
 
 static void test_explorer_wrapper(void **st) {
   (void)st;
-  const char *inner = "{\\\"test_name\\\":\\\"web_connectivity\\\",\\\"test_keys\\\":{\\\"blocking\\\":\\\"dns\\\"}}";
+  const char *inner =
+      "{\\\"test_name\\\":\\\"web_connectivity\\\",\\\"test_keys\\\":{\\\"blocking\\\":\\\"dns\\\"}}";
   char text[512];
-  snprintf(text, sizeof text, "{\"status\":200,\"contentType\":\"application/json\",\"body\":\"{\\\"raw_measurement\\\":\\\"%s\\\"}\"}", inner);
+  snprintf(
+      text, sizeof text,
+      "{\"status\":200,\"contentType\":\"application/json\",\"body\":\"{\\\"raw_measurement\\\":\\\"%s\\\"}\"}",
+      inner);
   /* the inner string needs one more level of escaping: rebuild via the writer instead */
   cs_buf b1, b2, b3;
   cs_buf_init(&b1, 0), cs_buf_init(&b2, 0), cs_buf_init(&b3, 0);
@@ -903,8 +1240,8 @@ static void test_title_regex(void **st) {
 /* The probe's path: serialise test keys, parse, analyse, write the OONI keys. */
 static void test_probe_api(void **st) {
   (void)st;
-  const char *tk = "{\"queries\":[" Q_GAI_OK(IP, 0, 1) "],\"tcp_connect\":[" TCPF(IP, 80, "connection_reset", 0, 40001)
-                   "],\"control\":" CTL_OK ",\"control_failure\":null}";
+  const char *tk = "{\"queries\":[" Q_GAI_OK(IP, 0, 1) "],\"tcp_connect\":[" TCPF(
+      IP, 80, "connection_reset", 0, 40001) "],\"control\":" CTL_OK ",\"control_failure\":null}";
   cs_arena *a = cs_arena_new(0);
   char err[64];
   const cs_jval *v = cs_json_parse(a, tk, strlen(tk), NULL, err, sizeof err);
@@ -924,7 +1261,8 @@ static void test_probe_api(void **st) {
   cs_buf_free(&b);
 
   /* the probe passes its country for the fingerprints' expected_countries */
-  const char *tk2 = "{\"queries\":" IR_BLOCK_DNS ",\"control\":" CTL_OK ",\"control_failure\":null}";
+  const char *tk2 =
+      "{\"queries\":" IR_BLOCK_DNS ",\"control\":" CTL_OK ",\"control_failure\":null}";
   v = cs_json_parse(a, tk2, strlen(tk2), NULL, err, sizeof err);
   assert_non_null(v);
   cs_wc_options opt = {.fingerprints = db(), .probe_cc = "US"};
@@ -993,11 +1331,13 @@ static void check_file(const char *path, real_stats *rs) {
   int want = o.recorded.blocking;
   for (size_t i = 0; i < sizeof expected_diff / sizeof *expected_diff; i++) {
     size_t l = strlen(path), s = strlen(expected_diff[i].file_suffix);
-    if (l >= s && !strcmp(path + l - s, expected_diff[i].file_suffix)) want = (int)expected_diff[i].ours;
+    if (l >= s && !strcmp(path + l - s, expected_diff[i].file_suffix))
+      want = (int)expected_diff[i].ours;
   }
   if ((int)v.blocking != want)
     fail_msg("%s: blocking %s, want %s (recorded %s; %s)", path, cs_wc_blocking_str(v.blocking),
-             cs_wc_blocking_str((cs_wc_blocking)want), cs_wc_blocking_str((cs_wc_blocking)o.recorded.blocking), v.reason);
+             cs_wc_blocking_str((cs_wc_blocking)want),
+             cs_wc_blocking_str((cs_wc_blocking)o.recorded.blocking), v.reason);
   /* OONI's own algorithm (strict, no fingerprints) must reproduce every recorded value */
   cs_wc_options strict = {.ooni_strict = true};
   cs_wc_verdict_compute(a, &o, &strict, &v);
@@ -1054,23 +1394,56 @@ static int teardown(void **st) {
 /* ---- outcome (wc_outcome.c): computed once with the verdict, written as x_outcome ---------- */
 
 static const wc_case outcome_cases[] = {
-    {.name = "outcome_tcp_ip", .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
-     .tcp = "[" TCPF(IP, 80, "generic_timeout_error", 0, 40001) "]", .control = CTL_OK,
-     .blocking = "\"tcp_ip\"", .k1 = "x_outcome", .v1 = "\"tcp_ip\"", .k2 = "x_censorship",
-     .v2 = "true", .k3 = "x_evidence", .v3 = "\"TCP connect failed: " IP ":80 generic_timeout_error\""},
+    {.name = "outcome_tcp_ip",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCPF(IP, 80, "generic_timeout_error", 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "\"tcp_ip\"",
+     .k1 = "x_outcome",
+     .v1 = "\"tcp_ip\"",
+     .k2 = "x_censorship",
+     .v2 = "true",
+     .k3 = "x_evidence",
+     .v3 = "\"TCP connect failed: " IP ":80 generic_timeout_error\""},
     /* the opt-in disagreement of issue 9: blocking "dns" + an opt-in filter's page is "optin",
      * not censorship, in the measurement itself */
-    {.name = "outcome_optin_dns", .url = "http://" HOST "/", .cc = "PK", .mode = 2,
-     .queries = "[" Q_GAI_OK("203.82.48.86", 0, 1) "]", .tcp = "[" TCP("203.82.48.86", 80, "null", 0, 40001) "]",
-     .requests = "[" REQ("http://" HOST "/", 200, NAYATEL, "[]", 0, 40001) "]", .control = CTL_OK,
-     .blocking = "\"dns\"", .k1 = "x_outcome", .v1 = "\"optin\"", .k2 = "x_censorship", .v2 = "false",
-     .k3 = "x_blockpage_optin", .v3 = "true"},
-    {.name = "outcome_dns_blockpage_server", .url = "http://" HOST "/", .queries = IR_BLOCK_DNS, .cc = "IR",
-     .control_failure = "generic_timeout_error", .mode = 2, .blocking = "\"dns\"",
-     .k1 = "x_outcome", .v1 = "\"dns\"", .k2 = "x_censorship", .v2 = "true"},
-    {.name = "outcome_undetermined", .url = "http://" HOST "/", .control_failure = "generic_timeout_error",
-     .blocking = "null", .k1 = "x_outcome", .v1 = "\"undetermined\"", .k2 = "x_censorship", .v2 = "false",
-     .k3 = "x_evidence", .v3 = "\"control failed: generic_timeout_error\""},
+    {.name = "outcome_optin_dns",
+     .url = "http://" HOST "/",
+     .cc = "PK",
+     .mode = 2,
+     .queries = "[" Q_GAI_OK("203.82.48.86", 0, 1) "]",
+     .tcp = "[" TCP("203.82.48.86", 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, NAYATEL, "[]", 0, 40001) "]",
+     .control = CTL_OK,
+     .blocking = "\"dns\"",
+     .k1 = "x_outcome",
+     .v1 = "\"optin\"",
+     .k2 = "x_censorship",
+     .v2 = "false",
+     .k3 = "x_blockpage_optin",
+     .v3 = "true"},
+    {.name = "outcome_dns_blockpage_server",
+     .url = "http://" HOST "/",
+     .queries = IR_BLOCK_DNS,
+     .cc = "IR",
+     .control_failure = "generic_timeout_error",
+     .mode = 2,
+     .blocking = "\"dns\"",
+     .k1 = "x_outcome",
+     .v1 = "\"dns\"",
+     .k2 = "x_censorship",
+     .v2 = "true"},
+    {.name = "outcome_undetermined",
+     .url = "http://" HOST "/",
+     .control_failure = "generic_timeout_error",
+     .blocking = "null",
+     .k1 = "x_outcome",
+     .v1 = "\"undetermined\"",
+     .k2 = "x_censorship",
+     .v2 = "false",
+     .k3 = "x_evidence",
+     .v3 = "\"control failed: generic_timeout_error\""},
 };
 
 static void test_outcome(void **st) {
@@ -1078,9 +1451,9 @@ static void test_outcome(void **st) {
   RUN_TABLE(outcome_cases);
   /* the vocabulary: ten keys, in the report's order, censorship exactly for the five methods */
   assert_int_equal(cs_wc_noutcome_defs, CS_WC_OUT_N);
-  static const char *const keys[] = {"accessible", "dns", "tcp_ip", "tls", "http_failure",
-                                     "blockpage", "optin", "server_side", "site_down",
-                                     "undetermined"};
+  static const char *const keys[] = {"accessible",   "dns",         "tcp_ip", "tls",
+                                     "http_failure", "blockpage",   "optin",  "server_side",
+                                     "site_down",    "undetermined"};
   for (size_t i = 0; i < cs_wc_noutcome_defs; i++) {
     assert_string_equal(cs_wc_outcome_defs[i].key, keys[i]);
     assert_int_equal(cs_wc_outcome_defs[i].censorship, i >= 1 && i <= 5);
@@ -1117,16 +1490,11 @@ static void test_outcome(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lte_rules),
-      cmocka_unit_test(test_comparisons),
-      cmocka_unit_test(test_v04_and_legacy),
-      cmocka_unit_test(test_deviations),
-      cmocka_unit_test(test_outcome),
-      cmocka_unit_test(test_reader_odd_input),
-      cmocka_unit_test(test_explorer_wrapper),
-      cmocka_unit_test(test_title_regex),
-      cmocka_unit_test(test_probe_api),
-      cmocka_unit_test(test_real_ooni_measurements),
+      cmocka_unit_test(test_lte_rules),        cmocka_unit_test(test_comparisons),
+      cmocka_unit_test(test_v04_and_legacy),   cmocka_unit_test(test_deviations),
+      cmocka_unit_test(test_outcome),          cmocka_unit_test(test_reader_odd_input),
+      cmocka_unit_test(test_explorer_wrapper), cmocka_unit_test(test_title_regex),
+      cmocka_unit_test(test_probe_api),        cmocka_unit_test(test_real_ooni_measurements),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -122,8 +122,13 @@ static void test_parallel_first_success_in_order(void **st) {
   /* 127.0.0.2:port refuses; .1 and .3 both connect: the first in the given order wins */
   cs_ip addrs[] = {ip4("127.0.0.2"), ip4("127.0.0.3"), ip4("127.0.0.1")};
   const char *tags[] = {"depth=0"};
-  cs_dial_opts o = {.addrs = addrs, .naddrs = 3, .port = port, .mode = CS_DIAL_PARALLEL,
-                    .transaction_id = CS_DIAL_TXID_NEW, .tags = tags, .ntags = 1};
+  cs_dial_opts o = {.addrs = addrs,
+                    .naddrs = 3,
+                    .port = port,
+                    .mode = CS_DIAL_PARALLEL,
+                    .transaction_id = CS_DIAL_TXID_NEW,
+                    .tags = tags,
+                    .ntags = 1};
   dx x = {0};
   dial(&x, &o);
   assert_null(x.failure);
@@ -201,8 +206,12 @@ static void test_sequential(void **st) {
   tsrv *s = tsrv_start(&cfg);
   uint16_t port = tsrv_port(s);
   cs_ip addrs[] = {ip4("127.0.0.2"), ip4("127.0.0.1"), ip4("127.0.0.5")};
-  cs_dial_opts o = {.addrs = addrs, .naddrs = 3, .port = port, .mode = CS_DIAL_SEQUENTIAL,
-                    .transaction_id = 7, .max_events = 1};
+  cs_dial_opts o = {.addrs = addrs,
+                    .naddrs = 3,
+                    .port = port,
+                    .mode = CS_DIAL_SEQUENTIAL,
+                    .transaction_id = 7,
+                    .max_events = 1};
   dx x = {0};
   dial(&x, &o);
   assert_null(x.failure);
@@ -221,8 +230,8 @@ static void test_sequential(void **st) {
 
   /* all fail: the first failure, every address tried */
   cs_ip bad[] = {ip4("127.0.0.2"), ip4("127.0.0.6")};
-  cs_dial_opts ob = {.addrs = bad, .naddrs = 2, .port = tsrv_closed_port(),
-                     .mode = CS_DIAL_SEQUENTIAL};
+  cs_dial_opts ob = {
+      .addrs = bad, .naddrs = 2, .port = tsrv_closed_port(), .mode = CS_DIAL_SEQUENTIAL};
   dx y = {0};
   dial(&y, &ob);
   assert_string_equal(y.failure, "connection_refused");
@@ -235,8 +244,8 @@ static void test_sequential(void **st) {
 static void test_skip_and_max(void **st) {
   (void)st;
   cs_ip addrs[] = {ip4("127.0.0.1"), ip4("192.0.2.1")};
-  cs_dial_opts o = {.addrs = addrs, .naddrs = 2, .port = 80, .skip_loopback = true,
-                    .skip_bogons = true};
+  cs_dial_opts o = {
+      .addrs = addrs, .naddrs = 2, .port = 80, .skip_loopback = true, .skip_bogons = true};
   dx x = {0};
   dial(&x, &o);
   assert_string_equal(x.failure, "unknown_failure: no address to connect to");
@@ -350,8 +359,8 @@ static tsrv *tls_server(tsrv_cert_kind kind, const char *alpn) {
   SSL_CTX *sctx = tsrv_server_ctx(&g_pki, HOST, kind, alpn);
   SSL_CTX_set_tlsext_servername_callback(sctx, servername_cb);
   static const char resp[] = "HTTP/1.1 200 OK\r\n\r\n";
-  tsrv_cfg cfg = {.mode = TSRV_STALL, .tls = sctx, .resp = (const uint8_t *)resp,
-                  .resp_len = sizeof resp - 1};
+  tsrv_cfg cfg = {
+      .mode = TSRV_STALL, .tls = sctx, .resp = (const uint8_t *)resp, .resp_len = sizeof resp - 1};
   tsrv *s = tsrv_start(&cfg);
   SSL_CTX_free(sctx);
   g_seen_sni[0] = 0, g_sni_calls = 0;
@@ -360,8 +369,12 @@ static tsrv *tls_server(tsrv_cert_kind kind, const char *alpn) {
 
 static void dial_tls(dx *x, tsrv *s, const cs_tls_opts *to) {
   cs_ip addrs[] = {ip4("127.0.0.1")};
-  cs_dial_opts o = {.addrs = addrs, .naddrs = 1, .port = tsrv_port(s), .tls = true,
-                    .tls_ctx = g_ctx, .tls_opts = *to};
+  cs_dial_opts o = {.addrs = addrs,
+                    .naddrs = 1,
+                    .port = tsrv_port(s),
+                    .tls = true,
+                    .tls_ctx = g_ctx,
+                    .tls_opts = *to};
   dial(x, &o);
 }
 
@@ -468,8 +481,12 @@ static void test_tls_parallel_first_in_order(void **st) {
   /* .2 refuses, .1 completes TLS: TLS runs per attempt, the winner is the first success */
   tsrv *s = tls_server(TSRV_CERT_GOOD, "http/1.1");
   cs_ip addrs[] = {ip4("127.0.0.2"), ip4("127.0.0.1")};
-  cs_dial_opts o = {.addrs = addrs, .naddrs = 2, .port = tsrv_port(s), .tls = true,
-                    .tls_ctx = g_ctx, .tls_opts = {.sni = HOST}};
+  cs_dial_opts o = {.addrs = addrs,
+                    .naddrs = 2,
+                    .port = tsrv_port(s),
+                    .tls = true,
+                    .tls_ctx = g_ctx,
+                    .tls_opts = {.sni = HOST}};
   dx x = {0};
   dial(&x, &o);
   assert_null(x.failure);
@@ -521,9 +538,8 @@ static void obs_read(cs_conn *c, ssize_t n, const char *failure, void *data) {
 static void obs_written(cs_conn *c, ssize_t n, const char *failure, void *data) {
   (void)n;
   assert_null(failure);
-  assert_int_equal(cs_conn_read(c, ((obs_t *)data)->buf, sizeof ((obs_t *)data)->buf, obs_read,
-                                data),
-                   0);
+  assert_int_equal(
+      cs_conn_read(c, ((obs_t *)data)->buf, sizeof((obs_t *)data)->buf, obs_read, data), 0);
 }
 
 static void obs_dialled(void *arg, cs_conn *c, const char *failure, const cs_dial_result *r) {
@@ -544,8 +560,8 @@ static void test_read_observer(void **st) {
   free(resp);
   obs_t o = {.monotonic = true};
   cs_ip addrs[] = {ip4("127.0.0.1")};
-  cs_dial_opts d = {.addrs = addrs, .naddrs = 1, .port = tsrv_port(s), .observer = observer,
-                    .observer_arg = &o};
+  cs_dial_opts d = {
+      .addrs = addrs, .naddrs = 1, .port = tsrv_port(s), .observer = observer, .observer_arg = &o};
   o.x.l = cs_loop_new();
   o.x.t = cs_trace_new(cs_mono_now(), 0);
   o.x.d = cs_dial_start(o.x.l, o.x.t, &d, obs_dialled, &o);
@@ -602,8 +618,8 @@ static void test_fetch_samples_and_observer(void **st) {
   assert_non_null(resp);
   int hl = snprintf(resp, 64, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", blen);
   memset(resp + hl, 'b', blen);
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp,
-                  .resp_len = (size_t)hl + blen};
+  tsrv_cfg cfg = {
+      .mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = (size_t)hl + blen};
   tsrv *s = tsrv_start(&cfg);
   free(resp);
   char url[64];
@@ -640,7 +656,9 @@ static void test_fetch_no_verify(void **st) {
   (void)st;
   SSL_CTX *sctx = tsrv_server_ctx(&g_pki, HOST, TSRV_CERT_SELF_SIGNED, "http/1.1");
   static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .tls = sctx, .resp = (const uint8_t *)resp,
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND,
+                  .tls = sctx,
+                  .resp = (const uint8_t *)resp,
                   .resp_len = sizeof resp - 1};
   tsrv *s = tsrv_start(&cfg);
   SSL_CTX_free(sctx);

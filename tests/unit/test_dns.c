@@ -97,8 +97,8 @@ static cs_dns_opts opts(double timeout, double window) {
 }
 
 static void run_udp(env *e, uint16_t qtype, const cs_dns_opts *o) {
-  e->res.self = cs_dns_udp(e->l, e->t, "www.example.test", qtype, &e->lo,
-                           cs_dns_mock_port(e->m), o, on_done, &e->res);
+  e->res.self = cs_dns_udp(e->l, e->t, "www.example.test", qtype, &e->lo, cs_dns_mock_port(e->m), o,
+                           on_done, &e->res);
   assert_non_null(e->res.self);
   e->res.started = true;
   assert_int_equal(cs_loop_run(e->l), 0);
@@ -485,8 +485,7 @@ static void test_udp_bad_name(void **st) {
   env e;
   env_init(&e, -1);
   cs_dns_opts o = opts(1, 0);
-  e.res.self =
-      cs_dns_udp(e.l, e.t, "a..b", CS_DNS_TYPE_A, &e.lo, 53, &o, on_done, &e.res);
+  e.res.self = cs_dns_udp(e.l, e.t, "a..b", CS_DNS_TYPE_A, &e.lo, 53, &o, on_done, &e.res);
   assert_non_null(e.res.self);
   e.res.started = true;
   assert_int_equal(e.res.calls, 0);
@@ -526,8 +525,8 @@ static void test_tcp(void **st) {
   env_free(&e);
 
   env_init(&e, CS_DNS_MOCK_NXDOMAIN);
-  e.res.self = cs_dns_tcp(e.l, e.t, "www.example.test", CS_DNS_TYPE_A, &e.lo,
-                          cs_dns_mock_port(e.m), &o, on_done, &e.res);
+  e.res.self = cs_dns_tcp(e.l, e.t, "www.example.test", CS_DNS_TYPE_A, &e.lo, cs_dns_mock_port(e.m),
+                          &o, on_done, &e.res);
   e.res.started = true;
   cs_loop_run(e.l);
   assert_string_equal(e.res.failure, "dns_nxdomain_error");
@@ -536,8 +535,8 @@ static void test_tcp(void **st) {
 
   env_init(&e, CS_DNS_MOCK_SILENT);
   o = opts(SHORT_TIMEOUT, 0);
-  e.res.self = cs_dns_tcp(e.l, e.t, "www.example.test", CS_DNS_TYPE_A, &e.lo,
-                          cs_dns_mock_port(e.m), &o, on_done, &e.res);
+  e.res.self = cs_dns_tcp(e.l, e.t, "www.example.test", CS_DNS_TYPE_A, &e.lo, cs_dns_mock_port(e.m),
+                          &o, on_done, &e.res);
   e.res.started = true;
   cs_loop_run(e.l);
   assert_string_equal(e.res.failure, "generic_timeout_error");
@@ -768,8 +767,8 @@ static void test_cancel(void **st) {
   char mode[64];
   snprintf(mode, sizeof mode, "udp://127.0.0.1:%u", cs_dns_mock_port(e.m));
   /* cancel before the loop ever runs */
-  cs_dns_req *r = cs_dns_udp(e.l, e.t, "x.test", CS_DNS_TYPE_A, &e.lo, cs_dns_mock_port(e.m),
-                             &o, on_done, &e.res);
+  cs_dns_req *r = cs_dns_udp(e.l, e.t, "x.test", CS_DNS_TYPE_A, &e.lo, cs_dns_mock_port(e.m), &o,
+                             on_done, &e.res);
   cs_dns_cancel(r);
   cs_dns_cancel(NULL);
   /* cancel a lookup (two UDP queries in flight) from a timer */

@@ -60,8 +60,12 @@ static void run(const char *input, const char *domain, const char *resolver, cs_
   assert_non_null(s);
   char err[128];
   if (domain) assert_int_equal(NT->opts[0].set(s, domain, err, sizeof err), 0);
-  cs_probe_cfg probe = {.resolver = resolver, .tls = tls, .dns_timeout = SHORT_TIMEOUT,
-                        .probe_cc = "ZZ", .probe_asn = "AS0", .software_version = "test"};
+  cs_probe_cfg probe = {.resolver = resolver,
+                        .tls = tls,
+                        .dns_timeout = SHORT_TIMEOUT,
+                        .probe_cc = "ZZ",
+                        .probe_asn = "AS0",
+                        .software_version = "test"};
   cs_loop *l = cs_loop_new();
   assert_non_null(l);
   cs_nettest_input in = {.input = input};
@@ -198,8 +202,7 @@ static void udp_case(cs_dns_mock_mode tested, cs_dns_mock_mode control, const ch
   assert_true(ctl && ctl->type == CS_JOBJ);
   const cs_jval *cq = cs_json_get(ctl, "queries");
   assert_true(cq && cq->type == CS_JARR && cq->len >= 1);
-  assert_string_equal(cs_json_get_str(cq->kids[0], "resolver_address", ""),
-                      mk->control_url + 6);
+  assert_string_equal(cs_json_get_str(cq->kids[0], "resolver_address", ""), mk->control_url + 6);
   parsed_free(&p, &x);
   mocks_free(mk);
 }
@@ -403,8 +406,8 @@ static void test_doh(void **st) {
   cs_buf_init(&body, 0);
   cs_buf_init(&resp, 0);
   cs_dnswire_synth_rr an[] = {{.type = CS_DNS_TYPE_A, .ttl = 60, .data = CS_DNS_MOCK_CNAME_A}};
-  cs_dnswire_synth syn = {.id = 0, .qname = "example.test", .qtype = CS_DNS_TYPE_A, .an = an,
-                          .nan = 1};
+  cs_dnswire_synth syn = {
+      .id = 0, .qname = "example.test", .qtype = CS_DNS_TYPE_A, .an = an, .nan = 1};
   assert_int_equal(cs_dnswire_build_reply(&syn, &body), CS_DNSWIRE_OK);
   cs_buf_printf(&resp,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\n"

@@ -32,9 +32,9 @@ static void test_query_bytes(void **st) {
   cs_buf b;
   cs_buf_init(&b, 0);
   assert_int_equal(cs_dnswire_query_encode(&q, false, &b), CS_DNSWIRE_OK);
-  static const uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-                                 7,    'e',  'x',  'a',  'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
-                                 0,    1,    0,    1};
+  static const uint8_t want[] = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0,   0,
+                                 0,    0,    7,    'e',  'x', 'a', 'm', 'p', 'l', 'e',
+                                 3,    'c',  'o',  'm',  0,   0,   1,   0,   1};
   assert_int_equal(b.len, sizeof want);
   assert_memory_equal(b.data, want, sizeof want);
   cs_buf_reset(&b);
@@ -252,7 +252,8 @@ static void test_parse_errors(void **st) {
   cs_dnswire_query q;
   assert_int_equal(cs_dnswire_query_parse(m, n, &q), CS_DNSWIRE_IS_RESPONSE);
   assert_int_equal(cs_dnswire_parse(m, CS_DNSWIRE_MAX_MSG + 1, rep), CS_DNSWIRE_BAD_ARG);
-  assert_string_equal(cs_dnswire_strerror(CS_DNSWIRE_POINTER_LOOP), "too many compression pointers");
+  assert_string_equal(cs_dnswire_strerror(CS_DNSWIRE_POINTER_LOOP),
+                      "too many compression pointers");
 }
 
 /* A chain of 40 pointers, each to the previous one: more than CS_DNSWIRE_MAX_JUMPS. */

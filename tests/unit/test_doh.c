@@ -42,8 +42,8 @@ static cs_trace *run(const char *head, bool with_dns_body, tsrv_mode mode, doubl
   cs_buf_init(&body, 0);
   cs_buf_init(&resp, 0);
   cs_dnswire_synth_rr an[] = {{.type = CS_DNS_TYPE_A, .ttl = 60, .data = "192.0.2.7"}};
-  cs_dnswire_synth s = {.id = 0, .qname = "example.test", .qtype = CS_DNS_TYPE_A, .an = an,
-                        .nan = 1};
+  cs_dnswire_synth s = {
+      .id = 0, .qname = "example.test", .qtype = CS_DNS_TYPE_A, .an = an, .nan = 1};
   if (with_dns_body) assert_int_equal(cs_dnswire_build_reply(&s, &body), CS_DNSWIRE_OK);
   cs_buf_printf(&resp, "%sContent-Length: %zu\r\n\r\n", head, body.len);
   cs_buf_append(&resp, body.data, body.len);

@@ -65,10 +65,10 @@ static tsrv *http_server(int status, const char *loc, const char *body) {
   static char resp[8][1024];
   static int next;
   char *r = resp[next++ % 8];
-  int n = snprintf(r, sizeof resp[0],
-                   "HTTP/1.1 %d X\r\n%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                   status, loc ? "Location: " : "", loc ? loc : "", loc ? "\r\n" : "",
-                   strlen(body), body);
+  int n =
+      snprintf(r, sizeof resp[0],
+               "HTTP/1.1 %d X\r\n%s%s%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s", status,
+               loc ? "Location: " : "", loc ? loc : "", loc ? "\r\n" : "", strlen(body), body);
   assert_true(n > 0 && (size_t)n < sizeof resp[0]);
   tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)r, .resp_len = (size_t)n};
   tsrv *s = tsrv_start(&cfg);
@@ -198,12 +198,12 @@ static void test_max_redirects(void **st) {
 static void test_unfollowable_location(void **st) {
   (void)st;
   static const char *const bad[] = {
-      "http://",           /* no host */
-      "mailto:x@example",  /* not http(s) */
+      "http://",             /* no host */
+      "mailto:x@example",    /* not http(s) */
       "http://[2001:db8::1", /* unterminated IPv6 literal */
       "http://a b.example/", /* space in the host */
       "ftp://example.test/",
-      "http://x:99999/",   /* port out of range */
+      "http://x:99999/", /* port out of range */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     tsrv *s = http_server(301, bad[i], "moved");
@@ -386,8 +386,8 @@ static void test_https(void **st) {
   int n = snprintf(resp, sizeof resp,
                    "HTTP/1.1 308 Permanent\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n", loc);
   SSL_CTX *good = tsrv_server_ctx(&pki, "secure.test", TSRV_CERT_GOOD, "http/1.1");
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = (size_t)n,
-                  .tls = good};
+  tsrv_cfg cfg = {
+      .mode = TSRV_RESPOND, .resp = (const uint8_t *)resp, .resp_len = (size_t)n, .tls = good};
   tsrv *s = tsrv_start(&cfg);
   assert_non_null(s);
   char url[64];
@@ -484,9 +484,9 @@ static int teardown(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_redirect_chain),       cmocka_unit_test(test_max_redirects),
+      cmocka_unit_test(test_redirect_chain),        cmocka_unit_test(test_max_redirects),
       cmocka_unit_test(test_unfollowable_location), cmocka_unit_test(test_redirect_dns_failure),
-      cmocka_unit_test(test_winner_selection),     cmocka_unit_test(test_https),
+      cmocka_unit_test(test_winner_selection),      cmocka_unit_test(test_https),
       cmocka_unit_test(test_bad_input_and_cancel),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -188,8 +188,10 @@ static void test_load_bom_and_partial(void **st) {
   snprintf(p, sizeof p, "%s/ooni_fingerprints_dns.csv", d);
   FILE *f = fopen(p, "wb");
   assert_non_null(f);
-  fputs("\xEF\xBB\xBFname,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes\r\n"
-        "x.test,isp,,dns,full,192.0.2.99,5,\"ZZ,PK\",x,,\r\n", f);
+  fputs(
+      "\xEF\xBB\xBFname,scope,other_names,location_found,pattern_type,pattern,confidence_no_fp,expected_countries,source,exp_url,notes\r\n"
+      "x.test,isp,,dns,full,192.0.2.99,5,\"ZZ,PK\",x,,\r\n",
+      f);
   fclose(f);
   snprintf(p, sizeof p, "%s/ooni_fingerprints_http.csv", d);
   f = fopen(p, "wb");
@@ -213,7 +215,8 @@ static void test_load_bom_and_partial(void **st) {
   rmdir(d);
 }
 
-static bool http_match(const char *const *hn, const char *const *hv, size_t nh, const char *body, cs_fp_match *m) {
+static bool http_match(const char *const *hn, const char *const *hv, size_t nh, const char *body,
+                       cs_fp_match *m) {
   cs_fp_http r = {hn, hv, nh, (const uint8_t *)body, body ? strlen(body) : 0};
   return cs_fp_match_http(db, &r, m);
 }
@@ -289,7 +292,8 @@ static void test_optin(void **st) {
   assert_int_equal(m.kind, CS_FP_KIND_OPTIN);
   assert_true(cs_fp_match_dns(db, "203.82.48.83", &m));
   assert_true(m.optin);
-  static const char *const pages[] = {"isp_pk_nayatel_block_optin.html", "dns_isp_pk_nayatel_safeweb.html"};
+  static const char *const pages[] = {"isp_pk_nayatel_block_optin.html",
+                                      "dns_isp_pk_nayatel_safeweb.html"};
   for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
     char p[PATH_MAX + 128];
     snprintf(p, sizeof p, "%s/citizenlab_pk_blockpage_samples/%s", dir(), pages[i]);
@@ -300,7 +304,8 @@ static void test_optin(void **st) {
     body[n] = 0;
     fclose(fh);
     assert_true(http_match(NULL, NULL, 0, body, &m));
-    if (!m.optin) fail_msg("%s matched %s (%s), not opt-in", pages[i], m.name, cs_fp_kind_str(m.kind));
+    if (!m.optin)
+      fail_msg("%s matched %s (%s), not opt-in", pages[i], m.name, cs_fp_kind_str(m.kind));
     assert_int_equal(m.kind, CS_FP_KIND_OPTIN);
   }
 }
@@ -312,16 +317,25 @@ static void test_required_literal(void **st) {
   static const struct {
     const char *re, *lit;
   } cases[] = {
-      {"abc\\.def", "abc.def"},          {"ab+cd", "cd"},
-      {"x(a|b)yyyy", "yyyy"},             {"abc{2}defg", "defg"},
-      {"[abc]hello", "hello"},            {"foo.*barbaz", "barbaz"},
-      {"{\"error\":\"x\"}", "{\"error\":\"x\"}"}, {"ab?cdef", "cdef"},
-      {"abcd\\d+xy", "abcd"},             {"(?:ab)cdef", "cdef"},
+      {"abc\\.def", "abc.def"},
+      {"ab+cd", "cd"},
+      {"x(a|b)yyyy", "yyyy"},
+      {"abc{2}defg", "defg"},
+      {"[abc]hello", "hello"},
+      {"foo.*barbaz", "barbaz"},
+      {"{\"error\":\"x\"}", "{\"error\":\"x\"}"},
+      {"ab?cdef", "cdef"},
+      {"abcd\\d+xy", "abcd"},
+      {"(?:ab)cdef", "cdef"},
       /* not provable */
-      {"a|bcdef", ""},                    {"(?i)abcdef", ""},
-      {"\\Qabc\\E", ""},                  {"hello\\x41world", ""},
-      {"a{,3}bcdef", ""},                 {"(a(*ACCEPT))bcdef", ""},
-      {"[[:alpha:]]bcdef", ""},           {"abcdef\\1", ""},
+      {"a|bcdef", ""},
+      {"(?i)abcdef", ""},
+      {"\\Qabc\\E", ""},
+      {"hello\\x41world", ""},
+      {"a{,3}bcdef", ""},
+      {"(a(*ACCEPT))bcdef", ""},
+      {"[[:alpha:]]bcdef", ""},
+      {"abcdef\\1", ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char out[CS_FP_LITERAL_MAX];

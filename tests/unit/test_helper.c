@@ -526,10 +526,8 @@ static void test_pipelining(void **st) {
   for (int i = 0; i < 11; i++) {
     char *b;
     assert_int_equal(hcli_read(&c, &b, NULL), 200);
-    if (i == 9)
-      assert_jstr(G(G(J(b), "dns"), "failure"), "dns_name_error");
-    else
-      assert_string_equal(b, hello);
+    if (i == 9) assert_jstr(G(G(J(b), "dns"), "failure"), "dns_name_error");
+    else assert_string_equal(b, hello);
     free(b);
   }
   assert_true(hcli_wait_eof(&c, 3));
@@ -759,8 +757,7 @@ static void test_decode_and_mappings(void **st) {
   assert_string_equal(cs_th_map_tcp_failure("generic_timeout_error"), "generic_timeout_error");
   assert_string_equal(cs_th_map_tcp_failure("connection_refused"), "connection_refused_error");
   assert_string_equal(cs_th_map_tcp_failure("connection_reset"), "connect_error");
-  assert_string_equal(cs_th_map_http_failure("dns_nxdomain_error", "resolve"),
-                      "dns_lookup_error");
+  assert_string_equal(cs_th_map_http_failure("dns_nxdomain_error", "resolve"), "dns_lookup_error");
   assert_string_equal(cs_th_map_http_failure("generic_timeout_error", "resolve"),
                       "dns_lookup_error");
   assert_string_equal(cs_th_map_http_failure("generic_timeout_error", "http_round_trip"),
@@ -978,10 +975,8 @@ static void on_pool(void *arg, const char *failure, const char *json, size_t len
   pool_state *m = arg;
   m->done++;
   if (m->want_failure) {
-    if (failure && !strcmp(failure, m->want_failure))
-      m->ok++;
-    else
-      m->bad++;
+    if (failure && !strcmp(failure, m->want_failure)) m->ok++;
+    else m->bad++;
     return;
   }
   if (failure || !json || strlen(json) != len) {
@@ -992,10 +987,8 @@ static void on_pool(void *arg, const char *failure, const char *json, size_t len
   char err[64];
   const cs_jval *v = cs_json_parse(a, json, len, NULL, err, sizeof err);
   const char *f = cs_json_get_str(cs_json_get(v, "http_request"), "failure", "");
-  if (!strcmp(f, m->want))
-    m->ok++;
-  else
-    m->bad++;
+  if (!strcmp(f, m->want)) m->ok++;
+  else m->bad++;
   cs_arena_free(a);
 }
 
@@ -1113,12 +1106,9 @@ static void test_client_vanishes(void **st) {
   for (int k = 0; k < 3; k++) {
     for (int i = 0; i < 10; i++) {
       char u[128];
-      if (k == 0)
-        snprintf(u, sizeof u, "http://127.0.0.1:%u/", tsrv_port(stall));
-      else if (k == 1)
-        snprintf(u, sizeof u, "http://localhost:%u/", tsrv_port(stall));
-      else
-        snprintf(u, sizeof u, "%s", NX_URL);
+      if (k == 0) snprintf(u, sizeof u, "http://127.0.0.1:%u/", tsrv_port(stall));
+      else if (k == 1) snprintf(u, sizeof u, "http://localhost:%u/", tsrv_port(stall));
+      else snprintf(u, sizeof u, "%s", NX_URL);
       snprintf(json, sizeof json, "{\"http_request\":\"%s\",\"tcp_connect\":[\"127.0.0.1:%u\"]}", u,
                tsrv_port(stall));
       char *r = post_req(json, NULL);
@@ -1221,10 +1211,8 @@ static void test_dns_mappings_udp(void **st) {
     assert_int_equal(post(helper_srv_port(s), req, &body), 200);
     const cs_jval *v = J(body);
     const cs_jval *d = G(v, "dns");
-    if (cases[i].failure)
-      assert_jstr(G(d, "failure"), cases[i].failure);
-    else
-      assert_jnull(G(d, "failure"));
+    if (cases[i].failure) assert_jstr(G(d, "failure"), cases[i].failure);
+    else assert_jnull(G(d, "failure"));
     assert_int_equal(G(d, "addrs")->len, cases[i].naddrs);
     /* the HTTP step never gets a usable address here: the mock's are documentation ranges */
     assert_jstr(G(G(v, "http_request"), "failure"), "dns_lookup_error");
@@ -1274,7 +1262,8 @@ static void test_cli(void **st) {
   assert_non_null(pp);
   assert_int_equal(sscanf(pp, "(port %u", &port), 1);
   char *body, *head;
-  assert_int_equal(roundtrip((uint16_t)port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, &head), 200);
+  assert_int_equal(roundtrip((uint16_t)port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &body, &head),
+                   200);
   assert_string_equal(body, hello);
   assert_non_null(strstr(head, "\r\nServer: censorscope-helper/"));
   free(body), free(head);
@@ -1318,7 +1307,9 @@ static void test_pool_free_in_callback(void **st) {
   /* two answers in one segment: both completions are queued when the first frees the client */
   static const char two[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)two, .resp_len = sizeof two - 1,
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND,
+                  .resp = (const uint8_t *)two,
+                  .resp_len = sizeof two - 1,
                   .stall_after = true};
   tsrv *t = tsrv_start(&cfg);
   snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_port(t));

@@ -670,8 +670,11 @@ static void test_post_body_errors(void **st) {
   bsrv s;
   bsrv_start(&s, OK_RESP);
   stream_t src = {.data = data, .len = 50, .step = 20};
-  ctx_t x = {.req = {.method = "POST", .body_fn = next_chunk, .body_arg = &src,
-                     .content_length = 100, .timeout = 3}};
+  ctx_t x = {.req = {.method = "POST",
+                     .body_fn = next_chunk,
+                     .body_arg = &src,
+                     .content_length = 100,
+                     .timeout = 3}};
   run(&x, s.port);
   assert_string_equal(x.hfail, "unknown_failure: http: ContentLength=100 with Body length 50");
   done(&x);
@@ -680,8 +683,11 @@ static void test_post_body_errors(void **st) {
   /* more bytes than promised */
   bsrv_start(&s, OK_RESP);
   stream_t more = {.data = data, .len = 50, .step = 20};
-  ctx_t y = {.req = {.method = "POST", .body_fn = next_chunk, .body_arg = &more,
-                     .content_length = 30, .timeout = 3}};
+  ctx_t y = {.req = {.method = "POST",
+                     .body_fn = next_chunk,
+                     .body_arg = &more,
+                     .content_length = 30,
+                     .timeout = 3}};
   run(&y, s.port);
   assert_string_equal(y.hfail, "unknown_failure: http: ContentLength=30 with Body length 40");
   done(&y);
@@ -690,7 +696,10 @@ static void test_post_body_errors(void **st) {
   /* the stream fails */
   bsrv_start(&s, OK_RESP);
   stream_t bad = {.data = data, .len = 50, .step = 20, .fail_at_end = true};
-  ctx_t z = {.req = {.method = "POST", .body_fn = next_chunk, .body_arg = &bad, .chunked = true,
+  ctx_t z = {.req = {.method = "POST",
+                     .body_fn = next_chunk,
+                     .body_arg = &bad,
+                     .chunked = true,
                      .timeout = 3}};
   run(&z, s.port);
   assert_string_equal(z.hfail, "unknown_failure: request body error");
@@ -701,8 +710,8 @@ static void test_post_body_errors(void **st) {
   ctx_t w = {0};
   w.l = cs_loop_new();
   w.t = cs_trace_new(cs_mono_now(), 0);
-  cs_http_req q = {.url = "http://x/", .host = "x", .body = data, .body_len = 1,
-                   .body_fn = next_chunk};
+  cs_http_req q = {
+      .url = "http://x/", .host = "x", .body = data, .body_len = 1, .body_fn = next_chunk};
   cs_ip ip;
   cs_ip_parse("127.0.0.1", &ip);
   w.c = cs_conn_connect(w.l, w.t, &ip, tsrv_closed_port(), NULL, on_connect, &w);

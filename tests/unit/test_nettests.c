@@ -127,8 +127,14 @@ static void run_nettest(const cs_nettest *nt, void *settings, cs_probe_cfg *cfg,
   for (size_t i = 0; i < n; i++) assert_int_equal(cs_inputs_add(&in, inputs[i], NULL, 0), 0);
   FILE *out = tmpfile();
   assert_non_null(out);
-  cs_run r = {.nettest = nt, .settings = settings, .probe = cfg, .inputs = &in, .parallel = 2,
-              .out = out, .on_meas = collect, .ctx = c};
+  cs_run r = {.nettest = nt,
+              .settings = settings,
+              .probe = cfg,
+              .inputs = &in,
+              .parallel = 2,
+              .out = out,
+              .on_meas = collect,
+              .ctx = c};
   assert_int_equal(cs_run_todo(&r), n);
   assert_int_equal(cs_run_run(&r), 0);
   assert_int_equal(r.measured, n);
@@ -161,8 +167,12 @@ static const cs_jval *check_outcome(cs_arena *a, const collected *c, size_t i) {
 
 static cs_probe_cfg probe_cfg(void) {
   char err[128];
-  cs_probe_cfg cfg = {.resolver = "system", .software_version = "test", .dns_timeout = 2,
-                      .tcp_timeout = 2, .tls_timeout = 2, .http_timeout = 3};
+  cs_probe_cfg cfg = {.resolver = "system",
+                      .software_version = "test",
+                      .dns_timeout = 2,
+                      .tcp_timeout = 2,
+                      .tls_timeout = 2,
+                      .http_timeout = 3};
   cfg.tls = cs_tls_ctx_new(NULL, true, err, sizeof err);
   assert_non_null(cfg.tls);
   return cfg;
@@ -173,8 +183,8 @@ static const char ok_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnectio
 static void test_urlgetter(void **st) {
   (void)st;
   const cs_nettest *nt = cs_nettest_find("urlgetter");
-  tsrv_cfg sc = {.mode = TSRV_RESPOND, .resp = (const uint8_t *)ok_resp,
-                 .resp_len = sizeof ok_resp - 1};
+  tsrv_cfg sc = {
+      .mode = TSRV_RESPOND, .resp = (const uint8_t *)ok_resp, .resp_len = sizeof ok_resp - 1};
   tsrv *srv = tsrv_start(&sc);
   assert_non_null(srv);
   cs_dns_mock *nx = cs_dns_mock_start(CS_DNS_MOCK_NXDOMAIN);
@@ -387,12 +397,9 @@ static void test_inputs(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_registry),
-      cmocka_unit_test(test_urlgetter),
-      cmocka_unit_test(test_fallback_length),
-      cmocka_unit_test(test_web_connectivity),
-      cmocka_unit_test(test_tally),
-      cmocka_unit_test(test_inputs),
+      cmocka_unit_test(test_registry),        cmocka_unit_test(test_urlgetter),
+      cmocka_unit_test(test_fallback_length), cmocka_unit_test(test_web_connectivity),
+      cmocka_unit_test(test_tally),           cmocka_unit_test(test_inputs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,15 +33,18 @@ static void test_scrub(void **st) {
       {"peer ::ffff:198.18.1.2 reset", "peer ::ffff:[scrubbed] reset"},
       {"2001:DB8:1::2", "[scrubbed]"},
       /* not the same address: longer numbers and neighbours stay */
-      {"198.18.1.23 and 10.198.18.1.2 and 198.18.1.2.5", "198.18.1.23 and 10.198.18.1.2 and 198.18.1.2.5"},
-      {"2001:db8:1::23 2001:db8:1::2:1 a2001:db8:1::2", "2001:db8:1::23 2001:db8:1::2:1 a2001:db8:1::2"},
+      {"198.18.1.23 and 10.198.18.1.2 and 198.18.1.2.5",
+       "198.18.1.23 and 10.198.18.1.2 and 198.18.1.2.5"},
+      {"2001:db8:1::23 2001:db8:1::2:1 a2001:db8:1::2",
+       "2001:db8:1::23 2001:db8:1::2:1 a2001:db8:1::2"},
       {"", ""},
       {"198.18.1.2198.18.1.2", "198.18.1.2198.18.1.2"},
       {"198.18.1.2,198.18.1.2", "[scrubbed],[scrubbed]"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char *out = scrub(cases[i].in, self, 2);
-    if (strcmp(out, cases[i].want)) fail_msg("scrub(%s) = %s, want %s", cases[i].in, out, cases[i].want);
+    if (strcmp(out, cases[i].want))
+      fail_msg("scrub(%s) = %s, want %s", cases[i].in, out, cases[i].want);
     free(out);
   }
   /* no addresses: an exact copy */
@@ -63,6 +66,7 @@ static void test_report_id(void **st) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_scrub), cmocka_unit_test(test_report_id)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_scrub),
+                                     cmocka_unit_test(test_report_id)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

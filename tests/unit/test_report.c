@@ -113,10 +113,14 @@ static void test_classify(void **st) {
       {"http-diff", 0, NULL, NULL, 1, 1, NULL, CS_OUT_OPTIN},
   };
   for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-    cs_store_meas m = {.input = "x", .blocking = t[i].blocking, .accessible = t[i].accessible,
+    cs_store_meas m = {.input = "x",
+                       .blocking = t[i].blocking,
+                       .accessible = t[i].accessible,
                        .http_experiment_failure = t[i].http_failure,
-                       .tls_failure = t[i].tls_failure, .tls_ok = t[i].tls_ok,
-                       .blockpage_optin = t[i].optin, .server_side_block = t[i].server_side};
+                       .tls_failure = t[i].tls_failure,
+                       .tls_ok = t[i].tls_ok,
+                       .blockpage_optin = t[i].optin,
+                       .server_side_block = t[i].server_side};
     /* the rules now live in the analysis (wc_outcome.c); the report's hook applies them to
      * stored columns of measurements that carry no outcome */
     cs_wc_summary sm;
@@ -448,8 +452,9 @@ static void test_mutations(void **st) {
   cs_store *s = cs_store_open_scratch(err, sizeof err);
   assert_int_equal(cs_store_set_analyzer(s, cs_report_analyzer, NULL), CS_STORE_OK);
   int64_t r = cs_store_run_begin(s, "web_connectivity", "", NULL, false);
-  static const char *tok[] = {"null", "true", "\"\"", "{}", "[]", "-1e999", "\"\\u0000\"",
-                              "\"<svg onload=x>\"", "\"=1+1\"", "\"\xff\xfe\""};
+  static const char *tok[] = {"null",     "true",        "\"\"",        "{}",
+                              "[]",       "-1e999",      "\"\\u0000\"", "\"<svg onload=x>\"",
+                              "\"=1+1\"", "\"\xff\xfe\""};
   uint64_t seed = 0x9e3779b97f4a7c15u;
   size_t accepted = 0;
   for (int iter = 0; iter < 20000; iter++) {
@@ -489,9 +494,9 @@ static void test_mutations(void **st) {
     char tagged[9100];
     buf[n] = 0;
     const char *in = strstr(buf, "\"input\": \"");
-    int tn = in ? snprintf(tagged, sizeof tagged, "%.*sm%d-%s", (int)(in - buf + 10), buf, iter,
-                           in + 10)
-                : snprintf(tagged, sizeof tagged, "%s", buf);
+    int tn =
+        in ? snprintf(tagged, sizeof tagged, "%.*sm%d-%s", (int)(in - buf + 10), buf, iter, in + 10)
+           : snprintf(tagged, sizeof tagged, "%s", buf);
     if (memchr(buf, 0, n)) tn = (int)n, memcpy(tagged, buf, n); /* keep embedded NULs */
     if (cs_store_add(s, r, tagged, (size_t)tn) == CS_STORE_OK) accepted++;
   }
@@ -633,8 +638,8 @@ static void test_mixed_run(void **st) {
   assert_int_equal(cs_store_run_name(s, r), CS_STORE_OK);
   cs_store_iter *it = cs_store_iter_new(s, r);
   cs_store_meas m;
-  static const char *const names[] = {"web_connectivity", "urlgetter", "urlgetter", "dnscheck",
-                                      "example_app", "example_app"};
+  static const char *const names[] = {"web_connectivity", "urlgetter",   "urlgetter",
+                                      "dnscheck",         "example_app", "example_app"};
   for (size_t i = 0; i < 6; i++) {
     assert_int_equal(cs_store_iter_next(it, &m), 1);
     assert_string_equal(m.test_name, names[i]);

@@ -56,14 +56,11 @@ static cs_trace *run(const char *spec, cs_tls_ctx *tls, bool no_doh, const char 
   assert_non_null(l);
   cs_trace *t = cs_trace_new(cs_mono_now(), 0);
   assert_non_null(t);
-  cs_resolve_opts o = {.resolver = spec,
-                       .tls = tls,
-                       .no_doh = no_doh,
-                       .dns = {.timeout = 2,
-                               .dup_window = 0.05,
-                               .transaction_id = 7,
-                               .tags = TAGS,
-                               .ntags = 1}};
+  cs_resolve_opts o = {
+      .resolver = spec,
+      .tls = tls,
+      .no_doh = no_doh,
+      .dns = {.timeout = 2, .dup_window = 0.05, .transaction_id = 7, .tags = TAGS, .ntags = 1}};
   memset(res, 0, sizeof *res);
   res->self = cs_resolve(l, t, &o, host, on_done, res);
   assert_non_null(res->self);
@@ -266,8 +263,8 @@ static void doh_start(doh_srv *d, const char *scheme) {
   cs_buf_free(&body);
   d->sctx = tsrv_server_ctx(&pki, "localhost", TSRV_CERT_GOOD, "http/1.1");
   assert_non_null(d->sctx);
-  tsrv_cfg cfg = {.mode = TSRV_RESPOND, .resp = d->resp.data, .resp_len = d->resp.len,
-                  .tls = d->sctx};
+  tsrv_cfg cfg = {
+      .mode = TSRV_RESPOND, .resp = d->resp.data, .resp_len = d->resp.len, .tls = d->sctx};
   d->srv = tsrv_start(&cfg);
   assert_non_null(d->srv);
   char err[128];
@@ -386,13 +383,17 @@ static void test_merge(void **st) {
   assert_true(cs_ip_parse("2001:db8::1", &v6));
   cs_ip qa[] = {a1, a2, a1}, qaaaa[] = {v6, a2};
   cs_dns_result q[2] = {{.addrs = qa, .naddrs = 3, .rcode = 0, .nduplicates = 1},
-                        {.failure = "dns_no_answer", .addrs = qaaaa, .naddrs = 2, .rcode = 3,
-                         .nduplicates = 2, .nextra_dropped = 4}};
+                        {.failure = "dns_no_answer",
+                         .addrs = qaaaa,
+                         .naddrs = 2,
+                         .rcode = 3,
+                         .nduplicates = 2,
+                         .nextra_dropped = 4}};
   cs_ip buf[CS_DNS_MAX_ADDRS];
   cs_dns_result out;
   cs_dns_merge(q, 2, buf, &out);
-  assert_null(out.failure); /* AAAA dns_no_answer skipped */
-  assert_int_equal(out.naddrs, 3);  /* de-duplicated across A and AAAA, A first */
+  assert_null(out.failure);        /* AAAA dns_no_answer skipped */
+  assert_int_equal(out.naddrs, 3); /* de-duplicated across A and AAAA, A first */
   char s[CS_IPSTR_MAX];
   cs_ip_format(&out.addrs[0], s);
   assert_string_equal(s, "192.0.2.1");
@@ -437,8 +438,12 @@ static void test_rcode_failure(void **st) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     cs_dnswire_synth_rr an[] = {{.type = CS_DNS_TYPE_A, .ttl = 60, .data = "192.0.2.7"}};
-    cs_dnswire_synth s = {.rcode = cases[i].rcode, .tc = cases[i].tc, .qname = "a.test",
-                          .qtype = CS_DNS_TYPE_A, .an = an, .nan = cases[i].with_answer ? 1 : 0};
+    cs_dnswire_synth s = {.rcode = cases[i].rcode,
+                          .tc = cases[i].tc,
+                          .qname = "a.test",
+                          .qtype = CS_DNS_TYPE_A,
+                          .an = an,
+                          .nan = cases[i].with_answer ? 1 : 0};
     cs_buf b;
     cs_buf_init(&b, 0);
     assert_int_equal(cs_dnswire_build_reply(&s, &b), CS_DNSWIRE_OK);
@@ -448,8 +453,7 @@ static void test_rcode_failure(void **st) {
     assert_int_equal(cs_dns_reply_failure(rep, CS_DNS_TYPE_A, cases[i].tc), cases[i].want);
     /* an A answer is no answer to an AAAA question */
     if (cases[i].with_answer)
-      assert_int_equal(cs_dns_reply_failure(rep, CS_DNS_TYPE_AAAA, false),
-                       CS_FAIL_DNS_NO_ANSWER);
+      assert_int_equal(cs_dns_reply_failure(rep, CS_DNS_TYPE_AAAA, false), CS_FAIL_DNS_NO_ANSWER);
     free(rep);
     cs_buf_free(&b);
   }
@@ -467,10 +471,10 @@ static int teardown(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_spec_parse_good),  cmocka_unit_test(test_spec_parse_bad),
-      cmocka_unit_test(test_resolve_system),   cmocka_unit_test(test_resolve_udp_tcp),
-      cmocka_unit_test(test_resolve_doh),      cmocka_unit_test(test_resolve_doh_refused),
-      cmocka_unit_test(test_resolve_cancel),   cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_spec_parse_good), cmocka_unit_test(test_spec_parse_bad),
+      cmocka_unit_test(test_resolve_system),  cmocka_unit_test(test_resolve_udp_tcp),
+      cmocka_unit_test(test_resolve_doh),     cmocka_unit_test(test_resolve_doh_refused),
+      cmocka_unit_test(test_resolve_cancel),  cmocka_unit_test(test_merge),
       cmocka_unit_test(test_rcode_failure),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

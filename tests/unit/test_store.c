@@ -252,14 +252,14 @@ static void test_malformed(void **st) {
   static const char *bad[] = {
       "",
       "not json",
-      "{\"input\":\"http://a.example/\"",         /* truncated */
+      "{\"input\":\"http://a.example/\"",           /* truncated */
       "{\"input\":\"http://a.example/\"} trailing", /* trailing garbage */
       "[\"input\"]",                                /* not an object */
       "{\"test_keys\":{}}",                         /* no input */
       "{\"input\":42}",                             /* input not a string */
       "{\"input\":null}",
       "{\"input\":\"http://a.example/\\u0000x\"}", /* a NUL would cut the key short */
-      "{\"input\":\"http://\\ud800.example/\"", /* truncated after a lone surrogate */
+      "{\"input\":\"http://\\ud800.example/\"",    /* truncated after a lone surrogate */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     assert_int_equal(cs_store_add(s, run, bad[i], strlen(bad[i])), CS_STORE_BADJSON);
@@ -558,10 +558,10 @@ static void test_extract_answers(void **st) {
   cs_jval *v = cs_json_parse(a, (const char *)b.data, b.len, NULL, NULL, 0);
   assert_int_equal(cs_store_extract(a, v, &m), 0);
   size_t n = strlen(m.dns_answers);
-  assert_true(n > 400 && n < 512);                       /* capped */
+  assert_true(n > 400 && n < 512); /* capped */
   assert_true(!strncmp(m.dns_answers, "203.0.113.0 203.0.113.1 ", 24));
-  assert_null(strstr(m.dns_answers, "c.example"));        /* addresses only */
-  const char *last = strrchr(m.dns_answers, ' ') + 1;    /* ends on a whole address */
+  assert_null(strstr(m.dns_answers, "c.example"));    /* addresses only */
+  const char *last = strrchr(m.dns_answers, ' ') + 1; /* ends on a whole address */
   assert_true(!strncmp(last, "203.0.113.", 10) && strlen(last) >= 11);
   const char *cn = "{\"input\":\"u\",\"test_keys\":{\"queries\":[{\"engine\":\"getaddrinfo\","
                    "\"answers\":[{\"hostname\":\"a.example\"},{\"hostname\":\"a.example\"}]}]}}";
@@ -721,7 +721,8 @@ static void test_nettests_outcomes(void **st) {
   assert_string_equal(r.test_name, "web_connectivity");
   cs_arena_free(a);
   /* still not measurements: input null without a test_name, input of another type */
-  const char *bad[] = {"{\"input\":null}", "{\"test_keys\":{}}", "{\"input\":[],\"test_name\":\"x\"}"};
+  const char *bad[] = {"{\"input\":null}", "{\"test_keys\":{}}",
+                       "{\"input\":[],\"test_name\":\"x\"}"};
   for (size_t i = 0; i < 3; i++)
     assert_int_equal(cs_store_add(s, run, bad[i], strlen(bad[i])), CS_STORE_BADJSON);
   cs_store_close(s);

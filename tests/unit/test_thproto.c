@@ -24,8 +24,8 @@ static void test_request_round_trip(void **st) {
   (void)st;
   const cs_th_hdr h[] = {{"User-Agent", "ua"}, {"Accept", "a"}, {"user-agent", "ua2"}};
   const char *eps[] = {"1.2.3.4:443", "[2001:db8::1]:80"};
-  cs_th_request r = {.url = "http://x.org/", .headers = h, .nheaders = 3, .endpoints = eps,
-                     .nendpoints = 2};
+  cs_th_request r = {
+      .url = "http://x.org/", .headers = h, .nheaders = 3, .endpoints = eps, .nendpoints = 2};
   cs_buf b;
   cs_buf_init(&b, 0);
   assert_int_equal(cs_th_request_encode(&b, &r), 0);
@@ -92,13 +92,16 @@ static void test_request_round_trip(void **st) {
   cs_buf big;
   cs_buf_init(&big, 0);
   cs_buf_printf(&big, "{\"http_request\":\"http://x/\",\"tcp_connect\":[");
-  for (int i = 0; i < CS_TH_MAX_REQ_ENDPOINTS; i++) cs_buf_printf(&big, "%s\"1.1.1.1:80\"", i ? "," : "");
+  for (int i = 0; i < CS_TH_MAX_REQ_ENDPOINTS; i++)
+    cs_buf_printf(&big, "%s\"1.1.1.1:80\"", i ? "," : "");
   cs_buf_printf(&big, "]}");
-  assert_int_equal(cs_th_request_decode(a, (const char *)big.data, big.len, &d, err, sizeof err), 0);
+  assert_int_equal(cs_th_request_decode(a, (const char *)big.data, big.len, &d, err, sizeof err),
+                   0);
   assert_int_equal(d.nendpoints, CS_TH_MAX_REQ_ENDPOINTS);
   big.len -= 2;
   cs_buf_printf(&big, ",\"1.1.1.1:80\"]}");
-  assert_int_equal(cs_th_request_decode(a, (const char *)big.data, big.len, &d, err, sizeof err), -1);
+  assert_int_equal(cs_th_request_decode(a, (const char *)big.data, big.len, &d, err, sizeof err),
+                   -1);
   assert_string_equal(err, "too many tcp_connect endpoints");
   cs_buf_free(&big);
 
@@ -145,16 +148,25 @@ static void test_response_round_trip(void **st) {
   /* as the server fills it: in measurement order, not sorted */
   cs_th_ep tcp[] = {{.endpoint = "[2001:db8::1]:443", .status = true},
                     {.endpoint = "203.0.113.5:443", .failure = "connect_error"}};
-  cs_th_ep tls[] = {{.endpoint = "[2001:db8::1]:443", .status = true,
-                     .server_name = "www.example.com"}};
+  cs_th_ep tls[] = {
+      {.endpoint = "[2001:db8::1]:443", .status = true, .server_name = "www.example.com"}};
   cs_th_header h[] = {{"Server", "ECS", 3}, {"X-Nul", "a\0b", 3}, {"Content-Type", "text/html", 9}};
   const char *addrs[] = {"2001:db8::1", "203.0.113.5"};
   cs_th_ipinfo ii[] = {{"203.0.113.5", 0, CS_TH_IP_TH},
                        {"2001:db8::1", 0, CS_TH_IP_PROBE | CS_TH_IP_TH | CS_TH_IP_VALID}};
-  cs_th_response r = {.tcp = tcp, .ntcp = 2, .tls = tls, .ntls = 1,
-                      .http_body_length = 1533, .http_status = 200, .http_title = "Caf\xc3\xa9",
-                      .http_discovered_h3 = "www.example.com:443", .http_headers = h,
-                      .nhttp_headers = 3, .dns_addrs = addrs, .ndns_addrs = 2, .ipinfo = ii,
+  cs_th_response r = {.tcp = tcp,
+                      .ntcp = 2,
+                      .tls = tls,
+                      .ntls = 1,
+                      .http_body_length = 1533,
+                      .http_status = 200,
+                      .http_title = "Caf\xc3\xa9",
+                      .http_discovered_h3 = "www.example.com:443",
+                      .http_headers = h,
+                      .nhttp_headers = 3,
+                      .dns_addrs = addrs,
+                      .ndns_addrs = 2,
+                      .ipinfo = ii,
                       .nipinfo = 2};
   cs_buf b;
   cs_buf_init(&b, 0);
@@ -194,7 +206,8 @@ static void test_response_round_trip(void **st) {
   assert_string_equal(cs_buf_cstr(&b2), RESP_JSON);
 
   /* empty parts: tls_handshake and ip_info omitted, the rest written as unknown */
-  cs_th_response e = {.http_body_length = -1, .http_status = -1,
+  cs_th_response e = {.http_body_length = -1,
+                      .http_status = -1,
                       .http_failure = cs_th_failure_str(CS_THF_DNS_LOOKUP_ERROR),
                       .dns_failure = cs_th_failure_str(CS_THF_DNS_NAME_ERROR)};
   write_read(&e, &b, a, &x);
@@ -298,9 +311,9 @@ static void test_failure_vocabulary(void **st) {
   assert_false(cs_th_failure_is("unknown_error", CS_THF_NONE));
   assert_false(cs_th_failure_is("dns_name_errorx", CS_THF_DNS_NAME_ERROR));
   /* every mapping lands in the list */
-  const char *in[] = {"dns_nxdomain_error", "dns_servfail_error", "connection_refused",
-                      "generic_timeout_error", "connection_reset", "ssl_invalid_hostname",
-                      "eof_error", "unknown_failure: x"};
+  const char *in[] = {
+      "dns_nxdomain_error", "dns_servfail_error",   "connection_refused", "generic_timeout_error",
+      "connection_reset",   "ssl_invalid_hostname", "eof_error",          "unknown_failure: x"};
   for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
     const char *m[] = {cs_th_map_dns_failure(in[i]), cs_th_map_tcp_failure(in[i]),
                        cs_th_map_http_failure(in[i], "connect")};

@@ -139,7 +139,8 @@ static void test_rune_bounds(void **st) {
   free(b);
   /* a truncated three-byte sequence is two runes, an overlong two-byte form two, a surrogate
    * (ED A0 80) three: 170 * 3 + 2 = 512 runes match, one more byte does not */
-  for (size_t i = 0; i < 170; i++) inner[3 * i] = 0xed, inner[3 * i + 1] = 0xa0, inner[3 * i + 2] = 0x80;
+  for (size_t i = 0; i < 170; i++)
+    inner[3 * i] = 0xed, inner[3 * i + 1] = 0xa0, inner[3 * i + 2] = 0x80;
   inner[510] = 0xc0, inner[511] = 0x80;
   b = make_body("<title>", inner, 512, "</title>", &n);
   check(b, n, (const char *)inner, 512);

@@ -70,7 +70,7 @@ static void *echo_main(void *arg) {
     const uint8_t *r = s->pad ? pad : b;
     size_t rl = s->pad ? s->pad : (size_t)n;
     (void)!sendto(s->fd, r, rl, 0, (struct sockaddr *)&from, fl);
-    (void)!sendto(s->fd, r, rl, 0, (struct sockaddr *)&from, fl); /* a duplicate */
+    (void)!sendto(s->fd, r, rl, 0, (struct sockaddr *)&from, fl);    /* a duplicate */
     (void)!sendto(s->other, r, rl, 0, (struct sockaddr *)&from, fl); /* from elsewhere */
   }
 }
@@ -155,8 +155,8 @@ static void test_every_reply_recorded(void **st) {
   echo_srv s;
   assert_true(echo_start(&s, AF_INET, 0));
   const char *tags[] = {"udp=1"};
-  cs_udp_opts o = {.timeout = 0.5, .max_replies = 20, .transaction_id = 9, .tags = tags,
-                   .ntags = 1};
+  cs_udp_opts o = {
+      .timeout = 0.5, .max_replies = 20, .transaction_id = 9, .tags = tags, .ntags = 1};
   ux x = {0};
   exchange(&x, "127.0.0.1", s.port, PINGS, 2, &o);
   /* 2 datagrams x (reply + duplicate + one from another port), all kept, until the deadline */
@@ -326,12 +326,9 @@ static void test_ipv6_and_misuse(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_every_reply_recorded),
-      cmocka_unit_test(test_reply_limit),
-      cmocka_unit_test(test_timeout_without_reply),
-      cmocka_unit_test(test_send_interval),
-      cmocka_unit_test(test_bounded_bytes),
-      cmocka_unit_test(test_ipv6_and_misuse),
+      cmocka_unit_test(test_every_reply_recorded),  cmocka_unit_test(test_reply_limit),
+      cmocka_unit_test(test_timeout_without_reply), cmocka_unit_test(test_send_interval),
+      cmocka_unit_test(test_bounded_bytes),         cmocka_unit_test(test_ipv6_and_misuse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

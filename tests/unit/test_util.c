@@ -71,9 +71,15 @@ static void test_buf_grow_clamped(void **st) {
 
 static void test_base64(void **st) {
   (void)st;
-  static const struct { const char *in, *out; } v[] = {
-      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
-      {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}}; /* RFC 4648 section 10 */
+  static const struct {
+    const char *in, *out;
+  } v[] = {{"", ""},
+           {"f", "Zg=="},
+           {"fo", "Zm8="},
+           {"foo", "Zm9v"},
+           {"foob", "Zm9vYg=="},
+           {"fooba", "Zm9vYmE="},
+           {"foobar", "Zm9vYmFy"}}; /* RFC 4648 section 10 */
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
     cs_buf b;
     cs_buf_init(&b, 0);
@@ -98,7 +104,9 @@ static void test_json_writer(void **st) {
   cs_jw_null(&w);
   cs_jw_double(&w, 0.5);
   cs_jw_arr_close(&w);
-  cs_jw_kstr(&w, "bad", "\xff" "ok");
+  cs_jw_kstr(&w, "bad",
+             "\xff"
+             "ok");
   cs_jw_key(&w, "bin");
   cs_jw_maybe_binary(&w, (const uint8_t *)"\xff\x00", 2);
   cs_jw_key(&w, "empty");
@@ -127,8 +135,8 @@ static void test_json_reader(void **st) {
   assert_int_equal(cs_json_get_bool(v, "t", -1), 1);
   assert_true(cs_json_is_null(cs_json_get(v, "z")));
   assert_true(cs_json_is_null(cs_json_get(v, "missing")));
-  static const char *bad[] = {"", "{", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "tru",
-                              "[1] x", "\"a\x01\"", "-", "{\"a\":1,}"};
+  static const char *bad[] = {"",        "{",   "[1,]",  "{\"a\"}",   "01", "1.",
+                              "\"\\x\"", "tru", "[1] x", "\"a\x01\"", "-",  "{\"a\":1,}"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     assert_null(cs_json_parse(a, bad[i], strlen(bad[i]), NULL, err, sizeof err));
     assert_true(strlen(err) > 0);
@@ -148,7 +156,8 @@ static void test_json_reader(void **st) {
                {"\"ab\\\"", "unterminated string"}, {"\"a\tb\"", "control character"}};
   for (size_t i = 0; i < sizeof where / sizeof *where; i++) {
     assert_null(cs_json_parse(a, where[i].in, strlen(where[i].in), NULL, err, sizeof err));
-    if (!strstr(err, where[i].msg)) fail_msg("%s: got '%s', want '%s'", where[i].in, err, where[i].msg);
+    if (!strstr(err, where[i].msg))
+      fail_msg("%s: got '%s', want '%s'", where[i].in, err, where[i].msg);
   }
   /* depth limit */
   char deep[200];
@@ -196,7 +205,7 @@ static void test_ipnet(void **st) {
   assert_int_equal(cs_labnet_add("198.18.0.0/15"), 0);
   assert_false(cs_ipstr_is_bogon("198.19.255.1"));
   assert_false(cs_ipstr_is_bogon("198.20.0.1")); /* public, outside 198.18/15 */
-  assert_true(cs_ipstr_is_bogon("192.0.2.1")); /* not a lab net: still a bogon */
+  assert_true(cs_ipstr_is_bogon("192.0.2.1"));   /* not a lab net: still a bogon */
   cs_labnet_clear();
   assert_true(cs_ipstr_is_bogon("198.19.255.1"));
   assert_int_equal(cs_labnet_add("nonsense"), -1);
@@ -222,7 +231,8 @@ static void test_url(void **st) {
   assert_string_equal(u.host, "www.vtunnel.info");
   assert_int_equal(u.port, 80);
   assert_string_equal(u.path, "/");
-  assert_int_equal(cs_url_parse(a, "HTTPS://[2001:DB8::1]:8443/a?b=c#frag", &u, err, sizeof err), 0);
+  assert_int_equal(cs_url_parse(a, "HTTPS://[2001:DB8::1]:8443/a?b=c#frag", &u, err, sizeof err),
+                   0);
   assert_string_equal(u.host, "2001:db8::1");
   assert_true(u.host_is_ip && u.explicit_port);
   assert_int_equal(u.port, 8443);
@@ -230,21 +240,27 @@ static void test_url(void **st) {
   assert_string_equal(cs_url_format(a, &u), "https://[2001:db8::1]:8443/a?b=c");
   assert_int_equal(cs_url_parse(a, "http://example.com?q", &u, err, sizeof err), 0);
   assert_string_equal(u.path, "/?q");
-  assert_int_equal(cs_url_parse(a, "http://b\xc3\xbc" "cher.example/", &u, err, sizeof err), 0);
+  assert_int_equal(cs_url_parse(a,
+                                "http://b\xc3\xbc"
+                                "cher.example/",
+                                &u, err, sizeof err),
+                   0);
   assert_string_equal(u.host, "xn--bcher-kva.example");
   assert_int_equal(cs_url_parse(a, "ftp://x/", &u, err, sizeof err), -1);
   assert_int_equal(cs_url_parse(a, "http:///x", &u, err, sizeof err), -1);
   assert_int_equal(cs_url_parse(a, "http://x:0/", &u, err, sizeof err), -1);
   assert_int_equal(cs_url_parse(a, "http://x:65536/", &u, err, sizeof err), -1);
   /* RFC 3986 section 5.4 examples, base http://a/b/c/d;p?q */
-  static const struct { const char *ref, *want; } v[] = {
-      {"g", "http://a/b/c/g"},        {"./g", "http://a/b/c/g"},
-      {"g/", "http://a/b/c/g/"},      {"/g", "http://a/g"},
-      {"//g", "http://g/"},           {"?y", "http://a/b/c/d;p?y"},
-      {"g?y", "http://a/b/c/g?y"},    {"#s", "http://a/b/c/d;p?q"},
-      {"../g", "http://a/b/g"},       {"../../g", "http://a/g"},
-      {"../../../g", "http://a/g"},   {"/./g", "http://a/g"},
-      {"g/../h", "http://a/b/c/h"},   {"https://x.example:444/y", "https://x.example:444/y"},
+  static const struct {
+    const char *ref, *want;
+  } v[] = {
+      {"g", "http://a/b/c/g"},      {"./g", "http://a/b/c/g"},
+      {"g/", "http://a/b/c/g/"},    {"/g", "http://a/g"},
+      {"//g", "http://g/"},         {"?y", "http://a/b/c/d;p?y"},
+      {"g?y", "http://a/b/c/g?y"},  {"#s", "http://a/b/c/d;p?q"},
+      {"../g", "http://a/b/g"},     {"../../g", "http://a/g"},
+      {"../../../g", "http://a/g"}, {"/./g", "http://a/g"},
+      {"g/../h", "http://a/b/c/h"}, {"https://x.example:444/y", "https://x.example:444/y"},
   };
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
     char *r = cs_url_resolve(a, "http://a/b/c/d;p?q", v[i].ref);
