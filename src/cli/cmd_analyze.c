@@ -354,4 +354,4 @@ static int run(int argc, char **argv) {
 }
 
 const cs_command cs_cmd_analyze = {
-    "analyze", "re-analyse stored web_connectivity measurements (ours or OONI's)", run};
+    "analyze", "re-analyse stored measurements of any nettest (ours or OONI's)", run};
