@@ -21,26 +21,6 @@ static const cs_json_limits wrap_limits = {.max_depth = 64, .max_nodes = 1u << 2
 
 static const char *jstr(const cs_jval *v) { return (v && v->type == CS_JSTR) ? v->str : NULL; }
 
-static const char *get_str(const cs_jval *o, const char *k) { return jstr(cs_json_get(o, k)); }
-
-static bool get_i64(const cs_jval *o, const char *k, int64_t *out) {
-  const cs_jval *v = cs_json_get(o, k);
-  if (!v || v->type != CS_JNUM || !isfinite(v->num)) return false;
-  double d = v->num;
-  if (d > 9.0e15) d = 9.0e15;
-  if (d < -9.0e15) d = -9.0e15;
-  *out = (int64_t)d;
-  return true;
-}
-
-static int get_int(const cs_jval *o, const char *k, int def) {
-  int64_t v;
-  if (!get_i64(o, k, &v)) return def;
-  if (v > 1000000000) return 1000000000;
-  if (v < -1000000000) return -1000000000;
-  return (int)v;
-}
-
 static cs_wc_tri get_tri(const cs_jval *o, const char *k) {
   const cs_jval *v = cs_json_get(o, k);
   if (!v || v->type != CS_JBOOL) return CS_WC_UNKNOWN;
@@ -48,15 +28,6 @@ static cs_wc_tri get_tri(const cs_jval *o, const char *k) {
 }
 
 static size_t capped(size_t n) { return n > CS_WC_MAX_ITEMS ? CS_WC_MAX_ITEMS : n; }
-
-static const cs_jval *get_arr(const cs_jval *o, const char *k) {
-  const cs_jval *v = cs_json_get(o, k);
-  return (v && v->type == CS_JARR) ? v : NULL;
-}
-static const cs_jval *get_obj(const cs_jval *o, const char *k) {
-  const cs_jval *v = cs_json_get(o, k);
-  return (v && v->type == CS_JOBJ) ? v : NULL;
-}
 
 /* ---- IP literals: canonical text so that equal addresses compare equal with strcmp ------- */
 
@@ -128,7 +99,7 @@ static const char *maybe_binary(cs_arena *a, const cs_jval *v, size_t *len) {
     return v->str;
   }
   if (v->type == CS_JOBJ) {
-    const char *fmt = get_str(v, "format");
+    const char *fmt = cs_json_get_str(v, "format", NULL);
     const cs_jval *d = cs_json_get(v, "data");
     if (d && d->type == CS_JSTR) {
       if (fmt && !strcmp(fmt, "base64")) return (const char *)b64_decode(a, d->str, d->len, len);
@@ -145,8 +116,8 @@ static void read_tags(const cs_jval *ev, cs_wc_tags *t) {
   t->depth = -1;
   t->fetch_body = CS_WC_UNKNOWN;
   int64_t id;
-  if (get_i64(ev, "transaction_id", &id)) t->txid = id;
-  const cs_jval *tags = get_arr(ev, "tags");
+  if (cs_json_get_i64(ev, "transaction_id", &id)) t->txid = id;
+  const cs_jval *tags = cs_json_get_arr(ev, "tags");
   if (!tags) return;
   size_t n = capped(tags->len);
   for (size_t i = 0; i < n; i++) {
@@ -168,8 +139,8 @@ static void read_tags(const cs_jval *ev, cs_wc_tags *t) {
 static void read_headers(cs_arena *a, const cs_jval *msg, cs_wc_header **out, size_t *nout) {
   *out = NULL;
   *nout = 0;
-  const cs_jval *list = get_arr(msg, "headers_list");
-  const cs_jval *obj = get_obj(msg, "headers");
+  const cs_jval *list = cs_json_get_arr(msg, "headers_list");
+  const cs_jval *obj = cs_json_get_obj(msg, "headers");
   size_t n = list ? capped(list->len) : obj ? capped(obj->len) : 0;
   if (!n) return;
   cs_wc_header *h = cs_arena_alloc(a, n * sizeof *h);
@@ -204,7 +175,7 @@ static void read_headers(cs_arena *a, const cs_jval *msg, cs_wc_header **out, si
 /* ---- test keys --------------------------------------------------------------------------- */
 
 static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
-  const cs_jval *qs = get_arr(tk, "queries");
+  const cs_jval *qs = cs_json_get_arr(tk, "queries");
   if (!qs) return;
   size_t n = capped(qs->len);
   o->dns = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->dns);
@@ -215,11 +186,11 @@ static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     if (q->type != CS_JOBJ) continue;
     cs_wc_dns *d = &o->dns[o->ndns++];
     read_tags(q, &d->tags);
-    d->engine = get_str(q, "engine");
-    d->failure = get_str(q, "failure");
-    d->hostname = get_str(q, "hostname");
-    d->query_type = get_str(q, "query_type");
-    const cs_jval *ans = get_arr(q, "answers");
+    d->engine = cs_json_get_str(q, "engine", NULL);
+    d->failure = cs_json_get_str(q, "failure", NULL);
+    d->hostname = cs_json_get_str(q, "hostname", NULL);
+    d->query_type = cs_json_get_str(q, "query_type", NULL);
+    const cs_jval *ans = cs_json_get_arr(q, "answers");
     size_t na = ans ? capped(ans->len) : 0;
     if (na > CS_WC_MAX_ANSWERS - total) na = CS_WC_MAX_ANSWERS - total;
     total += na;
@@ -230,19 +201,19 @@ static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
       const cs_jval *an = ans->kids[j];
       if (an->type != CS_JOBJ) continue;
       cs_wc_answer *x = &d->answers[d->nanswers++];
-      x->answer_type = get_str(an, "answer_type");
-      x->ip = get_str(an, "ipv4");
-      if (!x->ip) x->ip = get_str(an, "ipv6");
+      x->answer_type = cs_json_get_str(an, "answer_type", NULL);
+      x->ip = cs_json_get_str(an, "ipv4", NULL);
+      if (!x->ip) x->ip = cs_json_get_str(an, "ipv6", NULL);
       x->ip = canon_ip(a, x->ip);
-      x->hostname = get_str(an, "hostname");
+      x->hostname = cs_json_get_str(an, "hostname", NULL);
       int64_t asn;
-      if (get_i64(an, "asn", &asn) && asn > 0) x->asn = asn;
+      if (cs_json_get_i64(an, "asn", &asn) && asn > 0) x->asn = asn;
     }
   }
 }
 
 static void read_tcp(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
-  const cs_jval *arr = get_arr(tk, "tcp_connect");
+  const cs_jval *arr = cs_json_get_arr(tk, "tcp_connect");
   if (!arr) return;
   size_t n = capped(arr->len);
   o->tcp = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->tcp);
@@ -250,21 +221,21 @@ static void read_tcp(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
   for (size_t i = 0; i < n; i++) {
     const cs_jval *e = arr->kids[i];
     if (e->type != CS_JOBJ) continue;
-    const char *ip = get_str(e, "ip");
+    const char *ip = cs_json_get_str(e, "ip", NULL);
     if (!ip) continue;
     cs_wc_tcp *t = &o->tcp[o->ntcp++];
     read_tags(e, &t->tags);
     t->ip = canon_ip(a, ip);
-    t->port = get_int(e, "port", 0);
-    const cs_jval *st = get_obj(e, "status");
-    t->failure = get_str(st, "failure");
+    t->port = cs_json_get_int(e, "port", 0);
+    const cs_jval *st = cs_json_get_obj(e, "status");
+    t->failure = cs_json_get_str(st, "failure", NULL);
     int s = cs_json_get_bool(st, "success", -1);
     t->success = s == 1 || (s == -1 && !t->failure);
   }
 }
 
 static void read_tls(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
-  const cs_jval *arr = get_arr(tk, "tls_handshakes");
+  const cs_jval *arr = cs_json_get_arr(tk, "tls_handshakes");
   if (!arr) return;
   size_t n = capped(arr->len);
   o->tls = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->tls);
@@ -274,15 +245,15 @@ static void read_tls(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     if (e->type != CS_JOBJ) continue;
     cs_wc_tls *t = &o->tls[o->ntls++];
     read_tags(e, &t->tags);
-    t->address = get_str(e, "address");
+    t->address = cs_json_get_str(e, "address", NULL);
     split_endpoint(a, t->address, &t->ip, &t->port);
-    t->server_name = get_str(e, "server_name");
-    t->failure = get_str(e, "failure");
+    t->server_name = cs_json_get_str(e, "server_name", NULL);
+    t->failure = cs_json_get_str(e, "failure", NULL);
   }
 }
 
 static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
-  const cs_jval *arr = get_arr(tk, "requests");
+  const cs_jval *arr = cs_json_get_arr(tk, "requests");
   if (!arr) return;
   size_t n = capped(arr->len);
   o->http = cs_arena_alloc(a, (n ? n : 1) * sizeof *o->http);
@@ -292,15 +263,15 @@ static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     if (e->type != CS_JOBJ) continue;
     cs_wc_http *h = &o->http[o->nhttp++];
     read_tags(e, &h->tags);
-    h->failure = get_str(e, "failure");
-    h->address = get_str(e, "address");
+    h->failure = cs_json_get_str(e, "failure", NULL);
+    h->address = cs_json_get_str(e, "address", NULL);
     split_endpoint(a, h->address, &h->ip, &h->port);
-    const cs_jval *req = get_obj(e, "request");
-    h->url = get_str(req, "url");
-    const cs_jval *resp = get_obj(e, "response");
+    const cs_jval *req = cs_json_get_obj(e, "request");
+    h->url = cs_json_get_str(req, "url", NULL);
+    const cs_jval *resp = cs_json_get_obj(e, "response");
     h->title = "";
     if (!resp) continue;
-    h->code = get_int(resp, "code", 0);
+    h->code = cs_json_get_int(resp, "code", 0);
     if (h->code < 0) h->code = 0;
     read_headers(a, resp, &h->headers, &h->nheaders);
     size_t bl;
@@ -314,8 +285,8 @@ static void read_requests(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
 }
 
 static void read_recorded(const cs_jval *tk, cs_wc_obs *o) {
-  o->recorded.dns_experiment_failure = get_str(tk, "dns_experiment_failure");
-  o->recorded.http_experiment_failure = get_str(tk, "http_experiment_failure");
+  o->recorded.dns_experiment_failure = cs_json_get_str(tk, "dns_experiment_failure", NULL);
+  o->recorded.http_experiment_failure = cs_json_get_str(tk, "http_experiment_failure", NULL);
   const cs_jval *b = cs_json_get(tk, "blocking");
   if (!b) return;
   o->recorded.present = true;
@@ -327,7 +298,7 @@ static void read_recorded(const cs_jval *tk, cs_wc_obs *o) {
       if (!strcmp(b->str, names[i])) o->recorded.blocking = 2 + i;
   }
   o->recorded.accessible = get_tri(tk, "accessible");
-  o->recorded.dns_consistency = get_str(tk, "dns_consistency");
+  o->recorded.dns_consistency = cs_json_get_str(tk, "dns_consistency", NULL);
 }
 
 static void parse_version(const char *s, int ver[3]) {
@@ -352,12 +323,12 @@ int cs_wc_obs_read_test_keys(cs_arena *a, const cs_jval *tk, const char *input,
   o->test_version = test_version;
   parse_version(test_version, o->ver);
   if (!tk || tk->type != CS_JOBJ) return -1;
-  o->control_failure = get_str(tk, "control_failure");
+  o->control_failure = cs_json_get_str(tk, "control_failure", NULL);
   read_queries(a, tk, o);
   read_tcp(a, tk, o);
   read_tls(a, tk, o);
   read_requests(a, tk, o);
-  cs_th_response_read(a, get_obj(tk, "control"), &o->ctl);
+  cs_th_response_read(a, cs_json_get_obj(tk, "control"), &o->ctl);
   read_recorded(tk, o);
   return 0;
 }
@@ -365,12 +336,13 @@ int cs_wc_obs_read_test_keys(cs_arena *a, const cs_jval *tk, const char *input,
 int cs_wc_obs_read(cs_arena *a, const cs_jval *m, cs_wc_obs *o) {
   memset(o, 0, sizeof *o);
   if (!m || m->type != CS_JOBJ) return -1;
-  const cs_jval *tk = get_obj(m, "test_keys");
-  int rc = cs_wc_obs_read_test_keys(a, tk, get_str(m, "input"), get_str(m, "test_version"), o);
-  o->test_name = get_str(m, "test_name");
-  o->probe_cc = get_str(m, "probe_cc");
-  o->probe_asn = get_str(m, "probe_asn");
-  o->report_id = get_str(m, "report_id");
+  const cs_jval *tk = cs_json_get_obj(m, "test_keys");
+  int rc = cs_wc_obs_read_test_keys(a, tk, cs_json_get_str(m, "input", NULL),
+                                    cs_json_get_str(m, "test_version", NULL), o);
+  o->test_name = cs_json_get_str(m, "test_name", NULL);
+  o->probe_cc = cs_json_get_str(m, "probe_cc", NULL);
+  o->probe_asn = cs_json_get_str(m, "probe_asn", NULL);
+  o->report_id = cs_json_get_str(m, "report_id", NULL);
   return rc;
 }
 

@@ -337,31 +337,6 @@ out:
 
 static const char *jstr(const cs_jval *v) { return (v && v->type == CS_JSTR) ? v->str : NULL; }
 
-static const char *get_str(const cs_jval *o, const char *k) { return jstr(cs_json_get(o, k)); }
-
-static const cs_jval *get_obj(const cs_jval *o, const char *k) {
-  const cs_jval *v = cs_json_get(o, k);
-  return (v && v->type == CS_JOBJ) ? v : NULL;
-}
-
-static bool get_i64(const cs_jval *o, const char *k, int64_t *out) {
-  const cs_jval *v = cs_json_get(o, k);
-  if (!v || v->type != CS_JNUM || !isfinite(v->num)) return false;
-  double d = v->num;
-  if (d > 9.0e15) d = 9.0e15;
-  if (d < -9.0e15) d = -9.0e15;
-  *out = (int64_t)d;
-  return true;
-}
-
-static int get_int(const cs_jval *o, const char *k, int def) {
-  int64_t v;
-  if (!get_i64(o, k, &v)) return def;
-  if (v > 1000000000) return 1000000000;
-  if (v < -1000000000) return -1000000000;
-  return (int)v;
-}
-
 static size_t capped(size_t n) { return n > CS_TH_MAX_ITEMS ? CS_TH_MAX_ITEMS : n; }
 
 /* IP literals in canonical text, so that equal addresses compare equal with strcmp. */
@@ -395,10 +370,10 @@ static void read_eps(cs_arena *a, const cs_jval *m, bool tls, cs_th_ep **out, si
       e[k].ip = cs_arena_strdup(a, s);
       e[k].port = port;
     }
-    e[k].failure = get_str(v, "failure");
+    e[k].failure = cs_json_get_str(v, "failure", NULL);
     int st = cs_json_get_bool(v, "status", -1);
     e[k].status = st == 1 || (st == -1 && !e[k].failure);
-    if (tls) e[k].server_name = get_str(v, "server_name");
+    if (tls) e[k].server_name = cs_json_get_str(v, "server_name", NULL);
     k++;
   }
   *out = e;
@@ -431,10 +406,10 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
   c->http_status = -1;
   if (!ctl || ctl->type != CS_JOBJ || !ctl->len) return;
   c->present = true;
-  const cs_jval *dns = get_obj(ctl, "dns");
+  const cs_jval *dns = cs_json_get_obj(ctl, "dns");
   if (dns) {
     c->dns_present = true;
-    c->dns_failure = get_str(dns, "failure");
+    c->dns_failure = cs_json_get_str(dns, "failure", NULL);
     const cs_jval *addrs = cs_json_get(dns, "addrs");
     size_t n = addrs && addrs->type == CS_JARR ? capped(addrs->len) : 0;
     if (n) c->dns_addrs = cs_arena_alloc(a, n * sizeof *c->dns_addrs);
@@ -446,18 +421,18 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
   }
   read_eps(a, cs_json_get(ctl, "tcp_connect"), false, &c->tcp, &c->ntcp);
   read_eps(a, cs_json_get(ctl, "tls_handshake"), true, &c->tls, &c->ntls);
-  const cs_jval *hr = get_obj(ctl, "http_request");
+  const cs_jval *hr = cs_json_get_obj(ctl, "http_request");
   if (hr) {
     c->http_present = true;
-    c->http_failure = get_str(hr, "failure");
+    c->http_failure = cs_json_get_str(hr, "failure", NULL);
     int64_t v;
-    if (get_i64(hr, "body_length", &v)) c->http_body_length = v;
-    c->http_status = get_int(hr, "status_code", -1);
-    c->http_title = get_str(hr, "title");
-    c->http_discovered_h3 = get_str(hr, "discovered_h3_endpoint");
-    read_headers(a, get_obj(hr, "headers"), &c->http_headers, &c->nhttp_headers);
+    if (cs_json_get_i64(hr, "body_length", &v)) c->http_body_length = v;
+    c->http_status = cs_json_get_int(hr, "status_code", -1);
+    c->http_title = cs_json_get_str(hr, "title", NULL);
+    c->http_discovered_h3 = cs_json_get_str(hr, "discovered_h3_endpoint", NULL);
+    read_headers(a, cs_json_get_obj(hr, "headers"), &c->http_headers, &c->nhttp_headers);
   }
-  const cs_jval *ii = get_obj(ctl, "ip_info");
+  const cs_jval *ii = cs_json_get_obj(ctl, "ip_info");
   if (ii && ii->len) {
     size_t n = capped(ii->len);
     c->ipinfo = cs_arena_alloc(a, n * sizeof *c->ipinfo);
@@ -468,8 +443,8 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
         cs_th_ipinfo *x = &c->ipinfo[c->nipinfo++];
         x->ip = canon_ip(a, ii->keys[i]);
         int64_t t;
-        if (get_i64(v, "asn", &t) && t > 0) x->asn = t;
-        if (get_i64(v, "flags", &t)) x->flags = t;
+        if (cs_json_get_i64(v, "asn", &t) && t > 0) x->asn = t;
+        if (cs_json_get_i64(v, "flags", &t)) x->flags = t;
       }
   }
 }

@@ -517,3 +517,27 @@ int cs_json_get_bool(const cs_jval *v, const char *key, int def) {
   return x && x->type == CS_JBOOL ? x->b : def;
 }
 bool cs_json_is_null(const cs_jval *v) { return !v || v->type == CS_JNULL; }
+bool cs_json_get_i64(const cs_jval *v, const char *key, int64_t *out) {
+  const cs_jval *x = cs_json_get(v, key);
+  if (!x || x->type != CS_JNUM || !isfinite(x->num)) return false;
+  double d = x->num;
+  if (d > 9.0e15) d = 9.0e15;
+  if (d < -9.0e15) d = -9.0e15;
+  *out = (int64_t)d;
+  return true;
+}
+int cs_json_get_int(const cs_jval *v, const char *key, int def) {
+  int64_t i;
+  if (!cs_json_get_i64(v, key, &i)) return def;
+  if (i > 1000000000) return 1000000000;
+  if (i < -1000000000) return -1000000000;
+  return (int)i;
+}
+const cs_jval *cs_json_get_obj(const cs_jval *v, const char *key) {
+  const cs_jval *x = cs_json_get(v, key);
+  return x && x->type == CS_JOBJ ? x : NULL;
+}
+const cs_jval *cs_json_get_arr(const cs_jval *v, const char *key) {
+  const cs_jval *x = cs_json_get(v, key);
+  return x && x->type == CS_JARR ? x : NULL;
+}

@@ -85,5 +85,13 @@ const char *cs_json_get_str(const cs_jval *v, const char *key, const char *def);
 double cs_json_get_num(const cs_jval *v, const char *key, double def);
 int cs_json_get_bool(const cs_jval *v, const char *key, int def); /* -1 allowed as def */
 bool cs_json_is_null(const cs_jval *v);                           /* NULL pointer or JSON null */
+/* An integral value: a finite number clamped to +-9e15 (exact in a double) and truncated.
+ * Returns false (and leaves *out) when absent, not a number or not finite. */
+bool cs_json_get_i64(const cs_jval *v, const char *key, int64_t *out);
+/* The same clamped to [-1e9, 1e9] as an int; def when absent or not a finite number. */
+int cs_json_get_int(const cs_jval *v, const char *key, int def);
+/* The member when it is an object (an array), else NULL. */
+const cs_jval *cs_json_get_obj(const cs_jval *v, const char *key);
+const cs_jval *cs_json_get_arr(const cs_jval *v, const char *key);
 
 #endif

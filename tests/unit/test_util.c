@@ -120,6 +120,36 @@ static void test_json_writer(void **st) {
   cs_buf_free(&b);
 }
 
+/* Typed getters shared by the TH protocol reader and the analysis: clamps, types, defaults. */
+static void test_json_typed_getters(void **st) {
+  (void)st;
+  cs_arena *a = cs_arena_new(0);
+  const char *t = "{\"n\": 42.9, \"big\": 1e300, \"neg\": -1e20, \"s\": \"7\", \"o\": {},"
+                  " \"a\": [], \"mid\": 3000000000}";
+  cs_jval *v = cs_json_parse(a, t, strlen(t), NULL, NULL, 0);
+  assert_non_null(v);
+  int64_t i = -7;
+  assert_true(cs_json_get_i64(v, "n", &i));
+  assert_int_equal(i, 42); /* truncated */
+  assert_true(cs_json_get_i64(v, "big", &i));
+  assert_true(i == (int64_t)9.0e15); /* clamped, not undefined */
+  assert_true(cs_json_get_i64(v, "neg", &i));
+  assert_true(i == -(int64_t)9.0e15);
+  i = -7;
+  assert_false(cs_json_get_i64(v, "s", &i)); /* a string is not a number */
+  assert_false(cs_json_get_i64(v, "absent", &i));
+  assert_int_equal(i, -7);
+  assert_int_equal(cs_json_get_int(v, "mid", 0), 1000000000);
+  assert_int_equal(cs_json_get_int(v, "neg", 0), -1000000000);
+  assert_int_equal(cs_json_get_int(v, "s", 5), 5);
+  assert_non_null(cs_json_get_obj(v, "o"));
+  assert_null(cs_json_get_obj(v, "a"));
+  assert_non_null(cs_json_get_arr(v, "a"));
+  assert_null(cs_json_get_arr(v, "o"));
+  assert_null(cs_json_get_obj(NULL, "o"));
+  cs_arena_free(a);
+}
+
 static void test_json_reader(void **st) {
   (void)st;
   cs_arena *a = cs_arena_new(0);
@@ -311,11 +341,17 @@ static void test_arena_limit(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rbuf_bounds), cmocka_unit_test(test_buf_cap),
-      cmocka_unit_test(test_base64),      cmocka_unit_test(test_json_writer),
-      cmocka_unit_test(test_json_reader), cmocka_unit_test(test_failures),
-      cmocka_unit_test(test_ipnet),       cmocka_unit_test(test_url),
-      cmocka_unit_test(test_arena_limit), cmocka_unit_test(test_buf_grow_clamped),
+      cmocka_unit_test(test_rbuf_bounds),
+      cmocka_unit_test(test_buf_cap),
+      cmocka_unit_test(test_base64),
+      cmocka_unit_test(test_json_writer),
+      cmocka_unit_test(test_json_reader),
+      cmocka_unit_test(test_json_typed_getters),
+      cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_ipnet),
+      cmocka_unit_test(test_url),
+      cmocka_unit_test(test_arena_limit),
+      cmocka_unit_test(test_buf_grow_clamped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
