@@ -82,8 +82,7 @@ bench: $(BIN)
 # Each unit test is its own process (libuv style); a hung test is killed by timeout. The man
 # page must document every option of every registered nettest (scripts/check-man.sh).
 check: $(BIN) $(TEST_BIN) $(MAN)
-	@CS_BIN=$(abspath $(BIN)) scripts/run-unit-tests.sh $(TEST_BIN)
-	@scripts/check-man.sh $(BIN) $(MAN)
+	@scripts/check.sh $(BIN) $(MAN) $(TEST_BIN)
 
 # ---- man page and install ----------------------------------------------------------------
 # The man page comes from the same tables as --help (src/cli/help.c), so it is rebuilt with
