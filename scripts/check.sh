@@ -3,7 +3,7 @@
 # then the man page against every --help (check-man.sh); prints each part's own closing line
 # and then one "check: N passed, M failed" over both, the line scripts/test.sh counts.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 bin=$1 man=$2
 shift 2
 P=0; F=0
