@@ -29,18 +29,6 @@ static cs_wc_tri get_tri(const cs_jval *o, const char *k) {
 
 static size_t capped(size_t n) { return n > CS_WC_MAX_ITEMS ? CS_WC_MAX_ITEMS : n; }
 
-/* ---- IP literals: canonical text so that equal addresses compare equal with strcmp ------- */
-
-static const char *canon_ip(cs_arena *a, const char *s) {
-  cs_ip ip;
-  if (!s || !cs_ip_parse(s, &ip)) return s;
-  char out[CS_IPSTR_MAX];
-  cs_ip_format(&ip, out);
-  if (!strcmp(out, s)) return s;
-  const char *d = cs_arena_strdup(a, out);
-  return d ? d : s;
-}
-
 /* "ip:port" / "[v6]:port" -> canonical ip + port (ip NULL when unparsable) */
 static void split_endpoint(cs_arena *a, const char *ep, const char **ip, int *port) {
   cs_ip x;
@@ -204,7 +192,7 @@ static void read_queries(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
       x->answer_type = cs_json_get_str(an, "answer_type", NULL);
       x->ip = cs_json_get_str(an, "ipv4", NULL);
       if (!x->ip) x->ip = cs_json_get_str(an, "ipv6", NULL);
-      x->ip = canon_ip(a, x->ip);
+      x->ip = cs_ip_canon(a, x->ip);
       x->hostname = cs_json_get_str(an, "hostname", NULL);
       int64_t asn;
       if (cs_json_get_i64(an, "asn", &asn) && asn > 0) x->asn = asn;
@@ -225,7 +213,7 @@ static void read_tcp(cs_arena *a, const cs_jval *tk, cs_wc_obs *o) {
     if (!ip) continue;
     cs_wc_tcp *t = &o->tcp[o->ntcp++];
     read_tags(e, &t->tags);
-    t->ip = canon_ip(a, ip);
+    t->ip = cs_ip_canon(a, ip);
     t->port = cs_json_get_int(e, "port", 0);
     const cs_jval *st = cs_json_get_obj(e, "status");
     t->failure = cs_json_get_str(st, "failure", NULL);

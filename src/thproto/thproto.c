@@ -339,17 +339,6 @@ static const char *jstr(const cs_jval *v) { return (v && v->type == CS_JSTR) ? v
 
 static size_t capped(size_t n) { return n > CS_TH_MAX_ITEMS ? CS_TH_MAX_ITEMS : n; }
 
-/* IP literals in canonical text, so that equal addresses compare equal with strcmp. */
-static const char *canon_ip(cs_arena *a, const char *s) {
-  cs_ip ip;
-  if (!s || !cs_ip_parse(s, &ip)) return s;
-  char out[CS_IPSTR_MAX];
-  cs_ip_format(&ip, out);
-  if (!strcmp(out, s)) return s;
-  const char *d = cs_arena_strdup(a, out);
-  return d ? d : s;
-}
-
 static void read_eps(cs_arena *a, const cs_jval *m, bool tls, cs_th_ep **out, size_t *nout) {
   *out = NULL;
   *nout = 0;
@@ -416,7 +405,7 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
     if (c->dns_addrs)
       for (size_t i = 0; i < n; i++) {
         const char *s = jstr(addrs->kids[i]);
-        if (s) c->dns_addrs[c->ndns_addrs++] = canon_ip(a, s);
+        if (s) c->dns_addrs[c->ndns_addrs++] = cs_ip_canon(a, s);
       }
   }
   read_eps(a, cs_json_get(ctl, "tcp_connect"), false, &c->tcp, &c->ntcp);
@@ -441,7 +430,7 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
         const cs_jval *v = ii->kids[i];
         if (v->type != CS_JOBJ) continue;
         cs_th_ipinfo *x = &c->ipinfo[c->nipinfo++];
-        x->ip = canon_ip(a, ii->keys[i]);
+        x->ip = cs_ip_canon(a, ii->keys[i]);
         int64_t t;
         if (cs_json_get_i64(v, "asn", &t) && t > 0) x->asn = t;
         if (cs_json_get_i64(v, "flags", &t)) x->flags = t;

@@ -227,3 +227,13 @@ bool cs_endpoint_parse(const char *s, cs_ip *ip, uint16_t *port) {
   *port = (uint16_t)p;
   return true;
 }
+
+const char *cs_ip_canon(cs_arena *a, const char *s) {
+  cs_ip ip;
+  if (!s || !cs_ip_parse(s, &ip)) return s;
+  char out[CS_IPSTR_MAX];
+  cs_ip_format(&ip, out);
+  if (!strcmp(out, s)) return s;
+  const char *d = cs_arena_strdup(a, out);
+  return d ? d : s;
+}

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "util/arena.h"
+
 typedef struct {
   int family; /* AF_INET or AF_INET6 */
   uint8_t b[16];
@@ -24,6 +26,10 @@ typedef struct {
 
 bool cs_ip_parse(const char *s, cs_ip *out);
 void cs_ip_format(const cs_ip *ip, char out[CS_IPSTR_MAX]);
+/* s in canonical text (cs_ip_format) when it is an IP literal, so that equal addresses
+ * compare equal with strcmp: s itself when already canonical, not an IP or NULL, else a copy
+ * in arena a (s again when a is out of memory). */
+const char *cs_ip_canon(cs_arena *a, const char *s);
 bool cs_cidr_parse(const char *s, cs_cidr *out);
 bool cs_cidr_contains(const cs_cidr *c, const cs_ip *ip);
 bool cs_ip_is_loopback(const cs_ip *ip);
