@@ -309,6 +309,14 @@ static void take_addrs(cs_dns_req *r, const cs_dnswire_reply *rep) {
 
 /* ---- getaddrinfo (system resolver) ----------------------------------------------------- */
 
+/* The system resolver's entry point: getaddrinfo, or what cs_dns_set_system_resolver set
+ * (the unit tests' guard, tests/support/no_dns.c). Written before any lookup starts. */
+static cs_dns_getaddrinfo_fn system_getaddrinfo = getaddrinfo;
+
+void cs_dns_set_system_resolver(cs_dns_getaddrinfo_fn fn) {
+  system_getaddrinfo = fn ? fn : getaddrinfo;
+}
+
 static void gai_work(cs_work *w) {
   gai_job *j = w->data;
   struct addrinfo hints;
@@ -317,7 +325,7 @@ static void gai_work(cs_work *w) {
   hints.ai_socktype = SOCK_STREAM; /* one entry per address, not one per socket type */
   hints.ai_flags = AI_CANONNAME;
   errno = 0;
-  j->rc = getaddrinfo(j->host, NULL, &hints, &j->res);
+  j->rc = system_getaddrinfo(j->host, NULL, &hints, &j->res);
   j->err = errno;
 }
 

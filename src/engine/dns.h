@@ -82,6 +82,15 @@ typedef struct cs_dns_req cs_dns_req;
 cs_dns_req *cs_dns_getaddrinfo(cs_loop *l, cs_trace *t, const char *host, const cs_dns_opts *o,
                                cs_dns_cb cb, void *arg);
 
+/* getaddrinfo's signature. Results are released with freeaddrinfo. */
+struct addrinfo;
+typedef int (*cs_dns_getaddrinfo_fn)(const char *node, const char *service,
+                                     const struct addrinfo *hints, struct addrinfo **res);
+/* Replaces the system resolver's getaddrinfo (NULL: back to getaddrinfo). For the unit tests
+ * only, which must not send DNS queries to the host's nameserver (tests/support/no_dns.c);
+ * call it before any lookup starts. */
+void cs_dns_set_system_resolver(cs_dns_getaddrinfo_fn fn);
+
 /* One query (qtype CS_DNS_TYPE_A or CS_DNS_TYPE_AAAA) over UDP to resolver:port, engine
  * "udp". Falls back to TCP (a second record, engine "tcp") when the reply has TC=1.
  * Returns NULL (cb never called, nothing recorded) when out of memory, for an empty host, a
