@@ -5,11 +5,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,6 +76,11 @@ struct cs_conn {
   bool *freed; /* set while dispatching: tells the dispatcher that a callback freed c */
   cs_conn_read_observer obs;
   void *obs_arg;
+  /* OONI speed samples (speed_samples) */
+  bool speed;
+  cs_timer speed_timer;
+  uint64_t speed_rng;
+  size_t nspeed;
 };
 
 /* ---- recording ------------------------------------------------------------------------- */
@@ -141,6 +148,55 @@ static void add_sample(cs_conn *c, double t) {
   } else if (c->nsamples > 0) { /* full: the last sample absorbs later reads */
     c->samples[c->nsamples - 1] = (cs_conn_sample){rt, b};
   }
+}
+
+/* ---- OONI's speed samples: a memoryless ticker --------------------------------------------
+ * probe-cli's throttling.Sampler snapshots the bytes received per "address proto" on a
+ * memoryless.Ticker (Expected 250 ms, Min 25 ms, Max 650 ms: an exponential wait clamped to
+ * [Min, Max], which keeps the PASTA property within those bounds) and once more when the flow
+ * ends. Each snapshot is an event {address, failure: null, num_bytes: cumulative bytes
+ * received, operation: "bytes_received_cumulative", proto, t0 == t, transaction_id, tags}.
+ * Here one conn is one endpoint, so a snapshot is one event with this conn's raw byte count. */
+
+static uint64_t speed_rand(uint64_t *rng) { /* xorshift64* (statistical use only) */
+  uint64_t x = *rng;
+  x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+  *rng = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+double cs_conn_speed_wait(uint64_t *rng) {
+  double u = ((double)(speed_rand(rng) >> 11) + 1.0) / 9007199254740992.0; /* (0, 1] */
+  double w = -log(u) * CS_CONN_SPEED_EXPECTED;
+  if (w < CS_CONN_SPEED_MIN) w = CS_CONN_SPEED_MIN;
+  if (w > CS_CONN_SPEED_MAX) w = CS_CONN_SPEED_MAX;
+  return w;
+}
+
+static void speed_snapshot(cs_conn *c) {
+  if (c->nread == 0) return; /* OONI: no entry for an endpoint that received nothing */
+  double now = cs_mono_now();
+  add_event(c, "bytes_received_cumulative", now, now, NULL,
+            c->nread > INT64_MAX ? INT64_MAX : (int64_t)c->nread);
+}
+
+static void on_speed_tick(cs_timer *t) {
+  cs_conn *c = t->data;
+  if (c->nread > 0) {
+    speed_snapshot(c);
+    c->nspeed++;
+  }
+  if (c->nspeed < CS_CONN_MAX_SPEED_SAMPLES)
+    cs_timer_start(c->loop, &c->speed_timer, cs_conn_speed_wait(&c->speed_rng), on_speed_tick, c);
+}
+
+static void speed_start(cs_conn *c) {
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+    seed = (uint64_t)(cs_mono_now() * 1e9) ^ (uint64_t)(uintptr_t)c;
+  c->speed_rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+  c->speed = true;
+  cs_timer_start(c->loop, &c->speed_timer, cs_conn_speed_wait(&c->speed_rng), on_speed_tick, c);
 }
 
 /* ---- the io watcher: interest = union of what pending operations wait for --------------- */
@@ -221,6 +277,7 @@ cs_conn *cs_conn_connect(cs_loop *l, cs_trace *t, const cs_ip *ip, uint16_t port
   c->ccb = cb, c->cdata = data;
   c->connecting = true;
   c->connect_t0 = cs_mono_now();
+  if (o->speed_samples) speed_start(c); /* OONI: the sampler starts with the flow */
 
   struct sockaddr_storage ss;
   socklen_t sl = cs_ip_to_sockaddr(ip, port, &ss);
@@ -476,6 +533,10 @@ void cs_conn_free(cs_conn *c) {
     d(c->att_ctx);
   }
   cs_timer_stop(c->loop, &c->timer);
+  if (c->speed) {
+    cs_timer_stop(c->loop, &c->speed_timer);
+    speed_snapshot(c); /* OONI's final sample when the flow ends */
+  }
   cs_defer_cancel(c->loop, &c->defer);
   cs_io_stop(c->loop, &c->io);
   if (c->fops && c->fops->destroy) c->fops->destroy(c->fctx);

@@ -11,7 +11,10 @@
  *   - annotation events (`tls_handshake_start`/`_done` from tls.c, `http_transaction_start`/
  *     `_done` from http.c, via cs_conn_annotate()), which do not count against max_events;
  *   - a compact array of per-read samples (time, cumulative bytes) for throughput analysis,
- *     and optionally a final `bytes_received_cumulative` event.
+ *     and optionally a final `bytes_received_cumulative` event;
+ *   - with speed_samples, OONI's download-speed samples: `bytes_received_cumulative` events
+ *     taken on a memoryless ticker (probe-cli internal/throttling: exponential waits of mean
+ *     250 ms clamped to [25 ms, 650 ms]) while the conn lives, plus one when it is freed.
  * Every record carries the conn's transaction_id and tags.
  *
  * Completion is always by callback, never from inside the call that started the operation
@@ -31,6 +34,12 @@
 #define CS_CONN_CONNECT_TIMEOUT 10.0 /* seconds (OONI: TCP connect 10 s) */
 #define CS_CONN_MAX_EVENTS 64        /* read/write events recorded per connection (OONI) */
 #define CS_CONN_MAX_SAMPLES 4096     /* per-read samples kept; later reads merge into the last */
+#define CS_CONN_SPEED_EXPECTED 0.250 /* memoryless sampler: mean wait (s), as OONI */
+#define CS_CONN_SPEED_MIN 0.025      /* ... waits are clamped to [MIN, MAX] (s), as OONI */
+#define CS_CONN_SPEED_MAX 0.650
+#define CS_CONN_MAX_SPEED_SAMPLES                                                                  \
+  512 /* ticker samples per conn (>= 2 min at the mean); the
+                                         ticker stops there, the final sample at close stays */
 
 typedef struct cs_conn cs_conn;
 
@@ -51,6 +60,9 @@ typedef struct {
   bool no_tcp_record; /* true: do not add the tcp_connect record (the connect event stays) */
   cs_conn_read_observer observer; /* NULL: none (see cs_conn_set_observer) */
   void *observer_arg;
+  bool speed_samples; /* record OONI's memoryless `bytes_received_cumulative` samples (above):
+                         a tick, and the final sample at cs_conn_free, records an event only
+                         once bytes were read (as OONI's per-endpoint map, empty before) */
 } cs_conn_opts;
 
 /* failure: NULL on success, else an OONI failure string (stable until the trace is freed). */
@@ -103,6 +115,10 @@ const cs_conn_sample *cs_conn_samples(const cs_conn *c, size_t *n);
 /* Sets (fn NULL: clears) the read observer (see cs_conn_read_observer), e.g. to follow a
  * download's progress while it runs. */
 void cs_conn_set_observer(cs_conn *c, cs_conn_read_observer fn, void *arg);
+/* One wait of the memoryless speed sampler in seconds (exponential of mean
+ * CS_CONN_SPEED_EXPECTED clamped to [CS_CONN_SPEED_MIN, CS_CONN_SPEED_MAX]), drawn from the
+ * xorshift state *rng (non-zero); exposed for tests of its distribution. */
+double cs_conn_speed_wait(uint64_t *rng);
 /* Records a `bytes_received_cumulative` event with the cumulative raw bytes read. */
 void cs_conn_emit_cumulative(cs_conn *c);
 

@@ -133,6 +133,7 @@ static void start_attempt(cs_dial *d, attempt *a) {
       .no_tcp_record = d->o.no_tcp_record,
       .observer = d->o.observer,
       .observer_arg = d->o.observer_arg,
+      .speed_samples = d->o.speed_samples,
   };
   a->c = cs_conn_connect(d->l, d->t, &a->ip, d->port, &co, on_connect, a);
   if (!a->c) attempt_done(a, oom(), "connect");

@@ -62,6 +62,7 @@ typedef struct {
   bool no_tcp_record;             /* no tcp_connect records (the connect events stay) */
   cs_conn_read_observer observer; /* called on every read of every attempt (conn.h) */
   void *observer_arg;
+  bool speed_samples; /* OONI's memoryless speed samples on every attempt (conn.h) */
 
   /* the TLS step, after a successful connect when tls is set */
   bool tls;

@@ -169,6 +169,7 @@ static void connect_all(cs_fetch *f, const cs_ip *addrs, size_t n) {
       .ntags = 1,
       .observer = f->o->observer,
       .observer_arg = f->o->observer_arg,
+      .speed_samples = f->o->speed_samples,
   };
   /* We speak HTTP/1.1 only, so we offer only http/1.1 (OONI offers h2 too). */
   static const char *const alpn[] = {"http/1.1"};

@@ -44,8 +44,11 @@ typedef struct {
   cs_conn_read_observer observer;  /* called on every read of every connection of the fetch
                                      while it lives (engine/conn.h) */
   void *observer_arg;
-  bool keep_samples; /* the per-read samples of the last HTTP transaction's connection
+  bool keep_samples;  /* the per-read samples of the last HTTP transaction's connection
                         survive the fetch: cs_fetch_result.samples */
+  bool speed_samples; /* every connection of the fetch records OONI's download-speed samples
+                         (memoryless `bytes_received_cumulative` network events with its
+                         transaction_id, engine/conn.h), as probe-cli's web_connectivity */
 } cs_fetch_opts;
 
 typedef struct {

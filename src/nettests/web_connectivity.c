@@ -280,6 +280,8 @@ static void after_dns(wc *m) {
   m->fo.addrs = m->addrs;
   m->fo.naddrs = m->naddrs;
   m->fo.skip_loopback = true; /* OONI never dials loopback (webconnectivitylte ipfiltering.go) */
+  m->fo.speed_samples =
+      true; /* OONI's speed samples (webconnectivitylte uses throttling.Sampler) */
   m->fetch = cs_fetch_start(m->l, m->t, cs_url_format(m->t->a, &m->url), &m->fo, on_fetch, m);
   if (!m->fetch) {
     m->fetch_done = true;

@@ -130,7 +130,23 @@ static void handle(tsrv *s, int fd) {
     s->lastreq = malloc(got + 1);
     if (s->lastreq) memcpy(s->lastreq, b, got), s->lastreq[got] = 0, s->lastreq_len = got;
     pthread_mutex_unlock(&s->mu);
-    if (io_write_all(&io, s->resp, s->cfg.resp_len)) {
+    bool wrote = true;
+    if (s->cfg.chunk > 0) { /* a slow sender: pieces with pauses (stops early on tsrv_stop) */
+      for (size_t off = 0; wrote && off < s->cfg.resp_len; off += s->cfg.chunk) {
+        if (off > 0) {
+          struct pollfd p = {s->stopfd[0], POLLIN, 0};
+          if (poll(&p, 1, s->cfg.chunk_delay_ms) != 0) {
+            wrote = false;
+            break;
+          }
+        }
+        size_t n = s->cfg.resp_len - off < s->cfg.chunk ? s->cfg.resp_len - off : s->cfg.chunk;
+        wrote = io_write_all(&io, s->resp + off, n);
+      }
+    } else {
+      wrote = io_write_all(&io, s->resp, s->cfg.resp_len);
+    }
+    if (wrote) {
       if (s->cfg.stall_after) {
         stall(s, &io);
       } else {

@@ -26,9 +26,12 @@ typedef struct {
   tsrv_mode mode;
   const uint8_t *resp; /* TSRV_RESPOND: bytes to write (copied) */
   size_t resp_len;
-  bool stall_after;  /* TSRV_RESPOND: keep the connection open after writing */
-  bool no_wait_head; /* TSRV_RESPOND: answer after the first read, not after CRLFCRLF */
-  SSL_CTX *tls;      /* non-NULL: a TLS server (mode applies after the handshake) */
+  bool stall_after;   /* TSRV_RESPOND: keep the connection open after writing */
+  bool no_wait_head;  /* TSRV_RESPOND: answer after the first read, not after CRLFCRLF */
+  SSL_CTX *tls;       /* non-NULL: a TLS server (mode applies after the handshake) */
+  size_t chunk;       /* TSRV_RESPOND: > 0: write `resp` in pieces of this size ... */
+  int chunk_delay_ms; /* ... sleeping this long before each piece after the first (a slow
+                         sender, e.g. for the speed samples) */
 } tsrv_cfg;
 
 typedef struct tsrv tsrv;

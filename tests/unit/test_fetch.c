@@ -2,7 +2,8 @@
  * API only: redirect chains (301/302/307/308) with depth tags and Referer, max_redirects,
  * keep_unfollowable_redirect, broken Location values, DNS failure on a redirect hop, the
  * winner among several addresses (the first that works in resolver order, not the fastest),
- * and HTTPS with the test PKI. No root, no namespaces: every address is in 127.0.0.0/8. */
+ * HTTPS with the test PKI, and OONI's memoryless speed samples (speed_samples) of a slow
+ * download. No root, no namespaces: every address is in 127.0.0.0/8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -482,12 +483,108 @@ static int teardown(void **st) {
   return 0;
 }
 
+/* ---- speed samples (speed_samples): OONI's memoryless bytes_received_cumulative --------- */
+
+static void test_speed_wait_distribution(void **st) {
+  (void)st;
+  uint64_t rng = 0x1234567890abcdefULL;
+  enum { N = 20000 };
+  double sum = 0;
+  int at_min = 0, at_max = 0;
+  for (int i = 0; i < N; i++) {
+    double w = cs_conn_speed_wait(&rng);
+    assert_true(w >= CS_CONN_SPEED_MIN && w <= CS_CONN_SPEED_MAX);
+    sum += w;
+    at_min += w == CS_CONN_SPEED_MIN, at_max += w == CS_CONN_SPEED_MAX;
+  }
+  /* E[clamp(Exp(mean 0.25), 0.025, 0.65)] = 0.025 + 0.25 (e^-0.1 - e^-2.6) = 0.2326 (standard
+   * error over N draws ~0.0013); P(min) = 1 - e^-0.1 = 0.095, P(max) = e^-2.6 = 0.074 */
+  double mean = sum / N;
+  assert_true(mean > 0.2226 && mean < 0.2426);
+  assert_true(at_min > N * 0.08 && at_min < N * 0.11);
+  assert_true(at_max > N * 0.06 && at_max < N * 0.09);
+}
+
+static void test_speed_samples(void **st) {
+  (void)st;
+  /* a slow sender: 45 000 body bytes in 30 pieces of 1500, 50 ms apart (~1.5 s) */
+  enum { BODY = 45000, PIECE = 1500 };
+  static char resp[BODY + 256];
+  int h = snprintf(resp, sizeof resp,
+                   "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", BODY);
+  assert_true(h > 0);
+  memset(resp + h, 'x', BODY);
+  size_t total = (size_t)h + BODY;
+  tsrv_cfg cfg = {.mode = TSRV_RESPOND,
+                  .resp = (const uint8_t *)resp,
+                  .resp_len = total,
+                  .chunk = PIECE,
+                  .chunk_delay_ms = 50};
+  tsrv *s = tsrv_start(&cfg);
+  assert_non_null(s);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/slow", tsrv_port(s));
+  cs_fetch_opts o = {.speed_samples = true, .http_timeout = 20};
+  result res;
+  cs_trace *t = fetch(url, &o, &res);
+  tsrv_stop(s);
+  assert_null(res.failure);
+  assert_non_null(res.final);
+  assert_int_equal(res.final->resp.body_len, BODY);
+  int64_t txid = res.final->c.transaction_id;
+  assert_true(txid > 0);
+
+  enum { MAXEV = 256 };
+  double ts[MAXEV];
+  int64_t bs[MAXEV];
+  size_t n = 0;
+  for (const cs_netevent_rec *e = t->events.head; e; e = e->next) {
+    if (strcmp(e->operation, "bytes_received_cumulative") != 0) continue;
+    assert_int_equal(e->c.transaction_id, txid); /* the fetch's transaction */
+    assert_non_null(e->address);
+    assert_string_equal(e->proto, "tcp");
+    assert_null(e->failure);
+    assert_true(e->c.t0 == e->c.t);
+    assert_true(n < MAXEV);
+    ts[n] = e->c.t, bs[n] = e->num_bytes, n++;
+  }
+  /* every wait is <= 0.65 s, so a ~1.5 s download has at least 2 ticks, plus the final one */
+  assert_true(n >= 3);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(bs[i] > 0); /* no sample before the first byte (OONI's empty map) */
+    if (i == 0) continue;
+    assert_true(ts[i] > ts[i - 1]);  /* in time order */
+    assert_true(bs[i] >= bs[i - 1]); /* cumulative: monotonic */
+    /* ticker samples (all but the final one, taken at close) are spaced by one clamped
+     * wait: never below MIN (the timer never fires early; 5 ms for the loop iteration) and
+     * above MAX only by scheduling delay (0.5 s of slack for a loaded machine) */
+    if (i < n - 1) {
+      double gap = ts[i] - ts[i - 1];
+      assert_true(gap >= CS_CONN_SPEED_MIN - 0.005);
+      assert_true(gap <= CS_CONN_SPEED_MAX + 0.5);
+    }
+  }
+  assert_true(bs[0] < (int64_t)total);             /* the download was sampled while it ran */
+  assert_int_equal(bs[n - 1], (int64_t)total);     /* the final sample: every byte read */
+  assert_true(ts[n - 1] >= res.final->c.t - 1e-6); /* ... taken after the response was read */
+
+  /* a connection that never received a byte records no sample (refused port) */
+  cs_trace_free(t);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", tsrv_closed_port());
+  t = fetch(url, &o, &res);
+  assert_non_null(res.failure);
+  for (const cs_netevent_rec *e = t->events.head; e; e = e->next)
+    assert_string_not_equal(e->operation, "bytes_received_cumulative");
+  cs_trace_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_redirect_chain),        cmocka_unit_test(test_max_redirects),
       cmocka_unit_test(test_unfollowable_location), cmocka_unit_test(test_redirect_dns_failure),
       cmocka_unit_test(test_winner_selection),      cmocka_unit_test(test_https),
-      cmocka_unit_test(test_bad_input_and_cancel),
+      cmocka_unit_test(test_bad_input_and_cancel),  cmocka_unit_test(test_speed_wait_distribution),
+      cmocka_unit_test(test_speed_samples),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
