@@ -535,8 +535,8 @@ static void test_speed_samples(void **st) {
   assert_true(txid > 0);
 
   enum { MAXEV = 256 };
-  double ts[MAXEV];
-  int64_t bs[MAXEV];
+  double ts[MAXEV] = {0};
+  int64_t bs[MAXEV] = {0};
   size_t n = 0;
   for (const cs_netevent_rec *e = t->events.head; e; e = e->next) {
     if (strcmp(e->operation, "bytes_received_cumulative") != 0) continue;
