@@ -391,16 +391,25 @@ static void set_down(cs_wc_verdict *v, const char *why) {
 /* ---- LTE observations -------------------------------------------------------------------- */
 
 typedef struct {
-  int depth;
+  int depth;  /* depth= tag, 0 when absent (deviation 8) */
+  int rdepth; /* depth= tag as recorded, -1 when absent (--ooni-strict) */
   const char *ip;
   int port;
   const cs_wc_tcp *tcp;
   const cs_wc_tls *tls;
   const cs_wc_http *http;
+  bool th_only; /* the address came only from the TH (no lookup, not the URL or a redirect) */
   bool classic;
 } ep_obs;
 
 static int depth_of(const cs_wc_tags *t) { return t->depth < 0 ? 0 : t->depth; }
+
+/* The depth the walk and the depth-0 rules use: under --ooni-strict the recorded one (an
+ * untagged event sorts last and is never a depth-0 event, minipipeline analysis.go), else
+ * deviation 8's tolerance (untagged = 0, our own older records). */
+static int walk_depth(const ctx *c, const cs_wc_tags *t) {
+  return c->opt->ooni_strict ? (t->depth < 0 ? -1 : t->depth) : depth_of(t);
+}
 
 /* Whether a lookup (a system-resolver one when system_only) resolved ip. */
 static bool resolved_by(const ctx *c, const char *ip, bool system_only) {
@@ -418,6 +427,24 @@ static bool tls_addr_is(const cs_wc_tls *t, const char *ip, int port) {
 }
 static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) {
   return h->port == port && ip_eq(h->ip, ip);
+}
+
+/* An address that no lookup of the probe found but the TH's DNS answer holds: the probe
+ * measured it only because the control supplied it (webconnectivitylte control.go "additional
+ * addrs discovered by the TH"). minipipeline marks its origin "th" (observation.go
+ * controlMatchDNSLookupResults) and the classic filter drops it (classic.go): the verdict is
+ * about what the probe's own resolver and the URL led to, not about the TH's addresses. */
+static bool th_only_addr(const ctx *c, const char *ip) {
+  return ip && c->ctl_ok && !resolved_by(c, ip, false) && ctl_has_ip(&c->o->ctl, ip);
+}
+
+/* The classic filter's origin rule (minipipeline/classic.go, a.3): an address the system
+ * resolver found, or one no lookup found and the TH did not supply either (the URL's literal
+ * or a redirect's); never an address only another resolver or only the TH found. */
+static bool classic_origin(const ctx *c, const char *ip) {
+  if (!ip) return true;
+  if (resolved_by(c, ip, true)) return true;
+  return !resolved_by(c, ip, false) && !th_only_addr(c, ip);
 }
 
 /* Endpoint observations keyed by transaction (minipipeline/observation.go): TCP connect, plus
@@ -438,6 +465,7 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
     x->ip = t->ip;
     x->port = t->port;
     x->depth = depth_of(&t->tags);
+    x->rdepth = walk_depth(c, &t->tags);
     for (size_t j = 0; j < o->ntls; j++) {
       const cs_wc_tls *s = &o->tls[j];
       if (tls_used[j]) continue;
@@ -465,8 +493,8 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
     /* classic filter (minipipeline/classic.go, a.3): the address was resolved by the system
      * resolver, or by no lookup at all (URL or redirect literal); and the flow fetched the
      * body (a missing fetch_body tag counts as true: our own older records) */
-    bool origin_ok = resolved_by(c, t->ip, true) || !resolved_by(c, t->ip, false);
-    x->classic = origin_ok && t->tags.fetch_body != CS_WC_NO;
+    x->th_only = th_only_addr(c, t->ip);
+    x->classic = classic_origin(c, t->ip) && t->tags.fetch_body != CS_WC_NO;
   }
   /* Robustness beyond probe-cli (which drops them): a TLS handshake or HTTP round trip that
    * no TCP connect explains (e.g. a record writer that gave the request its own transaction
@@ -477,8 +505,9 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
     const cs_wc_tls *s = &o->tls[j];
     ep_obs *x = &e[n++];
     x->tls = s, x->ip = s->ip, x->port = s->port, x->depth = depth_of(&s->tags);
-    x->classic = (!s->ip || resolved_by(c, s->ip, true) || !resolved_by(c, s->ip, false)) &&
-                 s->tags.fetch_body != CS_WC_NO;
+    x->rdepth = walk_depth(c, &s->tags);
+    x->th_only = th_only_addr(c, s->ip);
+    x->classic = classic_origin(c, s->ip) && s->tags.fetch_body != CS_WC_NO;
   }
   for (size_t j = 0; j < o->nhttp; j++) {
     if (http_used[j]) continue;
@@ -492,8 +521,9 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
       if (n >= cap) break;
       x = &e[n++];
       x->ip = h->ip, x->port = h->port, x->depth = depth_of(&h->tags);
-      x->classic = (!h->ip || resolved_by(c, h->ip, true) || !resolved_by(c, h->ip, false)) &&
-                   h->tags.fetch_body != CS_WC_NO;
+      x->rdepth = walk_depth(c, &h->tags);
+      x->th_only = th_only_addr(c, h->ip);
+      x->classic = classic_origin(c, h->ip) && h->tags.fetch_body != CS_WC_NO;
     }
     x->http = h;
   }
@@ -517,7 +547,7 @@ static void lte_dns(ctx *c, bool ext_tls) {
   size_t th_ips = th_data ? ctl_ip_count(ct) : 0;
   for (size_t i = 0; i < o->ndns; i++) {
     const cs_wc_dns *d = &o->dns[i];
-    if (depth_of(&d->tags) != 0) continue;
+    if (walk_depth(c, &d->tags) != 0) continue; /* strict: untagged lookups are not judged */
     bool classic = dns_classic(c, d);
     if (d->failure) {
       if (ignored_doh_failure(c, d) || aaaa_no_answer(d)) continue;
@@ -549,7 +579,10 @@ static void lte_dns(ctx *c, bool ext_tls) {
     if (th_data && th_ips == 0) c->th_empty_probe_ok = true;
     if (!classic) continue;
     success++;
-    if (!th_data || th_ips == 0) continue;
+    /* only lookups of the input's domain are compared with the TH's answer, which is for
+     * that domain (observation.go controlXrefDNSQueries): a redirect target's addresses are
+     * not "invalid" for the original host */
+    if (!th_data || th_ips == 0 || !same_domain(c, d->hostname)) continue;
     if (ok || (ext_tls && tls_ok)) valid++;
     else invalid++;
   }
@@ -783,16 +816,258 @@ static void lte(ctx *c) {
   if (!items) return;
   for (size_t i = 0; i < neps; i++)
     if (eps[i].classic)
-      items[n] = (walk_item){eps[i].depth, ep_type(&eps[i]), ep_failure(&eps[i]), n, &eps[i], NULL},
+      items[n] =
+          (walk_item){eps[i].rdepth, ep_type(&eps[i]), ep_failure(&eps[i]), n, &eps[i], NULL},
       n++;
   for (size_t i = 0; i < o->ndns; i++)
     if (dns_classic(c, &o->dns[i]))
       items[n] =
-          (walk_item){depth_of(&o->dns[i].tags), T_DNS, o->dns[i].failure, n, NULL, &o->dns[i]},
+          (walk_item){
+              walk_depth(c, &o->dns[i].tags), T_DNS, o->dns[i].failure, n, NULL, &o->dns[i]},
       n++;
   qsort(items, n, sizeof *items, walk_cmp);
   for (size_t i = 0; i < n; i++)
     if (items[i].ep ? lte_rule_ep(c, items[i].ep) : lte_rule_dns(c, items[i].dns)) return;
+}
+
+/* ---- LTE 0.5.0-0.5.26: the "orig" engine ------------------------------------------------
+ * Until probe-cli #1392 (test_version 0.5.27) LTE decided from its own flags
+ * (webconnectivitylte analysiscore.go analysisOrig, analysisdns.go, analysistcpip.go,
+ * analysistls.go, analysishttpcore.go, analysishttpdiff.go as of 0.5.26): every lookup and
+ * endpoint counts (no classic filter, no depth), HTTP means the final request only, and when
+ * no flag explains the result a few "null-null" checks decide. Flag bits: x_blocking_flags
+ * DNS 1, TCP/IP 2, TLS 4, HTTP 8, HTTP diff 16, success 32; x_dns_flags bogon 1, unexpected
+ * failure 2, unexpected addresses 4; x_null_null_flags no addresses 1, all connects failed 2,
+ * TLS misconfigured 4, successful HTTPS 8, NXDOMAIN with censorship 16. */
+
+static bool ipv6_unreachable(const cs_wc_tcp *t) {
+  return t->ip && strchr(t->ip, ':') &&
+         (streq(t->failure, "host_unreachable") || streq(t->failure, "network_unreachable"));
+}
+
+static bool answer_is_addr(const cs_wc_answer *an) {
+  return an->ip && (streq(an->answer_type, "A") || streq(an->answer_type, "AAAA"));
+}
+
+/* analysisdns.go: the ASN rule counts 0 (unknown) as an ASN like any other. */
+static bool orig_asn_in(const int64_t *asns, size_t n, int64_t asn) {
+  for (size_t i = 0; i < n; i++)
+    if (asns[i] == asn) return true;
+  return false;
+}
+
+/* analysisDNSUnexpectedAddrs: some address of the input's domain, not the TH's, not a bogon,
+ * without a TLS handshake for the domain and without obvious IPv6 trouble, is in an AS none
+ * of the TH's addresses is in (or the probe resolved nothing for the domain). */
+static bool orig_unexpected_addrs(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  size_t nprobe = 0;
+  int64_t *thasn = cs_arena_alloc(c->a, (ct->ndns_addrs + 1) * sizeof *thasn);
+  if (!thasn) return false;
+  for (size_t i = 0; i < ct->ndns_addrs; i++) thasn[i] = asn_of(o, ct->dns_addrs[i]);
+  for (size_t i = 0; i < o->ndns; i++) {
+    const cs_wc_dns *d = &o->dns[i];
+    if (!same_domain(c, d->hostname)) continue;
+    for (size_t j = 0; j < d->nanswers; j++) {
+      const char *ip = d->answers[j].ip;
+      if (!answer_is_addr(&d->answers[j])) continue;
+      nprobe++;
+      if (cs_ipstr_is_bogon(ip) || ctl_has_ip(ct, ip)) continue;
+      bool tls_ok = false, v6_issue = false;
+      for (size_t k = 0; k < o->ntls && !tls_ok; k++)
+        tls_ok = !o->tls[k].failure && ip_eq(o->tls[k].ip, ip) && o->tls[k].server_name &&
+                 !strcmp(o->tls[k].server_name, c->host);
+      for (size_t k = 0; k < o->ntcp && !v6_issue; k++)
+        v6_issue = ip_eq(o->tcp[k].ip, ip) && ipv6_unreachable(&o->tcp[k]);
+      if (tls_ok || v6_issue) continue;
+      if (!orig_asn_in(thasn, ct->ndns_addrs, asn_of(o, ip))) return true;
+    }
+  }
+  return nprobe == 0;
+}
+
+static void orig_dns(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  for (size_t i = 0; i < o->ndns && !v->dns_experiment_failure; i++)
+    if (o->dns[i].failure && !aaaa_no_answer(&o->dns[i]) && !engine_is_doh(o->dns[i].engine))
+      v->dns_experiment_failure = o->dns[i].failure;
+  for (size_t i = 0; i < o->ndns; i++)
+    for (size_t j = 0; j < o->dns[i].nanswers; j++)
+      if (answer_is_addr(&o->dns[i].answers[j]) && cs_ipstr_is_bogon(o->dns[i].answers[j].ip))
+        v->dns_flags |= 1;
+  /* both checks need the TH's addresses for a domain name */
+  if (c->ctl_ok && *c->host && !c->host_is_ip && ct->ndns_addrs > 0) {
+    for (size_t i = 0; i < o->ndns; i++) {
+      const cs_wc_dns *d = &o->dns[i];
+      if (!same_domain(c, d->hostname) || engine_is_doh(d->engine) || !d->failure) continue;
+      /* (a typo in analysisdns.go makes only A answers count as "has addresses") */
+      bool has_a = false;
+      for (size_t j = 0; j < d->nanswers && !has_a; j++)
+        has_a = d->answers[j].ip && streq(d->answers[j].answer_type, "A");
+      if (!has_a && !aaaa_no_answer(d)) v->dns_flags |= 2;
+    }
+    if (orig_unexpected_addrs(c)) v->dns_flags |= 4;
+  }
+  if (v->dns_flags) {
+    v->dns_consistency = "inconsistent";
+    v->blocking_flags |= 1;
+  } else {
+    v->dns_consistency = "consistent";
+  }
+}
+
+/* analysishttpdiff.go on the final response (plain HTTP). */
+static void orig_http_diff(ctx *c, const cs_wc_http *h) {
+  cs_wc_verdict *v = c->v;
+  const cs_wc_control *ct = &c->o->ctl;
+  if (h->url && !strncasecmp(h->url, "https://", 8)) {
+    v->blocking_flags |= 32;
+    return;
+  }
+  int64_t cl = ct->http_body_length, pl = (int64_t)h->body_len;
+  if (cl > 0 && pl > 0 && !h->body_is_truncated) {
+    double lo = (double)(pl < cl ? pl : cl), hi = (double)(pl < cl ? cl : pl);
+    v->body_proportion = lo / hi;
+    v->body_length_match = v->body_proportion > 0.7 ? CS_WC_YES : CS_WC_NO;
+  }
+  int pc = h->code, cc = ct->http_status;
+  if (pc > 0 && cc > 0 && (pc == cc || cc / 100 == 2))
+    v->status_code_match = pc == cc ? CS_WC_YES : CS_WC_NO;
+  if (h->nheaders > 0 && ct->nhttp_headers > 0)
+    v->headers_match = headers_match(c->a, h->headers, h->nheaders, ct->http_headers,
+                                     ct->nhttp_headers, true, false);
+  if (pc > 0 && !h->body_is_truncated && cc > 0 && nonempty(h->title) && nonempty(ct->http_title))
+    v->title_match = titles_match(c->a, h->title, ct->http_title) ? CS_WC_YES : CS_WC_NO;
+  bool ok = v->status_code_match == CS_WC_YES &&
+            (v->body_length_match == CS_WC_YES || v->headers_match == CS_WC_YES ||
+             v->title_match == CS_WC_YES);
+  v->blocking_flags |= ok ? 32 : 16;
+}
+
+static void orig_flags(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  orig_dns(c);
+  if (c->ctl_ok)
+    for (size_t i = 0; i < o->ntcp; i++) { /* analysistcpip.go */
+      const cs_wc_tcp *t = &o->tcp[i];
+      const cs_wc_ctl_ep *e =
+          t->failure && !ipv6_unreachable(t) ? ctl_tcp(ct, t->ip, t->port) : NULL;
+      if (e && !e->failure) v->blocking_flags |= 2;
+    }
+  if (c->ctl_ok)
+    for (size_t i = 0; i < o->ntls; i++) { /* analysistls.go: by endpoint */
+      const cs_wc_tls *t = &o->tls[i];
+      const cs_wc_ctl_ep *e = t->failure ? ctl_tls(ct, t->ip, t->port) : NULL;
+      if (e && !e->failure) v->blocking_flags |= 4;
+    }
+  if (!o->nhttp) return; /* analysishttpcore.go: the final request */
+  const cs_wc_http *h = &o->http[0];
+  v->http_experiment_failure = h->failure;
+  if (!c->ctl_ok || !ct->http_present || ct->http_failure) return;
+  if (h->failure) {
+    if (streq(h->failure, "connection_reset") || streq(h->failure, "generic_timeout_error") ||
+        streq(h->failure, "eof_error"))
+      v->blocking_flags |= 8;
+    return;
+  }
+  orig_http_diff(c, h);
+}
+
+/* The "null-null" checks of analysiscore.go, in order. */
+static bool orig_null_null(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_control *ct = &o->ctl;
+  cs_wc_verdict *v = c->v;
+  if (c->ctl_ok) { /* the TH says NXDOMAIN, the probe's cleartext lookups succeeded */
+    size_t ok = 0;
+    bool other_failure = false;
+    for (size_t i = 0; i < o->ndns; i++) {
+      if (engine_is_doh(o->dns[i].engine)) continue;
+      if (o->dns[i].failure && !streq(o->dns[i].failure, "dns_no_answer")) other_failure = true;
+      else if (!o->dns[i].failure) ok++;
+    }
+    if (!other_failure && ok > 0 && cs_th_failure_is(ct->dns_failure, CS_THF_DNS_NAME_ERROR)) {
+      v->null_null_flags |= 16;
+      v->blocking = CS_WC_BLOCKING_DNS, v->accessible = CS_WC_NO;
+      v->reason = "lte-orig.th_nxdomain_probe_resolved";
+      return true;
+    }
+  }
+  if (c->ctl_ok && !o->ntcp && !o->ntls && !ct->ndns_addrs && !ct->ntcp) {
+    bool answers = false;
+    for (size_t i = 0; i < o->ndns; i++) answers |= o->dns[i].nanswers > 0;
+    if (!answers) {
+      v->null_null_flags |= 1;
+      v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_NO;
+      v->reason = "lte-orig.no_addrs";
+      return true;
+    }
+  }
+  if (c->ctl_ok && o->ntcp > 0 && ct->ntcp > 0) {
+    bool all = true;
+    for (size_t i = 0; i < o->ntcp && all; i++) {
+      const cs_wc_ctl_ep *e = ctl_tcp(ct, o->tcp[i].ip, o->tcp[i].port);
+      all = o->tcp[i].failure && e && e->failure;
+    }
+    if (all) {
+      v->null_null_flags |= 2;
+      v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_NO;
+      v->reason = "lte-orig.all_connects_failed";
+      return true;
+    }
+  }
+  if (c->ctl_ok && o->ntls > 0 && ct->ntls > 0) {
+    bool all = true;
+    for (size_t i = 0; i < o->ntls && all; i++) {
+      const cs_wc_ctl_ep *e = ctl_tls(ct, o->tls[i].ip, o->tls[i].port);
+      all = o->tls[i].failure && e && e->failure && !strcmp(o->tls[i].failure, e->failure);
+    }
+    if (all) {
+      v->null_null_flags |= 4;
+      v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_NO;
+      v->reason = "lte-orig.tls_misconfigured";
+      return true;
+    }
+  }
+  if (o->nhttp > 0) { /* a successful chain of HTTPS transactions (no control needed) */
+    bool all = true;
+    for (size_t i = 0; i < o->nhttp && all; i++) {
+      const cs_wc_http *h = &o->http[i];
+      all =
+          h->url && !strncasecmp(h->url, "https://", 8) && !h->failure &&
+          (h->code == 200 || h->code == 301 || h->code == 302 || h->code == 307 || h->code == 308);
+    }
+    if (all) {
+      v->null_null_flags |= 8;
+      v->blocking = CS_WC_BLOCKING_FALSE, v->accessible = CS_WC_YES;
+      v->reason = "lte-orig.successful_https";
+      return true;
+    }
+  }
+  return false;
+}
+
+static void lte_orig(ctx *c) {
+  cs_wc_verdict *v = c->v;
+  v->algorithm = "lte-orig";
+  orig_flags(c);
+  int f = v->blocking_flags;
+  v->accessible = CS_WC_NO;
+  if (f & 1) v->blocking = CS_WC_BLOCKING_DNS, v->reason = "lte-orig.dns";
+  else if (f & 2) v->blocking = CS_WC_BLOCKING_TCP_IP, v->reason = "lte-orig.tcp_ip";
+  else if (f & (4 | 8))
+    v->blocking = CS_WC_BLOCKING_HTTP_FAILURE, v->reason = "lte-orig.http_failure";
+  else if (f & 16) v->blocking = CS_WC_BLOCKING_HTTP_DIFF, v->reason = "lte-orig.http_diff";
+  else if (f == 32) set_false(v, "lte-orig.success");
+  else if (!orig_null_null(c)) {
+    v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN;
+    v->reason = "lte-orig.unknown";
+  }
 }
 
 /* ---- v0.4 (summary.go, dnsanalysis.go, httpanalysis.go) ---------------------------------- */
@@ -927,6 +1202,20 @@ static void v04(ctx *c) {
 
 /* ---- legacy (measurement-kit era, test_version < 0.4) ------------------------------------ */
 
+/* Python ooniprobe (test_version 0.1.x, ooni/probe-legacy nettests/blocking/
+ * web_connectivity.py test_web_connectivity): accessible is true exactly when there was no
+ * HTTP failure, no DNS failure and blocking is false or null (null when the control failed:
+ * then --ooni-strict only, the default mode never infers accessibility without a control). */
+static void legacy_python_accessible(ctx *c, const char *http_failure) {
+  cs_wc_verdict *v = c->v;
+  if (c->o->ver[0] != 0 || c->o->ver[1] != 1) return;
+  if (v->blocking != CS_WC_BLOCKING_FALSE && v->blocking != CS_WC_BLOCKING_NULL) return;
+  if (v->blocking == CS_WC_BLOCKING_NULL && !c->opt->ooni_strict) return;
+  const char *df = c->o->recorded.dns_experiment_failure;
+  for (size_t i = 0; i < c->o->ndns && !df; i++) df = c->o->dns[i].failure;
+  v->accessible = !http_failure && !df ? CS_WC_YES : CS_WC_NO;
+}
+
 static void legacy(ctx *c) {
   const cs_wc_obs *o = c->o;
   const cs_wc_control *ct = &o->ctl;
@@ -939,6 +1228,7 @@ static void legacy(ctx *c) {
   if (!c->ctl_ok) {
     v->blocking = CS_WC_BLOCKING_NULL, v->accessible = CS_WC_UNKNOWN,
     v->reason = "legacy.control_failure";
+    legacy_python_accessible(c, pf);
     return;
   }
   dns_v04(c, true);
@@ -969,6 +1259,7 @@ static void legacy(ctx *c) {
     v->blocking = CS_WC_BLOCKING_DNS, v->reason = "legacy.dns_inconsistent";
   } else {
     set_false(v, "legacy.accessible");
+    legacy_python_accessible(c, pf);
     return;
   }
   v->accessible = CS_WC_NO;
@@ -1116,6 +1407,16 @@ static void deviations(ctx *c) {
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
+cs_wc_algo cs_wc_algo_for(const cs_wc_obs *o, bool ooni_strict) {
+  if (o->ver[0] < 0 || o->ver[0] > 0 || o->ver[1] > 5) return CS_WC_ALGO_LTE;
+  if (o->ver[1] == 5)
+    /* 0.5.0-0.5.26 decided from LTE's own flags; the classic analysis from 0.5.27 (probe-cli
+     * #1392). The default mode re-analyses every 0.5.x record with the classic one. */
+    return ooni_strict && o->ver[2] >= 0 && o->ver[2] <= 26 ? CS_WC_ALGO_LTE_ORIG : CS_WC_ALGO_LTE;
+  if (o->ver[1] == 4) return CS_WC_ALGO_V04;
+  return CS_WC_ALGO_LEGACY;
+}
+
 void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options *opt,
                            cs_wc_verdict *v) {
   static const cs_wc_options defopt = {0};
@@ -1142,13 +1443,9 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
     c.any_system = engine_is_system(o->dns[i].engine);
   ctl_asns_init(&c);
 
-  cs_wc_algo algo = opt->algo;
-  if (algo == CS_WC_ALGO_AUTO) {
-    if (o->ver[0] < 0 || o->ver[0] > 0 || o->ver[1] >= 5) algo = CS_WC_ALGO_LTE;
-    else if (o->ver[1] == 4) algo = CS_WC_ALGO_V04;
-    else algo = CS_WC_ALGO_LEGACY;
-  }
+  cs_wc_algo algo = opt->algo == CS_WC_ALGO_AUTO ? cs_wc_algo_for(o, opt->ooni_strict) : opt->algo;
   switch (algo) {
+  case CS_WC_ALGO_LTE_ORIG: lte_orig(&c); break;
   case CS_WC_ALGO_V04: v04(&c); break;
   case CS_WC_ALGO_LEGACY: legacy(&c); break;
   default: lte(&c); break;
@@ -1231,7 +1528,7 @@ void cs_wc_verdict_write(cs_jw *w, const cs_wc_verdict *v) {
   cs_wc_verdict_write_ooni(w, v);
   cs_jw_kstr(w, "x_analysis_reason", v->reason);
   cs_jw_kstr(w, "x_analysis_algorithm", v->algorithm);
-  if (v->algorithm && !strcmp(v->algorithm, "lte")) {
+  if (v->algorithm && !strncmp(v->algorithm, "lte", 3)) {
     cs_jw_kint(w, "x_dns_flags", v->dns_flags);
     cs_jw_kint(w, "x_blocking_flags", v->blocking_flags);
     cs_jw_kint(w, "x_null_null_flags", v->null_null_flags);

@@ -37,7 +37,8 @@ typedef enum {
   CS_WC_ALGO_AUTO = 0, /* by test_version: >=0.5 (or unknown) LTE, 0.4.x v0.4, older legacy */
   CS_WC_ALGO_LTE,
   CS_WC_ALGO_V04,
-  CS_WC_ALGO_LEGACY
+  CS_WC_ALGO_LEGACY,
+  CS_WC_ALGO_LTE_ORIG /* LTE 0.5.0-0.5.26: the verdict from LTE's own flags ("orig" engine) */
 } cs_wc_algo;
 
 typedef struct {
@@ -58,7 +59,7 @@ typedef struct {
   cs_wc_blocking blocking;
   cs_wc_tri accessible;
   /* extras */
-  const char *algorithm; /* "lte", "v0.4", "legacy" */
+  const char *algorithm; /* "lte", "lte-orig", "v0.4", "legacy" */
   const char *reason;    /* x_analysis_reason: the rule that decided, e.g. "lte.tcp.probe_only" */
   const char *ooni_blocking_note; /* when a deviation changed OONI's verdict: what OONI would say */
   cs_wc_blocking
@@ -75,6 +76,11 @@ typedef struct {
                                     8 HTTPS without control, 16 TH resolved nothing */
   cs_outcome outcome;  /* x_outcome, x_censorship, x_evidence (wc_outcome.c) */
 } cs_wc_verdict;
+
+/* The algorithm CS_WC_ALGO_AUTO picks for a measurement, by its test_version: >= 0.6 or
+ * unknown (our own records) lte; 0.5.x lte, except 0.5.0-0.5.26 under --ooni-strict
+ * lte-orig (those probes decided from LTE's own flags); 0.4.x v0.4; older legacy. */
+cs_wc_algo cs_wc_algo_for(const cs_wc_obs *o, bool ooni_strict);
 
 /* From observations. Always fills *v. */
 void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options *opt,

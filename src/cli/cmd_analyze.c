@@ -36,7 +36,9 @@ static const char usage_text[] =
     "                          data/fingerprints of the cwd or of the repo holding this\n"
     "                          binary); --fingerprints none disables matching\n"
     "      --lab-net CIDR      treat this reserved range as public address space (repeatable)\n"
-    "      --algo ALGO         auto (default: by test_version), lte, v0.4 or legacy\n"
+    "      --algo ALGO         auto (default: by test_version; with --ooni-strict each\n"
+    "                          version's own rule), lte, lte-orig (LTE 0.5.0-0.5.26),\n"
+    "                          v0.4 or legacy\n"
     "      --ooni-strict       reproduce OONI exactly: no censorscope deviations\n"
     "      --json              one JSON object per measurement with the verdict keys\n"
     "  -h, --help              this help\n"
@@ -298,6 +300,7 @@ static int run(int argc, char **argv) {
       else if (!strcmp(optarg, "lte")) s.opt.algo = CS_WC_ALGO_LTE;
       else if (!strcmp(optarg, "v0.4")) s.opt.algo = CS_WC_ALGO_V04;
       else if (!strcmp(optarg, "legacy")) s.opt.algo = CS_WC_ALGO_LEGACY;
+      else if (!strcmp(optarg, "lte-orig")) s.opt.algo = CS_WC_ALGO_LTE_ORIG;
       else {
         fprintf(stderr, "analyze: bad --algo '%s'\n", optarg);
         return 2;

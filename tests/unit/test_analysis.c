@@ -937,6 +937,234 @@ static const wc_case v04_cases[] = {
      .blocking = "false"},
 };
 
+/* ---- strict reproduction: TH-only addresses, lookup selection, per-version rules ---------- */
+
+/* DNS hijacked to localhost; the probe still fetched https://HOST/ from the TH's address,
+ * which no lookup of its own returned (probe-cli marks it "th" and leaves it out). */
+#define TH_ONLY_HTTPS(nm, md)                                                                      \
+  {                                                                                                \
+    .name = nm, .url = "https://" HOST "/", .queries = "[" Q_GAI_OK("127.0.0.1", 0, 1) "]",        \
+    .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]", .tls = "[" TLS(IP, "null", 50001) "]",          \
+    .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",                \
+    .control = CTL_OK, .mode = md, .blocking = "\"dns\"", .accessible = "false",                   \
+    .reason = "lte.dns.loopback_probe_only"                                                        \
+  }
+
+/* Events without depth= tags: the input's host, then a redirect to another host whose
+ * connection is reset. The redirect target's addresses are not the TH's (which are for the
+ * input's host), so they say nothing about DNS consistency. */
+#define UNTAGGED_Q(host, ip, tx)                                                                   \
+  "{\"engine\":\"getaddrinfo\",\"failure\":null,\"hostname\":\"" host "\",\"query_type\":\"ANY\"," \
+  "\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"" ip "\"}],\"tags\":[],\"transaction_id\":" #tx  \
+  "}"
+#define UNTAGGED_TCP(ip, tx)                                                                       \
+  "{\"ip\":\"" ip "\",\"port\":80,\"status\":{\"failure\":null,\"success\":true},\"tags\":[],"     \
+  "\"transaction_id\":" #tx "}"
+#define UNTAGGED_REDIRECT_CASE(nm, md, cons)                                                       \
+  {                                                                                                \
+    .name = nm, .url = "http://" HOST "/",                                                         \
+    .queries =                                                                                     \
+        "[" UNTAGGED_Q(HOST, IP, 1) "," UNTAGGED_Q("blocked.example.net", "203.0.113.9", 2) "]",   \
+    .tcp = "[" UNTAGGED_TCP(IP, 40001) "," UNTAGGED_TCP("203.0.113.9", 40002) "]",                 \
+    .requests = "[{\"failure\":\"connection_reset\",\"request\":{\"url\":"                         \
+                "\"http://blocked.example.net/\"},\"response\":{\"code\":0,\"body\":\"\","         \
+                "\"headers_list\":[]},\"tags\":[],\"transaction_id\":40002},"                      \
+                "{\"failure\":null,\"request\":{\"url\":\"http://" HOST "/\"},\"response\":{"      \
+                "\"code\":302,\"body\":\"\",\"headers_list\":[[\"Location\","                      \
+                "\"http://blocked.example.net/\"]]},\"tags\":[],\"transaction_id\":40001}]",       \
+    .control = CTL_OK, .mode = md, .blocking = "\"http-failure\"", .accessible = "false",          \
+    .dns_consistency = cons                                                                        \
+  }
+
+/* Both the probe and the TH time out on port 80; port 443 works (dns.google, probe-cli's
+ * manual/dnsgoogle80): 0.5.26's flags explain nothing and no null-null check applies (the
+ * 443 connects succeeded), classic (0.5.27+) says the site is down. */
+#define DOWN80(nm, ver, md)                                                                        \
+  {                                                                                                \
+    .name = nm, .version = ver, .url = "http://" HOST "/", .queries = "[" Q_GAI_OK(IP, 0, 1) "]",  \
+    .tcp = "[{\"ip\":\"" IP "\",\"port\":443,\"status\":{\"failure\":null,\"success\":true},"      \
+           "\"tags\":[\"depth=0\",\"fetch_body=false\"],\"transaction_id\":3}," TCPF(              \
+               IP, 80, "generic_timeout_error", 0, 4) "]",                                         \
+    .control = "{\"tcp_connect\":{\"" IP ":443\":{\"status\":true,\"failure\":null},\"" IP         \
+               ":80\":{\"status\":false,\"failure\":\"generic_timeout_error\"}}," CTL_HTTP_FAIL    \
+               "," CTL_DNS "}",                                                                    \
+    .mode = md
+
+static const wc_case strict_cases[] =
+    {
+        /* 1. addresses only the control supplied: out of the verdict, in both modes */
+        TH_ONLY_HTTPS("th_only_addr_default", 0),
+        TH_ONLY_HTTPS("th_only_addr_strict", 1),
+        /* an IP-literal URL is the URL's own address even when the TH lists nothing */
+        {.name = "ip_url_is_not_th_only",
+         .url = "https://" IP "/",
+         .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
+         .tls = "[" TLS(IP, "null", 50001) "]",
+         .requests = "[" REQ("https://" IP "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
+         .control = "{" CTL_TCP "," CTL_TLS "," CTL_HTTP
+                    ",\"dns\":{\"failure\":null,\"addrs\":[]}}",
+         .mode = 1,
+         .blocking = "false",
+         .accessible = "true",
+         .reason = "lte.http.final_over_tls"},
+        /* 2. untagged lookups and redirect targets */
+        UNTAGGED_REDIRECT_CASE("untagged_redirect_then_reset_default", 0, "\"consistent\""),
+        UNTAGGED_REDIRECT_CASE("untagged_redirect_then_reset_strict", 1, "null"),
+        /* 3. per-version rules */
+        DOWN80("down80_0.5.26_strict", "0.5.26", 1),
+        .blocking = "null",
+        .accessible = "null",
+        .reason = "lte-orig.unknown",
+        .k1 = "x_analysis_algorithm",
+        .v1 = "\"lte-orig\"",
+        .k2 = "x_blocking_flags",
+        .v2 = "0"},
+                     DOWN80("down80_0.5.27_strict", "0.5.27", 1), .blocking = "false",
+                     .accessible = "false", .reason = "lte.tcp.failure_control_failed_too",
+                     .k1 = "x_analysis_algorithm", .v1 = "\"lte\""
+}
+,
+    /* the default mode re-analyses every 0.5.x record with the classic analysis */
+    DOWN80("down80_0.5.26_default", "0.5.26", 0), .blocking = "false", .accessible = "false",
+                                                  .k1 = "x_analysis_algorithm", .v1 = "\"lte\"",
+                                                  .k2 = "x_ooni_blocking", .v2 = "null"
+}
+,
+    /* orig: every lookup counts, a bogon answer is DNS blocking whatever the page */
+    {.name = "orig_bogon_answer",
+     .version = "0.5.20",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(
+         IP, 0,
+         1) ",{\"engine\":\"udp\",\"failure\":null,\"hostname\":\"" HOST
+            "\",\"query_type\":\"A\",\"answers\":[{\"answer_type\":\"A\",\"ipv4\":\"10.10.34.35\""
+            "}],\"tags\":[\"depth=0\"],\"transaction_id\":2}]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
+     .control = CTL_OK,
+     .mode = 1,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .k1 = "x_dns_flags",
+     .v1 = "1",
+     .k2 = "x_blocking_flags",
+     .v2 = "33"},
+    {.name = "orig_http_diff_final_request",
+     .version = "0.5.26",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN, 0, 40001) "]",
+     .control = CTL_OK,
+     .mode = 1,
+     .blocking = "\"http-diff\"",
+     .accessible = "false",
+     .reason = "lte-orig.http_diff",
+     .k1 = "x_blocking_flags",
+     .v1 = "16"},
+    {.name = "orig_tcp_blocked",
+     .version = "0.5.26",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCPF(IP, 80, "connection_refused", 0, 40001) "]",
+     .requests = "[" REQF("http://" HOST "/", "connection_refused", 40001) "]",
+     .control = CTL_OK,
+     .mode = 1,
+     .blocking = "\"tcp_ip\"",
+     .accessible = "false",
+     .k1 = "x_blocking_flags",
+     .v1 = "2"},
+    /* orig's null-null check: a successful HTTPS chain needs no control */
+    {.name = "orig_successful_https_without_control",
+     .version = "0.5.26",
+     .url = "https://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
+     .tls = "[" TLS(IP, "null", 50001) "]",
+     .requests = "[" REQ("https://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
+     .control_failure = "generic_timeout_error",
+     .mode = 1,
+     .blocking = "false",
+     .accessible = "true",
+     .reason = "lte-orig.successful_https",
+     .k1 = "x_null_null_flags",
+     .v1 = "8"},
+    /* Python ooniprobe (0.1.x): accessible iff no HTTP and no DNS failure (even with a failed
+     * control, under --ooni-strict); measurement-kit (0.0.x) leaves it null */
+    {.name = "python_control_failure_strict",
+     .version = "0.1.0",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
+     .control_failure = "generic_timeout_error",
+     .mode = 1,
+     .blocking = "null",
+     .accessible = "true"},
+    {.name = "python_control_failure_default",
+     .version = "0.1.0",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
+     .control_failure = "generic_timeout_error",
+     .blocking = "null",
+     .accessible = "null"},
+    {.name = "mk_control_failure_strict",
+     .version = "0.0.1",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQ("http://" HOST "/", 200, GOOD_PAGE, H_SITE, 0, 40001) "]",
+     .control_failure = "generic_timeout_error",
+     .mode = 1,
+     .blocking = "null",
+     .accessible = "null"},
+    /* blocking false (the control's fetch failed too) but the probe's HTTP failed: not
+     * accessible for Python ooniprobe; measurement-kit said accessible */
+    {.name = "python_http_failure_not_accessible",
+     .version = "0.1.0",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQF("http://" HOST "/", "generic_timeout_error", 40001) "]",
+     .control = "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
+     .mode = 1,
+     .blocking = "false",
+     .accessible = "false"},
+    {.name = "mk_http_failure_accessible",
+     .version = "0.0.1",
+     .url = "http://" HOST "/",
+     .queries = "[" Q_GAI_OK(IP, 0, 1) "]",
+     .tcp = "[" TCP(IP, 80, "null", 0, 40001) "]",
+     .requests = "[" REQF("http://" HOST "/", "generic_timeout_error", 40001) "]",
+     .control = "{" CTL_TCP "," CTL_HTTP_FAIL "," CTL_DNS "}",
+     .mode = 1,
+     .blocking = "false",
+     .accessible = "true"},
+}
+;
+
+static void test_strict_and_versions(void **st) {
+  (void)st;
+  RUN_TABLE(strict_cases);
+  /* the dispatch itself */
+  cs_wc_obs o = {.ver = {0, 5, 26}};
+  assert_int_equal(cs_wc_algo_for(&o, true), CS_WC_ALGO_LTE_ORIG);
+  assert_int_equal(cs_wc_algo_for(&o, false), CS_WC_ALGO_LTE);
+  o.ver[2] = 0;
+  assert_int_equal(cs_wc_algo_for(&o, true), CS_WC_ALGO_LTE_ORIG);
+  o.ver[2] = 27;
+  assert_int_equal(cs_wc_algo_for(&o, true), CS_WC_ALGO_LTE);
+  o.ver[1] = 4, o.ver[2] = 3;
+  assert_int_equal(cs_wc_algo_for(&o, true), CS_WC_ALGO_V04);
+  o.ver[1] = 1, o.ver[2] = 0;
+  assert_int_equal(cs_wc_algo_for(&o, true), CS_WC_ALGO_LEGACY);
+  o.ver[0] = o.ver[1] = o.ver[2] = -1; /* our own records */
+  assert_int_equal(cs_wc_algo_for(&o, true), CS_WC_ALGO_LTE);
+}
+
 static void test_v04_and_legacy(void **st) {
   (void)st;
   RUN_TABLE(v04_cases);
@@ -1490,11 +1718,17 @@ static void test_outcome(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_lte_rules),        cmocka_unit_test(test_comparisons),
-      cmocka_unit_test(test_v04_and_legacy),   cmocka_unit_test(test_deviations),
-      cmocka_unit_test(test_outcome),          cmocka_unit_test(test_reader_odd_input),
-      cmocka_unit_test(test_explorer_wrapper), cmocka_unit_test(test_title_regex),
-      cmocka_unit_test(test_probe_api),        cmocka_unit_test(test_real_ooni_measurements),
+      cmocka_unit_test(test_lte_rules),
+      cmocka_unit_test(test_comparisons),
+      cmocka_unit_test(test_v04_and_legacy),
+      cmocka_unit_test(test_deviations),
+      cmocka_unit_test(test_strict_and_versions),
+      cmocka_unit_test(test_outcome),
+      cmocka_unit_test(test_reader_odd_input),
+      cmocka_unit_test(test_explorer_wrapper),
+      cmocka_unit_test(test_title_regex),
+      cmocka_unit_test(test_probe_api),
+      cmocka_unit_test(test_real_ooni_measurements),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
