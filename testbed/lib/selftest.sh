@@ -139,6 +139,13 @@ check_rule() {
             read -r rc code _ _ _ loc <<<"$(st_curl client 3 "http://$t/" --resolve "$t:80:$fa")"
             [ "$rc" = 0 ] && [ "$code" = 302 ] && [ "$loc" = "$a" ]
             st_res $? "$tag: censor answers 302 Location $loc" ;;
+        udp-drop) # apps world: a STUN binding request to IP:PORT (3478 by default) gets no answer
+            local ip=${t%%:*} port=3478
+            [[ $t == *:* ]] && port=${t##*:}
+            r=$(ip netns exec "$NS_C" "$RUN/bin/cstb" stunping "$ip" "$port" 1500 2>&1)
+            [ "$r" = timeout ]; st_res $? "$tag: STUN to $ip:$port from the client gets no answer ($r)"
+            r=$(ip netns exec "$NS_X" "$RUN/bin/cstb" stunping "$ip" "$port" 1500 2>&1)
+            [[ $r == mapped=* ]]; st_res $? "$tag: STUN to $ip:$port works from the control host ($r)" ;;
         throttle-sni|throttle-ip)
             local url want=${a%kbit} fa sp ksp sp2 extra=()
             if [ "$m" = throttle-sni ]; then
@@ -206,8 +213,28 @@ check_line() {
                 *) false ;;
             esac
             st_res $? "$tag ($s)" ;;
+        tcp|stun) check_line_apps "$tag" "$v" "$kind" "$@" ;;
         *) st_bad "$tag: unknown check kind" ;;
     esac
+}
+
+# apps world: check VANTAGE tcp HOST:PORT open|refused|timeout
+#             check VANTAGE stun HOST:PORT ok|timeout    (HOST: a site's first address, or an IP)
+check_line_apps() {
+    local tag=$1 v=$2 kind=$3 hp=$4 e=$5 ns ip port r rc=0
+    ns=$(host_ns "$v")
+    ip=${hp%:*} port=${hp##*:}
+    [[ $ip =~ ^[0-9.]+$ ]] || ip=$(first_addr "$ip")
+    if [ "$kind" = tcp ]; then
+        # shellcheck disable=SC2016 # $0 and $1 are the inner shell's arguments
+        ip netns exec "$ns" timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$ip" "$port" 2>/dev/null || rc=$?
+        case $rc in 0) r=open ;; 124) r=timeout ;; *) r=refused ;; esac
+        [ "$r" = "$e" ]; st_res $? "$tag ($ip:$port $r)"
+    else
+        r=$(ip netns exec "$ns" "$RUN/bin/cstb" stunping "$ip" "$port" 1500 2>&1)
+        case $e in ok) [[ $r == mapped=* ]] ;; *) [ "$r" = "$e" ] ;; esac
+        st_res $? "$tag ($ip:$port: $r)"
+    fi
 }
 
 # ---- global checks ---------------------------------------------------------
@@ -270,7 +297,7 @@ check_sites() {
         [ -n "${DNS_OVR[$h]+x}" ] && continue
         local a skip=0
         for a in ${SITE_ADDRS[$h]//,/ }; do [ -n "${blocked[$a]+x}" ] && skip=1; done
-        [[ " ${SITE_OPTS[$h]} " == *" cert="[ewu]* || " ${SITE_OPTS[$h]} " == *refuse=* || " ${SITE_OPTS[$h]} " == *captcha=* || " ${SITE_OPTS[$h]} " == *large=* || " ${SITE_OPTS[$h]} " == *redirect=* ]] && skip=1
+        [[ " ${SITE_OPTS[$h]} " == *" cert="[ewu]* || " ${SITE_OPTS[$h]} " == *refuse=* || " ${SITE_OPTS[$h]} " == *captcha=* || " ${SITE_OPTS[$h]} " == *large=* || " ${SITE_OPTS[$h]} " == *redirect=* || " ${SITE_OPTS[$h]} " == *" plain443 "* ]] && skip=1
         [ $skip = 0 ] || continue
         read -r rc code _ <<<"$(st_curl client 4 "https://$h/")"
         [ "$rc" = 0 ] && [ "$code" = 200 ]; st_res $? "[$SCN_NAME] unblocked site https://$h/ works from client (rc=$rc code=$code)"
@@ -425,6 +452,6 @@ selftest_main() {
 
 default_selftest_list() {
     echo primitives/all-primitives
-    find "$SCN_DIR/ooni-qa" "$SCN_DIR/extra" "$SCN_DIR/pakistan" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
+    find "$SCN_DIR/ooni-qa" "$SCN_DIR/extra" "$SCN_DIR/pakistan" "$SCN_DIR/apps" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
     [ -n "${CS_TB_SELFTEST_QUICK:-}" ] || find "$SCN_DIR/national" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
 }

@@ -17,6 +17,10 @@
  *   cstb dnsrecv SERVER NAME [WAIT_MS]
  *                           send one A query, print every reply that arrives
  *                           within WAIT_MS (default 1000), then "replies=N".
+ *   cstb stun PORT ADDR...  STUN binding responder (RFC 5389) on UDP ADDR:PORT
+ *                           for each ADDR (the apps world's calls/STUN servers).
+ *   cstb stunping ADDR PORT [WAIT_MS]
+ *                           one STUN binding request; prints "mapped=IP:PORT".
  *
  * RULES file lines:  dns NAME (A.B.C.D|nxdomain|nodata|servfail) [drop]
  * Everything is bounded: names <= 253 chars, at most MAX_RULES rules.
@@ -515,6 +519,143 @@ static int cmd_dnsrecv(const char *server, const char *name, int wait_ms) {
     return replies > 0 ? 0 : 1;
 }
 
+/* ---- STUN (apps world): binding responder and client, RFC 5389 ------------------------- */
+#define STUN_COOKIE 0x2112A442u
+#define STUN_MAX_SOCKS 64
+
+/* RFC 5389 section 6: a Binding request is type 0x0001, the two top bits zero, the magic
+ * cookie, a 96-bit transaction id, then attributes (length a multiple of 4). */
+static int stun_is_request(const uint8_t *m, size_t n) {
+    if (n < 20 || n > 548 || (m[0] & 0xc0) != 0)
+        return 0;
+    uint32_t cookie = ((uint32_t)m[4] << 24) | ((uint32_t)m[5] << 16) | ((uint32_t)m[6] << 8) | m[7];
+    size_t len = rd16(m + 2);
+    return rd16(m) == 0x0001 && cookie == STUN_COOKIE && len % 4 == 0 && len + 20 == n;
+}
+
+/* Binding success response (0x0101) with XOR-MAPPED-ADDRESS (section 15.2) of from and a
+ * SOFTWARE attribute naming the testbed. Returns its length. */
+static size_t stun_response(const uint8_t *req, const struct sockaddr_in *from, uint8_t *out) {
+    static const char sw[] = "censorscope testbed"; /* 19 bytes, padded to 20 */
+    size_t n = 20;
+    wr16(out, 0x0101);
+    memcpy(out + 4, req + 4, 16); /* cookie + transaction id */
+    wr16(out + n, 0x0020);
+    wr16(out + n + 2, 8);
+    out[n + 4] = 0;
+    out[n + 5] = 0x01; /* IPv4 */
+    wr16(out + n + 6, (uint16_t)(ntohs(from->sin_port) ^ (STUN_COOKIE >> 16)));
+    uint32_t xa = ntohl(from->sin_addr.s_addr) ^ STUN_COOKIE;
+    out[n + 8] = (uint8_t)(xa >> 24);
+    out[n + 9] = (uint8_t)(xa >> 16);
+    out[n + 10] = (uint8_t)(xa >> 8);
+    out[n + 11] = (uint8_t)xa;
+    n += 12;
+    wr16(out + n, 0x8022);
+    wr16(out + n + 2, (uint16_t)(sizeof sw - 1));
+    memset(out + n + 4, 0, 20);
+    memcpy(out + n + 4, sw, sizeof sw - 1);
+    n += 24;
+    wr16(out + 2, (uint16_t)(n - 20));
+    return n;
+}
+
+/* cstb stun PORT ADDR...: one UDP socket per address (replies leave from the address the
+ * request went to, as a real server's do); anything that is not a Binding request is ignored. */
+static int cmd_stun(int port, int naddr, char **addrs) {
+    struct pollfd pfd[STUN_MAX_SOCKS];
+    int n = 0;
+    if (port < 1 || port > 65535 || naddr < 1 || naddr > STUN_MAX_SOCKS) {
+        fprintf(stderr, "cstb: stun PORT ADDR... (1..%d addresses)\n", STUN_MAX_SOCKS);
+        return 2;
+    }
+    for (int i = 0; i < naddr; i++) {
+        struct sockaddr_in sin = {0};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)port);
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        if (fd < 0 || inet_pton(AF_INET, addrs[i], &sin.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+            fprintf(stderr, "cstb: stun bind %s:%d: %s\n", addrs[i], port, strerror(errno));
+            return 1;
+        }
+        pfd[n].fd = fd;
+        pfd[n].events = POLLIN;
+        n++;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    while (!stop_flag) {
+        if (poll(pfd, (nfds_t)n, 500) <= 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            uint8_t q[600], out[96];
+            struct sockaddr_in from;
+            socklen_t fl = sizeof from;
+            ssize_t r = recvfrom(pfd[i].fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+            if (r <= 0 || fl != sizeof from || !stun_is_request(q, (size_t)r))
+                continue;
+            size_t ol = stun_response(q, &from, out);
+            sendto(pfd[i].fd, out, ol, 0, (struct sockaddr *)&from, fl);
+        }
+    }
+    return 0;
+}
+
+/* cstb stunping ADDR PORT [WAIT_MS]: one Binding request; prints "mapped=IP:PORT" from the
+ * XOR-MAPPED-ADDRESS of the response, or "timeout" (exit 1). */
+static int cmd_stunping(const char *addr, int port, int wait_ms) {
+    uint8_t q[20], r[600];
+    wr16(q, 0x0001);
+    wr16(q + 2, 0);
+    q[4] = 0x21, q[5] = 0x12, q[6] = 0xA4, q[7] = 0x42;
+    srand((unsigned)(time(NULL) ^ getpid()));
+    for (int i = 8; i < 20; i++)
+        q[i] = (uint8_t)rand();
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0 || inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+        connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || send(fd, q, sizeof q, 0) < 0) {
+        perror("cstb: stunping");
+        return 2;
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, wait_ms) <= 0) {
+        printf("timeout\n");
+        return 1;
+    }
+    ssize_t n = recv(fd, r, sizeof r, 0);
+    if (n < 0) { /* ICMP port unreachable: nothing listens there */
+        printf("error=%s\n", errno == ECONNREFUSED ? "refused" : strerror(errno));
+        return 1;
+    }
+    if (n < 20 || rd16(r) != 0x0101 || memcmp(r + 4, q + 4, 16) != 0) {
+        printf("bad-response\n");
+        return 1;
+    }
+    size_t len = rd16(r + 2), off = 20;
+    if (len + 20 > (size_t)n)
+        len = (size_t)n - 20;
+    while (off + 4 <= 20 + len) {
+        uint16_t type = rd16(r + off), al = rd16(r + off + 2);
+        if (off + 4 + al > 20 + len)
+            break;
+        if (type == 0x0020 && al == 8 && r[off + 5] == 0x01) {
+            unsigned p = rd16(r + off + 6) ^ (STUN_COOKIE >> 16);
+            printf("mapped=%u.%u.%u.%u:%u\n", r[off + 8] ^ 0x21u, r[off + 9] ^ 0x12u,
+                   r[off + 10] ^ 0xA4u, r[off + 11] ^ 0x42u, p);
+            return 0;
+        }
+        off += 4 + (size_t)((al + 3) & ~3);
+    }
+    printf("no-mapped-address\n");
+    return 1;
+}
+
 int main(int argc, char **argv) {
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -530,6 +671,11 @@ int main(int argc, char **argv) {
             w = 1000;
         return cmd_dnsrecv(argv[2], argv[3], w);
     }
-    fprintf(stderr, "usage: cstb nfq QUEUE RULES | dnsserve ADDR PORT RCODE | dnsrecv SERVER NAME [WAIT_MS]\n");
+    if (argc >= 4 && strcmp(argv[1], "stun") == 0)
+        return cmd_stun(atoi(argv[2]), argc - 3, argv + 3);
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "stunping") == 0)
+        return cmd_stunping(argv[2], atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 1000);
+    fprintf(stderr, "usage: cstb nfq QUEUE RULES | dnsserve ADDR PORT RCODE | dnsrecv SERVER NAME [WAIT_MS]"
+                    " | stun PORT ADDR... | stunping ADDR PORT [WAIT_MS]\n");
     return 2;
 }
