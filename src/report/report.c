@@ -105,6 +105,7 @@ const char *cs_report_label(const char *test_name, const char *key) {
 const struct cs_report_section *cs_report_section_of(const char *test_name) {
   const cs_nettest *nt = nettest_of(test_name);
   if (nt && nt->report) return nt->report;
+  if (test_name && !strcmp(test_name, "throttling")) return &cs_report_throttling_section;
   return is_wc(test_name) ? &cs_report_wc_section : NULL;
 }
 
@@ -134,7 +135,8 @@ int cs_report_each(cs_store *s, int64_t run_id, cs_report_rows which,
     cs_report_row row = {.m = &m,
                          .key = m.outcome,
                          .censorship = m.censorship == 1,
-                         .evidence = m.evidence ? m.evidence : ""};
+                         .evidence = m.evidence ? m.evidence : "",
+                         .it = it};
     row.slot = cs_report_outcome_slot(row.key);
     row.label = cs_report_label(m.test_name, row.key);
     if (which == CS_REPORT_ROWS_BLOCKED && !row.censorship) continue;

@@ -98,7 +98,8 @@ typedef struct {
    * those of the other nettests the run holds */
   const struct cs_report_section *sections[CS_REPORT_MAX_SECTIONS];
   size_t nsections;
-  cs_arena *arena; /* owns all strings above */
+  struct cs_report_thr *thr; /* throttling's section (report_throttling.c), in the arena */
+  cs_arena *arena;           /* owns all strings above */
 } cs_report;
 
 /* Pass 1 over the run. Returns NULL on error (message in err). */

@@ -15,8 +15,14 @@ static void f(FILE *o, const char *s) {
   fputc(',', o);
 }
 
+typedef struct {
+  FILE *o;
+  const cs_report *r;
+} csv_ctx;
+
 static int row_csv(void *ctx, const cs_report_row *row) {
-  FILE *o = ctx;
+  const csv_ctx *cx = ctx;
+  FILE *o = cx->o;
   const cs_store_meas *mp = row->m, m = *mp;
   fprintf(o, "%lld,", (long long)m.id);
   f(o, m.input);
@@ -48,13 +54,20 @@ static int row_csv(void *ctx, const cs_report_row *row) {
   f(o, m.probe_cc);
   f(o, m.probe_asn);
   cs_report_csv_field(o, m.report_id);
+  for (size_t i = 0; i < cx->r->nsections; i++)
+    if (cx->r->sections[i]->csv_cells) cx->r->sections[i]->csv_cells(o, cx->r, row);
   fputs("\r\n", o);
   return ferror(o) ? -1 : 0;
 }
 
 static int write_csv(FILE *o, const cs_report *r, cs_store *s) {
-  fputs(header, o);
-  return cs_report_each(s, r->run_id, CS_REPORT_ROWS_ALL, row_csv, o) ? -1 : 0;
+  /* the fixed columns, then those of the run's sections that add some (throttling's) */
+  fwrite(header, 1, sizeof header - 3, o);
+  for (size_t i = 0; i < r->nsections; i++)
+    if (r->sections[i]->csv_columns) fputs(r->sections[i]->csv_columns, o);
+  fputs("\r\n", o);
+  csv_ctx cx = {o, r};
+  return cs_report_each(s, r->run_id, CS_REPORT_ROWS_ALL, row_csv, &cx) ? -1 : 0;
 }
 
 const cs_report_renderer cs_report_render_csv = {"csv", write_csv};

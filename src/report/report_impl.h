@@ -23,6 +23,8 @@ typedef struct {
   const char *key, *label;
   bool censorship;      /* as the measurement recorded it (x_censorship) */
   const char *evidence; /* never NULL ("" when none) */
+  cs_store_iter *it;    /* the row's measurement JSON: cs_store_iter_json(it, &len) ("" from a
+                           scratch store, which keeps only the throttling nettest's JSON) */
 } cs_report_row;
 
 typedef enum {
@@ -55,10 +57,17 @@ struct cs_report_section {
   void (*finish)(cs_report *r);
   /* its part of format out->format (nothing for formats it has no part in): 0 or -1 */
   int (*render)(const cs_report_out *out, const cs_report *r);
+  /* CSV: extra columns after the fixed ones (header text starting with ',', NULL: none), and
+   * the cells of each row (",a,b": empty for measurements of other nettests) */
+  const char *csv_columns;
+  void (*csv_cells)(FILE *out, const cs_report *r, const cs_report_row *row);
 };
 
 /* web_connectivity's section (report_wc.c): confirmed blockpages and opt-in filters. */
 extern const struct cs_report_section cs_report_wc_section;
+/* throttling's section (report_throttling.c): per target verdict, pattern, rate, ratio with
+ * its CI, p-value, keyed; in HTML a throughput-over-time chart, target vs control. */
+extern const struct cs_report_section cs_report_throttling_section;
 /* The section of the measurements of test_name (NULL: ours before nettests were stored by
  * name, web_connectivity), or NULL. */
 const struct cs_report_section *cs_report_section_of(const char *test_name);

@@ -567,7 +567,10 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
   sqlite3_stmt *st = s->add;
   sqlite3_bind_int64(st, 1, run_id);
   int i = bind_cols(st, 2, &m);
-  if (s->scratch) sqlite3_bind_text(st, i++, "", 0, SQLITE_STATIC);
+  /* a scratch store keeps no JSON, but the throttling nettest's (one per target): its report
+   * section reads the trials and samples (report_throttling.c) */
+  if (s->scratch && !(m.test_name && !strcmp(m.test_name, "throttling")))
+    sqlite3_bind_text(st, i++, "", 0, SQLITE_STATIC);
   else sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
   int src = sqlite3_step(st);
   if (src != SQLITE_DONE) {

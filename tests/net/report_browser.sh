@@ -4,7 +4,7 @@
 # the expected bars (values, labels and widths), the headline numbers, tables and glossary
 # match counts computed independently from the SQLite rows (tests/fixtures/report/check_dom.py),
 # hostile strings from the measurements stay text, and the screenshot is painted (bar colours
-# present). file:// only and no network at all: Chromium runs in an empty network namespace
+# present); run 3: the Throttling section's charts (one per target, target vs control lines). file:// only and no network at all: Chromium runs in an empty network namespace
 # when possible (unshare -n), with every background-networking feature off.
 # Prints one line per check and a final "browser: N passed, M failed".
 set -uo pipefail
@@ -87,4 +87,52 @@ for src in "$work/many.jsonl" tests/fixtures/report/sample.jsonl; do
   done <<<"$out"
   [ -n "${CS_KEEP_SCREENSHOTS:-}" ] && cp "$work/shot$i.png" "$CS_KEEP_SCREENSHOTS/report$i.png"
 done
+
+# ---- run 3: the Throttling section's charts (report_throttling.c) ----------------------------
+# Throttling measurements in the nettest's shape (tests/fixtures/report/make_throttling.py:
+# twitter.com policed at 150 kbit/s, example.org not throttled, a hostile name policed at
+# 64 kbit/s; 3 pairs each): the browser must show one chart per target with 3 target and 3
+# control lines, the throttled targets' lines must run longer than their controls (slower)
+# and example.org's not, and the hostile name must stay text.
+python3 tests/fixtures/report/make_throttling.py >"$work/throttling.jsonl"
+html=$work/report3.html
+if "$BIN" report --db "$db" --import "$work/throttling.jsonl" --format html -o "$html" \
+     2>>"$work/report.log" && [ -s "$html" ]; then
+  ok "run 3: censorscope wrote a throttling report ($(wc -c <"$html") bytes)"
+  chrome dom "$work/dom3.html" "file://$html"
+  chrome shot "$work/shot3.png" "file://$html"
+  if [ -s "$work/shot3.png" ]; then ok "run 3: chromium took a screenshot"; else ko "run 3: no screenshot"; fi
+  out=$(python3 - "$work/dom3.html" <<'PY'
+import re, sys
+dom = open(sys.argv[1], encoding='utf-8').read()
+def res(ok, what): print(('ok:   ' if ok else 'FAIL: ') + what)
+charts = re.findall(r'<svg class="thr-chart" id="(thr-chart-\d+-\w+)".*?</svg>', dom, re.S)
+res(len(charts) == 3, f'three throttling charts in the rendered DOM ({len(charts)})')
+def ends(svg, role):
+    out = []
+    for pts in re.findall(r'<polyline class="thr-%s"[^>]* points="([^"]*)"' % role, svg):
+        out.append(max(float(p.split(',')[0]) for p in pts.split()))
+    return out
+bodies = re.findall(r'<svg class="thr-chart".*?</svg>', dom, re.S)
+for i, (svg, slow) in enumerate(zip(bodies, (True, False, True))):
+    t, c = ends(svg, 'target'), ends(svg, 'control')
+    res(len(t) == 3 and len(c) == 3, f'chart {i}: 3 target and 3 control lines ({len(t)}, {len(c)})')
+    if t and c:
+        res((min(t) > 2 * max(c)) == slow, f'chart {i}: target lines {"longer than" if slow else "as long as"} the controls')
+    res('time since the trial started (s)' in svg and 'bytes received (kB)' in svg, f'chart {i}: axes labelled with units')
+res('<img' not in dom and '<script' not in dom, 'the hostile target name stayed text (no img/script element)')
+res('&lt;script&gt;alert("x")&lt;/script&gt;' in dom, 'the hostile name is shown escaped')
+PY
+)
+  while IFS= read -r line; do
+    case $line in
+      "ok:   "*) ok "run 3: ${line#ok:   }" ;;
+      "FAIL: "*) ko "run 3: ${line#FAIL: }" ;;
+      *) [ -n "$line" ] && ko "run 3: checker: $line" ;;
+    esac
+  done <<<"$out"
+  [ -n "${CS_KEEP_SCREENSHOTS:-}" ] && cp "$work/shot3.png" "$CS_KEEP_SCREENSHOTS/report3.png"
+else
+  ko "run 3: censorscope report failed: $(tail -2 "$work/report.log")"
+fi
 finish
