@@ -129,7 +129,9 @@ static int read_samples(cs_report *r, thr_target *t, const cs_jval *events) {
     if (!keep || tr->npts >= tr->cap) continue;
     if (!cs_json_get_i64(e, "num_bytes", &nb) || nb < 0) nb = 0;
     double x = tt - (isfinite(tr->t_start) ? tr->t_start : tt);
-    tr->pts[tr->npts++] = (thr_pt){(float)(x > 0 ? x : 0), (double)nb};
+    if (!(x > 0)) x = 0; /* hostile times: kept in [0, 1e6] s (and in float's range) */
+    if (x > 1e6) x = 1e6;
+    tr->pts[tr->npts++] = (thr_pt){(float)x, (double)nb};
   }
 done:
   free(count), free(seen);
