@@ -9,7 +9,8 @@
  * Read per the measurement shape of the nettest (docs/throttling.md): test_keys.throttled,
  * test_keys.x_throttling, x_trials, and network_events of operation
  * bytes_received_cumulative (downloads) / x_bytes_sent_cumulative (uploads) joined to the
- * trials by transaction_id. Bounded: CS_THR_MAX_TARGETS targets, CS_THR_MAX_TRIALS trials per
+ * trials by transaction_id; a trial's time origin is its request_t (when the request was sent),
+ * else its earliest event. Bounded: CS_THR_MAX_TARGETS targets, CS_THR_MAX_TRIALS trials per
  * target, CS_THR_MAX_POINTS points per trial (evenly thinned, the last one kept). */
 #include <math.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@ typedef struct {
   int pair;
   double goodput_bps; /* NAN unknown */
   const char *failure;
-  double t_start; /* earliest event of the transaction (INFINITY: none) */
+  double t_start;   /* request_t, else the earliest event of the transaction (INFINITY: none) */
+  bool fixed_start; /* t_start is request_t */
   thr_pt *pts;
   size_t npts, cap;
 } thr_trial;
@@ -94,7 +96,7 @@ static int read_samples(cs_report *r, thr_target *t, const cs_jval *events) {
     if (!tr) continue;
     double t0 = num_or_nan(e, "t0"), tt = num_or_nan(e, "t");
     double first = isfinite(t0) ? t0 : tt;
-    if (isfinite(first) && first < tr->t_start) tr->t_start = first;
+    if (!tr->fixed_start && isfinite(first) && first < tr->t_start) tr->t_start = first;
     const char *op = cs_json_get_str(e, "operation", "");
     const char *want = tr->dir ? "x_bytes_sent_cumulative" : "bytes_received_cumulative";
     if (!strcmp(op, want) && isfinite(tt)) count[tr - t->trials]++;
@@ -175,7 +177,11 @@ static int read_measurement(cs_report *r, thr_target *t, const char *js, size_t 
     tr->pair = cs_json_get_int(j, "pair", -1);
     tr->goodput_bps = num_or_nan(j, "goodput_bps");
     tr->failure = str_dup(r, j, "failure");
-    tr->t_start = INFINITY;
+    /* the time origin: when the request was sent (request_t, the nettest's sample origin),
+     * else the trial's earliest event (read_samples) */
+    double rq = num_or_nan(j, "request_t");
+    tr->t_start = isfinite(rq) ? rq : INFINITY;
+    tr->fixed_start = isfinite(rq);
     t->ntrials++;
   }
   if (read_samples(r, t, cs_json_get_arr(tk, "network_events")) < 0) goto nomem;

@@ -39,12 +39,13 @@ static void samples(FILE *o, int txid, const char *op, double t0, double dt, int
 
 static void trial(FILE *o, int txid, int pair, const char *role, const char *dir, double gp,
                   bool last) {
+  if (txid == 3) fputs("{\"request_t\":9.0,", o); /* origin 1 s before its connect event */
   fprintf(o,
-          "{\"transaction_id\":%d,\"pair\":%d,\"role\":\"%s\",\"sni\":\"x\",\"address\":"
+          "%s\"transaction_id\":%d,\"pair\":%d,\"role\":\"%s\",\"sni\":\"x\",\"address\":"
           "\"198.18.5.2:443\",\"direction\":\"%s\",\"handshake_time\":0.01,\"ttfb\":0.02,"
           "\"bytes\":1000,\"expected_bytes\":1000,\"duration\":1,\"goodput_bps\":%.0f,"
           "\"failure\":null}%s",
-          txid, pair, role, dir, gp, last ? "" : ",");
+          txid == 3 ? "" : "{", txid, pair, role, dir, gp, last ? "" : ",");
 }
 
 /* A measurement string (malloc'd): a throttled target (policer at 148 kbit/s, 2 pairs down,
@@ -214,6 +215,11 @@ static void check_report(cs_store *s, int64_t run) {
   assert_true(lx > 623.5 && lx < 624.5);
   pts = polyline_points(h, "thr-target", 0, &lx);
   assert_int_equal(pts, 33); /* start + 32 samples, not thinned */
+  /* trial 3's origin is its request_t (9 s), not its connect (10 s): its last sample at 11 s
+   * is 2 s in, 64 + 2/8 * 560 px */
+  pts = polyline_points(h, "thr-control", 1, &lx);
+  assert_int_equal(pts, 5);
+  assert_true(lx > 203.5 && lx < 204.5);
   /* the chart is self-contained: no script, no external reference */
   const char *sec = strstr(h, "<h2 id=\"throttling\">");
   assert_null(strstr(sec, "href="));
