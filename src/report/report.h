@@ -74,6 +74,9 @@ typedef struct {
  * (nettests/nettest.h `report`). web_connectivity's: blockpage fingerprints (report_wc.c). */
 struct cs_report_section;
 extern const struct cs_report_section cs_report_wc_section;
+/* the throttling nettest's (report_throttling.c): its registry entry sets
+ * `.report = &cs_report_throttling_section` */
+extern const struct cs_report_section cs_report_throttling_section;
 
 typedef struct {
   /* the run */
