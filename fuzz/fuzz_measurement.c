@@ -29,9 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const cs_jval *m = cs_json_parse(a, (const char *)data, size, &lim, err, sizeof err);
   if (m) {
     static const cs_wc_algo algos[] = {CS_WC_ALGO_AUTO, CS_WC_ALGO_LTE, CS_WC_ALGO_V04,
-                                       CS_WC_ALGO_LEGACY};
-    for (size_t i = 0; i < sizeof algos / sizeof *algos; i++) {
-      cs_wc_options opt = {.algo = algos[i], .fingerprints = db, .ooni_strict = (i & 1) != 0};
+                                       CS_WC_ALGO_LEGACY, CS_WC_ALGO_LTE_ORIG};
+    for (size_t i = 0; i < 2 * (sizeof algos / sizeof *algos); i++) {
+      cs_wc_options opt = {.algo = algos[i / 2], .fingerprints = db, .ooni_strict = (i & 1) != 0};
       cs_wc_verdict v;
       cs_wc_analyze(a, m, &opt, &v);
       if (v.blocking > CS_WC_BLOCKING_HTTP_DIFF || v.accessible < CS_WC_UNKNOWN ||
