@@ -37,6 +37,13 @@ typedef struct {
   bool th_empty_probe_ok; /* the TH resolved nothing while the probe resolved something */
   int64_t *ctl_asns;      /* ASNs of the TH's addresses (non-zero, known) */
   size_t nctl_asns;
+  /* deviation 5: addresses where the probe saw interference the control did not (lazy) */
+  const char **misbehaving;
+  size_t nmisbehaving;
+  bool misbehaving_done;
+  /* LTE: the endpoint whose final response was compared with the control (deviation 9) */
+  const char *cmp_ip;
+  int cmp_depth;
 } ctx;
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -356,6 +363,14 @@ static bool http_diff(const cs_wc_verdict *v) {
            v->title_match == CS_WC_YES);
 }
 
+/* Deviation 9 (docs/analysis.md): status and body length match while the title and every
+ * uncommon header differ. OONI counts that as the expected page; by evidence strength the
+ * length alone does not show the page is the site's (a small blockpage vs a small site). */
+static bool lookalike_only(const cs_wc_verdict *v) {
+  return v->status_code_match == CS_WC_YES && v->body_length_match == CS_WC_YES &&
+         v->headers_match == CS_WC_NO && v->title_match == CS_WC_NO;
+}
+
 /* ---- verdict setters (a.5.2) ------------------------------------------------------------- */
 
 static bool dns_inconsistent(const cs_wc_verdict *v) {
@@ -530,6 +545,60 @@ static size_t build_endpoints(ctx *c, ep_obs **out) {
   return n;
 }
 
+static bool misconfigured_ipv6(const ep_obs *e);
+
+/* Deviation 5's guard (docs/analysis.md): a TLS handshake for the URL host proves that an
+ * address reaches the site, not that it is the site's. A censor's pass-through proxy relays
+ * the handshake (the TH's succeeds through it) and interferes with the probe's traffic. An
+ * address where the probe saw interference the control did not see at the same endpoint
+ * (TCP, TLS or HTTP failure; a final page over plain HTTP that differs from the control's,
+ * or that matches it by body length alone: lookalike_only)
+ * is therefore not validated by TLS: the DNS answer that led there was the first
+ * manipulation. Computed once, over every endpoint observation (any depth, classic or not). */
+static void misbehaving_init(ctx *c) {
+  c->misbehaving_done = true;
+  const cs_wc_control *ct = &c->o->ctl;
+  if (!c->ctl_ok) return;
+  bool ctl_http_ok = ct->http_present && !ct->http_failure;
+  ep_obs *eps;
+  size_t neps = build_endpoints(c, &eps);
+  c->misbehaving = cs_arena_alloc(c->a, (neps + 1) * sizeof *c->misbehaving);
+  if (!c->misbehaving) return;
+  for (size_t i = 0; i < neps; i++) {
+    const ep_obs *e = &eps[i];
+    if (!e->ip) continue;
+    bool bad = false;
+    const cs_wc_ctl_ep *t = e->tcp ? ctl_tcp(ct, e->ip, e->port) : NULL;
+    if (t && !t->failure && e->tcp->failure && !misconfigured_ipv6(e)) bad = true;
+    const cs_wc_ctl_ep *s = e->tls ? ctl_tls(ct, e->ip, e->port) : NULL;
+    if (s && e->tls->server_name && s->server_name && strcmp(s->server_name, e->tls->server_name))
+      s = NULL;
+    if (s && !s->failure && e->tls->failure) bad = true;
+    bool over_tls = e->tls && !e->tls->failure;
+    if (e->http && ctl_http_ok) {
+      if (e->http->failure && !(e->tls && e->tls->failure)) bad = true;
+      if (!e->http->failure && !over_tls && status_is_final(e->http->code)) {
+        cs_wc_verdict tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.body_length_match = tmp.status_code_match = tmp.headers_match = tmp.title_match =
+            CS_WC_UNKNOWN;
+        ctx c2 = *c;
+        c2.v = &tmp;
+        http_compare(&c2, e->http, true);
+        if (http_diff(&tmp) || lookalike_only(&tmp)) bad = true;
+      }
+    }
+    if (bad) c->misbehaving[c->nmisbehaving++] = e->ip;
+  }
+}
+
+static bool addr_misbehaving(ctx *c, const char *ip) {
+  if (!c->misbehaving_done) misbehaving_init(c);
+  for (size_t i = 0; i < c->nmisbehaving; i++)
+    if (ip_eq(c->misbehaving[i], ip)) return true;
+  return false;
+}
+
 /* Classic DNS lookups: system resolver only. */
 static bool dns_classic(const ctx *c, const cs_wc_dns *d) { return probe_resolver(c, d->engine); }
 
@@ -562,13 +631,16 @@ static void lte_dns(ctx *c, bool ext_tls) {
       continue;
     }
     size_t nips = 0;
-    bool ok = false, tls_ok = false, bogon = false;
+    bool ok = false, tls_ok = false, tls_clean = false, bogon = false;
     for (size_t j = 0; j < d->nanswers; j++) {
       const char *ip = d->answers[j].ip;
       if (!ip) continue;
       nips++;
       if (ctl_has_ip(ct, ip) || ctl_has_asn(c, asn_of(o, ip))) ok = true;
-      if (tls_valid_for_domain(c, ip)) tls_ok = true;
+      if (tls_valid_for_domain(c, ip)) {
+        tls_ok = true;
+        if (ext_tls && !addr_misbehaving(c, ip)) tls_clean = true;
+      }
       if (cs_ipstr_is_bogon(ip)) bogon = true; /* util/ipnet.h: --lab-net ranges are public */
     }
     if (!nips) continue;
@@ -583,7 +655,7 @@ static void lte_dns(ctx *c, bool ext_tls) {
      * that domain (observation.go controlXrefDNSQueries): a redirect target's addresses are
      * not "invalid" for the original host */
     if (!th_data || th_ips == 0 || !same_domain(c, d->hostname)) continue;
-    if (ok || (ext_tls && tls_ok)) valid++;
+    if (ok || tls_clean) valid++;
     else invalid++;
   }
   if (!unexpected && !invalid && (valid || expected)) v->dns_consistency = "consistent";
@@ -802,7 +874,10 @@ static void lte(ctx *c) {
       if (!e->classic || !e->http || e->http->failure || !status_is_final(e->http->code)) continue;
       if (!best || e->depth > best->depth) best = e;
     }
-    if (best) http_compare(c, best->http, true);
+    if (best) {
+      c->cmp_ip = best->ip, c->cmp_depth = best->depth;
+      http_compare(c, best->http, true);
+    }
   }
   lte_ext_flags(c, eps, neps);
 
@@ -1338,6 +1413,40 @@ static void match_fingerprints(ctx *c, const cs_fp_db *db, cs_fp_match *dns_m, b
   }
 }
 
+/* Deviation 9 (docs/analysis.md): a look-alike page from a hijacked address. OONI's HTTP
+ * comparison says "the expected page" when any one of body length, uncommon headers and
+ * title matches; a small blockpage is within 30 % of many small sites. Evidence strength:
+ * when the system resolver's answer is inconsistent with the control's (no IP or ASN overlap,
+ * no TLS handshake for the site's name that the address did not then betray: deviation 5),
+ * the page came from such an address, and both the title and every uncommon header differ
+ * from the control's, a body-length match alone does not make it the site's page: the DNS
+ * answer pointed somewhere else. Returns true when the rule applies. */
+static bool lookalike_from_hijacked_dns(ctx *c) {
+  const cs_wc_obs *o = c->o;
+  const cs_wc_verdict *v = c->v;
+  if (v->blocking != CS_WC_BLOCKING_FALSE || v->accessible != CS_WC_YES) return false;
+  if (!dns_inconsistent(v) || !c->ctl_ok) return false;
+  if (!lookalike_only(v)) return false;
+  if (!strcmp(v->reason, "v0.4.http_matches_control") || !strcmp(v->reason, "legacy.accessible"))
+    return o->nhttp == 1; /* no redirect: the page came from the inconsistent answers */
+  if (strcmp(v->reason, "lte.http.final_matches_control") || !c->cmp_ip || c->cmp_depth != 0)
+    return false;
+  /* LTE: the compared page came from an address the system resolver gave for the URL's host
+   * and that nothing validates */
+  const char *ip = c->cmp_ip;
+  if (ctl_has_ip(&o->ctl, ip) || ctl_has_asn(c, asn_of(o, ip))) return false;
+  if (tls_valid_for_domain(c, ip) && !addr_misbehaving(c, ip)) return false;
+  for (size_t i = 0; i < o->ndns; i++) {
+    const cs_wc_dns *d = &o->dns[i];
+    if (d->failure || !probe_resolver(c, d->engine) || depth_of(&d->tags) != 0 ||
+        !same_domain(c, d->hostname))
+      continue;
+    for (size_t j = 0; j < d->nanswers; j++)
+      if (ip_eq(d->answers[j].ip, ip)) return true;
+  }
+  return false;
+}
+
 static void deviations(ctx *c) {
   const cs_wc_obs *o = c->o;
   cs_wc_verdict *v = c->v;
@@ -1371,6 +1480,12 @@ static void deviations(ctx *c) {
         !v->blockpage_confirmed && (dns_sys_optin || v->blockpage.kind == CS_FP_KIND_OPTIN);
   }
   if (c->opt->ooni_strict) return;
+
+  /* 0. a look-alike page from a hijacked address is DNS-based blocking (deviation 9) */
+  if (lookalike_from_hijacked_dns(c)) {
+    v->blocking = CS_WC_BLOCKING_DNS, v->accessible = CS_WC_NO;
+    v->reason = "dns.lookalike_page";
+  }
 
   /* 1. a censorship fingerprint always wins (conclusive even without a control) */
   bool undecided = v->blocking == CS_WC_BLOCKING_NULL || v->blocking == CS_WC_BLOCKING_FALSE;

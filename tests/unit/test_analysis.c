@@ -1366,9 +1366,201 @@ static const wc_case deviation_cases[] = {
               .v2 = "false"),
 };
 
+/* ---- deviation 9 (look-alike page) and deviation 5's guard (laundering proxy) ------------ */
+
+/* An address the control never saw (no IP, no ASN overlap). */
+#define LIE "85.10.20.30"
+#define PAGE_FROM_LIE(u, code, body, hdrs)                                                         \
+  .url = u, .queries = "[" Q_GAI_OK(LIE, 0, 1) "]", .tcp = "[" TCP(LIE, 80, "null", 0, 40001) "]", \
+  .requests = "[" REQ(u, code, body, hdrs, 0, 40001) "]"
+/* the control: the site on IP; LIE passed the TH's TCP and TLS (SNI = HOST, flag 8) */
+#define CTL_PROXY                                                                                  \
+  "{\"tcp_connect\":{\"" IP ":443\":{\"status\":true,\"failure\":null},\"" IP                      \
+  ":80\":{\"status\":true,\"failure\":null},\"" LIE                                                \
+  ":443\":{\"status\":true,\"failure\":null},\"" LIE                                               \
+  ":80\":{\"status\":true,\"failure\":null}},\"tls_handshake\":{\"" IP                             \
+  ":443\":{\"server_name\":\"" HOST "\",\"status\":true,\"failure\":null},\"" LIE                  \
+  ":443\":{\"server_name\":\"" HOST "\",\"status\":true,\"failure\":null}}," CTL_HTTP "," CTL_DNS  \
+  ",\"ip_info\":{\"" IP "\":{\"asn\":15133,\"flags\":11},\"" LIE "\":{\"asn\":0,\"flags\":9}}}"
+#define LOOKALIKE "BODY(1300,Notice)" /* 1300/1533 = 0.85: the lengths match */
+
+static const wc_case dns_lie_cases[] = {
+    /* deviation 9: OONI calls the page expected (body length); title and uncommon headers
+     * differ and the address is the resolver's alone: DNS-based blocking */
+    {.name = "lookalike_page",
+     PAGE_FROM_LIE("http://" HOST "/", 200, LOOKALIKE, H_PLAIN),
+     .control = CTL_OK,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .reason = "dns.lookalike_page",
+     .k1 = "x_ooni_blocking",
+     .v1 = "false",
+     .k2 = "body_length_match",
+     .v2 = "true",
+     .k3 = "title_match",
+     .v3 = "false"},
+    {.name = "lookalike_page_strict",
+     PAGE_FROM_LIE("http://" HOST "/", 200, LOOKALIKE, H_PLAIN),
+     .control = CTL_OK,
+     .mode = 1,
+     .blocking = "false",
+     .accessible = "true",
+     .reason = "lte.http.final_matches_control"},
+    /* the title matches: the page is the site's (e.g. a CDN node the control did not see) */
+    {.name = "lookalike_title_matches",
+     PAGE_FROM_LIE("http://" HOST "/", 200, "BODY(1300,Default Web Page)", H_PLAIN),
+     .control = CTL_OK,
+     .blocking = "false",
+     .accessible = "true",
+     .dns_consistency = "\"inconsistent\""},
+    /* a site-specific (uncommon) header matches: the same */
+    {.name = "lookalike_header_matches",
+     PAGE_FROM_LIE("http://" HOST "/", 200, LOOKALIKE, H_SITE),
+     .control = CTL_OK,
+     .blocking = "false",
+     .accessible = "true"},
+    /* the address is the control's: DNS is consistent, nothing to attribute to DNS */
+    HTTP_CASE("lookalike_from_site_address", NULL, 200, LOOKALIKE, H_PLAIN, CTL_OK,
+              .blocking = "false", .accessible = "true", .dns_consistency = "\"consistent\""),
+    /* the v0.4 algorithm has the same false negative (headers differ: no equal-set shortcut) */
+    {.name = "lookalike_page_v04",
+     .version = "0.4.3",
+     PAGE_FROM_LIE("http://" HOST "/", 200, LOOKALIKE, "[[\"Server\",\"middlebox\"]]"),
+     .control = CTL_OK,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .reason = "dns.lookalike_page"},
+    {.name = "lookalike_page_v04_strict",
+     .version = "0.4.3",
+     PAGE_FROM_LIE("http://" HOST "/", 200, LOOKALIKE, "[[\"Server\",\"middlebox\"]]"),
+     .control = CTL_OK,
+     .mode = 1,
+     .blocking = "false",
+     .accessible = "true"},
+    /* deviation 5 kept: the TH validated LIE over TLS and the probe's page through it is the
+     * site's (a pass-through proxy that does not interfere, or a CDN node) */
+    {.name = "tls_validated_clean_address",
+     PAGE_FROM_LIE("http://" HOST "/", 200, GOOD_PAGE, H_SITE),
+     .control = CTL_PROXY,
+     .blocking = "false",
+     .accessible = "true",
+     .dns_consistency = "\"consistent\""},
+    {.name = "tls_validated_clean_address_strict",
+     PAGE_FROM_LIE("http://" HOST "/", 200, GOOD_PAGE, H_SITE),
+     .control = CTL_PROXY,
+     .mode = 1,
+     .dns_consistency = "\"inconsistent\"",
+     .blocking = "false"},
+    /* deviation 5's guard: the same proxy serves a blockpage over plain HTTP. The TH's TLS
+     * handshake through it does not launder the address: DNS came first */
+    {.name = "proxy_blockpage_not_laundered",
+     PAGE_FROM_LIE("http://" HOST "/", 200, BLOCKPAGE, H_PLAIN),
+     .control = CTL_PROXY,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .reason = "lte.http.diff"},
+    /* ... and a look-alike blockpage from it (body length within 30 %) is DNS blocking too */
+    {.name = "proxy_lookalike_not_laundered",
+     PAGE_FROM_LIE("http://" HOST "/", 200, LOOKALIKE, H_PLAIN),
+     .control = CTL_PROXY,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .reason = "dns.lookalike_page"},
+    /* the proxy resets the probe's TLS handshake that the TH completed through it */
+    {.name = "proxy_tls_reset_not_laundered",
+     .url = "https://" HOST "/",
+     .queries = "[" Q_GAI_OK(LIE, 0, 1) "]",
+     .tcp = "[" TCP(LIE, 443, "null", 0, 50001) "]",
+     .tls = "[" TLS(LIE, "\"connection_reset\"", 50001) "]",
+     .control = CTL_PROXY,
+     .blocking = "\"dns\"",
+     .accessible = "false",
+     .dns_consistency = "\"inconsistent\"",
+     .reason = "lte.tls.failure_probe_only",
+     .k1 = "http_experiment_failure",
+     .v1 = "\"connection_reset\""},
+    /* a failure the control saw too is not the proxy's doing: TLS still validates */
+    {.name = "proxy_both_failed_still_valid",
+     .url = "https://" HOST "/",
+     .queries = "[" Q_GAI_OK(LIE, 0, 1) "]",
+     .tcp = "[" TCPF(LIE, 443, "generic_timeout_error", 0, 50001) "]",
+     .control = "{\"tcp_connect\":{\"" LIE
+                ":443\":{\"status\":false,\"failure\":\"generic_timeout_error\"}},"
+                "\"tls_handshake\":{}," CTL_HTTP "," CTL_DNS ",\"ip_info\":{\"" LIE
+                "\":{\"asn\":0,\"flags\":9}}}",
+     .dns_consistency = "\"consistent\"",
+     .blocking = "false",
+     .accessible = "false"},
+};
+
 static void test_deviations(void **st) {
   (void)st;
   RUN_TABLE(deviation_cases);
+  RUN_TABLE(dns_lie_cases);
+}
+
+static char *slurp(const char *path, size_t *len);
+
+/* Measurements our probe stored in the testbed (tests/fixtures/testbed-wc/README.md): the
+ * default verdict, and OONI's (--ooni-strict) on the same observations. */
+static void check_stored(const char *file, const char *reason, cs_wc_blocking def,
+                         const char *def_dns, cs_wc_blocking strict, const char *strict_dns) {
+  char path[PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/tests/fixtures/testbed-wc/%s", root(), file);
+  size_t len;
+  char *text = slurp(path, &len);
+  if (!text) fail_msg("%s: cannot read", path);
+  cs_arena *a = cs_arena_new(0);
+  char err[128];
+  const cs_jval *m = cs_json_parse(a, text, len, NULL, err, sizeof err);
+  if (!m) fail_msg("%s: %s", path, err);
+  cs_labnet_clear();
+  cs_labnet_add("198.18.0.0/15"); /* the testbed's --lab-net */
+  for (int with_fp = 0; with_fp < 2; with_fp++) {
+    cs_wc_options opt = {.fingerprints = with_fp ? db() : NULL};
+    cs_wc_verdict v;
+    assert_int_equal(cs_wc_analyze(a, m, &opt, &v), 0);
+    if (v.blocking != def || strcmp(v.dns_consistency ? v.dns_consistency : "null", def_dns) ||
+        (reason && strcmp(v.reason, reason)))
+      fail_msg("%s: default %s/%s (%s), want %s/%s (%s)", file, cs_wc_blocking_str(v.blocking),
+               v.dns_consistency, v.reason, cs_wc_blocking_str(def), def_dns,
+               reason ? reason : "any");
+    if (v.ooni_blocking != strict) fail_msg("%s: x_ooni_blocking", file);
+    opt.ooni_strict = true;
+    assert_int_equal(cs_wc_analyze(a, m, &opt, &v), 0);
+    if (v.blocking != strict || strcmp(v.dns_consistency ? v.dns_consistency : "null", strict_dns))
+      fail_msg("%s: strict %s/%s, want %s/%s", file, cs_wc_blocking_str(v.blocking),
+               v.dns_consistency, cs_wc_blocking_str(strict), strict_dns);
+  }
+  cs_labnet_clear();
+  cs_arena_free(a);
+  free(text);
+}
+
+static void test_stored_testbed_measurements(void **st) {
+  (void)st;
+  /* deviation 9: a 967-byte notice page behind a DNS lie, for a 1256-byte site */
+  check_stored("dnsRedirectToLookalikePage.jsonl", "dns.lookalike_page", CS_WC_BLOCKING_DNS,
+               "inconsistent", CS_WC_BLOCKING_FALSE, "inconsistent");
+  /* deviation 5's guard: the ISP proxy the TH validated over TLS serves a blockpage over HTTP
+   * (strict says false here only because both nginx servers send "Connection", which OONI's
+   * header rule counts as a matching uncommon header: deviation 7) */
+  check_stored("httpDiffWithInconsistentDNS.jsonl", "lte.http.diff", CS_WC_BLOCKING_DNS,
+               "inconsistent", CS_WC_BLOCKING_FALSE, "inconsistent");
+  /* ... and resets the probe's TLS handshake that the TH completed through it */
+  check_stored("tlsBlockingConnectionResetWithInconsistentDNS.jsonl", "lte.tls.failure_probe_only",
+               CS_WC_BLOCKING_DNS, "inconsistent", CS_WC_BLOCKING_DNS, "inconsistent");
+  /* a proxy that relays the real site untouched: TLS still proves the address valid */
+  check_stored("dnsHijackingToProxyWithHTTPURL.jsonl", NULL, CS_WC_BLOCKING_FALSE, "consistent",
+               CS_WC_BLOCKING_FALSE, "inconsistent");
+  /* deviation 1: no control and a DNS failure; OONI's setBlockingFalse says accessible */
+  check_stored("controlFailureWithDNSBlocking.jsonl", "no_control", CS_WC_BLOCKING_NULL, "null",
+               CS_WC_BLOCKING_FALSE, "null");
+  /* deviation 6: the TH got no page; OONI's walk compares with nothing and says http-diff */
+  check_stored("controlHTTPFailure.jsonl", "lte.http.final_control_http_failed",
+               CS_WC_BLOCKING_NULL, "consistent", CS_WC_BLOCKING_HTTP_DIFF, "consistent");
 }
 
 /* ---- reader robustness ------------------------------------------------------------------- */
@@ -1723,6 +1915,7 @@ int main(void) {
       cmocka_unit_test(test_v04_and_legacy),
       cmocka_unit_test(test_deviations),
       cmocka_unit_test(test_strict_and_versions),
+      cmocka_unit_test(test_stored_testbed_measurements),
       cmocka_unit_test(test_outcome),
       cmocka_unit_test(test_reader_odd_input),
       cmocka_unit_test(test_explorer_wrapper),
