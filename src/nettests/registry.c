@@ -10,6 +10,11 @@
   X(urlgetter)                                                                                     \
   X(web_connectivity)                                                                              \
   X(dnscheck)                                                                                      \
+  X(telegram)                                                                                      \
+  X(whatsapp)                                                                                      \
+  X(signal)                                                                                        \
+  X(facebook_messenger)                                                                            \
+  X(platforms)                                                                                     \
   /* one line per nettest above this one */
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;
