@@ -33,6 +33,10 @@ typedef struct {
   cs_arena *a; /* the loaded files */
   cs_ep_file files[CS_APPS_MAX_FILES];
   size_t nfiles;
+  /* every endpoint of the files, in order, with its file */
+  const cs_ep *flat[CS_APPS_MAX_FILES * CS_EP_MAX_ENDPOINTS];
+  const cs_ep_file *flat_file[CS_APPS_MAX_FILES * CS_EP_MAX_ENDPOINTS];
+  size_t nflat;
 } apps_settings;
 
 void *cs_apps_create(const cs_app_def *d) {
@@ -232,6 +236,12 @@ int cs_apps_prepare(void *settings, const cs_probe_cfg *probe, char *err, size_t
     }
     s->nfiles++;
   }
+  s->nflat = 0;
+  for (size_t i = 0; i < s->nfiles; i++)
+    for (size_t j = 0; j < s->files[i].neps; j++) {
+      s->flat[s->nflat] = &s->files[i].eps[j];
+      s->flat_file[s->nflat++] = &s->files[i];
+    }
   return 0;
 }
 
@@ -391,8 +401,11 @@ static void apps_stun(apps_ep *ep) {
   apps_m *m = ep->m;
   ep->address = apps_fmt_addr(m, &ep->addrs[0]);
   uint8_t msg[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42};
-  if (getrandom(ep->stun_tx, sizeof ep->stun_tx, 0) != (ssize_t)sizeof ep->stun_tx)
-    for (size_t i = 0; i < sizeof ep->stun_tx; i++) ep->stun_tx[i] = (uint8_t)rand();
+  if (getrandom(ep->stun_tx, sizeof ep->stun_tx, 0) != (ssize_t)sizeof ep->stun_tx) {
+    apps_meas_end(ep, CS_FAILURE_UNKNOWN_CONST("no randomness for the STUN transaction ID"),
+                  "stun");
+    return;
+  }
   memcpy(msg + 8, ep->stun_tx, 12);
   cs_udp_dgram dg[2] = {{msg, sizeof msg}, {msg, sizeof msg}}; /* one retransmission (§7.2.1) */
   cs_udp_opts uo = {.timeout =
@@ -594,22 +607,19 @@ int cs_apps_start(cs_loop *l, void *settings, const cs_probe_cfg *probe, const c
     return -1;
   }
   m->a = m->b.t->a, m->l = l, m->s = s, m->probe = probe;
-  size_t n = 0;
-  for (size_t i = 0; i < s->nfiles; i++) n += s->files[i].neps;
-  m->eps = n ? calloc(n, sizeof *m->eps) : NULL;
-  if (n && !m->eps) {
+  m->eps = s->nflat ? calloc(s->nflat, sizeof *m->eps) : NULL;
+  if (s->nflat && !m->eps) {
     cs_meas_abort(&m->b);
     free(m);
     return -1;
   }
-  for (size_t i = 0; i < s->nfiles; i++)
-    for (size_t j = 0; j < s->files[i].neps; j++) {
-      apps_ep *ep = &m->eps[m->neps++];
-      ep->m = m, ep->f = &s->files[i], ep->e = &s->files[i].eps[j];
-    }
+  for (size_t i = 0; m->eps && i < s->nflat; i++) {
+    apps_ep *ep = &m->eps[m->neps++];
+    ep->m = m, ep->f = s->flat_file[i], ep->e = s->flat[i];
+  }
   /* never call done from inside start: the first completions come through the loop, and an
    * empty list finishes through a deferred call */
-  if (m->neps == 0) {
+  if (m->neps == 0 || !m->eps) {
     cs_defer_call(l, &m->fin, apps_finish_cb, m);
     return 0;
   }

@@ -295,15 +295,14 @@ static int ep_line(ep_parser *p, char *line) {
     if (nw != 2) return ep_fail(p, "date: expected one YYYY-MM-DD");
     if (f->date) return ep_fail(p, "date given twice");
     const char *d = w[1];
-    int y, m, dd;
-    char tail;
-    if (strlen(d) != 10 || d[4] != '-' || d[7] != '-' ||
-        sscanf(d, "%4d-%2d-%2d%c", &y, &m, &dd, &tail) != 3 || y < 1970 || m < 1 || m > 12 ||
-        dd < 1 || dd > 31)
+    bool shape = strlen(d) == 10 && d[4] == '-' && d[7] == '-';
+    for (size_t i = 0; shape && i < 10; i++)
+      if (i != 4 && i != 7 && !isdigit((unsigned char)d[i])) shape = false;
+    int y = shape ? (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0') : 0;
+    int m = shape ? (d[5] - '0') * 10 + (d[6] - '0') : 0;
+    int dd = shape ? (d[8] - '0') * 10 + (d[9] - '0') : 0;
+    if (!shape || y < 1970 || m < 1 || m > 12 || dd < 1 || dd > 31)
       return ep_fail(p, "date %s: expected YYYY-MM-DD", d);
-    for (size_t i = 0; i < 10; i++)
-      if (i != 4 && i != 7 && !isdigit((unsigned char)d[i]))
-        return ep_fail(p, "date %s: expected YYYY-MM-DD", d);
     f->date = cs_arena_strdup(p->a, d);
     return f->date ? 0 : ep_fail(p, "out of memory");
   }
