@@ -1,5 +1,6 @@
 /* cmd_helper.c - `censorscope helper`: run the control server (OONI test-helper protocol,
- * src/helper/server.h) until SIGINT/SIGTERM. */
+ * src/helper/server.h) and/or the throughput server (src/helper/throughput.h) until
+ * SIGINT/SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/err.h>
@@ -16,10 +17,12 @@
 #include "engine/resolve.h"
 #include "engine/tls.h"
 #include "helper/server.h"
+#include "helper/throughput.h"
 #include "util/ipnet.h"
 
 static const char usage_text[] =
-    "usage: censorscope helper --listen ADDR:PORT [OPTIONS]\n"
+    "usage: censorscope helper --listen ADDR:PORT [--throughput ADDR:PORT] [OPTIONS]\n"
+    "       censorscope helper --throughput ADDR:PORT [OPTIONS]\n"
     "\n"
     "Run the control server (\"test helper\") that gives Web Connectivity its uncensored\n"
     "view, speaking OONI's test-helper protocol: GET answers {\"message\":\"Hello "
@@ -28,6 +31,9 @@ static const char usage_text[] =
     "x_quic_enabled}) resolves the URL's host with the system resolver, connects to every\n"
     "public address (TCP, plus TLS on port 443), fetches the URL with redirects and answers\n"
     "the control response (dns, tcp_connect, tls_handshake, http_request, ip_info).\n"
+    "With --throughput, it also serves the throttling nettest's throughput protocol on\n"
+    "that port, TLS (any SNI, the helper's certificate) and plain HTTP on the same port:\n"
+    "GET /throughput?bytes=N, POST /throughput, GET /throughput/info.\n"
     "See docs/helper.md.\n"
     "\n"
     "options:\n"
@@ -49,8 +55,18 @@ static const char usage_text[] =
     "      --idle-timeout S     close keep-alive connections idle this long (default 60)\n"
     "      --request-timeout S  a request must arrive completely within S seconds of its\n"
     "                           first byte (default 20)\n"
+    "      --throughput ADDR:PORT  serve the throughput protocol on this address (repeatable;\n"
+    "                           every address is advertised in /throughput/info)\n"
+    "      --throughput-max-bytes N  largest GET size or POST body (default 8388608)\n"
+    "      --throughput-bytes-per-min N  body bytes per client address per minute\n"
+    "                           (default 1073741824)\n"
+    "      --throughput-requests-per-min N  requests per client address per minute\n"
+    "                           (default 600)\n"
+    "      --throughput-conns-per-addr N  open connections per client address (default 16)\n"
+    "      --throughput-max-conns N  open throughput connections in total (default 512)\n"
     "      --tls-cert PEM       serve HTTPS with this certificate chain ...\n"
-    "      --tls-key PEM        ... and this private key\n"
+    "      --tls-key PEM        ... and this private key (also the throughput server's;\n"
+    "                           without them it makes a self-signed certificate)\n"
     "  -q, --quiet              no start-up and shutdown messages\n"
     "  -h, --help               show this help\n"
     "\n"
@@ -69,7 +85,13 @@ enum {
   O_CERT,
   O_KEY,
   O_RES,
-  O_FBC
+  O_FBC,
+  O_TP,
+  O_TP_MAXB,
+  O_TP_BPM,
+  O_TP_RPM,
+  O_TP_CPA,
+  O_TP_CONNS
 };
 
 static const struct option longopts[] = {
@@ -85,6 +107,12 @@ static const struct option longopts[] = {
     {"tls-key", required_argument, NULL, O_KEY},
     {"resolver", required_argument, NULL, O_RES},
     {"fetch-body-cap", required_argument, NULL, O_FBC},
+    {"throughput", required_argument, NULL, O_TP},
+    {"throughput-max-bytes", required_argument, NULL, O_TP_MAXB},
+    {"throughput-bytes-per-min", required_argument, NULL, O_TP_BPM},
+    {"throughput-requests-per-min", required_argument, NULL, O_TP_RPM},
+    {"throughput-conns-per-addr", required_argument, NULL, O_TP_CPA},
+    {"throughput-max-conns", required_argument, NULL, O_TP_CONNS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -153,6 +181,7 @@ static SSL_CTX *server_ctx(const char *cert, const char *key) {
 typedef struct {
   cs_loop *l;
   cs_helper *h;
+  cs_tput *tp;
   cs_io io;
   int fd;
   bool quiet;
@@ -163,7 +192,20 @@ static void on_signal(cs_io *w, unsigned events) {
   sig_state *s = w->data;
   struct signalfd_siginfo si;
   if (read(s->fd, &si, sizeof si) != (ssize_t)sizeof si) return;
-  if (!s->quiet) {
+  if (!s->quiet && s->tp) {
+    cs_tput_stats t = cs_tput_get_stats(s->tp);
+    fprintf(stderr,
+            "helper: throughput stopping (connections %llu, requests %llu, downloads %llu, "
+            "uploads %llu, sent %llu B, received %llu B",
+            (unsigned long long)t.connections, (unsigned long long)t.requests,
+            (unsigned long long)t.downloads, (unsigned long long)t.uploads,
+            (unsigned long long)t.bytes_sent, (unsigned long long)t.bytes_received);
+    for (int i = 0; i < CS_TPUT_NREASONS; i++)
+      fprintf(stderr, ", refused %s %llu", cs_tput_reason_name((cs_tput_reason)i),
+              (unsigned long long)t.refused[i]);
+    fputs(")\n", stderr);
+  }
+  if (!s->quiet && s->h) {
     cs_helper_stats st = cs_helper_get_stats(s->h);
     fprintf(stderr,
             "helper: stopping (connections %llu, requests %llu, measurements %llu, busy %llu, "
@@ -176,9 +218,18 @@ static void on_signal(cs_io *w, unsigned events) {
   cs_loop_stop(s->l);
 }
 
+static void tput_log(void *arg, const char *line) {
+  (void)arg;
+  fprintf(stderr, "helper: %s\n", line);
+}
+
 static int run(int argc, char **argv) {
   const char *listen_addrs[CS_HELPER_MAX_LISTEN];
   size_t nlisten = 0;
+  const char *tp_addrs[CS_TPUT_MAX_LISTEN];
+  size_t ntp = 0;
+  cs_tput_opts to = {0};
+  size_t v = 0;
   const char *ca = NULL, *cert = NULL, *key = NULL;
   bool quiet = false;
   cs_helper_opts o = {0};
@@ -224,6 +275,31 @@ static int run(int argc, char **argv) {
       if (!resolver_ok(optarg)) goto bad;
       o.measure.resolver = optarg;
       break;
+    case O_TP:
+      if (ntp == CS_TPUT_MAX_LISTEN) {
+        fprintf(stderr, "helper: at most %d --throughput addresses\n", CS_TPUT_MAX_LISTEN);
+        return 2;
+      }
+      tp_addrs[ntp++] = optarg;
+      break;
+    case O_TP_MAXB:
+      if (!parse_size(optarg, 1, 1ull << 32, &v)) goto bad;
+      to.max_bytes = v;
+      break;
+    case O_TP_BPM:
+      if (!parse_size(optarg, 1, SIZE_MAX, &v)) goto bad;
+      to.bytes_per_min = v;
+      break;
+    case O_TP_RPM:
+      if (!parse_size(optarg, 1, 1000000, &v)) goto bad;
+      to.requests_per_min = (unsigned)v;
+      break;
+    case O_TP_CPA:
+      if (!parse_size(optarg, 1, 100000, &to.conns_per_addr)) goto bad;
+      break;
+    case O_TP_CONNS:
+      if (!parse_size(optarg, 1, 1000000, &to.max_conns)) goto bad;
+      break;
     case 'q': quiet = true; break;
     case 'h': fputs(usage_text, stdout); return 0;
     default: fputs(usage_text, stderr); return 2;
@@ -233,7 +309,7 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "helper: invalid value for --%s: %s\n", longopts[ch - O_LISTEN].name, optarg);
     return 2;
   }
-  if (optind != argc || nlisten == 0 || (!cert) != (!key)) {
+  if (optind != argc || (nlisten == 0 && ntp == 0) || (!cert) != (!key)) {
     fputs(usage_text, stderr);
     return 2;
   }
@@ -258,11 +334,31 @@ static int run(int argc, char **argv) {
   int rc = 1;
   cs_loop *l = cs_loop_new();
   if (l) cs_loop_set_workers(l, 32); /* concurrent getaddrinfo lookups for many requests */
-  cs_helper *h = l ? cs_helper_new(l, &o) : NULL;
+  cs_helper *h = l && nlisten ? cs_helper_new(l, &o) : NULL;
+  cs_tput *tp = NULL;
   sig_state ss = {.l = l, .h = h, .fd = -1, .quiet = quiet};
-  if (!h) {
+  if (!l || (nlisten && !h)) {
     fprintf(stderr, "helper: out of memory\n");
     goto out;
+  }
+  if (ntp) {
+    to.ssl_ctx = sctx;
+    to.server_header = server_header;
+    to.log = quiet ? NULL : tput_log;
+    if (!(tp = cs_tput_new(l, &to, err, sizeof err))) {
+      fprintf(stderr, "helper: throughput: %s\n", err);
+      goto out;
+    }
+    ss.tp = tp;
+  }
+  for (size_t i = 0; i < ntp; i++) {
+    int port = cs_tput_listen(tp, tp_addrs[i], err, sizeof err);
+    if (port < 0) {
+      fprintf(stderr, "helper: throughput %s\n", err);
+      goto out;
+    }
+    if (!quiet)
+      fprintf(stderr, "helper: throughput on %s (port %d, https and http)\n", tp_addrs[i], port);
   }
   for (size_t i = 0; i < nlisten; i++) {
     int port = cs_helper_listen(h, listen_addrs[i], err, sizeof err);
@@ -290,6 +386,7 @@ out:
     cs_io_stop(l, &ss.io);
     close(ss.fd);
   }
+  cs_tput_free(tp);
   cs_helper_free(h);
   if (l) {
     cs_loop_run(l); /* let detached work (getaddrinfo on the pool) finish */

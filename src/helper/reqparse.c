@@ -134,9 +134,11 @@ cs_helper_pstatus cs_helper_req_parse(const uint8_t *p, size_t n, const cs_helpe
       }
       if (have_cl && v != r->content_length) return fail(r, 400, "conflicting Content-Length");
       have_cl = true;
+      r->has_content_length = true;
       r->content_length = v;
     } else if (name_is(name, nl, "Transfer-Encoding")) {
       have_te = true;
+      r->has_transfer_encoding = true;
     } else if (name_is(name, nl, "Connection")) {
       if (list_has(val, vl, "close")) conn_close = true;
       if (list_has(val, vl, "keep-alive")) conn_ka = true;

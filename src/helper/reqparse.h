@@ -37,6 +37,8 @@ typedef struct {
   const uint8_t *user_agent; /* first User-Agent value, NULL when absent */
   size_t user_agent_len;
   uint64_t content_length;
+  bool has_content_length;    /* a Content-Length field was present */
+  bool has_transfer_encoding; /* a Transfer-Encoding field was seen (then the 501/400) */
   /* framing */
   size_t head_len; /* bytes up to and including the empty line (0: head incomplete) */
   const uint8_t *body;
