@@ -47,6 +47,7 @@ within() { # value target pct -> 0 if |value-target| <= pct% of target
 check_rule() {
     local m=$1 t=${2:-} a=${3:-} r s rc
     local tag="[$SCN_NAME] $m $t${a:+ $a}"
+    thr_selftest_rule "$@" && return 0   # throttling pack: via the throughput server
     case $m in
         dns-lie)
             s=$(dig_status client "$ISP_RESOLVER" "$t")
@@ -452,6 +453,6 @@ selftest_main() {
 
 default_selftest_list() {
     echo primitives/all-primitives
-    find "$SCN_DIR/ooni-qa" "$SCN_DIR/extra" "$SCN_DIR/pakistan" "$SCN_DIR/apps" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
+    find "$SCN_DIR/ooni-qa" "$SCN_DIR/extra" "$SCN_DIR/pakistan" "$SCN_DIR/apps" "$SCN_DIR/throttling" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
     [ -n "${CS_TB_SELFTEST_QUICK:-}" ] || find "$SCN_DIR/national" -name '*.scn' 2>/dev/null | sort | sed "s|$SCN_DIR/||; s|\.scn$||"
 }

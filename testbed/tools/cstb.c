@@ -21,6 +21,12 @@
  *                           for each ADDR (the apps world's calls/STUN servers).
  *   cstb stunping ADDR PORT [WAIT_MS]
  *                           one STUN binding request; prints "mapped=IP:PORT".
+ *   cstb delay QUEUE MS [MAXPKTS]
+ *                           NFQUEUE delay line (this kernel has no netem):
+ *                           every packet queued is held MS milliseconds, then
+ *                           accepted, in arrival order; at most MAXPKTS
+ *                           (default 4096) are held, more are dropped (a
+ *                           bounded buffer, as on a real link).
  *
  * RULES file lines:  dns NAME (A.B.C.D|nxdomain|nodata|servfail) [drop]
  * Everything is bounded: names <= 253 chars, at most MAX_RULES rules.
@@ -656,6 +662,109 @@ static int cmd_stunping(const char *addr, int port, int wait_ms) {
     return 1;
 }
 
+/* ---- delay line (throttling pack: a slow access link with latency) --------
+ * The kernel keeps every queued packet; we keep only (id, due time) in a ring
+ * and give the ACCEPT verdict when the time has come. FIFO in, FIFO out: the
+ * delay is the same for every packet, so order is preserved. */
+struct held {
+    uint32_t id;
+    long long due_us;
+};
+static struct held *dl_ring;
+static size_t dl_cap, dl_head, dl_len;
+static long long dl_delay_us;
+static unsigned long long dl_dropped;
+
+static long long now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static int delay_cb(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq_data *nfa,
+                    void *data) {
+    (void)nfmsg;
+    (void)data;
+    struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
+    if (!ph)
+        return 0;
+    uint32_t id = ntohl(ph->packet_id);
+    if (dl_len == dl_cap) { /* buffer full: tail drop */
+        dl_dropped++;
+        return nfq_set_verdict(qh, id, NF_DROP, 0, NULL);
+    }
+    struct held *e = &dl_ring[(dl_head + dl_len) % dl_cap];
+    e->id = id;
+    e->due_us = now_us() + dl_delay_us;
+    dl_len++;
+    return 0;
+}
+
+static void delay_release(struct nfq_q_handle *qh, int all) {
+    long long now = now_us();
+    while (dl_len > 0 && (all || dl_ring[dl_head].due_us <= now)) {
+        nfq_set_verdict(qh, dl_ring[dl_head].id, NF_ACCEPT, 0, NULL);
+        dl_head = (dl_head + 1) % dl_cap;
+        dl_len--;
+    }
+}
+
+static int cmd_delay(int qnum, int ms, int maxpkts) {
+    if (qnum < 0 || qnum > 65535 || ms < 0 || ms > 10000 || maxpkts < 1 || maxpkts > 65536) {
+        fprintf(stderr, "cstb: delay QUEUE(0-65535) MS(0-10000) [MAXPKTS(1-65536)]\n");
+        return 2;
+    }
+    dl_cap = (size_t)maxpkts;
+    dl_delay_us = (long long)ms * 1000LL;
+    dl_ring = calloc(dl_cap, sizeof *dl_ring);
+    if (!dl_ring)
+        return 1;
+    struct nfq_handle *h = nfq_open();
+    if (!h) {
+        fprintf(stderr, "cstb: nfq_open failed\n");
+        free(dl_ring);
+        return 1;
+    }
+    struct nfq_q_handle *qh = nfq_create_queue(h, (uint16_t)qnum, &delay_cb, NULL);
+    if (!qh || nfq_set_mode(qh, NFQNL_COPY_META, 0) < 0) {
+        fprintf(stderr, "cstb: nfq queue %d setup failed\n", qnum);
+        nfq_close(h);
+        free(dl_ring);
+        return 1;
+    }
+    /* the kernel queue is at least as long as our ring: the ring decides */
+    nfq_set_queue_maxlen(qh, (uint32_t)maxpkts + 64);
+    int fd = nfq_fd(h);
+    int rcvbuf = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
+    static char buf[1 << 16];
+    fprintf(stderr, "cstb: delay %d ms on queue %d (max %d packets) ready\n", ms, qnum, maxpkts);
+    while (!stop_flag) {
+        int wait = 500;
+        if (dl_len > 0) {
+            long long d = dl_ring[dl_head].due_us - now_us();
+            wait = d <= 0 ? 0 : (int)((d + 999) / 1000);
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, wait);
+        if (pr > 0) {
+            for (int k = 0; k < 256; k++) { /* drain what is there, bounded */
+                ssize_t rv = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (rv < 0)
+                    break; /* EAGAIN, ENOBUFS (kernel dropped: counted by it), EINTR */
+                nfq_handle_packet(h, buf, (int)rv);
+            }
+        }
+        delay_release(qh, 0);
+    }
+    delay_release(qh, 1);
+    fprintf(stderr, "cstb: delay line stopped, %llu packets dropped (buffer full)\n", dl_dropped);
+    nfq_destroy_queue(qh);
+    nfq_close(h);
+    free(dl_ring);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -675,7 +784,9 @@ int main(int argc, char **argv) {
         return cmd_stun(atoi(argv[2]), argc - 3, argv + 3);
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "stunping") == 0)
         return cmd_stunping(argv[2], atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 1000);
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "delay") == 0)
+        return cmd_delay(atoi(argv[2]), atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 4096);
     fprintf(stderr, "usage: cstb nfq QUEUE RULES | dnsserve ADDR PORT RCODE | dnsrecv SERVER NAME [WAIT_MS]"
-                    " | stun PORT ADDR... | stunping ADDR PORT [WAIT_MS]\n");
+                    " | stun PORT ADDR... | stunping ADDR PORT [WAIT_MS] | delay QUEUE MS [MAXPKTS]\n");
     return 2;
 }
