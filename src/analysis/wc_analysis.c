@@ -7,7 +7,9 @@
  *   legacy  measurement-kit era rules for test_version < 0.4 (docs/analysis.md)
  *   ours    docs/analysis.md "Deviations": no control => never a blocking verdict from
  *           inference alone; server-side blocks (CDN challenges, site geo-blocks) are not
- *           censorship; censorship fingerprints confirm and win; opt-in filters are flagged.
+ *           censorship; censorship fingerprints confirm and win; opt-in filters are flagged;
+ *           TLS validates an address unless the probe then saw it interfere (a censor's proxy
+ *           cannot launder a DNS lie); a look-alike page from a hijacked address is dns.
  * Everything is allocated in the caller's arena; nothing here does I/O. */
 #include "analysis/wc_analysis.h"
 
