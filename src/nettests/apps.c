@@ -669,7 +669,7 @@ static void apps_write_ep(cs_jw *w, const apps_ep *ep) {
   cs_jw_kstr(w, "control_failure", ep->ctl_failure);
   if (ep->ctl_error) cs_jw_kstr(w, "control_error", ep->ctl_error);
   cs_jw_key(w, "control_addrs");
-  if (ep->ctl_ok >= 0 && !ep->e->host_is_ip && !ep->e->has_addr) {
+  if (ep->ctl_asked && !ep->ctl_error && !ep->e->host_is_ip && !ep->e->has_addr) {
     cs_jw_arr_open(w);
     for (size_t i = 0; i < ep->nctl_addrs; i++) cs_jw_str(w, ep->ctl_addrs[i]);
     cs_jw_arr_close(w);
