@@ -31,6 +31,7 @@ typedef struct {
   cs_wc_verdict *v;
   const char *host; /* URL host, IDNA/lower-cased ("" when unknown) */
   bool host_is_ip;
+  const char *host_ip;    /* the host's canonical IP literal when host_is_ip (else NULL) */
   bool https;             /* URL scheme */
   bool ctl_ok;            /* usable control: present and no control_failure */
   bool any_system;        /* some lookup used the system resolver (see probe_resolver()) */
@@ -452,7 +453,11 @@ static bool http_addr_is(const cs_wc_http *h, const char *ip, int port) {
  * controlMatchDNSLookupResults) and the classic filter drops it (classic.go): the verdict is
  * about what the probe's own resolver and the URL led to, not about the TH's addresses. */
 static bool th_only_addr(const ctx *c, const char *ip) {
-  return ip && c->ctl_ok && !resolved_by(c, ip, false) && ctl_has_ip(&c->o->ctl, ip);
+  if (!ip || !c->ctl_ok) return false;
+  /* the URL's own IP literal is never the TH's (oohelperd answers no addresses for it; a
+   * helper that echoed it must not take the URL's endpoint out of the verdict) */
+  if (c->host_is_ip && ip_eq(ip, c->host_ip)) return false;
+  return !resolved_by(c, ip, false) && ctl_has_ip(&c->o->ctl, ip);
 }
 
 /* The classic filter's origin rule (minipipeline/classic.go, a.3): an address the system
@@ -1553,6 +1558,7 @@ void cs_wc_verdict_compute(cs_arena *a, const cs_wc_obs *o, const cs_wc_options 
   if (url && cs_url_parse(a, url, &u, err, sizeof err) == 0) {
     c.host = u.host;
     c.host_is_ip = u.host_is_ip;
+    if (u.host_is_ip) c.host_ip = cs_ip_canon(a, u.host);
     c.https = !strcmp(u.scheme, "https");
   }
   c.ctl_ok = o->ctl.present && !o->control_failure;

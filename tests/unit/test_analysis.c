@@ -1007,6 +1007,16 @@ static const wc_case strict_cases[] =
          .blocking = "false",
          .accessible = "true",
          .reason = "lte.http.final_over_tls"},
+        /* ... and stays the URL's even from a helper that echoes it as its DNS answer */
+        {.name = "ip_url_echoed_by_th",
+         .url = "https://" IP "/",
+         .tcp = "[" TCP(IP, 443, "null", 0, 50001) "]",
+         .tls = "[" TLS(IP, "null", 50001) "]",
+         .requests = "[" REQ("https://" IP "/", 200, GOOD_PAGE, H_SITE, 0, 50001) "]",
+         .control = CTL_OK,
+         .blocking = "false",
+         .accessible = "true",
+         .reason = "lte.http.final_over_tls"},
         /* 2. untagged lookups and redirect targets */
         UNTAGGED_REDIRECT_CASE("untagged_redirect_then_reset_default", 0, "\"consistent\""),
         UNTAGGED_REDIRECT_CASE("untagged_redirect_then_reset_strict", 1, "null"),
