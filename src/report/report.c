@@ -106,6 +106,8 @@ const struct cs_report_section *cs_report_section_of(const char *test_name) {
   const cs_nettest *nt = nettest_of(test_name);
   if (nt && nt->report) return nt->report;
   if (test_name && !strcmp(test_name, "throttling")) return &cs_report_throttling_section;
+  const struct cs_report_section *apps = cs_report_apps_section_of(test_name);
+  if (apps) return apps; /* also for imported measurements of OONI's app tests */
   return is_wc(test_name) ? &cs_report_wc_section : NULL;
 }
 
@@ -211,9 +213,11 @@ typedef struct {
   bool first, nomem;
 } pass1;
 
+/* Sections sharing one implementation (the apps': one struct per nettest name, one add) are
+ * one section of the report: the first of them stands for all (one matrix, one CSV column). */
 static bool add_section(cs_report *r, const struct cs_report_section *sec) {
   for (size_t i = 0; i < r->nsections; i++)
-    if (r->sections[i] == sec) return true;
+    if (r->sections[i] == sec || (sec->add && r->sections[i]->add == sec->add)) return true;
   if (r->nsections == CS_REPORT_MAX_SECTIONS) return false;
   r->sections[r->nsections++] = sec;
   return true;

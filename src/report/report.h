@@ -101,8 +101,9 @@ typedef struct {
    * those of the other nettests the run holds */
   const struct cs_report_section *sections[CS_REPORT_MAX_SECTIONS];
   size_t nsections;
-  struct cs_report_thr *thr; /* throttling's section (report_throttling.c), in the arena */
-  cs_arena *arena;           /* owns all strings above */
+  struct cs_report_thr *thr;   /* throttling's section (report_throttling.c), in the arena */
+  struct cs_report_apps *apps; /* the apps' section (report_apps.c), in the arena; NULL: none */
+  cs_arena *arena;             /* owns all strings above */
 } cs_report;
 
 /* Pass 1 over the run. Returns NULL on error (message in err). */

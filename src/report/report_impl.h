@@ -24,7 +24,7 @@ typedef struct {
   bool censorship;      /* as the measurement recorded it (x_censorship) */
   const char *evidence; /* never NULL ("" when none) */
   cs_store_iter *it;    /* the row's measurement JSON: cs_store_iter_json(it, &len) ("" from a
-                           scratch store, which keeps only the throttling nettest's JSON) */
+                           scratch store, which keeps only the JSON the sections read: store.c) */
 } cs_report_row;
 
 typedef enum {
@@ -68,6 +68,12 @@ extern const struct cs_report_section cs_report_wc_section;
 /* throttling's section (report_throttling.c): per target verdict, pattern, rate, ratio with
  * its CI, p-value, keyed; in HTML a throughput-over-time chart, target vs control. */
 extern const struct cs_report_section cs_report_throttling_section;
+/* The apps' and platforms' section (report_apps.c): per app and function the verdict and how
+ * it was blocked; one struct per nettest name, one implementation, rendered once. */
+extern const struct cs_report_section cs_report_whatsapp_section, cs_report_telegram_section,
+    cs_report_signal_section, cs_report_facebook_messenger_section, cs_report_platforms_section;
+/* The apps section of nettest test_name (one of the five above), or NULL. */
+const struct cs_report_section *cs_report_apps_section_of(const char *test_name);
 /* The section of the measurements of test_name (NULL: ours before nettests were stored by
  * name, web_connectivity), or NULL. */
 const struct cs_report_section *cs_report_section_of(const char *test_name);

@@ -539,6 +539,17 @@ static int run_exists(cs_store *s, int64_t run_id) {
   return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* A scratch store keeps no JSON but that of the nettests whose report sections read it, few
+ * per run: throttling's (one per target: report_throttling.c) and the app nettests' (one per
+ * app: report_apps.c). */
+static bool scratch_keeps_json(const char *test_name) {
+  static const char *const keep[] = {"throttling", "whatsapp",           "telegram",
+                                     "signal",     "facebook_messenger", "platforms"};
+  for (size_t i = 0; test_name && i < sizeof keep / sizeof keep[0]; i++)
+    if (!strcmp(test_name, keep[i])) return true;
+  return false;
+}
+
 int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
   if (!s) return CS_STORE_IO;
   if (!json || len == 0 || len > MAX_JSON_BYTES) return CS_STORE_BADJSON;
@@ -567,9 +578,9 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
   sqlite3_stmt *st = s->add;
   sqlite3_bind_int64(st, 1, run_id);
   int i = bind_cols(st, 2, &m);
-  /* a scratch store keeps no JSON, but the throttling nettest's (one per target): its report
-   * section reads the trials and samples (report_throttling.c) */
-  if (s->scratch && !(m.test_name && !strcmp(m.test_name, "throttling")))
+  /* a scratch store keeps no JSON, but that of the nettests whose report sections read it
+   * (throttling's trials and samples, the apps' x_functions): scratch_keeps_json */
+  if (s->scratch && !scratch_keeps_json(m.test_name))
     sqlite3_bind_text(st, i++, "", 0, SQLITE_STATIC);
   else sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
   int src = sqlite3_step(st);

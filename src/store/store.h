@@ -41,7 +41,7 @@ cs_store *cs_store_open(const char *path, char *err, size_t errlen);
 void cs_store_close(cs_store *s); /* NULL ok */
 /* A private temporary database (deleted on close), not durable (synchronous=OFF), that
  * keeps the extracted columns only (cs_store_iter_json returns "", except for the throttling
- * nettest's measurements, whose report section reads them): for reporting straight
+ * and app nettests' measurements, whose report sections read them): for reporting straight
  * from a JSON-lines file without copying every measurement to disk. */
 cs_store *cs_store_open_scratch(char *err, size_t errlen);
 /* The last SQLite error message ("" if none). */
