@@ -398,6 +398,79 @@ static void test_platforms_one_measurement(void **st) {
   cs_store_close(s);
 }
 
+/* Structurally mutated app measurements (bytes flipped or deleted, spans duplicated, hostile
+ * values swapped in; fixed seed) through the store and every format: never a crash (ASan,
+ * UBSan), the JSON report parses, the HTML holds no injected tag. */
+static void test_mutations(void **st) {
+  (void)st;
+  static const char *const hostile[] = {
+      "\"<script>x</script>\"", "null", "[]", "{}", "-1", "1e308", "\"\\u0000\"", "true",
+      "\"\\u001b[2J\""};
+  const char *seeds[] = {WA, TG, PALL, PX};
+  unsigned rng = 12345;
+  size_t accepted = 0;
+  for (int iter = 0; iter < 600; iter++) {
+    const char *src = seeds[iter % 4];
+    size_t n = strlen(src);
+    char *b = malloc(n * 2 + 64);
+    assert_non_null(b);
+    memcpy(b, src, n + 1);
+    for (int k = 0; k < 1 + iter % 2; k++) {
+      rng = rng * 1103515245u + 12345u;
+      size_t at = (rng >> 8) % n;
+      switch ((rng >> 4) % 4) {
+      case 0: b[at] = (char)(rng >> 16); break;
+      case 1: memmove(b + at, b + at + 1, n - at), n--; break;
+      case 2: { /* duplicate a span */
+        size_t len = ((rng >> 20) % 40) + 1;
+        if (at + len > n) len = n - at;
+        memmove(b + at + len, b + at, n - at + 1), n += len;
+        if (n > strlen(src) * 2) n = strlen(src), b[n] = 0;
+        break;
+      }
+      default: { /* swap a value after a ':' for a hostile one */
+        char *c = strchr(b + at, ':');
+        if (!c) break;
+        const char *h = hostile[(rng >> 12) % (sizeof hostile / sizeof *hostile)];
+        size_t hl = strlen(h), tail = strlen(c + 1);
+        if ((size_t)(c + 1 - b) + hl + tail + 1 > n * 2 + 64) break;
+        memmove(c + 1 + hl, c + 1, tail + 1);
+        memcpy(c + 1, h, hl);
+        n = strlen(b);
+      }
+      }
+    }
+    b[n] = 0;
+    for (size_t i = 0; i < n; i++)
+      if (b[i] == '\n' || b[i] == 0) b[i] = ' ';
+    char err[256];
+    cs_store *s = cs_store_open(":memory:", err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(cs_store_set_analyzer(s, cs_report_analyzer, NULL), CS_STORE_OK);
+    int64_t run = cs_store_run_begin(s, "platforms", "", NULL, false);
+    if (cs_store_add(s, run, b, n) == CS_STORE_OK) {
+      accepted++;
+      cs_report *r = cs_report_compute(s, run, err, sizeof err);
+      assert_non_null(r);
+      size_t len;
+      char *j = render(s, r, "json", &len);
+      cs_arena *a = cs_arena_new(0);
+      assert_non_null(cs_json_parse(a, j, len, NULL, NULL, 0));
+      cs_arena_free(a);
+      free(j);
+      char *h = render(s, r, "html", &len);
+      assert_null(strstr(h, "<script"));
+      free(h);
+      free(render(s, r, "text", &len));
+      free(render(s, r, "csv", &len));
+      cs_report_free(r);
+    }
+    cs_store_close(s);
+    free(b);
+  }
+  assert_true(accepted > 150); /* the mutations reach the section, not only the parser */
+}
+
 /* A run without app measurements has no apps section in any format. */
 static void test_absent(void **st) {
   (void)st;
@@ -424,6 +497,7 @@ int main(void) {
       cmocka_unit_test(test_mixed_run), cmocka_unit_test(test_scratch_store),
       cmocka_unit_test(test_hostile),   cmocka_unit_test(test_caps_and_no_details),
       cmocka_unit_test(test_absent),    cmocka_unit_test(test_platforms_one_measurement),
+      cmocka_unit_test(test_mutations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
