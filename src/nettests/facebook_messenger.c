@@ -12,6 +12,7 @@
  * shares no address with the control's answer (--th) unless a verified TLS handshake proved
  * it (docs/apps.md). */
 #include "nettests/apps.h"
+#include "report/report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -99,4 +100,5 @@ const cs_nettest cs_nettest_facebook_messenger = {
     .prepare = cs_apps_prepare,
     .start = cs_apps_start,
     .analyze = fb_analyze,
+    .report = &cs_report_facebook_messenger_section, /* report/report_apps.c */
 };

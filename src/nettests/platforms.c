@@ -4,6 +4,7 @@
  * --endpoints file whose app line names the platform). No OONI test exists for these: the
  * verdicts are x_functions (each entry names its app) and the outcome. */
 #include "nettests/apps.h"
+#include "report/report.h"
 
 #define PF_VERSION "0.1.0"
 
@@ -47,4 +48,5 @@ const cs_nettest cs_nettest_platforms = {
     .prepare = cs_apps_prepare,
     .start = cs_apps_start,
     .analyze = pf_analyze,
+    .report = &cs_report_platforms_section, /* report/report_apps.c: per app and function */
 };

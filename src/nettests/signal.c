@@ -8,6 +8,7 @@
  * against the probe's trust store (system CAs + --ca-file): a certificate error is recorded
  * as the TLS failure it is (docs/apps.md). */
 #include "nettests/apps.h"
+#include "report/report.h"
 
 #include <string.h>
 
@@ -67,4 +68,5 @@ const cs_nettest cs_nettest_signal = {
     .prepare = cs_apps_prepare,
     .start = cs_apps_start,
     .analyze = sg_analyze,
+    .report = &cs_report_signal_section, /* report/report_apps.c: per app and function */
 };

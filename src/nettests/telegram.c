@@ -9,6 +9,7 @@
  * (ooni/probe#2466); x_functions says "partial" when other DCs fail where the control reaches
  * them. */
 #include "nettests/apps.h"
+#include "report/report.h"
 
 #include <string.h>
 
@@ -83,4 +84,5 @@ const cs_nettest cs_nettest_telegram = {
     .prepare = cs_apps_prepare,
     .start = cs_apps_start,
     .analyze = tg_analyze,
+    .report = &cs_report_telegram_section, /* report/report_apps.c: per app and function */
 };

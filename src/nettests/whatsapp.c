@@ -10,6 +10,7 @@
  * the check, probe-engine#341). Beyond OONI, the default list adds the media CDN, which OONI
  * does not measure: its verdict is only in x_functions. */
 #include "nettests/apps.h"
+#include "report/report.h"
 
 #include <string.h>
 
@@ -112,4 +113,5 @@ const cs_nettest cs_nettest_whatsapp = {
     .prepare = cs_apps_prepare,
     .start = cs_apps_start,
     .analyze = wa_analyze,
+    .report = &cs_report_whatsapp_section, /* report/report_apps.c: per app and function */
 };

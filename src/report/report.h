@@ -77,6 +77,10 @@ extern const struct cs_report_section cs_report_wc_section;
 /* the throttling nettest's (report_throttling.c): its registry entry sets
  * `.report = &cs_report_throttling_section` */
 extern const struct cs_report_section cs_report_throttling_section;
+/* The apps' and platforms' section (report_apps.c), one struct per app nettest for its
+ * registry entry's `.report` (one implementation, one section in a report). */
+extern const struct cs_report_section cs_report_whatsapp_section, cs_report_telegram_section,
+    cs_report_signal_section, cs_report_facebook_messenger_section, cs_report_platforms_section;
 
 typedef struct {
   /* the run */

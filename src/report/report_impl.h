@@ -69,9 +69,10 @@ extern const struct cs_report_section cs_report_wc_section;
  * its CI, p-value, keyed; in HTML a throughput-over-time chart, target vs control. */
 extern const struct cs_report_section cs_report_throttling_section;
 /* The apps' and platforms' section (report_apps.c): per app and function the verdict and how
- * it was blocked; one struct per nettest name, one implementation, rendered once. */
-extern const struct cs_report_section cs_report_whatsapp_section, cs_report_telegram_section,
-    cs_report_signal_section, cs_report_facebook_messenger_section, cs_report_platforms_section;
+ * it was blocked; one struct per nettest name (cs_report_whatsapp_section,
+ * cs_report_telegram_section, cs_report_signal_section, cs_report_facebook_messenger_section,
+ * cs_report_platforms_section: declared in report.h for the registry entries), one
+ * implementation, one section in a report. */
 /* The apps section of nettest test_name (one of the five above), or NULL. */
 const struct cs_report_section *cs_report_apps_section_of(const char *test_name);
 /* The section of the measurements of test_name (NULL: ours before nettests were stored by
