@@ -13,7 +13,7 @@
 # (the STUN server reflects it) must not appear in any output. Needs root. Honours
 # CS_TB_PREFIX / CS_TESTBED_DIR.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 make -s -j"$(nproc)" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/${CS_TB_PREFIX:-cs}-testbed}
@@ -58,7 +58,7 @@ for scn in "${scns[@]}"; do
   $TB exec client -- "$BIN" platforms "${common[@]}" --no-db --endpoints "$EPS/x.endpoints" \
     --endpoints "$EPS/youtube.endpoints" --endpoints "$EPS/facebook.endpoints" \
     --endpoints "$EPS/instagram.endpoints" -o "$d/platforms.jsonl" 2>"$d/platforms.err" &
-  wait $(jobs -p | grep -vx "$hpid") 2>/dev/null
+  wait  # the five nettests (the control server is not a job of this shell)
   el=$((SECONDS - t0))
   kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null
   cat "$d"/{whatsapp,telegram,signal,facebook_messenger,platforms}.jsonl >"$d/all.jsonl" 2>/dev/null
