@@ -3,7 +3,7 @@
  *
  * Walks the reference set ../shared/data/ooni-measurements (required; $CS_SHARED_DATA when
  * the repo is not beside shared/) and every further corpus directory that exists:
- * ../shared/data/ooni-corpus, tests/fixtures/ooni, and the ':'-separated directories of
+ * ../shared/ooni-corpus, tests/fixtures/ooni, and the ':'-separated directories of
  * $CS_OONI_CORPUS. Each file is one measurement (JSON object, explorer API wrapper, JSON
  * array or JSON lines). For every web_connectivity measurement that recorded a verdict, OONI's
  * algorithm for its test_version (cs_wc_options.ooni_strict, auto algorithm, no fingerprints)
@@ -242,7 +242,7 @@ static void test_corpus(void **st) {
   size_t base = t->wc;
   /* the reference set: 12 web_connectivity measurements with a verdict (data/README.md) */
   assert_int_equal(base, 12);
-  const char *more[] = {"../shared/data/ooni-corpus", "tests/fixtures/ooni"};
+  const char *more[] = {"../shared/ooni-corpus", "tests/fixtures/ooni"};
   for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
     snprintf(dir, sizeof dir, "%s/%s", root(), more[i]);
     if (is_dir(dir)) walk(dir, t, 0);
