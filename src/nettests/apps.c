@@ -182,8 +182,16 @@ static bool apps_is_app(const cs_app_def *d, const char *app) {
  * the default file of every selected app without one. All or nothing. */
 int cs_apps_prepare(void *settings, const cs_probe_cfg *probe, char *err, size_t errlen) {
   apps_settings *s = settings;
-  (void)probe;
   const cs_app_def *d = s->d;
+  if (probe && (probe->address || probe->sni)) {
+    /* one address or server name for every endpoint of every function would measure
+     * something else than the app: per endpoint, the file has addr= and sni= */
+    snprintf(err, errlen,
+             "--%s does not apply to %s (give addr= or sni= per endpoint in the "
+             "endpoint file, docs/apps.md)",
+             probe->address ? "address" : "sni", d->test_name);
+    return -1;
+  }
   cs_arena_free(s->a);
   s->nfiles = 0;
   s->a = cs_arena_new(0);
@@ -850,7 +858,13 @@ static int apps_analyze_tk(const cs_app_def *d, cs_arena *a, const cs_jval *tk, 
       f->down++; /* the control cannot reach it either */
     } else {
       f->failed++;
-      if (!f->failure) f->failure = v[i].failure ? v[i].failure : "dns_inconsistent";
+      if (!f->failure && v[i].dns_consistent == 0 && v[i].failed_op &&
+          strcmp(v[i].failed_op, "resolve"))
+        f->failure =
+            cs_arena_printf(a, "an answer the control does not give, then %s", v[i].failure);
+      else if (!f->failure && v[i].dns_consistent == 0 && !v[i].failure)
+        f->failure = "an answer the control does not give";
+      else if (!f->failure) f->failure = v[i].failure;
       const char *mth = apps_method(&v[i]);
       for (size_t j = 0; mth && j < 5; j++)
         if (!strcmp(mth, apps_methods[j])) f->nm[j]++;

@@ -821,8 +821,16 @@ static void test_prepare_errors(void **st) {
     unlink(p);
     free(p);
   }
+  /* the probe's single --address / --sni make no sense for a list of endpoints */
   void *s = nt->create();
   char err[256];
+  cs_probe_cfg probe = {.address = "192.0.2.1"};
+  assert_int_equal(nt->prepare(s, &probe, err, sizeof err), -1);
+  assert_string_equal(err, "--address does not apply to whatsapp (give addr= or sni= per endpoint "
+                           "in the endpoint file, docs/apps.md)");
+  probe = (cs_probe_cfg){.sni = "x.example"};
+  assert_int_equal(nt->prepare(s, &probe, err, sizeof err), -1);
+  assert_non_null(strstr(err, "--sni does not apply"));
   assert_int_equal(opt(nt, "th")->set(s, "ftp://x/", err, sizeof err), -1);
   assert_int_equal(opt(nt, "th-timeout")->set(s, "0", err, sizeof err), -1);
   nt->destroy(s);
