@@ -99,6 +99,8 @@ static long build_points(const cs_thr_trial *t, pt **out, double *t_first) {
   return (long)n;
 }
 
+static double median_sort(double *v, size_t n);
+
 static double interp(const pt *p, size_t n, double t) {
   if (t <= p[0].t) return p[0].b;
   for (size_t i = 1; i < n; i++) {
@@ -146,9 +148,24 @@ size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max) {
   }
   double tend = p[n - 1].t, skip = t0 + (tend - t0) / 3.0;
   double ct = skip, cb = interp(p, (size_t)n, skip);
+  /* the window: >= 1 s and >= 4 typical increments of the count (reads come a TLS record at a
+   * time: at 150 kbit/s a 16 KiB record every 0.9 s; a shorter window measures the record
+   * size, not the rate). A typical increment: the median positive step after skip. */
+  double *inc = malloc((size_t)n * sizeof *inc);
+  if (!inc) {
+    free(p);
+    return 0;
+  }
+  size_t ni = 0;
+  for (long i = 1; i < n; i++)
+    if (p[i].t > skip && p[i].b > p[i - 1].b) inc[ni++] = p[i].b - p[i - 1].b;
+  double step = median_sort(inc, ni), rate = (p[n - 1].b - cb) / (tend - skip);
+  free(inc);
+  double wlen = WINDOW_S;
+  if (ni && rate > 0 && 4 * step / rate > wlen) wlen = 4 * step / rate;
   size_t k = 0;
   for (long i = 0; i < n && k < max; i++) {
-    if (p[i].t - ct >= WINDOW_S) {
+    if (p[i].t - ct >= wlen) {
       out[k++] = (p[i].b - cb) * 8.0 / (p[i].t - ct);
       ct = p[i].t;
       cb = p[i].b;

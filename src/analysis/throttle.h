@@ -92,8 +92,10 @@ void cs_thr_params_default(cs_thr_params *p);
  * bytes / (duration - ttfb) without usable samples. NAN when nothing is usable. */
 double cs_thr_goodput(const cs_thr_trial *t);
 
-/* Added: rates (bits/s) over consecutive windows of at least 1 s within the last 2/3 of the
- * transfer, at most max into out. Returns the number written. */
+/* Added: rates (bits/s) over consecutive windows within the last 2/3 of the transfer, each at
+ * least 1 s and at least 4 typical increments of the count long (reads arrive a TLS record,
+ * 16 KiB, at a time: shorter windows would measure the record size), at most max into out.
+ * Returns the number written (0 on OOM). */
 size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max);
 
 /* Analyses the trials of direction dir (0 down, 1 up); others are ignored. Returns 0 (out
