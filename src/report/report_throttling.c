@@ -390,6 +390,24 @@ static double nice_step(double max) {
   return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
 }
 
+static int dbl_cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median goodput_bps of the trials of one role in one direction (NAN: none known). */
+static double median_goodput(const thr_target *t, int dir, bool target) {
+  double v[CS_THR_MAX_TRIALS];
+  size_t n = 0;
+  for (size_t i = 0; i < t->ntrials && n < CS_THR_MAX_TRIALS; i++)
+    if (t->trials[i].dir == dir && t->trials[i].target == target &&
+        isfinite(t->trials[i].goodput_bps))
+      v[n++] = t->trials[i].goodput_bps;
+  if (!n) return NAN;
+  qsort(v, n, sizeof *v, dbl_cmp);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 #define CW 640 /* chart size and plot margins (px) */
 #define CH 260
 #define ML 64
@@ -484,7 +502,15 @@ static void chart(FILE *o, const thr_target *t, int dir, size_t idx) {
     cs_report_html_escape(o, t->control_sni);
     fputc(')', o);
   }
-  fputs("</span>.</figcaption></figure>\n", o);
+  fputs("</span>.", o);
+  /* the slopes in numbers: the median goodput of each role in this direction */
+  double mt = median_goodput(t, dir, true), mc = median_goodput(t, dir, false);
+  if (isfinite(mt) && isfinite(mc)) {
+    char a[32], b[32];
+    fprintf(o, " Median goodput: target %s, control %s.", fmt_rate(a, sizeof a, mt),
+            fmt_rate(b, sizeof b, mc));
+  }
+  fputs("</figcaption></figure>\n", o);
 }
 
 static void html_cell(FILE *o, const char *s) {

@@ -202,6 +202,8 @@ static void check_report(cs_store *s, int64_t run) {
   assert_null(strstr(h, "id=\"thr-chart-1-down\"")); /* 2 download events: no trial's */
   assert_int_equal(count_sub(h, "<polyline class=\"thr-target\""), 3);
   assert_int_equal(count_sub(h, "<polyline class=\"thr-control\""), 3);
+  /* the caption's medians: targets 148 and 147 kbit/s, controls 1.4 and 1.5 Mbit/s */
+  assert_non_null(strstr(h, "Median goodput: target 147.5 kbit/s, control 1.45 Mbit/s."));
   assert_non_null(strstr(h, "time since the trial started (s)"));
   assert_non_null(strstr(h, "bytes received (kB)"));
   assert_non_null(strstr(h, "bytes sent (kB)"));
