@@ -78,28 +78,46 @@ thr_gen_rule() {
                 case $o in down|up|both) dir=$o ;; after=*) after=${o#after=} ;; esac
             done
             tcls=$((tcls + 1))
-            [ "$tcls" -le 15 ] || die "at most 15 throttle rules per scenario"
-            local mark=$((tcls << 4)) cls=$((10 + tcls))
+            [ "$tcls" -le 60 ] || die "at most 60 throttle rules per scenario"
             # the name is looked for in the first 8 packets of a flow, on any port
-            # (the throughput server may listen anywhere), as the DPI boxes do
+            # (the throughput server may listen anywhere), as the DPI boxes do; an
+            # address rule marks a flow on its first packet
+            local -a matches=()
             case $m in
-                throttle-sni) printf -v match -- '-p tcp -m connbytes --connbytes 0:8 --connbytes-dir original --connbytes-mode packets -m string --algo kmp --icase --hex-string |00%02x%02x|%s' $((${#n} >> 8)) $((${#n} & 255)) "$n" ;;
-                throttle-host) # "Host: NAME" then CRLF, or ":PORT" (a second rule below)
+                throttle-sni) printf -v match -- '-p tcp -m connbytes --connbytes 0:8 --connbytes-dir original --connbytes-mode packets -m string --algo kmp --icase --hex-string |00%02x%02x|%s' $((${#n} >> 8)) $((${#n} & 255)) "$n"
+                    matches=("$match") ;;
+                throttle-host) # "Host: NAME" then CRLF, or ":PORT"
                     printf -v match -- '-p tcp -m connbytes --connbytes 0:8 --connbytes-dir original --connbytes-mode packets -m string --algo kmp --icase --hex-string Host:|20|%s|0d0a|' "$n"
-                    M+=("-A CS-MFWD -i cs-r0 ${match%|0d0a|}: -j CONNMARK --set-xmark $mark/0xf0") ;;
-                throttle-ip) match="-d ${t%%:*} -p tcp"; [[ $t == *:* ]] && match+=" --dport ${t##*:}" ;;
+                    matches=("$match" "${match%|0d0a|}:") ;;
+                throttle-ip) match="-d ${t%%:*} -p tcp"; [[ $t == *:* ]] && match+=" --dport ${t##*:}"
+                    matches=("$match -m conntrack --ctstate NEW") ;;
             esac
-            M+=("-A CS-MFWD -i cs-r0 $match -j CONNMARK --set-xmark $mark/0xf0")
-            local cb=""
-            [ -z "$after" ] || cb="-m connbytes --connbytes $after: --connbytes-dir both --connbytes-mode packets "
-            if [ "$dir" != up ]; then
-                M+=("-A CS-MPOST -o cs-r0 -m connmark --mark $mark/0xf0 ${cb}-j CLASSIFY --set-class 1:$cls")
-                echo "cs-r0 $cls ${a%kbit}" >>"$d/thr.classes"
-            fi
-            if [ "$dir" != down ]; then
-                M+=("-A CS-MPOST -o cs-r1 -m connmark --mark $mark/0xf0 ${cb}-j CLASSIFY --set-class 1:$cls")
-                echo "cs-r1 $cls ${a%kbit}" >>"$d/thr.classes"
-            fi ;;
+            # Four token buckets per rule, flows dealt to them in turn (statistic
+            # nth on the marking packet): a policer is per session, so a flow cut
+            # short must not leave its queued packets in front of the next flow of
+            # the same name (with one shared queue the next trial's handshake waited
+            # up to 2 s behind them at 64 kbit/s).
+            # Data packets only: the pure ACKs of the other direction pass unshaped.
+            # Otherwise a 150 kbit/s download policer also paces the ACK clock of
+            # uploads (~280 ACKs/s, a few Mbit/s), and a detector rightly reports the
+            # uploads as throttled too: not the one-direction case the rule describes.
+            local cb="-m length --length 100:65535 " k mark cls mt
+            [ -z "$after" ] || cb+="-m connbytes --connbytes $after: --connbytes-dir both --connbytes-mode packets "
+            for ((k = 0; k < 4; k++)); do
+                mark=$(( ((tcls - 1) * 4 + k + 1) << 12 ))
+                cls=$(( 100 + (tcls - 1) * 4 + k ))   # decimal digits, read as hex by tc and CLASSIFY alike
+                for mt in "${matches[@]}"; do
+                    M+=("-A CS-MFWD -i cs-r0 $mt -m statistic --mode nth --every 4 --packet $k -j CONNMARK --set-xmark $mark/0xff000")
+                done
+                if [ "$dir" != up ]; then
+                    M+=("-A CS-MPOST -o cs-r0 -m connmark --mark $mark/0xff000 ${cb}-j CLASSIFY --set-class 1:$cls")
+                    echo "cs-r0 $cls ${a%kbit}" >>"$d/thr.classes"
+                fi
+                if [ "$dir" != down ]; then
+                    M+=("-A CS-MPOST -o cs-r1 -m connmark --mark $mark/0xff000 ${cb}-j CLASSIFY --set-class 1:$cls")
+                    echo "cs-r1 $cls ${a%kbit}" >>"$d/thr.classes"
+                fi
+            done ;;
         link-rate) echo "${t%kbit}" >"$d/thr.link" ;;
         server-rate) echo "${t%kbit}" >"$d/thr.server" ;;
         link-delay)
@@ -312,6 +330,8 @@ thr_selftest_rule() {
         link-rate|server-rate)
             # a congested link is checked by link-congest (the probe gets a share)
             [ "$m" = link-rate ] && [ -f "$RUN/censor/thr.congest" ] && return 0
+            # a later link-rate line (the scenario's own) replaced this one (the base's)
+            [ "$m" = link-rate ] && [ "${t%kbit}" != "$link" ] && return 0
             local want=${t%kbit} nb
             nb=$(thr_bytes "$want" 3)
             read -r rc b bps _ <<<"$(thr_xfer client "$(thr_ctl_name)" "$CONTROL_ADDR" down "$nb" 20)"
