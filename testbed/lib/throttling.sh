@@ -262,8 +262,8 @@ thr_xfer() {
 
 thr_ctl_name() { echo "ctl-$RANDOM$RANDOM.example.net"; }
 
-# bytes for about SECS seconds at KBIT (at least 24 KiB)
-thr_bytes() { local b=$(( $1 * 1000 / 8 * $2 )); [ "$b" -ge 24576 ] || b=24576; echo "$b"; }
+# bytes for about SECS seconds at KBIT (at least 32 KiB)
+thr_bytes() { local b=$(( $1 * 1000 / 8 * $2 )); [ "$b" -ge 32768 ] || b=32768; echo "$b"; }
 
 thr_selftest_rule() {
     local m=$1 t=${2:-} a=${3:-}
@@ -296,7 +296,7 @@ thr_selftest_rule() {
                     [ "$rc" = 0 ] && [ "$bps" -lt $((want * 1000 * 2)) ] && [ "$bps" -gt $((want * 1000 * 7 / 10)) ]
                     st_res $? "$tag: $dd: $b bytes at $((bps / 1000)) kbit/s: throttled after the first packets (rc=$rc)"
                 else
-                    local nb; nb=$(thr_bytes "$want" 3)
+                    local nb; nb=$(thr_bytes "$want" 4)
                     read -r rc b bps tt _ <<<"$(thr_xfer client "$name" "$addr" "$dd" "$nb" $((nb * 8 / want / 1000 * 2 + 10)) $http)"
                     [ "$rc" = 0 ] && [ "$b" = "$nb" ] && within "$((bps / 1000))" "$want" 30
                     st_res $? "$tag: $dd: $b bytes at $((bps / 1000)) kbit/s ~ $want kbit/s +-30% (rc=$rc)"
