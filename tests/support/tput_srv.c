@@ -191,6 +191,7 @@ int tput_fetch(const char *ip, uint16_t port, bool tls, const char *sni, const v
     ssize_t n =
         tls ? SSL_read(ssl, buf + len, (int)(cap - len)) : recv(fd, buf + len, cap - len, 0);
     if (n <= 0) break;
+    if (tls && len < 65536 && (size_t)n > r->max_read_64k) r->max_read_64k = (size_t)n;
     len += (size_t)n;
   }
   buf[len] = 0;
