@@ -27,7 +27,8 @@ typedef struct {
   char *head;    /* response head, NUL-terminated (malloc'd; NULL without a response) */
   uint8_t *body; /* bytes after the head (malloc'd, NUL-terminated) */
   size_t body_len;
-  bool tls_ok; /* TLS: the handshake completed */
+  bool tls_ok;         /* TLS: the handshake completed */
+  size_t max_read_64k; /* TLS: the largest single read (one record) in the first 64 KiB */
   char alpn[16];
 } tput_resp;
 
