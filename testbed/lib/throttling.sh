@@ -149,12 +149,12 @@ thr_htb() { # ns dev link_kbit default_queue_bytes classes-file
     while read -r dv cls rate; do
         [ "$dv" = "$dev" ] || continue
         nsx "$ns" tc class add dev "$dev" parent 1:1 classid "1:$cls" htb rate "${rate}kbit" ceil "${rate}kbit" quantum 1514
-        nsx "$ns" tc qdisc add dev "$dev" parent "1:$cls" bfifo limit "$(thr_qbytes "$rate" "${CS_TB_THR_QUEUE_MS:-250}")"
+        nsx "$ns" tc qdisc add dev "$dev" parent "1:$cls" bfifo limit "$(thr_qbytes "$rate" "${CS_TB_THR_QUEUE_MS:-100}")"
     done <"$cf"
 }
-thr_qbytes() { # kbit ms -> FIFO bytes: ms of the rate, at least 10 full-size frames
+thr_qbytes() { # kbit ms -> FIFO bytes: ms of the rate, at least 3 full-size frames
     local b=$(( $1 * 1000 / 8 * $2 / 1000 ))
-    [ "$b" -ge 15140 ] || b=15140
+    [ "$b" -ge 4542 ] || b=4542
     echo "$b"
 }
 
