@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/probe_opts.h"
+#include "nettests/registry.h"
 #include "run/run.h"
 #include "run/tally.h"
 #include "util/json.h"
@@ -86,8 +87,12 @@ static int build_getopt(const cs_nettest *nt, struct option **longopts, char *sh
   struct option *lo = calloc(nshared + nt->nopts + 1, sizeof *lo);
   if (!lo) return -1;
   size_t k = 0, s = 0;
-  for (size_t i = 0; i < nshared + nt->nopts; i++) {
+  for (size_t j = 0; j < nshared + nt->nopts; j++) {
+    /* the nettest's own options first: one of them named like a shared option replaces it
+     * (throttling's repeatable --sni), and the shared one is left out */
+    size_t i = j < nt->nopts ? nshared + j : j - nt->nopts;
     const cs_optdef *d = i < nshared ? cs_probe_optdef(i) : &nt->opts[i - nshared];
+    if (i < nshared && cs_nettest_has_opt(nt, d->name)) continue;
     int val = i < nshared ? SHARED_OPT_BASE + (int)i : NT_OPT_BASE + (int)(i - nshared);
     lo[k++] = (struct option){d->name, d->arg ? required_argument : no_argument, NULL, val};
     if (d->short_name && s + 3 < cap) {
@@ -102,10 +107,10 @@ static int build_getopt(const cs_nettest *nt, struct option **longopts, char *sh
 
 /* The index in the getopt tables of short option c. */
 static int short_to_val(const cs_nettest *nt, int c) {
-  for (size_t i = 0; cs_probe_optdef(i); i++)
-    if (cs_probe_optdef(i)->short_name == c) return SHARED_OPT_BASE + (int)i;
   for (size_t i = 0; i < nt->nopts; i++)
     if (nt->opts[i].short_name == c) return NT_OPT_BASE + (int)i;
+  for (size_t i = 0; cs_probe_optdef(i); i++)
+    if (cs_probe_optdef(i)->short_name == c) return SHARED_OPT_BASE + (int)i;
   return -1;
 }
 
@@ -114,7 +119,8 @@ static void usage_hint(const cs_nettest *nt) {
           nt->synopsis ? " " : "", nt->synopsis ? nt->synopsis : "");
 }
 
-/* Parses the options into po and settings. Returns -1 to go on, else the exit code. */
+/* Parses the options into po and settings (the values of a nettest option whose setter says
+ * so become inputs, in order). Returns -1 to go on, else the exit code. */
 static int parse(const cs_nettest *nt, cs_probe_opts *po, void *settings, int argc, char **argv) {
   struct option *lo;
   char shortopts[64];
@@ -129,9 +135,13 @@ static int parse(const cs_nettest *nt, cs_probe_opts *po, void *settings, int ar
     if (c >= NT_OPT_BASE) {
       const cs_optdef *d = &nt->opts[c - NT_OPT_BASE];
       char err[256] = "invalid value";
-      if (d->set(settings, optarg, err, sizeof err) < 0) {
+      int set = d->set(settings, optarg, err, sizeof err);
+      if (set < 0) {
         fprintf(stderr, "%s: --%s %s\n", nt->name, d->name, err);
         rc = 2;
+      } else if (set == 1 && cs_inputs_add(&po->inputs, optarg, NULL, 0) < 0) {
+        fprintf(stderr, "%s: out of memory\n", nt->name);
+        rc = 1;
       }
     } else if (c >= SHARED_OPT_BASE) {
       int h = cs_probe_opts_set(po, (size_t)(c - SHARED_OPT_BASE), optarg);

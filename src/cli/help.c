@@ -49,8 +49,10 @@ void cs_help_opts(FILE *f, const cs_optdef *d, size_t n) {
   }
 }
 
-static void shared_opts(FILE *f) {
-  for (size_t i = 0; cs_probe_optdef(i); i++) cs_help_opts(f, cs_probe_optdef(i), 1);
+/* The shared options, but those the nettest replaces with its own of the same name. */
+static void shared_opts(FILE *f, const cs_nettest *nt) {
+  for (size_t i = 0; cs_probe_optdef(i); i++)
+    if (!cs_nettest_has_opt(nt, cs_probe_optdef(i)->name)) cs_help_opts(f, cs_probe_optdef(i), 1);
 }
 
 static const char *input_word(const cs_nettest *nt) {
@@ -67,7 +69,7 @@ void cs_help_nettest(FILE *f, const cs_nettest *nt) {
   fprintf(f, "usage: censorscope %s [OPTIONS]%s%s\n\n%s\n\noptions:\n", nt->name,
           nt->synopsis ? " " : "", nt->synopsis ? nt->synopsis : "", nt->help);
   cs_help_opts(f, nt->opts, nt->nopts);
-  shared_opts(f);
+  shared_opts(f, nt);
   if (nt->noutcomes) {
     fprintf(f, "\noutcomes (x_outcome; * counts as censorship):\n");
     for (size_t i = 0; i < nt->noutcomes; i++)

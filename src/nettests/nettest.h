@@ -59,8 +59,10 @@ typedef struct {
   const char *arg;  /* the argument's name in the help ("S", "URL"); NULL: a flag */
   const char *help; /* one sentence or more; wrapped by the help printer */
   bool repeatable;  /* may be given more than once */
-  /* Stores the value (arg is NULL for a flag) in the nettest's settings. Returns 0, or -1
-   * with a message (without the option name) in err. */
+  /* Stores the value (arg is NULL for a flag) in the nettest's settings. Returns 0, 1 when
+   * the value is also one input of the run (throttling's --sni NAME), or -1 with a message
+   * (without the option name) in err. An option named like a shared probe option replaces
+   * it for this nettest. */
   int (*set)(void *settings, const char *arg, char *err, size_t errlen);
 } cs_optdef;
 

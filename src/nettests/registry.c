@@ -15,6 +15,7 @@
   X(signal)                                                                                        \
   X(facebook_messenger)                                                                            \
   X(platforms)                                                                                     \
+  X(throttling)                                                                                    \
   /* one line per nettest above this one */
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;
@@ -33,4 +34,10 @@ const cs_nettest *cs_nettest_find(const char *name) {
   for (size_t i = 0; name && i < sizeof nettests / sizeof *nettests; i++)
     if (!strcmp(nettests[i]->name, name)) return nettests[i];
   return NULL;
+}
+
+bool cs_nettest_has_opt(const cs_nettest *nt, const char *name) {
+  for (size_t i = 0; nt && name && i < nt->nopts; i++)
+    if (!strcmp(nt->opts[i].name, name)) return true;
+  return false;
 }
