@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -545,6 +547,13 @@ void cs_conn_free(cs_conn *c) {
   free(c);
 }
 
+void cs_conn_abort(cs_conn *c) {
+  if (!c) return;
+  struct linger lg = {1, 0}; /* close() then drops what is queued and sends RST (tcp(7)) */
+  if (c->fd >= 0) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  cs_conn_free(c);
+}
+
 /* ---- accessors ------------------------------------------------------------------------- */
 cs_loop *cs_conn_loop(const cs_conn *c) { return c->loop; }
 cs_trace *cs_conn_trace(const cs_conn *c) { return c->tr; }
@@ -553,6 +562,13 @@ bool cs_conn_is_tls(const cs_conn *c) { return c->fops != NULL; }
 bool cs_conn_connected(const cs_conn *c) { return c->connected; }
 uint64_t cs_conn_bytes_read(const cs_conn *c) { return c->nread; }
 uint64_t cs_conn_bytes_written(const cs_conn *c) { return c->nwritten; }
+
+bool cs_conn_bytes_acked(const cs_conn *c, uint64_t *acked) {
+  int outq = 0; /* SIOCOUTQ: bytes written but not yet acknowledged by the peer (tcp(7)) */
+  if (!c || c->fd < 0 || ioctl(c->fd, SIOCOUTQ, &outq) < 0 || outq < 0) return false;
+  *acked = c->nwritten >= (uint64_t)outq ? c->nwritten - (uint64_t)outq : 0;
+  return true;
+}
 size_t cs_conn_events_dropped(const cs_conn *c) { return c->dropped; }
 
 const cs_conn_sample *cs_conn_samples(const cs_conn *c, size_t *n) {

@@ -78,6 +78,10 @@ cs_conn *cs_conn_connect(cs_loop *l, cs_trace *t, const cs_ip *ip, uint16_t port
 /* Closes the socket (and the TLS filter), cancels every pending operation without calling
  * its callback, and frees c. Safe from inside any callback of c. NULL is a no-op. */
 void cs_conn_free(cs_conn *c);
+/* The same, but the connection is reset (SO_LINGER 0): what is still queued to send is
+ * dropped instead of being delivered after the close (a measurement cut short must not keep
+ * sending in the background). */
+void cs_conn_abort(cs_conn *c);
 
 /* ---- data transfer (over TLS once a TLS filter is installed) ---------------------------- */
 
@@ -104,7 +108,11 @@ bool cs_conn_is_tls(const cs_conn *c);
 bool cs_conn_connected(const cs_conn *c);         /* the TCP connect step succeeded */
 uint64_t cs_conn_bytes_read(const cs_conn *c);    /* raw socket bytes, cumulative */
 uint64_t cs_conn_bytes_written(const cs_conn *c); /* raw socket bytes, cumulative */
-size_t cs_conn_events_dropped(const cs_conn *c);  /* read/write events beyond max_events */
+/* Bytes written that the peer has acknowledged (the bytes written minus SIOCOUTQ, tcp(7); raw
+ * socket bytes, TLS records included): what an upload has really delivered, whatever the send
+ * buffer holds. Returns false when unknown (not connected, old kernel). */
+bool cs_conn_bytes_acked(const cs_conn *c, uint64_t *acked);
+size_t cs_conn_events_dropped(const cs_conn *c); /* read/write events beyond max_events */
 
 typedef struct {
   float t;        /* seconds since the measurement start (cs_trace_rel) */
