@@ -307,6 +307,8 @@ static const cs_outcome_def thr_outcomes[] = {
     {THR_O_INCONCLUSIVE, "Inconclusive", false},
     {THR_O_FAILURE, "Server unreachable", false},
     {CS_OUTCOME_UNDETERMINED, "Undetermined", false},
+    /* the core key every nettest declares; this nettest says "ok" (the issue's contract) */
+    {CS_OUTCOME_ACCESSIBLE, "Accessible", false},
 };
 
 /* ---- the measurement's state ----------------------------------------------------------- */
@@ -556,12 +558,11 @@ static const char *thr_on_head(thr *m) {
     tr->status = code;
     tr->refused = thr_header(m, "X-Censorscope-Refused");
     tr->content_length = len;
-    if (x->kind == THR_K_DOWN) tr->ttfb = -1;
   } else {
     m->info.status = code;
   }
   if (code != 200) return cs_failure_str(CS_FAIL_HTTP_REQUEST_FAILED);
-  if (x->kind == THR_K_DOWN) {
+  if (x->kind == THR_K_DOWN && tr) {
     if (len < 0) return CS_FAILURE_UNKNOWN_CONST("throughput response without Content-Length");
     x->want = (uint64_t)len < tr->expected ? (uint64_t)len : tr->expected;
   }
@@ -712,12 +713,12 @@ static void thr_on_dial(void *arg, cs_conn *c, const char *failure, const cs_dia
   }
   const char *name = x->tr ? x->tr->name : m->s->control;
   int k;
-  if (x->kind == THR_K_DOWN)
+  if (x->kind == THR_K_DOWN && x->tr)
     k = snprintf(x->head, sizeof x->head,
                  "GET /throughput?bytes=%llu HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n"
                  "Accept: */*\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
                  (unsigned long long)x->tr->expected, name, CS_HTTP_USER_AGENT);
-  else if (x->kind == THR_K_UP)
+  else if (x->kind == THR_K_UP && x->tr)
     k = snprintf(x->head, sizeof x->head,
                  "POST /throughput HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept: */*\r\n"
                  "Content-Type: application/octet-stream\r\nContent-Length: %llu\r\n"

@@ -194,6 +194,7 @@ static void handle(tp_srv *s, int fd, bool second) {
     goto out;
   }
   static uint8_t junk[16384];
+  static uint64_t rng = 0x9e3779b97f4a7c15ull;
   if (!strncmp(h, "GET /throughput?bytes=", 22)) {
     log_req(s, "down", name, second);
     unsigned long long n = strtoull(h + 22, NULL, 10);
@@ -213,7 +214,10 @@ static void handle(tp_srv *s, int fd, bool second) {
     size_t chunk = bps > 0 && bps < 2e6 ? 1000 : sizeof junk;
     while (done < send_n && !stop_requested(s)) {
       size_t c = send_n - done < chunk ? (size_t)(send_n - done) : chunk;
-      for (size_t i = 0; i < c; i++) junk[i] = (uint8_t)rand();
+      for (size_t i = 0; i < c; i++) { /* xorshift: incompressible enough, not security */
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        junk[i] = (uint8_t)rng;
+      }
       if (!io_write_all(&io, junk, c)) goto out;
       done += c;
       pace(t0, done, bps);
@@ -314,7 +318,6 @@ tp_srv *tp_start(const tp_cfg *cfg) {
   }
   s->log = calloc(TP_LOG_MAX, sizeof *s->log);
   if (!s->log) abort();
-  if (cfg->tls) SSL_CTX_up_ref(cfg->tls);
   pthread_mutex_init(&s->mu, NULL);
   s->lfd[1] = -1;
   for (int tries = 0; tries < 20; tries++) { /* the same port on both addresses */

@@ -28,7 +28,8 @@ typedef enum {
 } tp_mode;
 
 typedef struct {
-  SSL_CTX *tls;          /* TLS connections (first byte 0x16) use it; NULL: plain only */
+  SSL_CTX *tls;          /* TLS connections (first byte 0x16) use it (the server takes it
+                            over, tp_stop frees it); NULL: plain only */
   tp_mode mode;          /* for every trial (the info request is always answered) */
   double base_bps;       /* pace of every flow, bits/s (0: as fast as it goes) */
   const char *slow_name; /* SNI (TLS) or Host (plain) paced at slow_bps instead */
