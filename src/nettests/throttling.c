@@ -401,6 +401,7 @@ struct thr {
   thr_trial *tr; /* in the arena, THR_MAX_PAIRS * 4 + 4 of them */
   size_t ntr, trcap;
   unsigned pair, pairs_run;
+  unsigned blocked_pairs; /* consecutive pairs where only the target failed (thr_more_pairs) */
   bool used_addr[2];
   bool decided[2];
   size_t plan[8], nplan, iplan; /* indices in tr of the current pair's trials */
@@ -893,6 +894,15 @@ static bool thr_more_pairs(thr *m) {
   for (size_t i = 0; i < m->nplan; i++)
     if (m->tr[m->plan[i]].bytes > 0) any_moved = true;
   if (!any_moved) return false; /* nothing moved at all: the server is not usable */
+  /* every target failed before its first byte while every control moved bytes, two pairs
+   * running: the name is blocked, not slowed; more pairs would only wait for timeouts */
+  bool blocked = true;
+  for (size_t i = 0; i < m->nplan; i++) {
+    const thr_trial *t = &m->tr[m->plan[i]];
+    if (t->target ? !(t->failure && t->bytes == 0) : !(t->bytes > 0)) blocked = false;
+  }
+  m->blocked_pairs = blocked ? m->blocked_pairs + 1 : 0;
+  if (m->blocked_pairs >= 2) return false;
   cs_thr_trial *v = malloc(m->ntr * sizeof *v);
   if (!v) return false;
   for (size_t i = 0; i < m->ntr; i++) v[i] = thr_view(&m->tr[i]);
@@ -989,9 +999,10 @@ typedef struct {
 /* The verdict of stored test keys: the trials from x_trials, their samples from
  * network_events. Returns 0, or -1 when tk has no x_trials (not analysable). */
 static int thr_verdict(cs_arena *a, const cs_jval *tk, thr_dir_result out[2],
-                       const char **ctl_failure, size_t *nctl_ok) {
+                       const char **ctl_failure, size_t *nctl_ok, const char **tgt_failure,
+                       size_t *ntgt_moved) {
   memset(out, 0, 2 * sizeof *out);
-  *ctl_failure = NULL, *nctl_ok = 0;
+  *ctl_failure = NULL, *nctl_ok = 0, *tgt_failure = NULL, *ntgt_moved = 0;
   const cs_jval *xt = cs_json_get_arr(tk, "x_trials");
   if (!xt) return -1;
   cs_thr_params p;
@@ -1045,6 +1056,9 @@ static int thr_verdict(cs_arena *a, const cs_jval *tk, thr_dir_result out[2],
     if (!t[k].target) {
       if (!f) ++*nctl_ok;
       else if (!*ctl_failure) *ctl_failure = f;
+    } else {
+      if (bytes > 0) ++*ntgt_moved;
+      if (f && !*tgt_failure) *tgt_failure = f;
     }
     out[t[k].dir].measured = true;
     k++;
@@ -1130,10 +1144,11 @@ static void thr_fmt_rate(char *out, size_t cap, double bps) {
 static int thr_outcome(cs_arena *a, const cs_jval *tk, cs_jw *w, cs_outcome *o) {
   *o = (cs_outcome){.key = CS_OUTCOME_UNDETERMINED};
   thr_dir_result r[2];
-  const char *ctl_failure;
-  size_t nctl_ok;
+  const char *ctl_failure, *tgt_failure;
+  size_t nctl_ok, ntgt_moved;
   const char *input_error = cs_json_get_str(tk, "x_input_error", NULL);
-  int rc = input_error ? -1 : thr_verdict(a, tk, r, &ctl_failure, &nctl_ok);
+  int rc =
+      input_error ? -1 : thr_verdict(a, tk, r, &ctl_failure, &nctl_ok, &tgt_failure, &ntgt_moved);
   if (rc < 0) {
     o->evidence = input_error ? input_error : "no x_trials: not a throttling measurement";
     if (w) {
@@ -1185,8 +1200,14 @@ static int thr_outcome(cs_arena *a, const cs_jval *tk, cs_jw *w, cs_outcome *o) 
     o->evidence = cs_arena_printf(a, "the control failed too: %s", ctl_failure);
   } else {
     o->key = THR_O_INCONCLUSIVE;
-    o->evidence =
-        cs_arena_printf(a, "%s: %s", thr_dir_name[pd], pr->reason ? pr->reason : "inconclusive");
+    if (nctl_ok > 0 && ntgt_moved == 0 && tgt_failure) /* blocked, which is not our verdict */
+      o->evidence = cs_arena_printf(a,
+                                    "the target fails (%s) where the control works: blocked, "
+                                    "not slowed (web_connectivity tells how)",
+                                    tgt_failure);
+    else
+      o->evidence =
+          cs_arena_printf(a, "%s: %s", thr_dir_name[pd], pr->reason ? pr->reason : "inconclusive");
   }
   if (w) {
     cs_jw_key(w, "throttled");

@@ -22,7 +22,7 @@
 
 struct tp_srv {
   tp_cfg cfg;
-  char slow_name[300];
+  char slow_name[300], reset_name[300];
   int lfd[2];
   uint16_t port;
   int stopfd[2];
@@ -142,6 +142,14 @@ static void handle(tp_srv *s, int fd, bool second) {
     }
     const char *sni = SSL_get_servername(io.ssl, TLSEXT_NAMETYPE_host_name);
     if (sni) snprintf(name, sizeof name, "%s", sni);
+    if (sni && s->cfg.reset_name && !strcmp(sni, s->reset_name)) { /* a censor's RST */
+      log_req(s, "reset", name, second);
+      struct linger lg = {1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      SSL_free(io.ssl);
+      close(fd);
+      return;
+    }
   }
   /* the request head */
   char h[8192];
@@ -315,6 +323,10 @@ tp_srv *tp_start(const tp_cfg *cfg) {
   if (cfg->slow_name) {
     snprintf(s->slow_name, sizeof s->slow_name, "%s", cfg->slow_name);
     s->cfg.slow_name = s->slow_name;
+  }
+  if (cfg->reset_name) {
+    snprintf(s->reset_name, sizeof s->reset_name, "%s", cfg->reset_name);
+    s->cfg.reset_name = s->reset_name;
   }
   s->log = calloc(TP_LOG_MAX, sizeof *s->log);
   if (!s->log) abort();

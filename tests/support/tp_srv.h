@@ -34,12 +34,13 @@ typedef struct {
   double base_bps;       /* pace of every flow, bits/s (0: as fast as it goes) */
   const char *slow_name; /* SNI (TLS) or Host (plain) paced at slow_bps instead */
   double slow_bps;
-  uint64_t stall_after; /* with slow_name: its downloads stop after this many bytes, the
+  uint64_t stall_after;   /* with slow_name: its downloads stop after this many bytes, the
                            connection left open (0: no stall) */
-  bool second;          /* also listen on 127.0.0.2 (same port) and list it in the info */
-  double second_bps;    /* when > 0: every flow on 127.0.0.1 is paced at this (IP-keyed) */
-  bool no_info;         /* /throughput/info answers 404 */
-  bool small_rcvbuf;    /* a 16 KiB receive buffer: an upload's sender feels the pace at once */
+  bool second;            /* also listen on 127.0.0.2 (same port) and list it in the info */
+  double second_bps;      /* when > 0: every flow on 127.0.0.1 is paced at this (IP-keyed) */
+  bool no_info;           /* /throughput/info answers 404 */
+  const char *reset_name; /* connections with this SNI are reset after the handshake (blocked) */
+  bool small_rcvbuf;      /* a 16 KiB receive buffer: an upload's sender feels the pace at once */
 } tp_cfg;
 
 typedef struct tp_srv tp_srv;

@@ -523,6 +523,28 @@ static void test_stall(void **state) {
   tp_stop(s);
 }
 
+/* A target reset by "the censor" is blocked, not slowed: two pairs, then the run stops. */
+static void test_blocked_target(void **state) {
+  (void)state;
+  tp_srv *s =
+      tp_start(&(tp_cfg){.tls = tsrv_server_ctx(&PKI, "tp.test", TSRV_CERT_SELF_SIGNED, NULL),
+                         .base_bps = 20e6,
+                         .reset_name = "blocked.example"});
+  meas x;
+  RUN(tp_port(s), "blocked.example", &x, "direction", "down", "bytes", "32k");
+  assert_string_equal(x.key[0], "inconclusive");
+  assert_non_null(strstr(x.evidence[0], "blocked, not slowed"));
+  parsed p = check_stored(&x, 0);
+  assert_int_equal(p.xt->len, 4); /* two pairs of the ten allowed */
+  assert_true(cs_json_is_null(cs_json_get(p.tk, "throttled")));
+  const cs_jval *t = trial(&p, 1);
+  assert_string_equal(cs_json_get_str(t, "role", ""), "target");
+  assert_non_null(cs_json_get_str(t, "failure", NULL));
+  cs_arena_free(p.a);
+  meas_free(&x);
+  tp_stop(s);
+}
+
 /* ---- names, unreachable ------------------------------------------------------------------- */
 
 static void test_names(void **state) {
@@ -645,6 +667,7 @@ int main(void) {
       cmocka_unit_test(test_lie_received),
       cmocka_unit_test(test_refused),
       cmocka_unit_test(test_stall),
+      cmocka_unit_test(test_blocked_target),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_analyze_other),
