@@ -1007,6 +1007,7 @@ static int thr_verdict(cs_arena *a, const cs_jval *tk, thr_dir_result out[2],
   if (!xt) return -1;
   cs_thr_params p;
   cs_thr_params_default(&p);
+  p.http = !strcmp(cs_json_get_str(tk, "x_transport", ""), "http");
   const cs_jval *pp = cs_json_get_obj(tk, "x_params");
   if (pp) {
     double r = cs_json_get_num(pp, "min_ratio", p.min_ratio);
@@ -1452,7 +1453,7 @@ static int thr_begin(thr *m) {
   cs_thr_params_default(&m->params);
   if (s->min_ratio > 0) m->params.min_ratio = s->min_ratio;
   m->params.max_pairs = s->pairs;
-  m->params.seed = m->rng;
+  m->params.http = s->http;
   m->bytes = s->bytes;
   m->info.max_bytes = -1;
   snprintf(m->addr[0], sizeof m->addr[0], "%s", s->server);
