@@ -487,12 +487,13 @@ static int thr_cmp_double(const void *a, const void *b) {
 }
 
 /* When a slow trial may be cut: max(THR_CUT_MIN, THR_CUT_FACTOR x min_ratio x the median
- * duration of the completed controls of its direction); never before a control of the
- * direction completed (a slow path: then only --trial-time ends it). Controls are never cut.
- * A target cut there moved its bytes at least THR_CUT_FACTOR x min_ratio times slower than
- * the typical control, so the cut never hides a pair that could have been within min_ratio. */
+ * duration of the completed controls of its direction, on any address); never before a
+ * control of the direction completed (a slow path: then only --trial-time ends it). A trial
+ * cut there moves its bytes at least THR_CUT_FACTOR x min_ratio times slower than the typical
+ * control, so the cut never hides a pair that could have been within min_ratio. It applies to
+ * controls too: on an address that slows every name (IP-keyed), its controls are as slow as
+ * its targets, while the second address's controls complete. */
 static double thr_cut_at(const thr *m, const thr_trial *tr) {
-  if (!tr->target) return INFINITY;
   double d[THR_MAX_PAIRS * 2];
   size_t n = 0;
   for (size_t i = 0; i < m->ntr && n < sizeof d / sizeof *d; i++) {
