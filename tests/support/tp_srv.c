@@ -28,6 +28,8 @@ struct tp_srv {
   int stopfd[2];
   pthread_t th;
   pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int nthreads;
   char (*log)[300];
   size_t nlog;
 };
@@ -201,8 +203,8 @@ static void handle(tp_srv *s, int fd, bool second) {
     reply(&io, 429, "X-Censorscope-Refused: rate-limit\r\n", "refused: rate-limit\n");
     goto out;
   }
-  static uint8_t junk[16384];
-  static uint64_t rng = 0x9e3779b97f4a7c15ull;
+  uint8_t junk[16384];
+  uint64_t rng = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)(unsigned)fd;
   if (!strncmp(h, "GET /throughput?bytes=", 22)) {
     log_req(s, "down", name, second);
     unsigned long long n = strtoull(h + 22, NULL, 10);
@@ -277,6 +279,41 @@ out:
   close(fd);
 }
 
+typedef struct {
+  tp_srv *s;
+  int fd;
+  bool second;
+} tp_conn;
+
+static void *conn_main(void *arg) {
+  tp_conn *c = arg;
+  handle(c->s, c->fd, c->second);
+  pthread_mutex_lock(&c->s->mu);
+  c->s->nthreads--;
+  pthread_cond_signal(&c->s->cv);
+  pthread_mutex_unlock(&c->s->mu);
+  free(c);
+  OPENSSL_thread_stop();
+  return NULL;
+}
+
+/* One thread per connection, as the helper serves them concurrently: a connection the probe
+ * cut short never delays the next one. */
+static void spawn(tp_srv *s, int fd, bool second) {
+  tp_conn *c = malloc(sizeof *c);
+  if (!c) abort();
+  *c = (tp_conn){s, fd, second};
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_t th;
+  pthread_mutex_lock(&s->mu);
+  s->nthreads++;
+  pthread_mutex_unlock(&s->mu);
+  if (pthread_create(&th, &at, conn_main, c) != 0) abort();
+  pthread_attr_destroy(&at);
+}
+
 static void *srv_main(void *arg) {
   tp_srv *s = arg;
   for (;;) {
@@ -287,7 +324,7 @@ static void *srv_main(void *arg) {
     for (int i = 1; i < np; i++) {
       if (!(p[i].revents & POLLIN)) continue;
       int fd = accept(s->lfd[i - 1], NULL, NULL);
-      if (fd >= 0) handle(s, fd, i == 2);
+      if (fd >= 0) spawn(s, fd, i == 2);
     }
   }
   OPENSSL_thread_stop();
@@ -331,6 +368,7 @@ tp_srv *tp_start(const tp_cfg *cfg) {
   s->log = calloc(TP_LOG_MAX, sizeof *s->log);
   if (!s->log) abort();
   pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
   s->lfd[1] = -1;
   for (int tries = 0; tries < 20; tries++) { /* the same port on both addresses */
     s->port = 0;
@@ -363,12 +401,16 @@ void tp_stop(tp_srv *s) {
   char c = 'x';
   if (write(s->stopfd[1], &c, 1) != 1) abort();
   pthread_join(s->th, NULL);
+  pthread_mutex_lock(&s->mu); /* the connection threads see the stop request and end */
+  while (s->nthreads > 0) pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
   close(s->stopfd[0]);
   close(s->stopfd[1]);
   close(s->lfd[0]);
   if (s->lfd[1] >= 0) close(s->lfd[1]);
   if (s->cfg.tls) SSL_CTX_free(s->cfg.tls);
   pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
   free(s->log);
   free(s);
 }

@@ -6,9 +6,8 @@
  * mid-transfer, a body shorter or longer than its Content-Length, a smaller Content-Length
  * than asked, a wrong "received" count, a refusal.
  *
- * One thread serves connections one after another (the nettest makes one at a time) on
- * 127.0.0.1 and, optionally, a second listener on 127.0.0.2. Nothing here talks to anything
- * but loopback. */
+ * One thread per connection (the helper serves them concurrently), on 127.0.0.1 and,
+ * optionally, a second listener on 127.0.0.2. Nothing here talks to anything but loopback. */
 #ifndef CS_TEST_TP_SRV_H
 #define CS_TEST_TP_SRV_H
 
