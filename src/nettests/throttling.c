@@ -487,24 +487,31 @@ static int thr_cmp_double(const void *a, const void *b) {
 }
 
 /* When a slow trial may be cut: max(THR_CUT_MIN, THR_CUT_FACTOR x min_ratio x the median
- * duration of the completed controls of its direction, on any address); never before a
+ * duration of the completed controls of its direction, on the address where it is the
+ * smallest); never before a
  * control of the direction completed (a slow path: then only --trial-time ends it). A trial
  * cut there moves its bytes at least THR_CUT_FACTOR x min_ratio times slower than the typical
  * control, so the cut never hides a pair that could have been within min_ratio. It applies to
  * controls too: on an address that slows every name (IP-keyed), its controls are as slow as
  * its targets, while the second address's controls complete. */
 static double thr_cut_at(const thr *m, const thr_trial *tr) {
-  double d[THR_MAX_PAIRS * 2];
-  size_t n = 0;
-  for (size_t i = 0; i < m->ntr && n < sizeof d / sizeof *d; i++) {
-    const thr_trial *c = &m->tr[i];
-    if (!c->target && c->dir == tr->dir && c->stopped && !strcmp(c->stopped, "complete"))
-      d[n++] = c->duration;
+  double best = INFINITY; /* the fastest address's median: IP-keyed slows one address only */
+  for (unsigned addr = 0; addr < m->naddrs && addr < 2; addr++) {
+    double d[THR_MAX_PAIRS * 2];
+    size_t n = 0;
+    for (size_t i = 0; i < m->ntr && n < sizeof d / sizeof *d; i++) {
+      const thr_trial *c = &m->tr[i];
+      if (!c->target && c->addr == addr && c->dir == tr->dir && c->stopped &&
+          !strcmp(c->stopped, "complete"))
+        d[n++] = c->duration;
+    }
+    if (n == 0) continue;
+    qsort(d, n, sizeof *d, thr_cmp_double);
+    double med = n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+    if (med < best) best = med;
   }
-  if (n == 0) return INFINITY;
-  qsort(d, n, sizeof *d, thr_cmp_double);
-  double med = n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
-  double cut = THR_CUT_FACTOR * m->params.min_ratio * med;
+  if (!isfinite(best)) return INFINITY;
+  double cut = THR_CUT_FACTOR * m->params.min_ratio * best;
   return cut > THR_CUT_MIN ? cut : THR_CUT_MIN;
 }
 

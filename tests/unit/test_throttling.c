@@ -356,6 +356,34 @@ static void test_second_address(void **state) {
   tp_stop(s);
 }
 
+/* Every name slow on the main address, fast on the second: IP-keyed, never "not throttled". */
+static void test_ip_keyed(void **state) {
+  (void)state;
+  tp_srv *s =
+      tp_start(&(tp_cfg){.tls = tsrv_server_ctx(&PKI, "tp.test", TSRV_CERT_SELF_SIGNED, NULL),
+                         .base_bps = 20e6,
+                         .second = true,
+                         .second_bps = 200e3});
+  meas x;
+  RUN(tp_port(s), "any.example", &x, "direction", "down", "bytes", "48k");
+  parsed p = check_stored(&x, 0);
+  assert_true(cs_json_get_bool(p.tk, "throttled", -1) != 0); /* true (keyed ip) or null */
+  assert_string_not_equal(x.key[0], "ok");
+  const cs_jval *k = cs_json_get(p.thr, "keyed");
+  if (cs_json_get_bool(p.tk, "throttled", -1) == 1) assert_string_equal(k->str, "ip");
+  /* the second address was measured, control first there */
+  size_t on2 = 0;
+  for (size_t i = 0; i < p.xt->len; i++) {
+    int64_t ai = -1;
+    cs_json_get_i64(trial(&p, i), "address_index", &ai);
+    if (ai == 1) on2++;
+  }
+  assert_true(on2 >= 2);
+  cs_arena_free(p.a);
+  meas_free(&x);
+  tp_stop(s);
+}
+
 static void test_one_at_a_time(void **state) {
   (void)state;
   tp_srv *s = tp_start(&(tp_cfg){
@@ -659,6 +687,7 @@ int main(void) {
       cmocka_unit_test(test_throttled_up_http),
       cmocka_unit_test(test_not_throttled),
       cmocka_unit_test(test_second_address),
+      cmocka_unit_test(test_ip_keyed),
       cmocka_unit_test(test_one_at_a_time),
       cmocka_unit_test(test_reset_mid_transfer),
       cmocka_unit_test(test_short_body),
