@@ -907,7 +907,10 @@ static bool thr_more_pairs(thr *m) {
   bool blocked = true;
   for (size_t i = 0; i < m->nplan; i++) {
     const thr_trial *t = &m->tr[m->plan[i]];
-    if (t->target ? !(t->failure && t->bytes == 0) : !(t->bytes > 0)) blocked = false;
+    /* blocked: failed before a byte, not by our deadline once the request was out */
+    bool fail0 = t->failure && t->bytes == 0 &&
+                 (t->t_request < 0 || strcmp(t->stopped ? t->stopped : "", "failure") == 0);
+    if (t->target ? !fail0 : !(t->bytes > 0)) blocked = false;
   }
   m->blocked_pairs = blocked ? m->blocked_pairs + 1 : 0;
   if (m->blocked_pairs >= 2) return false;
@@ -980,7 +983,11 @@ static void thr_xfer_end(thr *m, const char *failure, const char *stopped) {
   x->c = NULL;
   if (tr) {
     thr_sample_flush(m, tr);
-    tr->failure = failure;
+    /* our own deadline ended it: OONI's generic_timeout_error, as a Go deadline would say;
+     * "stopped" tells the cut from the cap (the statistics read a timeout as the evidence
+     * itself: a policed or frozen transfer, not a failed one) */
+    bool deadline = !failure && (!strcmp(stopped, "cut") || !strcmp(stopped, "time_cap"));
+    tr->failure = deadline ? cs_failure_str(CS_FAIL_GENERIC_TIMEOUT) : failure;
     tr->stopped = failure ? "failure" : stopped;
     if (tr->t_request >= 0) tr->duration = now - x->t_req_abs;
     cs_thr_trial v = thr_view(tr);
