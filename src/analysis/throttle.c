@@ -1,4 +1,4 @@
-/* throttle.c - the throttling statistics (see throttle.h and docs/throttling-stats.md).
+/* throttle.c - the throttling statistics (see throttle.h and docs/throttling.md, "The statistic").
  * Everything here is a pure function of the trials: no I/O, no globals; the bootstrap uses
  * its own splitmix64 generator seeded from the parameters, so the output is reproducible.
  * Every input value is hostile: non-finite or negative times, decreasing cumulative counts,

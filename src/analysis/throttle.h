@@ -4,7 +4,7 @@
  * reason), and the fingerprints: "policer" (a plateau at a steady rate, estimated as an HTB
  * would count it) and "stall" (the flow freezes after some bytes), and the IP-keyed case
  * (both names slow on the main address, fast on the second). Pure functions: no I/O, no
- * globals, deterministic for a given seed. Method and thresholds: docs/throttling-stats.md.
+ * globals, deterministic for a given seed. Method and thresholds: docs/throttling.md.
  *
  * Additions to the contract (all optional for the caller; zero/false keep contract
  * behaviour): cs_thr_params.http (keyed "host" instead of "sni"); cs_thr_result.control_bps,
