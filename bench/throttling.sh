@@ -61,7 +61,7 @@ lane() {
         local t0=$EPOCHREALTIME secs
         # shellcheck disable=SC2086
         timeout "$RUN_TIMEOUT" "$TB" exec client -- "$BIN" throttling -q -o "$work/$s.$r.jsonl" \
-          --server "$CS_TB_THROUGHPUT" --sni "$CS_TB_INPUT" $CS_TB_PROBE_ARGS >>"$work/$s.log" 2>&1
+          --server "$CS_TB_THROUGHPUT" --sni "$CS_TB_INPUT" --lab-net "$CS_TB_LAB_NET" $CS_TB_PROBE_ARGS >>"$work/$s.log" 2>&1
         secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
         echo "$s $r probe $secs $CS_TB_SCENARIO_FILE $work/$s.$r.jsonl" >>"$work/results.$i"
         echo "$s $r naive $(naive "$CS_TB_INPUT" "$CS_TB_THROUGHPUT" $http) $CS_TB_SCENARIO_FILE" >>"$work/results.$i"

@@ -44,7 +44,7 @@ lane() { # lane index: runs scenarios i, i+LANES, ... in its own testbed
       local t0=$EPOCHREALTIME
       # shellcheck disable=SC2086
       timeout 170 "$TB" exec client -- "$BIN" throttling -q --db "$out/$lp.db" -o "$out/$s.jsonl" \
-        --server "$CS_TB_THROUGHPUT" --sni "$CS_TB_INPUT" $CS_TB_PROBE_ARGS >"$out/$s.log" 2>&1
+        --server "$CS_TB_THROUGHPUT" --sni "$CS_TB_INPUT" --lab-net "$CS_TB_LAB_NET" $CS_TB_PROBE_ARGS >"$out/$s.log" 2>&1
       local secs; secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
       "$BIN" report --db "$out/$lp.db" >"$out/$s.report" 2>&1
       echo "$CS_TB_SCENARIO_FILE $out/$s.jsonl $secs $out/$s.report" >"$out/$s.man"
