@@ -12,8 +12,10 @@
 #define GOODPUT_FLOOR 100.0 /* bits/s: a frozen target's goodput, so that ratios stay finite */
 #define BOOT_ROUNDS 1000
 #define WINDOW_S 1.0
-#define MIN_FREEZE_S 1.0      /* a stall: no progress for at least this long ... */
-#define MIN_FREEZE_FRAC 0.25  /* ... and this share of the trial, before the timeout */
+#define MIN_FREEZE_S 1.0     /* a stall: no progress for at least this long ... */
+#define MIN_FREEZE_FRAC 0.25 /* ... and this share of the trial, before the timeout */
+#define PLATEAU_STEPS 3     /* interval rates span this many arrivals (see cs_thr_interval_rates) */
+#define PLATEAU_MIN_RATES 5 /* fewer pooled interval rates: the steady goodput instead */
 #define POLICER_TRIAL_CV 0.25 /* across trials: steady goodputs at a similar value */
 #define POLICER_WINDOW_CV                                                                          \
   0.35 /* within a trial: 1-s windows flat (64 kbit/s is ~5.5 pkt/s:
@@ -175,6 +177,34 @@ size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max) {
   return k;
 }
 
+size_t cs_thr_interval_rates(const cs_thr_trial *t, double *out, size_t max) {
+  if (!t || !out || !max || !t->samples || t->nsamples < PLATEAU_STEPS + 1) return 0;
+  if (t->nsamples > SIZE_MAX / sizeof(pt)) return 0;
+  pt *a = malloc(t->nsamples * sizeof *a);
+  if (!a) return 0;
+  size_t n = 0;
+  /* arrival points: strictly growing counts; reads within 1 ms are one arrival */
+  for (size_t i = 0; i < t->nsamples; i++) {
+    double st = t->samples[i].t, sb = (double)t->samples[i].bytes;
+    if (!isfinite(st) || st < 0 || st > 1e9) continue;
+    if (n && (st < a[n - 1].t || sb <= a[n - 1].b)) continue;
+    if (n && st - a[n - 1].t < 1e-3) {
+      a[n - 1].b = sb;
+      continue;
+    }
+    a[n++] = (pt){st, sb};
+  }
+  size_t k = 0;
+  double mid = n ? (a[0].t + a[n - 1].t) / 2 : 0; /* the later half: after a deferred start */
+  for (size_t i = PLATEAU_STEPS; i < n && k < max; i++) {
+    if (a[i - PLATEAU_STEPS].t < mid) continue;
+    double dt = a[i].t - a[i - PLATEAU_STEPS].t;
+    if (dt > 0) out[k++] = (a[i].b - a[i - PLATEAU_STEPS].b) * 8.0 / dt;
+  }
+  free(a);
+  return k;
+}
+
 /* A freeze: timed out, fewer bytes than asked, and no progress during the last
  * max(1 s, 25 %) of the trial. *at: the byte count it froze at. */
 static bool stalled(const cs_thr_trial *t, int64_t *at) {
@@ -308,6 +338,29 @@ static double ratio_of(double num, double den) {
   return num / (den > GOODPUT_FLOOR ? den : GOODPUT_FLOOR);
 }
 
+/* The policer's rate (payload bits/s): the median of the interval rates (cs_thr_interval_rates)
+ * pooled over the selected trials that did not fail or freeze: the plateau, not the average
+ * (a policer that starts after N packets, an RTO stall and the burst that follows it, or a
+ * hole filled by a retransmission are a few intervals among many, and the median ignores
+ * them). Too few intervals (no per-read samples): the median steady goodput g. */
+static double plateau_rate(const tinfo *ti, size_t n, const bool *sel, double g) {
+  size_t cap = 0, k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (sel[i] && !ti[i].hard && !ti[i].stall && ti[i].t->samples) {
+      if (ti[i].t->nsamples > SIZE_MAX / sizeof(double) - cap) return g;
+      cap += ti[i].t->nsamples;
+    }
+  if (cap == 0) return g;
+  double *r = malloc(cap * sizeof *r);
+  if (!r) return g;
+  for (size_t i = 0; i < n; i++)
+    if (sel[i] && !ti[i].hard && !ti[i].stall && ti[i].t->samples)
+      k += cs_thr_interval_rates(ti[i].t, r + k, cap - k);
+  double m = k >= PLATEAU_MIN_RATES ? median_sort(r, k) : g;
+  free(r);
+  return isfinite(m) && m > 0 ? m : g;
+}
+
 /* Fingerprint over the trials selected by sel (usable ones): "stall" when at least half of
  * them froze (stall_after_bytes: the median freeze point), else "policer" when their steady
  * goodputs agree (CV <= 0.25) and their 1-s windows are flat. */
@@ -339,7 +392,7 @@ static void fingerprint(const tinfo *ti, size_t n, const bool *sel, cs_thr_resul
   bool flat_windows = nw == 0 ? ng >= 3 : median_sort(w, nw) <= POLICER_WINDOW_CV;
   if (ng && flat_trials && flat_windows) {
     out->pattern = "policer";
-    out->rate_bps = median_sort(v, ng) * CS_THR_L2_FACTOR;
+    out->rate_bps = plateau_rate(ti, n, sel, median_sort(v, ng)) * CS_THR_L2_FACTOR;
   }
 done:
   free(v);

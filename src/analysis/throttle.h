@@ -9,7 +9,7 @@
  * Additions to the contract (all optional for the caller; zero/false keep contract
  * behaviour): cs_thr_params.http (keyed "host" instead of "sni"); cs_thr_result.control_bps,
  * target_bps, concordant, failed_target, failed_control; CS_THR_REASON_* names of the
- * reasons; CS_THR_L2_FACTOR; cs_thr_window_rates(). */
+ * reasons; CS_THR_L2_FACTOR; cs_thr_window_rates(), cs_thr_interval_rates(). */
 #ifndef CS_ANALYSIS_THROTTLE_H
 #define CS_ANALYSIS_THROTTLE_H
 
@@ -53,9 +53,9 @@ typedef struct {
   const char *reason; /* static string when throttled == -1 (else NULL): CS_THR_REASON_* */
   double ratio, ci_lo, ci_hi, p_value; /* NAN when unknown */
   const char *pattern;                 /* "policer", "stall" or NULL */
-  double rate_bps;                     /* policer estimate (bits/s, L2 as HTB counts), NAN */
-  int64_t stall_after_bytes;           /* -1 if none */
-  const char *keyed;                   /* "sni", "host", "ip" or NULL */
+  double rate_bps;           /* policer estimate (bits/s, L2 as HTB counts): the plateau, NAN */
+  int64_t stall_after_bytes; /* -1 if none */
+  const char *keyed;         /* "sni", "host", "ip" or NULL */
   unsigned pairs_used;
   /* added */
   double control_bps, target_bps; /* median steady goodput of the controls / targets (addr 0) */
@@ -97,6 +97,15 @@ double cs_thr_goodput(const cs_thr_trial *t);
  * 16 KiB, at a time: shorter windows would measure the record size), at most max into out.
  * Returns the number written (0 on OOM). */
 size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max);
+
+/* Added: the rates (payload bits/s) between arrivals of the trial's samples, each over 3
+ * consecutive growths of the count (reads within 1 ms merged), in the later half of the
+ * arrivals (from the midpoint of the first and last arrival times: a policer that starts
+ * after N packets is past its fast start there), at most max into out; the policer's
+ * plateau is their median pooled over the target's trials. A shaper spaces segments at
+ * exactly its rate, so most intervals measure it; an RTO stall and the catch-up burst after
+ * it are a few intervals the median skips. Returns the number written (0 without samples or on OOM). */
+size_t cs_thr_interval_rates(const cs_thr_trial *t, double *out, size_t max);
 
 /* Analyses the trials of direction dir (0 down, 1 up); others are ignored. Returns 0 (out
  * filled), or -1 on bad input (t NULL with n > 0, out NULL) or out of memory. p NULL: the

@@ -218,6 +218,86 @@ static void test_policer_tls_records(void **state) {
   }
 }
 
+/* A target trial read packet by packet (one sample per read, as the nettest records them):
+ * the first fast_pkts 1448-byte payloads at link_bps (a policer that starts after N
+ * packets), then one per 1514-byte frame time at rate_bps; from gap_at a gap of gap_s (an
+ * RTO stall) ending in a catch-up burst of burst_pkts packets read at once (a hole filled by
+ * the retransmission releases what the receiver held); cut at end s. */
+static void add_reads(set *st, unsigned pair, double rate_bps, unsigned fast_pkts, double link_bps,
+                      double gap_at, double gap_s, unsigned burst_pkts, double end) {
+  cs_thr_trial *t = &st->t[st->n];
+  cs_thr_sample *s = st->s[st->n];
+  st->n++;
+  memset(t, 0, sizeof *t);
+  t->target = true, t->pair = pair, t->dir = 0;
+  t->handshake_s = 0.02;
+  t->ttfb_s = 0.03;
+  t->expected = 1u << 20;
+  double x = 0.03, fast = 1514 * 8 / link_bps, slow = 1514 * 8 / rate_bps;
+  uint64_t b = 0;
+  size_t n = 0;
+  bool gapped = false;
+  unsigned burst = 0;
+  while (n < MAXS - 1) {
+    if (!gapped && gap_at > 0 && x >= gap_at) {
+      gapped = true;
+      x += gap_s;
+      burst = burst_pkts;
+    }
+    if (x >= end) break;
+    b += 1448;
+    s[n++] = (cs_thr_sample){x, b};
+    if (n < fast_pkts) x += fast;
+    else if (burst) x += 0.0002, burst--; /* released together: one read */
+    else x += slow;
+  }
+  t->bytes = b;
+  s[n++] = (cs_thr_sample){end, b};
+  t->samples = s;
+  t->nsamples = n;
+  t->duration_s = end;
+  t->failure = "generic_timeout_error";
+}
+
+/* The policer's rate is its plateau, not the trial's average: a policer that starts after
+ * 40 packets (Geedge's "after N packets"; in the testbed the average came out +51 %), and an
+ * RTO stall followed by a catch-up burst (+20 % seen in the testbed), read packet by packet
+ * and cut as the nettest cuts a slow target. */
+static void test_policer_plateau(void **state) {
+  (void)state;
+  static set st;
+  const double L2 = 1514.0 / 1448.0;
+  for (int c = 0; c < 2; c++) {
+    rng_s = 500 + (uint64_t)c;
+    st.n = 0;
+    for (unsigned i = 0; i < 6; i++) {
+      add(&st, false, i, 0, 0, K_FREE, 8e6 * (1 + 0.05 * (2 * urand() - 1)), 1u << 20, 8.0);
+      if (c == 0) add_reads(&st, i, 150e3, 40, 1e6, -1, 0, 0, 1.2);
+      else add_reads(&st, i, 150e3, 0, 2e6, 1.0 + 0.05 * i, 0.7, 12, 2.67);
+    }
+    if (c == 0) { /* on a 1 Mbit/s link the fast start reaches into the last 2/3 */
+      double g = cs_thr_goodput(&st.t[1]) * L2;
+      assert_true(fabs(g - 150e3) / 150e3 > 0.15);
+    }
+    double r[MAXS];
+    size_t k = cs_thr_interval_rates(&st.t[1], r, MAXS);
+    assert_true(k >= 2); /* per trial; pooled over the six: enough for the median */
+    cs_thr_result res = run(&st, 0, NULL);
+    assert_int_equal(res.throttled, 1);
+    assert_non_null(res.pattern);
+    assert_string_equal(res.pattern, "policer");
+    assert_true(fabs(res.rate_bps - 150e3) / 150e3 < 0.05);
+  }
+  /* no samples, too few, or hostile ones: no interval rates */
+  double r[4];
+  cs_thr_sample bad[5] = {{NAN, 1}, {1, 5}, {0.5, 9}, {2, 3}, {INFINITY, 7}};
+  cs_thr_trial t = {.dir = 0, .samples = bad, .nsamples = 5};
+  assert_int_equal(cs_thr_interval_rates(&t, r, 4), 0);
+  t.samples = NULL;
+  assert_int_equal(cs_thr_interval_rates(&t, r, 4), 0);
+  assert_int_equal(cs_thr_interval_rates(NULL, r, 4), 0);
+}
+
 static void test_stall(void **state) {
   (void)state;
   static set st;
@@ -405,6 +485,7 @@ static void test_hostile_inputs(void **state) {
       (void)cs_thr_goodput(x);
       double w[8];
       assert_true(cs_thr_window_rates(x, w, 8) <= 8);
+      assert_true(cs_thr_interval_rates(x, w, 8) <= 8);
     }
     cs_thr_params p;
     cs_thr_params_default(&p);
@@ -430,6 +511,7 @@ int main(void) {
       cmocka_unit_test(test_goodput),
       cmocka_unit_test(test_policers),
       cmocka_unit_test(test_policer_tls_records),
+      cmocka_unit_test(test_policer_plateau),
       cmocka_unit_test(test_stall),
       cmocka_unit_test(test_ip_keyed),
       cmocka_unit_test(test_negatives),
