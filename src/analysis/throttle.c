@@ -12,10 +12,10 @@
 #define GOODPUT_FLOOR 100.0 /* bits/s: a frozen target's goodput, so that ratios stay finite */
 #define BOOT_ROUNDS 1000
 #define WINDOW_S 1.0
-#define MIN_FREEZE_S 1.0     /* a stall: no progress for at least this long ... */
-#define MIN_FREEZE_FRAC 0.25 /* ... and this share of the trial, before the timeout */
-#define PLATEAU_STEPS 3     /* interval rates span this many arrivals (see cs_thr_interval_rates) */
-#define PLATEAU_MIN_RATES 5 /* fewer pooled interval rates: the steady goodput instead */
+#define MIN_FREEZE_S 1.0      /* a stall: no progress for at least this long ... */
+#define MIN_FREEZE_FRAC 0.25  /* ... and this share of the trial, before the timeout */
+#define PLATEAU_STEPS_UP 3    /* upload interval rates span this many arrivals (downloads: 1) */
+#define PLATEAU_MIN_RATES 5   /* fewer pooled interval rates: the steady goodput instead */
 #define POLICER_TRIAL_CV 0.25 /* across trials: steady goodputs at a similar value */
 #define POLICER_WINDOW_CV                                                                          \
   0.35 /* within a trial: 1-s windows flat (64 kbit/s is ~5.5 pkt/s:
@@ -48,6 +48,7 @@ static cs_thr_params sane_params(const cs_thr_params *in) {
   if (!(p.min_control_bps >= 0 && p.min_control_bps < 1e15)) p.min_control_bps = d.min_control_bps;
   if (p.min_pairs == 0) p.min_pairs = d.min_pairs;
   if (p.max_pairs < p.min_pairs) p.max_pairs = p.min_pairs;
+  if (p.fast_pairs != 0 && (p.fast_pairs < 3 || p.fast_pairs > 4)) p.fast_pairs = 0;
   return p;
 }
 
@@ -178,7 +179,8 @@ size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max) {
 }
 
 size_t cs_thr_interval_rates(const cs_thr_trial *t, double *out, size_t max) {
-  if (!t || !out || !max || !t->samples || t->nsamples < PLATEAU_STEPS + 1) return 0;
+  size_t steps = t && t->dir == 0 ? 1 : PLATEAU_STEPS_UP;
+  if (!t || !out || !max || !t->samples || t->nsamples < steps + 1) return 0;
   if (t->nsamples > SIZE_MAX / sizeof(pt)) return 0;
   pt *a = malloc(t->nsamples * sizeof *a);
   if (!a) return 0;
@@ -196,10 +198,10 @@ size_t cs_thr_interval_rates(const cs_thr_trial *t, double *out, size_t max) {
   }
   size_t k = 0;
   double mid = n ? (a[0].t + a[n - 1].t) / 2 : 0; /* the later half: after a deferred start */
-  for (size_t i = PLATEAU_STEPS; i < n && k < max; i++) {
-    if (a[i - PLATEAU_STEPS].t < mid) continue;
-    double dt = a[i].t - a[i - PLATEAU_STEPS].t;
-    if (dt > 0) out[k++] = (a[i].b - a[i - PLATEAU_STEPS].b) * 8.0 / dt;
+  for (size_t i = steps; i < n && k < max; i++) {
+    if (a[i - steps].t < mid) continue;
+    double dt = a[i].t - a[i - steps].t;
+    if (dt > 0) out[k++] = (a[i].b - a[i - steps].b) * 8.0 / dt;
   }
   free(a);
   return k;
@@ -300,6 +302,24 @@ static double sign_p(unsigned k, unsigned m) {
     p += exp(lgamma((double)m + 1) - lgamma((double)i + 1) - lgamma((double)(m - i) + 1) -
              (double)m * log(2.0));
   return p > 1 ? 1 : p;
+}
+
+/* One-sided one-sample t-test on the log ratios: P(T_{n-1} >= t) for
+ * t = (mean(log r) - mu0) / (sd / sqrt(n)), for n = 3 or 4 (df 2 or 3: the Student CDF in
+ * closed form). NAN for another n. sd == 0: 0 or 1 by the sign of the difference. */
+static double logt_p(const double *r, size_t n, double mu0) {
+  if (n != 3 && n != 4) return NAN;
+  double s = 0, ss = 0;
+  for (size_t i = 0; i < n; i++) s += log(r[i]);
+  double mean = s / (double)n;
+  for (size_t i = 0; i < n; i++) ss += (log(r[i]) - mean) * (log(r[i]) - mean);
+  double sd = sqrt(ss / (double)(n - 1));
+  if (!isfinite(mean) || !isfinite(sd)) return NAN;
+  if (!(sd > 0)) return mean > mu0 ? 0.0 : 1.0;
+  double t = (mean - mu0) / (sd / sqrt((double)n));
+  if (n == 3) return 0.5 - t / (2.0 * sqrt(t * t + 2.0));
+  double u = t / sqrt(3.0);
+  return 0.5 - (atan(u) + u / (1.0 + u * u)) / M_PI;
 }
 
 typedef struct {
@@ -451,17 +471,19 @@ static int analyze(const cs_thr_trial *t, size_t n, int dir, const cs_thr_params
   out->target_bps = median_copy(tg, ntu);
   double ccv = cv_of(cg, ncu);
 
-  /* pairs on the main address: the first usable target and control of each pair index */
+  /* the pairs: the first usable target and control of each pair index on each address (a
+   * pair's two names share its address: the second address's pairs compare names too) */
   for (size_t i = 0; i < m; i++) {
     const tinfo *a = &ti[i];
-    if (a->hard || a->t->addr != 0 || !a->t->target) continue;
+    if (a->hard || !a->t->target) continue;
     bool dup = false;
     for (size_t j = 0; j < i && !dup; j++)
-      dup = !ti[j].hard && ti[j].t->addr == 0 && ti[j].t->target && ti[j].t->pair == a->t->pair;
+      dup = !ti[j].hard && ti[j].t->addr == a->t->addr && ti[j].t->target &&
+            ti[j].t->pair == a->t->pair;
     if (dup) continue;
     for (size_t j = 0; j < m; j++) {
       const tinfo *c = &ti[j];
-      if (c->hard || c->t->addr != 0 || c->t->target || c->t->pair != a->t->pair) continue;
+      if (c->hard || c->t->addr != a->t->addr || c->t->target || c->t->pair != a->t->pair) continue;
       rs.r[rs.n++] = ratio_of(c->g, a->g);
       break;
     }
@@ -476,20 +498,39 @@ static int analyze(const cs_thr_trial *t, size_t n, int dir, const cs_thr_params
   *maxr = rs.n ? rs.maxr : NAN;
 
   bool ctl_stalled = ncu && ncs * 2 >= ncu;
+  /* the fast path (p.fast_pairs): 3 or 4 pairs may decide when the effect is extreme: a
+   * one-sided t-test on the log ratios, against log(min_ratio) (throttled: every pair
+   * concordant and the mean log ratio significantly above it) or against log(min_ratio)/2
+   * from above (not throttled: every ratio below sqrt(min_ratio) and the mean significantly
+   * below it). The sign test cannot reach alpha = 0.05 under 5 pairs; the t-test's power
+   * grows with the size of the effect (docs/throttling.md, "Early stop"). */
+  int fast = 0;
+  double fast_p = NAN;
+  if (p.fast_pairs >= 3 && rs.n >= p.fast_pairs && rs.n < p.min_pairs) {
+    double pu = logt_p(rs.r, rs.n, log(p.min_ratio));
+    double pf = logt_p(rs.r, rs.n, log(p.min_ratio) / 2);
+    if (rs.conc == rs.n && pu <= p.alpha) fast = 1, fast_p = pu;
+    else if (rs.maxr < sqrt(p.min_ratio) && isfinite(pf) && 1.0 - pf <= p.alpha) fast = -1;
+  }
   if (nc0 == 0 || nt0 == 0) out->reason = CS_THR_REASON_TOO_FEW_PAIRS;
   else if (out->failed_control * 2 > nc0) out->reason = CS_THR_REASON_CONTROL_FAILED;
   else if (ctl_stalled) out->reason = CS_THR_REASON_CONTROL_STALLED;
   else if (out->failed_target * 2 > nt0) out->reason = CS_THR_REASON_TARGET_FAILED;
-  else if (rs.n < p.min_pairs) out->reason = CS_THR_REASON_TOO_FEW_PAIRS;
+  else if (rs.n < p.min_pairs && !fast) out->reason = CS_THR_REASON_TOO_FEW_PAIRS;
   else if (!(out->control_bps >= p.min_control_bps)) out->reason = CS_THR_REASON_CONTROL_SLOW;
   else if (ccv > p.max_control_cv) out->reason = CS_THR_REASON_CONTROL_ERRATIC;
+  else if (fast == 1 && rs.median >= p.min_ratio) {
+    out->throttled = 1;
+    out->p_value = fast_p;
+  } else if (fast == -1) out->throttled = 0;
+  else if (fast) out->reason = CS_THR_REASON_NOT_SIGNIFICANT;
   else if (rs.median >= p.min_ratio && rs.p <= p.alpha) out->throttled = 1;
   else if (rs.median < p.min_ratio && rs.hi < p.min_ratio) out->throttled = 0;
   else out->reason = CS_THR_REASON_NOT_SIGNIFICANT;
   if (out->throttled >= 0) out->reason = NULL;
   if (out->throttled == 1) {
     out->keyed = p.http ? "host" : "sni";
-    for (size_t i = 0; i < m; i++) sel[i] = ti[i].t->addr == 0 && ti[i].t->target;
+    for (size_t i = 0; i < m; i++) sel[i] = ti[i].t->target; /* every address: name-keyed */
     fingerprint(ti, m, sel, out);
     rc = 0;
     goto out;
@@ -562,7 +603,8 @@ bool cs_thr_decisive(const cs_thr_trial *t, size_t n, int dir, const cs_thr_para
   double maxr;
   if (analyze(t, n, dir, &p, &r, &maxr) < 0) return false;
   if (r.pairs_used >= p.max_pairs) return true;
-  if (r.pairs_used < p.min_pairs) return false;
+  if (r.pairs_used < p.min_pairs && !(p.fast_pairs >= 3 && r.pairs_used >= p.fast_pairs))
+    return false;
   if (r.throttled == 1 && r.concordant == r.pairs_used) return true;
   if (r.throttled == 0 && maxr < sqrt(p.min_ratio)) return true;
   return false;

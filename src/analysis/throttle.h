@@ -7,7 +7,8 @@
  * globals, deterministic for a given seed. Method and thresholds: docs/throttling.md.
  *
  * Additions to the contract (all optional for the caller; zero/false keep contract
- * behaviour): cs_thr_params.http (keyed "host" instead of "sni"); cs_thr_result.control_bps,
+ * behaviour): cs_thr_params.http (keyed "host" instead of "sni"), cs_thr_params.fast_pairs (t-test
+ * on the log ratios before min_pairs); cs_thr_result.control_bps,
  * target_bps, concordant, failed_target, failed_control; CS_THR_REASON_* names of the
  * reasons; CS_THR_L2_FACTOR; cs_thr_window_rates(), cs_thr_interval_rates(). */
 #ifndef CS_ANALYSIS_THROTTLE_H
@@ -46,6 +47,9 @@ typedef struct {
   unsigned min_pairs, max_pairs; /* defaults 5 and 10 */
   uint64_t seed;                 /* bootstrap RNG seed (deterministic output); default 1 */
   bool http;                     /* added: trials used plain HTTP (--http): keyed "host" */
+  unsigned fast_pairs; /* added: 0 (default, contract behaviour) or 3..4: from this many pairs,
+                          an extreme effect decides by a t-test on the log ratios (see
+                          analyze: p_value is then the t-test's) */
 } cs_thr_params;
 
 typedef struct {
@@ -98,8 +102,11 @@ double cs_thr_goodput(const cs_thr_trial *t);
  * Returns the number written (0 on OOM). */
 size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max);
 
-/* Added: the rates (payload bits/s) between arrivals of the trial's samples, each over 3
- * consecutive growths of the count (reads within 1 ms merged), in the later half of the
+/* Added: the rates (payload bits/s) between arrivals of the trial's samples, each over one
+ * growth of the count for downloads (per-read samples: one segment's spacing; a few
+ * segments let through at once are single intervals the median skips), over 3 for uploads
+ * (the acknowledged count is polled every 50 ms: one step is too coarse), reads within 1 ms
+ * merged, in the later half of the
  * arrivals (from the midpoint of the first and last arrival times: a policer that starts
  * after N packets is past its fast start there), at most max into out; the policer's
  * plateau is their median pooled over the target's trials. A shaper spaces segments at

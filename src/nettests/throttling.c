@@ -51,7 +51,9 @@
 #define THR_DEFAULT_PAIRS 10       /* pairs at most */
 #define THR_MAX_PAIRS 50
 #define THR_CUT_MIN 1.0      /* a slow trial runs at least this long (s) */
-#define THR_CUT_FACTOR 2.0   /* ... and min_ratio x this x the controls' time */
+#define THR_CUT_FACTOR 2.0   /* ... and min_ratio x this x the controls' time, ... */
+#define THR_CUT_SAMPLES 16   /* ... or x 1 once it has this many samples (a measurable rate) */
+#define THR_FAST_PAIRS 3     /* an extreme effect may decide from 3 pairs (cs_thr_params) */
 #define THR_FROZEN 0.3       /* no byte for this long: the flow is frozen (s) */
 #define THR_FROZEN_WAIT 1.5  /* a frozen flow is cut this much later (s) */
 #define THR_TICK 0.05        /* cap/cut checks and upload samples (s) */
@@ -488,13 +490,14 @@ static int thr_cmp_double(const void *a, const void *b) {
 
 /* When a slow trial may be cut: max(THR_CUT_MIN, THR_CUT_FACTOR x min_ratio x the median
  * duration of the completed controls of its direction, on the address where it is the
- * smallest); never before a
+ * smallest; the factor is 1 once the trial is measurable: THR_CUT_SAMPLES samples, enough
+ * arrivals for the plateau rate); never before a
  * control of the direction completed (a slow path: then only --trial-time ends it). A trial
  * cut there moves its bytes at least THR_CUT_FACTOR x min_ratio times slower than the typical
  * control, so the cut never hides a pair that could have been within min_ratio. It applies to
  * controls too: on an address that slows every name (IP-keyed), its controls are as slow as
  * its targets, while the second address's controls complete. */
-static double thr_cut_at(const thr *m, const thr_trial *tr) {
+static double thr_cut_at(const thr *m, const thr_trial *tr, bool measurable) {
   double best = INFINITY; /* the fastest address's median: IP-keyed slows one address only */
   for (unsigned addr = 0; addr < m->naddrs && addr < 2; addr++) {
     double d[THR_MAX_PAIRS * 2];
@@ -511,7 +514,7 @@ static double thr_cut_at(const thr *m, const thr_trial *tr) {
     if (med < best) best = med;
   }
   if (!isfinite(best)) return INFINITY;
-  double cut = THR_CUT_FACTOR * m->params.min_ratio * best;
+  double cut = (measurable ? 1.0 : THR_CUT_FACTOR) * m->params.min_ratio * best;
   return cut > THR_CUT_MIN ? cut : THR_CUT_MIN;
 }
 
@@ -531,7 +534,7 @@ static void thr_tick_cb(cs_timer *tm) {
     return;
   }
   if (x->tr) {
-    double cut = thr_cut_at(m, x->tr);
+    double cut = thr_cut_at(m, x->tr, x->tr->ns >= THR_CUT_SAMPLES);
     bool frozen = now - x->last_progress >= THR_FROZEN;
     if (el >= cut && (!frozen || el >= cut + THR_FROZEN_WAIT)) {
       thr_xfer_end(m, NULL, "cut");
@@ -1030,6 +1033,7 @@ static int thr_verdict(cs_arena *a, const cs_jval *tk, thr_dir_result out[2],
     int64_t v;
     if (cs_json_get_i64(pp, "max_pairs", &v) && v >= 1 && v <= THR_MAX_PAIRS)
       p.max_pairs = (unsigned)v;
+    if (cs_json_get_i64(pp, "fast_pairs", &v) && v >= 0 && v <= 4) p.fast_pairs = (unsigned)v;
   }
   size_t n = xt->len < THR_ANALYZE_MAX_TRIALS ? xt->len : THR_ANALYZE_MAX_TRIALS;
   cs_thr_trial *t = cs_arena_alloc(a, (n ? n : 1) * sizeof *t);
@@ -1338,6 +1342,7 @@ static void thr_write_evidence(const thr *m, cs_jw *w) {
   cs_jw_kdouble(w, "min_control_bps", m->params.min_control_bps);
   cs_jw_kint(w, "min_pairs", m->params.min_pairs);
   cs_jw_kint(w, "max_pairs", m->params.max_pairs);
+  cs_jw_kint(w, "fast_pairs", m->params.fast_pairs);
   cs_jw_obj_close(w);
   if (m->input_error) cs_jw_kstr(w, "x_input_error", m->input_error);
   cs_jw_key(w, "x_server_info");
@@ -1468,6 +1473,7 @@ static int thr_begin(thr *m) {
   cs_thr_params_default(&m->params);
   if (s->min_ratio > 0) m->params.min_ratio = s->min_ratio;
   m->params.max_pairs = s->pairs;
+  m->params.fast_pairs = THR_FAST_PAIRS;
   m->params.http = s->http;
   m->bytes = s->bytes;
   m->info.max_bytes = -1;

@@ -456,6 +456,60 @@ static void test_decisive_and_deterministic(void **state) {
   assert_true(a.ci_lo == b.ci_lo && a.ci_hi == b.ci_hi && a.p_value == b.p_value);
 }
 
+/* fast_pairs: 3 pairs decide when the effect is extreme (a t-test on the log ratios), and
+ * only then; a pair on the second address compares the names too. */
+static void test_fast_pairs(void **state) {
+  (void)state;
+  static set st;
+  cs_thr_params p;
+  cs_thr_params_default(&p);
+  p.fast_pairs = 3;
+  rng_s = 600;
+  st.n = 0;
+  pairs(&st, 2, 0, 0, K_SHAPED, 150e3, K_FREE, 50e6, 0.1);
+  assert_false(cs_thr_decisive(st.t, st.n, 0, &p));        /* 2 pairs: never */
+  pairs(&st, 1, 1, 0, K_SHAPED, 150e3, K_FREE, 50e6, 0.1); /* pair index 0 on address 1 */
+  cs_thr_result r = run(&st, 0, &p);
+  assert_int_equal(r.pairs_used, 3);
+  assert_int_equal(r.throttled, 1);
+  assert_true(r.p_value <= 0.05 && r.p_value < 1.0 / 8); /* the sign test could not: 1/8 */
+  assert_string_equal(r.keyed, "sni");
+  assert_true(cs_thr_decisive(st.t, st.n, 0, &p));
+  /* contract behaviour without it */
+  cs_thr_params q;
+  cs_thr_params_default(&q);
+  r = run(&st, 0, &q);
+  assert_int_equal(r.throttled, -1);
+  assert_string_equal(r.reason, CS_THR_REASON_TOO_FEW_PAIRS);
+  assert_false(cs_thr_decisive(st.t, st.n, 0, &q));
+  /* clearly equal: false from 3 pairs */
+  st.n = 0;
+  pairs(&st, 3, 0, 0, K_FREE, 20e6, K_FREE, 20e6, 0.05);
+  r = run(&st, 0, &p);
+  assert_int_equal(r.throttled, 0);
+  assert_true(cs_thr_decisive(st.t, st.n, 0, &p));
+  /* a moderate, noisy effect (ratios 2..8) does not decide early */
+  st.n = 0;
+  const double tr[] = {10e6, 2.5e6, 5e6, 4e6};
+  for (unsigned i = 0; i < 3; i++) {
+    add(&st, false, i, 0, 0, K_FREE, 20e6, 1u << 30, 5.0);
+    add(&st, true, i, 0, 0, K_FREE, tr[i], 1u << 30, 5.0);
+  }
+  r = run(&st, 0, &p);
+  assert_int_equal(r.throttled, -1);
+  assert_false(cs_thr_decisive(st.t, st.n, 0, &p));
+  /* absurd values fall back to the contract behaviour */
+  p.fast_pairs = 2;
+  st.n = 0;
+  pairs(&st, 3, 0, 0, K_SHAPED, 150e3, K_FREE, 50e6, 0.1);
+  assert_false(cs_thr_decisive(st.t, st.n, 0, &p));
+  p.fast_pairs = 4;
+  assert_false(cs_thr_decisive(st.t, st.n, 0, &p));
+  pairs(&st, 1, 0, 0, K_SHAPED, 150e3, K_FREE, 50e6, 0.1);
+  for (size_t i = 6; i < 8; i++) st.t[i].pair = 3;
+  assert_true(cs_thr_decisive(st.t, st.n, 0, &p));
+}
+
 static void test_hostile_inputs(void **state) {
   (void)state;
   static cs_thr_trial t[40];
@@ -517,6 +571,7 @@ int main(void) {
       cmocka_unit_test(test_negatives),
       cmocka_unit_test(test_inconclusive_reasons),
       cmocka_unit_test(test_decisive_and_deterministic),
+      cmocka_unit_test(test_fast_pairs),
       cmocka_unit_test(test_hostile_inputs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
