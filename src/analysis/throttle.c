@@ -14,7 +14,7 @@
 #define WINDOW_S 1.0
 #define MIN_FREEZE_S 1.0      /* a stall: no progress for at least this long ... */
 #define MIN_FREEZE_FRAC 0.25  /* ... and this share of the trial, before the timeout */
-#define PLATEAU_STEPS_UP 3    /* upload interval rates span this many arrivals (downloads: 1) */
+#define PLATEAU_STEPS_UP 2    /* upload interval rates span this many arrivals (downloads: 1) */
 #define PLATEAU_MIN_RATES 5   /* fewer pooled interval rates: the steady goodput instead */
 #define POLICER_TRIAL_CV 0.25 /* across trials: steady goodputs at a similar value */
 #define POLICER_WINDOW_CV                                                                          \

@@ -104,7 +104,7 @@ size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max);
 
 /* Added: the rates (payload bits/s) between arrivals of the trial's samples, each over one
  * growth of the count for downloads (per-read samples: one segment's spacing; a few
- * segments let through at once are single intervals the median skips), over 3 for uploads
+ * segments let through at once are single intervals the median skips), over 2 for uploads
  * (the acknowledged count is polled every 50 ms: one step is too coarse), reads within 1 ms
  * merged, in the later half of the
  * arrivals (from the midpoint of the first and last arrival times: a policer that starts

@@ -52,7 +52,7 @@
 #define THR_MAX_PAIRS 50
 #define THR_CUT_MIN 1.0      /* a slow trial runs at least this long (s) */
 #define THR_CUT_FACTOR 2.0   /* ... and min_ratio x this x the controls' time, ... */
-#define THR_CUT_SAMPLES 16   /* ... or x 1 once it has this many samples (a measurable rate) */
+#define THR_CUT_SAMPLES 16   /* ... or x 1 once this many samples grew the count (measurable) */
 #define THR_FAST_PAIRS 3     /* an extreme effect may decide from 3 pairs (cs_thr_params) */
 #define THR_FROZEN 0.3       /* no byte for this long: the flow is frozen (s) */
 #define THR_FROZEN_WAIT 1.5  /* a frozen flow is cut this much later (s) */
@@ -518,6 +518,19 @@ static double thr_cut_at(const thr *m, const thr_trial *tr, bool measurable) {
   return cut > THR_CUT_MIN ? cut : THR_CUT_MIN;
 }
 
+/* How many kept samples grew the count (uploads are sampled on every tick, moving or not). */
+static size_t thr_growths(const thr_trial *tr) {
+  size_t g = 0;
+  uint64_t last = 0;
+  for (size_t i = 0; i < tr->ns; i++) {
+    if (tr->samples[i].bytes > last) {
+      g++;
+      last = tr->samples[i].bytes;
+    }
+  }
+  return g;
+}
+
 static void thr_tick_cb(cs_timer *tm) {
   thr *m = tm->data;
   thr_xfer *x = &m->x;
@@ -534,7 +547,7 @@ static void thr_tick_cb(cs_timer *tm) {
     return;
   }
   if (x->tr) {
-    double cut = thr_cut_at(m, x->tr, x->tr->ns >= THR_CUT_SAMPLES);
+    double cut = thr_cut_at(m, x->tr, thr_growths(x->tr) >= THR_CUT_SAMPLES);
     bool frozen = now - x->last_progress >= THR_FROZEN;
     if (el >= cut && (!frozen || el >= cut + THR_FROZEN_WAIT)) {
       thr_xfer_end(m, NULL, "cut");
