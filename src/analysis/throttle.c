@@ -362,7 +362,7 @@ static double ratio_of(double num, double den) {
  * pooled over the selected trials that did not fail or freeze: the plateau, not the average
  * (a policer that starts after N packets, an RTO stall and the burst that follows it, or a
  * hole filled by a retransmission are a few intervals among many, and the median ignores
- * them). Too few intervals (no per-read samples): the median steady goodput g. */
+ * them). Too few intervals (no per-read samples): g, the median of the trials' plateaus. */
 static double plateau_rate(const tinfo *ti, size_t n, const bool *sel, double g) {
   size_t cap = 0, k = 0;
   for (size_t i = 0; i < n; i++)
@@ -377,6 +377,19 @@ static double plateau_rate(const tinfo *ti, size_t n, const bool *sel, double g)
     if (sel[i] && !ti[i].hard && !ti[i].stall && ti[i].t->samples)
       k += cs_thr_interval_rates(ti[i].t, r + k, cap - k);
   double m = k >= PLATEAU_MIN_RATES ? median_sort(r, k) : g;
+  free(r);
+  return isfinite(m) && m > 0 ? m : g;
+}
+
+/* One trial's plateau: the median of its interval rates when it has at least 3, else g (its
+ * steady goodput). Trials agree on it when a short trial's last 2/3 still holds a fast
+ * start (a policer after N packets), which their steady goodputs do not. */
+static double trial_plateau(const cs_thr_trial *t, double g) {
+  if (!t->samples || t->nsamples < 4 || t->nsamples > SIZE_MAX / sizeof(double)) return g;
+  double *r = malloc(t->nsamples * sizeof *r);
+  if (!r) return g;
+  size_t k = cs_thr_interval_rates(t, r, t->nsamples);
+  double m = k >= 3 ? median_sort(r, k) : g;
   free(r);
   return isfinite(m) && m > 0 ? m : g;
 }
@@ -403,7 +416,7 @@ static void fingerprint(const tinfo *ti, size_t n, const bool *sel, cs_thr_resul
   double win[64];
   for (size_t i = 0; i < n; i++) {
     if (!sel[i] || ti[i].hard || ti[i].stall || !(ti[i].g > 0)) continue;
-    v[ng++] = ti[i].g;
+    v[ng++] = trial_plateau(ti[i].t, ti[i].g);
     size_t k = cs_thr_window_rates(ti[i].t, win, 64);
     windows_total += k;
     if (k >= 2) w[nw++] = cv_of(win, k);
