@@ -197,7 +197,10 @@ size_t cs_thr_interval_rates(const cs_thr_trial *t, double *out, size_t max) {
     a[n++] = (pt){st, sb};
   }
   size_t k = 0;
-  double mid = n ? (a[0].t + a[n - 1].t) / 2 : 0; /* the later half: after a deferred start */
+  /* uploads: the later half (the acknowledged count starts with the socket buffer's burst);
+   * downloads: every arrival (a deferred policer's fast start is a few reads; in the testbed
+   * a 1.36-s trial's later half held a burst of extra segments instead) */
+  double mid = n && t->dir != 0 ? (a[0].t + a[n - 1].t) / 2 : -1;
   for (size_t i = steps; i < n && k < max; i++) {
     if (a[i - steps].t < mid) continue;
     double dt = a[i].t - a[i - steps].t;

@@ -106,9 +106,9 @@ size_t cs_thr_window_rates(const cs_thr_trial *t, double *out, size_t max);
  * growth of the count for downloads (per-read samples: one segment's spacing; a few
  * segments let through at once are single intervals the median skips), over 2 for uploads
  * (the acknowledged count is polled every 50 ms: one step is too coarse), reads within 1 ms
- * merged, in the later half of the
- * arrivals (from the midpoint of the first and last arrival times: a policer that starts
- * after N packets is past its fast start there), at most max into out; the policer's
+ * merged; downloads over every arrival (a policer that starts after N packets lets its
+ * fast start through in a few reads: a few intervals), uploads in the later half (from the
+ * midpoint of the first and last arrival times), at most max into out; the policer's
  * plateau is their median pooled over the target's trials. A shaper spaces segments at
  * exactly its rate, so most intervals measure it; an RTO stall and the catch-up burst after
  * it are a few intervals the median skips. Returns the number written (0 without samples or on OOM). */

@@ -219,8 +219,8 @@ static void test_policer_tls_records(void **state) {
 }
 
 /* A target trial read packet by packet (one sample per read, as the nettest records them):
- * the first fast_pkts 1448-byte payloads at link_bps (a policer that starts after N
- * packets), then one per 1514-byte frame time at rate_bps; from gap_at a gap of gap_s (an
+ * the first fast_pkts 1448-byte payloads at link_bps, read 8 segments at a time as in the
+ * testbed (a policer that starts after N packets), then one per 1514-byte frame time at rate_bps; from gap_at a gap of gap_s (an
  * RTO stall) ending in a catch-up burst of burst_pkts packets read at once (a hole filled by
  * the retransmission releases what the receiver held); cut at end s. */
 static void add_reads(set *st, unsigned pair, double rate_bps, unsigned fast_pkts, double link_bps,
@@ -247,8 +247,8 @@ static void add_reads(set *st, unsigned pair, double rate_bps, unsigned fast_pkt
     if (x >= end) break;
     b += 1448;
     s[n++] = (cs_thr_sample){x, b};
-    if (n < fast_pkts) x += fast;
-    else if (burst) x += 0.0002, burst--; /* released together: one read */
+    if (n < fast_pkts) x += n % 8 ? 0.0001 : 8 * fast; /* read 8 at a time */
+    else if (burst) x += 0.0002, burst--;              /* released together: one read */
     else x += slow;
   }
   t->bytes = b;
