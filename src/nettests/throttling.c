@@ -52,7 +52,7 @@
 #define THR_MAX_PAIRS 50
 #define THR_CUT_MIN 1.0      /* a slow trial runs at least this long (s) */
 #define THR_CUT_FACTOR 2.0   /* ... and min_ratio x this x the controls' time, ... */
-#define THR_CUT_SAMPLES 16   /* ... or x 1 once this many samples grew the count (measurable) */
+#define THR_CUT_SAMPLES 20   /* ... or x 1 once this many samples grew the count (measurable) */
 #define THR_FAST_PAIRS 3     /* an extreme effect may decide from 3 pairs (cs_thr_params) */
 #define THR_FROZEN 0.3       /* no byte for this long: the flow is frozen (s) */
 #define THR_FROZEN_WAIT 1.5  /* a frozen flow is cut this much later (s) */
