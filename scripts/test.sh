@@ -10,22 +10,26 @@
 #   7. the probe's integration tests inside the testbed (tests/net/*.sh).
 # Prints one closing line "N passed, M failed" over all stages.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/setup.sh || { echo "setup failed"; exit 1; }
 JOBS=$(nproc 2>/dev/null || echo 2)
 total_pass=0; total_fail=0
+timings=()
 stage() { # stage NAME CMD... : runs CMD, adds its "N passed, M failed" line to the totals
   local name=$1; shift
   echo "=== $name"
   local log; log=$(mktemp)
+  local t0=$SECONDS
   "$@" 2>&1 | tee "$log"; local rc=${PIPESTATUS[0]}
+  local secs=$((SECONDS - t0))
   local line; line=$(grep -E '^[A-Za-z_ -]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   local p f
   p=$(sed -nE 's/.*\b([0-9]+) passed.*/\1/p' <<<"$line"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
   p=${p:-0}; f=${f:-0}
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
   total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
-  echo "=== $name: exit $rc ($p passed, $f failed)"
+  echo "=== $name: exit $rc ($p passed, $f failed) in ${secs} s"
+  timings+=("$(printf '%6d s  %s' "$secs" "$name")")
   rm -f "$log"
 }
 stage "unit tests (ASan+UBSan)" make -s -j"$JOBS" BUILD=asan check
@@ -40,6 +44,9 @@ for t in tests/net/*.sh; do
   [ -e "$t" ] || continue
   stage "$(basename "$t" .sh)" bash "$t"
 done
+echo
+echo "=== time per stage"
+printf '%s\n' "${timings[@]}"
 echo
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
