@@ -240,8 +240,10 @@ check_line_apps() {
 
 # ---- global checks ---------------------------------------------------------
 check_isolation() {
-    local ns r
-    for ns in "${NS_LIST[@]}"; do
+    local ns r fl=() inet_if="lo cs-i0 cs-i1 "
+    # fleet world (lib/fleet.sh): its ISP, client and collector namespaces too
+    [ -f "$RUN/fleet/namespaces" ] && { mapfile -t fl <"$RUN/fleet/namespaces"; inet_if+="cs-i2 "; }
+    for ns in "${NS_LIST[@]}" "${fl[@]}"; do
         r=$(ip netns exec "$ns" ip route get 8.8.8.8 2>&1 || true)
         [[ $r == *"unreachable"* ]]; st_res $? "isolation: $ns has no route to 8.8.8.8 ($r)"
     done
@@ -253,7 +255,7 @@ check_isolation() {
     r=$(ip -o link show | grep -E ": cs-|link-netns $PFX-" || true)
     [ -z "$r" ]; st_res $? "isolation: no testbed interface in the root namespace"
     r=$(ip netns exec "$NS_I" ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | tr '\n' ' ')
-    [ "$r" = "lo cs-i0 cs-i1 " ]; st_res $? "isolation: internet side has only lo cs-i0 cs-i1 ($r)"
+    [ "$r" = "$inet_if" ]; st_res $? "isolation: internet side has only ${inet_if% } ($r)"
     # control host reachable from the client through the censor (TCP + UDP)
     rc=0; ip netns exec "$NS_C" curl -s -m 3 -o /dev/null http://$CONTROL_ADDR:9/ 2>/dev/null || rc=$?
     [ "$rc" = 7 ]; st_res $? "control host $CONTROL_ADDR reachable from client (TCP refused by ctrl kernel, rc=$rc)"
