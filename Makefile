@@ -42,7 +42,7 @@ LDLIBS  := $(PKG_LIBS) -lpthread -lm
 OUT     := build/$(BUILD)
 LIB_SRC := $(wildcard src/util/*.c src/record/*.c src/engine/*.c src/analysis/*.c \
                       src/thproto/*.c src/nettests/*.c src/helper/*.c src/store/*.c \
-                      src/report/*.c src/run/*.c)
+                      src/report/*.c src/run/*.c src/upload/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(OUT)/%.o)

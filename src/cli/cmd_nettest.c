@@ -52,6 +52,7 @@ static void outcome_word(const cs_outcome *o, char *out, size_t cap) {
 static void on_meas(void *ctx, const cs_nettest_input *in, const cs_meas *m) {
   nt_cli *c = ctx;
   const cs_nettest *nt = c->nt;
+  cs_probe_opts_stored(c->po);
   cs_tally_add(&c->tally, m->outcome);
   if (c->progress) fputs("\r\033[K", stderr); /* clear the live line */
   if (c->lines) {
@@ -204,6 +205,7 @@ int cs_cmd_nettest(const cs_nettest *nt, int argc, char **argv) {
     if (rc == 0 && r.measured + r.skipped_done == po.inputs.n) cs_probe_opts_run_end(&po);
     char line[1024];
     if (!po.quiet) fprintf(stderr, "%s\n", cs_tally_line(&c.tally, line, sizeof line));
+    cs_probe_opts_upload_end(&po);
   }
   cs_probe_opts_free(&po);
   if (nt->destroy) nt->destroy(settings);

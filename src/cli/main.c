@@ -6,7 +6,8 @@
 #include "cli/cli.h"
 #include "nettests/registry.h"
 
-const cs_command *const cs_tools[] = {&cs_cmd_helper, &cs_cmd_analyze, &cs_cmd_report, NULL};
+const cs_command *const cs_tools[] = {&cs_cmd_helper, &cs_cmd_analyze, &cs_cmd_report,
+                                      &cs_cmd_upload, NULL};
 
 int main(int argc, char **argv) {
   if (argc < 2) {

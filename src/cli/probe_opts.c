@@ -65,6 +65,20 @@ static int set_labnet(cs_probe_opts *o, const char *arg) {
   return 1;
 }
 
+static int set_collector(cs_probe_opts *o, const char *arg) {
+  char err[256];
+  if (o->ncollectors == CS_UPLOAD_MAX_COLLECTORS) {
+    fprintf(stderr, "%s: at most %d --collector\n", o->cmd, CS_UPLOAD_MAX_COLLECTORS);
+    return -1;
+  }
+  if (cs_upload_url_check(arg, err, sizeof err) < 0) {
+    fprintf(stderr, "%s: --collector: %s\n", o->cmd, err);
+    return -1;
+  }
+  o->collectors[o->ncollectors++] = arg;
+  return 1;
+}
+
 #define F(field) offsetof(cs_probe_opts, field)
 #define OPT(name, sh, arg, help, rep)                                                              \
   { name, sh, arg, help, rep, NULL }
@@ -123,6 +137,18 @@ static const probe_opt probe_opts[] = {
          "database: inputs already measured are not measured again",
          false),
      T_FLAG, F(resume), 0, 0, NULL},
+    {OPT("collector", 0, "URL",
+         "upload each measurement to this collector (OONI's probe-services\n"
+         "API) as soon as it is stored, without slowing the run; repeatable:\n"
+         "fallbacks tried in turn. The queue is in the database: what is not\n"
+         "sent by the end stays pending for `censorscope upload`",
+         true),
+     T_FN, 0, 0, 0, set_collector},
+    {OPT("upload-wait", 0, "S",
+         "with --collector: at the end, wait at most S seconds for the\n"
+         "upload queue to drain (default 30)",
+         false),
+     T_SECS, F(upload_wait), 0, 0, NULL},
     {OPT("per-host", 0, "N", "at most N measurements of one host at once (default 2)", false),
      T_COUNT, F(per_host), 1, 64, NULL},
     {OPT("quiet", 'q', NULL, "nothing on standard error but errors", false), T_FLAG, F(quiet), 0, 0,
@@ -148,6 +174,7 @@ void cs_probe_opts_init(cs_probe_opts *o, const char *cmd, bool db_by_default, c
   o->out = stdout;
   o->cfg.resolver = "system";
   o->cfg.software_version = CS_VERSION;
+  o->upload_wait = 30;
 }
 
 int cs_probe_opts_set(cs_probe_opts *o, size_t i, const char *arg) {
@@ -263,9 +290,39 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
     if (!o->quiet)
       fprintf(stderr, "%s: storing measurements in %s (run %lld)\n", o->cmd, db,
               (long long)o->run_id);
+    o->db_used = db;
   } else if (o->resume) {
     fprintf(stderr, "%s: --resume needs the database\n", o->cmd);
     return 2;
+  }
+  if (o->ncollectors && !o->store) {
+    fprintf(stderr, "%s: --collector needs the database (--db PATH): the upload queue is there\n",
+            o->cmd);
+    return 2;
+  }
+  if (o->ncollectors) {
+    /* the list is kept for a later `censorscope upload` without --collector */
+    cs_buf cb;
+    cs_buf_init(&cb, 1u << 14);
+    for (size_t i = 0; i < o->ncollectors; i++)
+      cs_buf_printf(&cb, "%s%s", i ? "\n" : "", o->collectors[i]);
+    const char *list = cs_buf_cstr(&cb);
+    if (!list || cs_store_meta_set(o->store, "collectors", list) != CS_STORE_OK) {
+      fprintf(stderr, "%s: cannot record the collectors: %s\n", o->cmd, cs_store_errmsg(o->store));
+      cs_buf_free(&cb);
+      return 2;
+    }
+    cs_buf_free(&cb);
+    cs_upload_cfg uc = {.collectors = o->collectors,
+                        .ncollectors = o->ncollectors,
+                        .tls = o->cfg.tls,
+                        .log = o->quiet ? NULL : stderr,
+                        .cmd = o->cmd};
+    o->upload = cs_upload_bg_start(o->db_used, &uc, err, sizeof err);
+    if (!o->upload) {
+      fprintf(stderr, "%s: %s\n", o->cmd, err);
+      return 2;
+    }
   }
   if (o->out != stdout) {
     long n = cs_store_sync_jsonl(o->store, o->run_id, o->out, o->output, o->resume && o->store);
@@ -285,11 +342,34 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
   return 0;
 }
 
+void cs_probe_opts_stored(cs_probe_opts *o) {
+  if (o->upload) cs_upload_bg_kick(o->upload);
+}
+
+void cs_probe_opts_upload_end(cs_probe_opts *o) {
+  if (!o->upload) return;
+  cs_upload_stats st;
+  cs_upload_bg_stop(o->upload, o->upload_wait, &st);
+  o->upload = NULL;
+  cs_store_upload_tally t = {0};
+  int rc = cs_store_upload_counts(o->store, o->run_id, &t);
+  if (o->quiet && !t.pending) return;
+  if (rc != CS_STORE_OK)
+    fprintf(stderr, "%s: upload: %zu sent, %zu refused (queue unreadable: %s)\n", o->cmd, st.sent,
+            st.refused, cs_store_errmsg(o->store));
+  else
+    fprintf(stderr, "%s: upload: %lld sent, %lld refused, %lld pending%s\n", o->cmd,
+            (long long)t.sent, (long long)t.refused, (long long)t.pending,
+            t.pending ? " (`censorscope upload` sends them later)" : "");
+}
+
 void cs_probe_opts_run_end(cs_probe_opts *o) {
   if (o->store && o->run_id > 0) cs_store_run_end(o->store, o->run_id);
 }
 
 void cs_probe_opts_free(cs_probe_opts *o) {
+  if (o->upload) cs_upload_bg_stop(o->upload, 0, NULL); /* a run that failed: no drain */
+  o->upload = NULL;
   cs_store_close(o->store);
   o->store = NULL;
   cs_tls_ctx_free(o->cfg.tls);

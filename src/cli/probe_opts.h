@@ -11,6 +11,7 @@
 #include "nettests/nettest.h"
 #include "run/run.h"
 #include "store/store.h"
+#include "upload/upload.h"
 
 typedef struct {
   const char *cmd; /* command name for messages */
@@ -26,6 +27,12 @@ typedef struct {
   FILE *out;
   cs_store *store; /* opened by cs_probe_opts_finish unless --no-db (or no default) */
   int64_t run_id;
+  /* --collector (repeatable): uploads as measurements are stored (docs/collector.md) */
+  const char *collectors[CS_UPLOAD_MAX_COLLECTORS];
+  size_t ncollectors;
+  double upload_wait;   /* --upload-wait: the final drain's bound (s) */
+  const char *db_used;  /* the database opened (path) */
+  cs_upload_bg *upload; /* the uploader's thread while the run lasts */
 } cs_probe_opts;
 
 /* The shared options, in help order: the i-th, NULL past the end. */
@@ -41,6 +48,11 @@ int cs_probe_opts_set(cs_probe_opts *o, size_t i, const char *arg);
  * without input), builds the TLS context, opens the output and the store, sets test_start
  * and report_id. Returns 0, or 2 on a usage/setup error (message printed). */
 int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_);
+/* A measurement was stored: the uploader (--collector) may send it. */
+void cs_probe_opts_stored(cs_probe_opts *o);
+/* The final drain of the upload queue (at most --upload-wait seconds) and its summary line;
+ * a no-op without --collector. */
+void cs_probe_opts_upload_end(cs_probe_opts *o);
 /* Marks the store's run finished (call when every input was measured). */
 void cs_probe_opts_run_end(cs_probe_opts *o);
 void cs_probe_opts_free(cs_probe_opts *o);

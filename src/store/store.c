@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -172,6 +173,8 @@ fail:
   return -1;
 }
 
+static int upload_schema(cs_store *s);
+
 /* Pragmas, schema check / creation, WAL. Returns 0 or -1 (errmsg, last_rc set). */
 static int setup_db(cs_store *s, bool scratch) {
   s->last_rc = SQLITE_OK;
@@ -189,6 +192,7 @@ static int setup_db(cs_store *s, bool scratch) {
   if (v < SCHEMA_VERSION && migrate(s) < 0) return -1;
   /* Only once the file is known to be ours. Persistent; a no-op when already in WAL mode. */
   if (!scratch && exec(s, "PRAGMA journal_mode=WAL") < 0) return -1;
+  if (!scratch && upload_schema(s) < 0) return -1;
   return 0;
 }
 
@@ -1054,4 +1058,262 @@ long cs_store_sync_jsonl(cs_store *s, int64_t run_id, FILE *out, const char *pat
   for (size_t i = 0; i < nkeys; i++) free(keys[i]);
   free(keys);
   return written;
+}
+
+/* ---- the upload queue (see store.h and docs/collector.md) --------------------------------- */
+
+/* An additive part of schema 2, created on the first open by a censorscope that knows it (the
+ * user_version stays 2, so an older censorscope still opens the store; its new measurements
+ * are queued too, by the trigger). Every measurement already stored when the queue appears is
+ * pending: it was never uploaded. */
+static const char upload_sql[] =
+    "CREATE TABLE uploads ("
+    " meas_id INTEGER PRIMARY KEY REFERENCES measurements(id) ON DELETE CASCADE,"
+    " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'refused')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_try REAL NOT NULL DEFAULT 0," /* unix seconds */
+    " last_error TEXT,"                  /* the last network error / 5xx, while pending */
+    " collector TEXT,"                   /* sent to / refused by */
+    " measurement_uid TEXT,"             /* sent: the collector's receipt */
+    " http_status INTEGER,"              /* refused: the 4xx */
+    " reason TEXT,"                      /* refused: the collector's reason */
+    " updated_at TEXT NOT NULL DEFAULT (datetime('now')));"
+    "CREATE INDEX uploads_pending ON uploads(meas_id) WHERE state='pending';"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TRIGGER uploads_queue AFTER INSERT ON measurements BEGIN"
+    " INSERT INTO uploads (meas_id) VALUES (new.id); END;"
+    "INSERT INTO uploads (meas_id) SELECT id FROM measurements;";
+
+static int upload_schema(cs_store *s) {
+  sqlite3_stmt *st;
+  if (prepare(s, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='uploads'", &st) < 0)
+    return -1;
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) return 0;
+  if (rc != SQLITE_DONE) return set_err(s), -1;
+  if (exec(s, "BEGIN IMMEDIATE") < 0) return -1;
+  /* another process may have created it meanwhile: check again under the write lock */
+  if (prepare(s, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='uploads'", &st) < 0)
+    goto fail;
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE && exec(s, upload_sql) < 0) goto fail;
+  if ((rc == SQLITE_ROW || rc == SQLITE_DONE) && exec(s, "COMMIT") == 0) return 0;
+fail:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return -1;
+}
+
+int cs_store_probe_set(cs_store *s, char *out, size_t cap) {
+  if (!s || s->scratch || cap < CS_STORE_PROBE_SET_LEN + 1) return CS_STORE_IO;
+  static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  uint8_t r[CS_STORE_PROBE_SET_LEN];
+  char id[CS_STORE_PROBE_SET_LEN + 1];
+  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+    snprintf(s->errmsg, sizeof s->errmsg, "no randomness for the probe-set id");
+    return CS_STORE_IO;
+  }
+  for (size_t i = 0; i < sizeof r; i++) id[i] = alnum[r[i] % (sizeof alnum - 1)];
+  id[sizeof r] = 0;
+  sqlite3_stmt *ins = NULL, *sel = NULL;
+  int rc = CS_STORE_IO;
+  /* the first id written wins, also against another process doing the same */
+  if (prepare(s, "INSERT OR IGNORE INTO meta (key, value) VALUES ('probe_set', ?1)", &ins) < 0 ||
+      prepare(s, "SELECT value FROM meta WHERE key='probe_set'", &sel) < 0)
+    goto out;
+  sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step(ins) != SQLITE_DONE) {
+    set_err(s);
+    goto out;
+  }
+  if (sqlite3_step(sel) != SQLITE_ROW) {
+    set_err(s);
+    goto out;
+  }
+  const char *v = (const char *)sqlite3_column_text(sel, 0);
+  if (v && strlen(v) < cap) {
+    snprintf(out, cap, "%s", v);
+    rc = CS_STORE_OK;
+  }
+out:
+  sqlite3_finalize(ins);
+  sqlite3_finalize(sel);
+  return rc;
+}
+
+static const char *arena_col(cs_arena *a, sqlite3_stmt *st, int i) {
+  const char *v = (const char *)sqlite3_column_text(st, i);
+  return v ? cs_arena_strdup(a, v) : NULL;
+}
+
+int cs_store_upload_next(cs_store *s, int64_t after_id, double now, cs_arena *a,
+                         cs_store_upload_item *out) {
+  if (!s || !a || !out) return CS_STORE_IO;
+  sqlite3_stmt *st;
+  if (prepare(s,
+              "SELECT u.meas_id, m.run_id, m.test_name, m.probe_cc, m.probe_asn, m.report_id,"
+              " m.input, u.attempts, u.next_try, m.json FROM uploads u JOIN measurements m"
+              " ON m.id=u.meas_id WHERE u.state='pending' AND u.meas_id>?1"
+              " AND (?2<0 OR u.next_try<=?2) ORDER BY u.meas_id LIMIT 1",
+              &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, after_id);
+  sqlite3_bind_double(st, 2, now);
+  int rc = sqlite3_step(st), ret;
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    out->meas_id = sqlite3_column_int64(st, 0);
+    out->run_id = sqlite3_column_int64(st, 1);
+    out->test_name = arena_col(a, st, 2);
+    out->probe_cc = arena_col(a, st, 3);
+    out->probe_asn = arena_col(a, st, 4);
+    out->report_id = arena_col(a, st, 5);
+    out->input = arena_col(a, st, 6);
+    out->attempts = sqlite3_column_int(st, 7);
+    out->next_try = sqlite3_column_double(st, 8);
+    size_t len = (size_t)sqlite3_column_bytes(st, 9);
+    const char *j = (const char *)sqlite3_column_text(st, 9);
+    char *copy = j ? cs_arena_alloc(a, len + 1) : NULL;
+    if (copy) memcpy(copy, j, len), copy[len] = 0;
+    out->json = copy;
+    out->len = len;
+    ret = copy ? 1 : CS_STORE_NOMEM;
+  } else {
+    if (rc != SQLITE_DONE) set_err(s);
+    ret = rc == SQLITE_DONE ? 0 : CS_STORE_IO;
+  }
+  sqlite3_finalize(st);
+  return ret;
+}
+
+/* Runs one UPDATE of a pending row (bound by bind); 0 when done (also when the row was no
+ * longer pending: its fate was recorded first), else CS_STORE_IO. */
+static int upload_update(cs_store *s, const char *sql, int64_t meas_id, const char *a1,
+                         const char *a2, const char *a3, double d) {
+  sqlite3_stmt *st;
+  if (prepare(s, sql, &st) < 0) return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, meas_id);
+  /* reasons and errors come from the network: bounded */
+  if (a1) sqlite3_bind_text(st, 2, a1, (int)strnlen(a1, 512), SQLITE_STATIC);
+  if (a2) sqlite3_bind_text(st, 3, a2, (int)strnlen(a2, 512), SQLITE_STATIC);
+  if (a3) sqlite3_bind_text(st, 4, a3, (int)strnlen(a3, 512), SQLITE_STATIC);
+  sqlite3_bind_double(st, 5, d);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;
+  if (rc) set_err(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int cs_store_upload_sent(cs_store *s, int64_t meas_id, const char *collector, const char *uid) {
+  if (!s || !collector || !uid) return CS_STORE_IO;
+  return upload_update(s,
+                       "UPDATE uploads SET state='sent', collector=?2, measurement_uid=?3,"
+                       " attempts=attempts+1, last_error=NULL, updated_at=datetime('now')"
+                       " WHERE meas_id=?1 AND state='pending'",
+                       meas_id, collector, uid, NULL, 0);
+}
+
+int cs_store_upload_refused(cs_store *s, int64_t meas_id, const char *collector, int status,
+                            const char *reason) {
+  if (!s || !collector || !reason) return CS_STORE_IO;
+  return upload_update(s,
+                       "UPDATE uploads SET state='refused', collector=?2, reason=?3,"
+                       " http_status=CAST(?5 AS INTEGER), attempts=attempts+1,"
+                       " updated_at=datetime('now') WHERE meas_id=?1 AND state='pending'",
+                       meas_id, collector, reason, NULL, status);
+}
+
+int cs_store_upload_retry(cs_store *s, int64_t meas_id, const char *error, double next_try) {
+  if (!s || !error) return CS_STORE_IO;
+  return upload_update(s,
+                       "UPDATE uploads SET attempts=attempts+1, last_error=?2, next_try=?5,"
+                       " updated_at=datetime('now') WHERE meas_id=?1 AND state='pending'",
+                       meas_id, error, NULL, NULL, next_try);
+}
+
+int cs_store_upload_counts(cs_store *s, int64_t run_id, cs_store_upload_tally *c) {
+  if (!s || !c) return CS_STORE_IO;
+  memset(c, 0, sizeof *c);
+  sqlite3_stmt *st;
+  if (prepare(s,
+              "SELECT u.state, count(*) FROM uploads u JOIN measurements m ON m.id=u.meas_id"
+              " WHERE ?1=0 OR m.run_id=?1 GROUP BY u.state",
+              &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, run_id);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *state = (const char *)sqlite3_column_text(st, 0);
+    int64_t n = sqlite3_column_int64(st, 1);
+    if (!state) continue;
+    if (!strcmp(state, "pending")) c->pending = n;
+    else if (!strcmp(state, "sent")) c->sent = n;
+    else if (!strcmp(state, "refused")) c->refused = n;
+  }
+  if (rc != SQLITE_DONE) set_err(s);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;
+}
+
+int cs_store_upload_get(cs_store *s, int64_t meas_id, cs_arena *a, cs_store_upload_state *out) {
+  if (!s || !a || !out) return CS_STORE_IO;
+  sqlite3_stmt *st;
+  if (prepare(s,
+              "SELECT state, attempts, next_try, last_error, collector, measurement_uid,"
+              " coalesce(http_status, 0), reason FROM uploads WHERE meas_id=?1",
+              &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_int64(st, 1, meas_id);
+  int rc = sqlite3_step(st), ret = CS_STORE_IO;
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    out->state = arena_col(a, st, 0);
+    out->attempts = sqlite3_column_int(st, 1);
+    out->next_try = sqlite3_column_double(st, 2);
+    out->last_error = arena_col(a, st, 3);
+    out->collector = arena_col(a, st, 4);
+    out->measurement_uid = arena_col(a, st, 5);
+    out->http_status = sqlite3_column_int(st, 6);
+    out->reason = arena_col(a, st, 7);
+    ret = out->state ? CS_STORE_OK : CS_STORE_NOMEM;
+  } else if (rc == SQLITE_DONE) {
+    ret = CS_STORE_NORUN;
+  } else {
+    set_err(s);
+  }
+  sqlite3_finalize(st);
+  return ret;
+}
+
+int cs_store_meta_get(cs_store *s, const char *key, char *out, size_t cap) {
+  sqlite3_stmt *st;
+  if (!s || s->scratch || !key || !cap ||
+      prepare(s, "SELECT value FROM meta WHERE key=?1", &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st), ret = 0;
+  if (rc == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    ret = v && strlen(v) < cap ? 1 : CS_STORE_NOMEM;
+    if (ret == 1) snprintf(out, cap, "%s", v);
+  } else if (rc != SQLITE_DONE) {
+    set_err(s);
+    ret = CS_STORE_IO;
+  }
+  sqlite3_finalize(st);
+  return ret;
+}
+
+int cs_store_meta_set(cs_store *s, const char *key, const char *value) {
+  sqlite3_stmt *st;
+  if (!s || s->scratch || !key || !value ||
+      prepare(s, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", &st) < 0)
+    return CS_STORE_IO;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? CS_STORE_OK : CS_STORE_IO;
+  if (rc) set_err(s);
+  sqlite3_finalize(st);
+  return rc;
 }

@@ -204,4 +204,61 @@ int cs_store_iter_next(cs_store_iter *it, cs_store_meas *m);
 const char *cs_store_iter_json(cs_store_iter *it, size_t *len);
 void cs_store_iter_free(cs_store_iter *it); /* NULL ok */
 
+/* ---- the upload queue (src/upload/ drains it; docs/collector.md) -------------------------- *
+ * Every stored measurement (a trigger queues it in the same transaction as cs_store_add) has
+ * an upload state: pending until a collector's 200 is recorded, then sent (with the
+ * collector's measurement_uid and URL) or refused (with its 4xx and reason: final). Network
+ * errors and 5xx leave it pending with attempts and the next try recorded. A state leaves
+ * pending once: a later update of the same row is a no-op. Not on scratch stores. */
+
+#define CS_STORE_PROBE_SET_LEN 16
+
+/* This store's probe-set id (16 of [A-Za-z0-9], random, created on the first call and kept):
+ * the X-Censorscope-Probe-Set header, never derived from an address. Returns 0 or CS_STORE_IO. */
+int cs_store_probe_set(cs_store *s, char *out, size_t cap);
+
+typedef struct {
+  int64_t meas_id, run_id;
+  const char *test_name, *probe_cc, *probe_asn, *report_id, *input; /* columns, may be NULL */
+  const char *json;                                                 /* the measurement */
+  size_t len;
+  int attempts;
+  double next_try;
+} cs_store_upload_item;
+
+/* The first pending measurement with id > after_id whose next try is due at unix time now
+ * (now < 0: due or not), strings copied into a. Returns 1, 0 (none), or a CS_STORE_* code. */
+int cs_store_upload_next(cs_store *s, int64_t after_id, double now, cs_arena *a,
+                         cs_store_upload_item *out);
+/* Records the collector's 200: sent, with its measurement_uid. */
+int cs_store_upload_sent(cs_store *s, int64_t meas_id, const char *collector, const char *uid);
+/* Records a 4xx (or an answer that can never succeed): refused, with the reason. Final. */
+int cs_store_upload_refused(cs_store *s, int64_t meas_id, const char *collector, int status,
+                            const char *reason);
+/* Records a failed attempt (network error, 5xx): still pending, next try at unix time
+ * next_try. */
+int cs_store_upload_retry(cs_store *s, int64_t meas_id, const char *error, double next_try);
+
+typedef struct {
+  int64_t pending, sent, refused;
+} cs_store_upload_tally;
+/* Counts per state over one run (0: every run). Returns 0 or CS_STORE_IO. */
+int cs_store_upload_counts(cs_store *s, int64_t run_id, cs_store_upload_tally *c);
+
+typedef struct {
+  const char *state; /* "pending" | "sent" | "refused" */
+  int attempts;
+  double next_try;
+  const char *last_error, *collector, *measurement_uid, *reason; /* NULL when none */
+  int http_status;                                               /* refused: the 4xx, else 0 */
+} cs_store_upload_state;
+/* One measurement's upload state, strings in a. Returns 0, CS_STORE_NORUN (no such
+ * measurement) or another CS_STORE_* code. */
+int cs_store_upload_get(cs_store *s, int64_t meas_id, cs_arena *a, cs_store_upload_state *out);
+
+/* The store's small settings (table meta: the probe-set id, the collectors last used).
+ * get: 1 with the value in out, 0 when unset, or a CS_STORE_* code (NOMEM: does not fit). */
+int cs_store_meta_get(cs_store *s, const char *key, char *out, size_t cap);
+int cs_store_meta_set(cs_store *s, const char *key, const char *value);
+
 #endif
