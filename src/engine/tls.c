@@ -504,3 +504,39 @@ fail:
   ERR_clear_error();
   return -1;
 }
+
+/* ---- chain verification (forensics) ----------------------------------------------------- */
+
+static X509 *der_x509(const cs_cert_der *c) {
+  if (!c->der || !c->len || c->len > (1u << 20)) return NULL;
+  const unsigned char *p = c->der;
+  return d2i_X509(NULL, &p, (long)c->len);
+}
+
+long cs_tls_chain_verify(cs_tls_ctx *x, const cs_cert_der *chain, size_t n) {
+  if (!x || !chain || !n || n > CS_TLS_MAX_PEER_CERTS) return -1;
+  long rc = -1;
+  X509 *leaf = der_x509(&chain[0]);
+  STACK_OF(X509) *rest = sk_X509_new_null();
+  X509_STORE_CTX *vc = X509_STORE_CTX_new();
+  if (!leaf || !rest || !vc) goto out;
+  for (size_t i = 1; i < n; i++) {
+    X509 *c = der_x509(&chain[i]);
+    if (!c) goto out;
+    if (!sk_X509_push(rest, c)) {
+      X509_free(c);
+      goto out;
+    }
+  }
+  if (X509_STORE_CTX_init(vc, SSL_CTX_get_cert_store(x->ctx), leaf, rest) != 1) goto out;
+  X509_STORE_CTX_set_purpose(vc, X509_PURPOSE_SSL_SERVER);
+  rc = X509_verify_cert(vc) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(vc);
+  if (rc == X509_V_OK) rc = 0;
+  else if (rc < 0) rc = -1;
+out:
+  X509_STORE_CTX_free(vc);
+  sk_X509_pop_free(rest, X509_free);
+  X509_free(leaf);
+  ERR_clear_error();
+  return rc;
+}

@@ -60,4 +60,11 @@ const char *cs_tls_alpn(const cs_conn *c);
  * ssl_unknown_authority, ssl_invalid_certificate); NULL for X509_V_OK. */
 const char *cs_tls_verify_failure(long verify_result);
 
+/* Verifies a recorded chain (leaf first, the rest untrusted intermediates) against the
+ * anchors of x for a TLS server, without a name check (the forensics: is the chain the probe
+ * saw anchored in the system store or only in --ca-file?). Returns X509_V_OK (0) when it is
+ * anchored in x, else the X509_V_ERR_* code, or -1 on misuse, unparsable input or out of
+ * memory. */
+long cs_tls_chain_verify(cs_tls_ctx *x, const cs_cert_der *chain, size_t n);
+
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/certinfo.h"
 #include "engine/conn.h"
 #include "engine/dns.h"
 #include "engine/fetch.h"
@@ -48,6 +49,10 @@ typedef struct {
   cs_conn *c;
   bool tls, tcp_ok, tls_ok;
   const char *tcp_failure, *tls_failure;
+  /* x_tls_chain (extension): the chain's digests and issuer, in the trace arena */
+  const char **chain;
+  size_t nchain;
+  const char *issuer, *issuer_key;
 } endpoint;
 
 struct cs_helper_measure {
@@ -215,7 +220,11 @@ static void finish_cb(cs_defer *d) {
       r.tls[r.ntls++] = (cs_th_ep){.endpoint = e->key,
                                    .server_name = m->url.host,
                                    .status = e->tls_ok,
-                                   .failure = e->tls_failure};
+                                   .failure = e->tls_failure,
+                                   .chain_sha256 = e->chain,
+                                   .nchain = e->nchain,
+                                   .issuer = e->issuer,
+                                   .issuer_key = e->issuer_key};
   }
 
   /* http_request. As http.go: when the final response's head arrived but reading its body
@@ -232,6 +241,12 @@ static void finish_cb(cs_defer *d) {
   r.http_title = fin ? cs_http_rec_title(m->t, fin) : "";
   oom |= collect_headers(a, fin, &r) < 0;
   r.http_status = fin ? fin->code : -1;
+  char body_sha[CS_SHA256_HEX];
+  if (m->req.want_body_sha256 && fin && fin->code > 0 && !fin->failure) {
+    cs_sha256_hex(fin->resp.body, fin->resp.body_len, body_sha);
+    r.http_body_sha256 = body_sha[0] ? body_sha : NULL;
+    r.http_body_truncated = fin->resp.body_is_truncated;
+  }
 
   r.dns_present = true;
   r.dns_failure = m->dns_failure;
@@ -260,9 +275,31 @@ static void step_done(cs_helper_measure *m) {
 
 /* ---- endpoints: TCP connect (+ TLS on 443), tcptls.go ---------------------------------- */
 
+/* x_tls_chain: the digests of the chain the handshake saw (whatever its verdict), so the
+ * probe can compare its own chain with ours (docs/forensics.md, "TLS interception"). */
+static void record_chain(endpoint *e, const cs_tls_rec *rec) {
+  cs_arena *a = e->m->t->a;
+  size_t n = rec->npeer_certificates;
+  if (!n) return;
+  if (n > CS_TH_MAX_CHAIN) n = CS_TH_MAX_CHAIN;
+  const char **ch = cs_arena_alloc(a, n * sizeof *ch);
+  if (!ch) return;
+  for (size_t i = 0; i < n; i++) {
+    char hex[CS_SHA256_HEX];
+    cs_sha256_hex(rec->peer_certificates[i].der, rec->peer_certificates[i].len, hex);
+    if (!hex[0] || !(ch[e->nchain] = cs_arena_strdup(a, hex))) break;
+    e->nchain++;
+  }
+  e->chain = ch;
+  cs_chain_issuer is;
+  cs_chain_issuer_get(rec->peer_certificates, rec->npeer_certificates, &is);
+  e->issuer = cs_arena_strdup(a, is.issuer);
+  e->issuer_key = cs_arena_strdup(a, is.issuer_key);
+}
+
 static void on_tls(cs_conn *c, const cs_tls_rec *rec, const char *failure, void *data) {
-  (void)rec;
   endpoint *e = data;
+  if (rec && e->m->req.want_chain) record_chain(e, rec);
   e->tls_ok = failure == NULL;
   e->tls_failure = failure; /* not mapped (OONI strings such as ssl_invalid_hostname) */
   if (e->tls_ok) e->m->ips[e->ipidx].flags |= IP_VALID;

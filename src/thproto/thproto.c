@@ -90,6 +90,8 @@ int cs_th_request_encode(cs_buf *out, const cs_th_request *r) {
   for (size_t i = 0; i < r->nendpoints; i++) cs_jw_str(&w, r->endpoints[i] ? r->endpoints[i] : "");
   cs_jw_arr_close(&w);
   cs_jw_kbool(&w, "x_quic_enabled", r->quic);
+  if (r->want_chain) cs_jw_kbool(&w, "x_tls_chain", true);
+  if (r->want_body_sha256) cs_jw_kbool(&w, "x_body_sha256", true);
   cs_jw_obj_close(&w);
   return out->overflow ? -1 : 0;
 }
@@ -166,6 +168,13 @@ int cs_th_request_decode(cs_arena *a, const char *json, size_t n, cs_th_request 
         goto out;
       }
       out->quic = x->b;
+    } else if (!strcmp(k, "x_tls_chain") || !strcmp(k, "x_body_sha256")) {
+      if (x->type != CS_JBOOL) {
+        derr(err, errlen, "an x_ extension flag is not a boolean");
+        goto out;
+      }
+      if (k[2] == 't') out->want_chain = x->b;
+      else out->want_body_sha256 = x->b;
     }
   }
   if (!url || !*url) {
@@ -258,6 +267,14 @@ static void write_eps(cs_jw *w, const cs_th_ep *e, const key_ix *ix, size_t n, b
     if (tls) cs_jw_kstr(w, "server_name", x->server_name);
     cs_jw_kbool(w, "status", x->status);
     cs_jw_kstr(w, "failure", x->failure);
+    if (tls && (x->nchain || x->issuer)) { /* extension: only when asked */
+      cs_jw_key(w, "x_chain_sha256");
+      cs_jw_arr_open(w);
+      for (size_t j = 0; j < x->nchain; j++) cs_jw_str(w, x->chain_sha256[j]);
+      cs_jw_arr_close(w);
+      cs_jw_kstr(w, "x_issuer", x->issuer);
+      cs_jw_kstr(w, "x_issuer_key", x->issuer_key);
+    }
     cs_jw_obj_close(w);
   }
   cs_jw_obj_close(w);
@@ -301,6 +318,10 @@ int cs_th_response_write(cs_buf *out, const cs_th_response *r) {
   }
   cs_jw_obj_close(&w);
   cs_jw_kint(&w, "status_code", r->http_status);
+  if (r->http_body_sha256) { /* extension: only when asked */
+    cs_jw_kstr(&w, "x_body_sha256", r->http_body_sha256);
+    cs_jw_kbool(&w, "x_body_truncated", r->http_body_truncated == 1);
+  }
   cs_jw_obj_close(&w);
   cs_jw_knull(&w, "http3_request");
 
@@ -339,6 +360,31 @@ static const char *jstr(const cs_jval *v) { return (v && v->type == CS_JSTR) ? v
 
 static size_t capped(size_t n) { return n > CS_TH_MAX_ITEMS ? CS_TH_MAX_ITEMS : n; }
 
+/* A SHA-256 in lowercase hex (64 digits), as our helper writes it; NULL otherwise. */
+static const char *sha_hex(const cs_jval *v) {
+  if (!v || v->type != CS_JSTR || v->len != 64) return NULL;
+  for (size_t i = 0; i < 64; i++)
+    if (!strchr("0123456789abcdef", v->str[i]) || !v->str[i]) return NULL;
+  return v->str;
+}
+
+/* The chain extension of a tls_handshake entry (x_chain_sha256, x_issuer, x_issuer_key). */
+static void read_chain(cs_arena *a, const cs_jval *v, cs_th_ep *e) {
+  const cs_jval *ch = cs_json_get(v, "x_chain_sha256");
+  if (ch && ch->type == CS_JARR && ch->len) {
+    size_t n = ch->len < CS_TH_MAX_CHAIN ? ch->len : CS_TH_MAX_CHAIN;
+    e->chain_sha256 = cs_arena_alloc(a, n * sizeof *e->chain_sha256);
+    for (size_t i = 0; e->chain_sha256 && i < n; i++) {
+      const char *h = sha_hex(ch->kids[i]);
+      if (h) e->chain_sha256[e->nchain++] = h;
+    }
+  }
+  const char *is = cs_json_get_str(v, "x_issuer", NULL);
+  if (is && strlen(is) < 1024) e->issuer = is;
+  const char *ik = cs_json_get_str(v, "x_issuer_key", NULL);
+  if (ik && strlen(ik) < 128) e->issuer_key = ik;
+}
+
 static void read_eps(cs_arena *a, const cs_jval *m, bool tls, cs_th_ep **out, size_t *nout) {
   *out = NULL;
   *nout = 0;
@@ -363,6 +409,7 @@ static void read_eps(cs_arena *a, const cs_jval *m, bool tls, cs_th_ep **out, si
     int st = cs_json_get_bool(v, "status", -1);
     e[k].status = st == 1 || (st == -1 && !e[k].failure);
     if (tls) e[k].server_name = cs_json_get_str(v, "server_name", NULL);
+    if (tls) read_chain(a, v, &e[k]);
     k++;
   }
   *out = e;
@@ -393,6 +440,7 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
   memset(c, 0, sizeof *c);
   c->http_body_length = -1;
   c->http_status = -1;
+  c->http_body_truncated = -1;
   if (!ctl || ctl->type != CS_JOBJ || !ctl->len) return;
   c->present = true;
   const cs_jval *dns = cs_json_get_obj(ctl, "dns");
@@ -420,6 +468,9 @@ void cs_th_response_read(cs_arena *a, const cs_jval *ctl, cs_th_response *c) {
     c->http_title = cs_json_get_str(hr, "title", NULL);
     c->http_discovered_h3 = cs_json_get_str(hr, "discovered_h3_endpoint", NULL);
     read_headers(a, cs_json_get_obj(hr, "headers"), &c->http_headers, &c->nhttp_headers);
+    c->http_body_sha256 = sha_hex(cs_json_get(hr, "x_body_sha256"));
+    int tr = cs_json_get_bool(hr, "x_body_truncated", -1);
+    if (c->http_body_sha256) c->http_body_truncated = tr;
   }
   const cs_jval *ii = cs_json_get_obj(ctl, "ip_info");
   if (ii && ii->len) {

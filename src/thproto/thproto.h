@@ -69,11 +69,16 @@ typedef struct {
   const char *const *endpoints; /* tcp_connect: "ip:port" / "[v6]:port" (as probe-cli) */
   size_t nendpoints;
   bool quic; /* x_quic_enabled */
+  /* censorscope extensions (OONI's oohelperd ignores unknown request fields; our helper
+   * answers them only when asked, so OONI clients see OONI's response): */
+  bool want_chain;       /* x_tls_chain: tls_handshake entries carry the chain's digests */
+  bool want_body_sha256; /* x_body_sha256: http_request carries the final body's SHA-256 */
 } cs_th_request;
 
 /* Appends the request JSON to out:
  *   {"http_request":url,"http_request_headers":{name:[values...]...},
  *    "tcp_connect":[endpoints...],"x_quic_enabled":quic}
+ * plus "x_tls_chain":true / "x_body_sha256":true when asked (omitted when false).
  * Headers with the same name (case-insensitive) are grouped under the first spelling seen,
  * in order. Returns 0, or -1 when out is full (out->overflow), r->url or a header is NULL. */
 int cs_th_request_encode(cs_buf *out, const cs_th_request *r);
@@ -103,7 +108,16 @@ typedef struct {
   bool status;
   const char *failure;
   const char *server_name; /* tls_handshake only */
+  /* extension (tls_handshake, when the request had x_tls_chain): the peer chain's SHA-256
+   * (DER, leaf first, lowercase hex), the leaf's issuer (RFC 2253) and the signing key's
+   * identity (engine/certinfo.h: "spki:HEX" / "aki:HEX" / ""). nchain 0 and issuer NULL:
+   * not written / not read. Read: hex strings of 64 digits only, at most CS_TH_MAX_CHAIN. */
+  const char **chain_sha256;
+  size_t nchain;
+  const char *issuer, *issuer_key;
 } cs_th_ep;
+
+#define CS_TH_MAX_CHAIN 16
 
 typedef struct {
   const char *ip; /* the map key (read: canonical form) */
@@ -129,6 +143,11 @@ typedef struct {
   int http_status;          /* -1 unknown */
   const char *http_title;
   const char *http_discovered_h3; /* discovered_h3_endpoint ("" none; NULL: not read) */
+  /* extension (request x_body_sha256): "x_body_sha256" (64 lowercase hex digits of the final
+   * body as received, NULL: not written / absent or malformed) and "x_body_truncated" (the
+   * body hit the helper's cap; read: -1 unknown, 0, 1) */
+  const char *http_body_sha256;
+  int http_body_truncated;
   cs_th_header *http_headers;
   size_t nhttp_headers;
   cs_th_ipinfo *ipinfo;
@@ -140,6 +159,8 @@ typedef struct {
  *    "http_request":{"body_length","discovered_h3_endpoint","failure","title","headers",
  *                    "status_code"},"http3_request":null,"dns":{"failure","addrs"},
  *    "ip_info":{ip:{"asn","flags"}}}
+ * Extensions (x_chain_sha256/x_issuer/x_issuer_key in tls_handshake entries, x_body_sha256/
+ * x_body_truncated in http_request) only when set, after OONI's fields.
  * Map keys (endpoints, header names, IPs) sorted bytewise; tls_handshake and ip_info omitted
  * when empty. present/dns_present/http_present are not consulted (every part is written;
  * NULL strings are null, except title and discovered_h3_endpoint which are ""). Returns 0,
