@@ -274,6 +274,12 @@ cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const ch
 
 int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers, size_t nheaders,
                         const char *const *endpoints, size_t nendpoints, bool quic) {
+  return cs_th_request_build_ext(out, url, headers, nheaders, endpoints, nendpoints, quic, 0);
+}
+
+int cs_th_request_build_ext(cs_buf *out, const char *url, const cs_http_hdr *headers,
+                            size_t nheaders, const char *const *endpoints, size_t nendpoints,
+                            bool quic, unsigned ext) {
   if (!out || (nheaders && !headers)) return -1;
   cs_th_hdr *h = nheaders ? malloc(nheaders * sizeof *h) : NULL;
   if (nheaders && !h) return -1;
@@ -283,7 +289,9 @@ int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers
                      .nheaders = nheaders,
                      .endpoints = endpoints,
                      .nendpoints = nendpoints,
-                     .quic = quic};
+                     .quic = quic,
+                     .want_chain = (ext & CS_TH_EXT_CHAIN) != 0,
+                     .want_body_sha256 = (ext & CS_TH_EXT_BODY_SHA256) != 0};
   int rc = cs_th_request_encode(out, &r);
   free(h);
   return rc;

@@ -55,6 +55,14 @@ cs_th_req *cs_th_query(cs_loop *l, cs_tls_ctx *tls, const char *th_url, const ch
 int cs_th_request_build(cs_buf *out, const char *url, const cs_http_hdr *headers, size_t nheaders,
                         const char *const *endpoints, size_t nendpoints, bool quic);
 
+/* The same with censorscope's request extensions (thproto.h; ignored by OONI's helper):
+ * CS_TH_EXT_CHAIN asks for the TLS chains' digests, CS_TH_EXT_BODY_SHA256 for the final
+ * body's SHA-256 (docs/forensics.md). */
+enum { CS_TH_EXT_CHAIN = 1, CS_TH_EXT_BODY_SHA256 = 2 };
+int cs_th_request_build_ext(cs_buf *out, const char *url, const cs_http_hdr *headers,
+                            size_t nheaders, const char *const *endpoints, size_t nendpoints,
+                            bool quic, unsigned ext);
+
 /* ---- pooled client: keep-alive connections with pipelining ------------------------------
  * For many queries to one TH (national lists): up to max_conns persistent connections, each
  * carrying up to max_pipeline requests in flight (RFC 9112 §9.3.2: answers come back in

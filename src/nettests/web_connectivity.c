@@ -22,6 +22,7 @@
 #include "engine/http.h"
 #include "engine/resolve.h"
 #include "nettests/wc_control.h"
+#include "nettests/wc_forensics.h"
 #include "report/report.h"
 #include "record/record.h"
 #include "util/failure.h"
@@ -55,6 +56,7 @@ typedef struct {
   cs_fetch *fetch;
   bool fetch_done;
   const char *http_failure;
+  const cs_http_rec *final; /* the fetch's last transaction (in the trace) */
   cs_defer fin;
 } wc;
 
@@ -89,6 +91,9 @@ static void write_evidence(wc *m, cs_jw *w) {
   else cs_jw_null(w);
   cs_jw_kstr(w, "control_failure", m->control_failure);
   if (m->url_error) cs_jw_kstr(w, "x_input_error", m->url_error);
+  /* issue 14: x_tls_interception, x_http_tampering (docs/forensics.md) */
+  cs_wc_forensics_write(w, m->t, m->url_error ? NULL : &m->url, m->input, m->control,
+                        m->control_len, m->final, m->http_failure, m->cfg->probe->tls);
 }
 
 /* What finish_cb hands to cs_meas_finish's key writer. */
@@ -250,7 +255,8 @@ static void start_control(wc *m) {
                               {"Accept-Language", CS_HTTP_ACCEPT_LANGUAGE},
                               {"User-Agent", CS_HTTP_USER_AGENT}};
   const char *url = cs_url_format(m->t->a, &m->url);
-  if (!url || cs_th_request_build(&m->th_req, url, hdrs, 3, eps, neps, false) < 0) {
+  if (!url || cs_th_request_build_ext(&m->th_req, url, hdrs, 3, eps, neps, false,
+                                      cs_wc_forensics_ext(&m->url)) < 0) {
     m->control_failure = CS_FAILURE_UNKNOWN_CONST("cannot build the control request");
     m->th_done = true;
     maybe_finish(m);
@@ -265,6 +271,7 @@ static void on_fetch(void *arg, const cs_fetch_result *r) {
   wc *m = arg;
   m->fetch = NULL;
   m->http_failure = r->failure;
+  m->final = r->final;
   m->fetch_done = true;
   maybe_finish(m);
 }
