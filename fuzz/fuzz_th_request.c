@@ -52,6 +52,8 @@ static void check_decode(const uint8_t *p, size_t n) {
       if (cs_th_request_encode(&e2, &q2) < 0) abort();
       if (all_utf8(&q) && (e1.len != e2.len || memcmp(e1.data, e2.data, e1.len))) abort();
       if (q2.quic != q.quic || q2.nendpoints != q.nendpoints) abort();
+      /* censorscope's extension flags survive the round trip (issue 14) */
+      if (q2.want_chain != q.want_chain || q2.want_body_sha256 != q.want_body_sha256) abort();
       if (cs_th_request_decode(a, (const char *)e2.data, e2.len, &q3, err, sizeof err) < 0) abort();
       if (cs_th_request_encode(&e3, &q3) < 0) abort();
       if (e2.len != e3.len || memcmp(e2.data, e3.data, e2.len)) abort();

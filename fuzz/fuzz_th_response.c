@@ -2,7 +2,9 @@
  * (src/thproto/thproto.c cs_th_response_read): the probe reads whatever a TH, ours or anyone
  * else's, sends back, and whatever an imported measurement holds as test_keys.control.
  * Invariants: counts within CS_TH_MAX_ITEMS, the fields every reader relies on are set, and
- * read -> write -> read keeps every entry, and repeated writes reach a fixed point. */
+ * read -> write -> read keeps every entry, and repeated writes reach a fixed point. The
+ * censorscope extensions (issue 14: x_chain_sha256, x_issuer, x_issuer_key, x_body_sha256,
+ * x_body_truncated) are only ever 64-digit lowercase hex, bounded, and survive the trip. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +17,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static bool is_sha(const char *s) {
+  if (!s || strlen(s) != 64) return false;
+  for (size_t i = 0; i < 64; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+  return true;
+}
+
+static size_t chain_total(const cs_th_response *r) {
+  size_t n = 0;
+  for (size_t i = 0; i < r->ntls; i++) n += r->tls[i].nchain;
+  return n;
+}
+
 static void check(const cs_th_response *r) {
   if (r->ntcp > CS_TH_MAX_ITEMS || r->ntls > CS_TH_MAX_ITEMS || r->ndns_addrs > CS_TH_MAX_ITEMS ||
       r->nhttp_headers > CS_TH_MAX_ITEMS || r->nipinfo > CS_TH_MAX_ITEMS)
@@ -23,8 +38,15 @@ static void check(const cs_th_response *r) {
   for (size_t i = 0; i < r->ntcp; i++)
     if (!r->tcp[i].endpoint || (r->tcp[i].ip && (r->tcp[i].port < 0 || r->tcp[i].port > 65535)))
       abort();
-  for (size_t i = 0; i < r->ntls; i++)
-    if (!r->tls[i].endpoint) abort();
+  for (size_t i = 0; i < r->ntls; i++) {
+    if (!r->tls[i].endpoint || r->tls[i].nchain > CS_TH_MAX_CHAIN) abort();
+    for (size_t j = 0; j < r->tls[i].nchain; j++)
+      if (!is_sha(r->tls[i].chain_sha256[j])) abort();
+  }
+  if (r->http_body_sha256 && !is_sha(r->http_body_sha256)) abort();
+  if (r->http_body_truncated < -1 || r->http_body_truncated > 1 ||
+      (!r->http_body_sha256 && r->http_body_truncated != -1))
+    abort();
   for (size_t i = 0; i < r->nhttp_headers; i++)
     if (!r->http_headers[i].name || !r->http_headers[i].value ||
         r->http_headers[i].value[r->http_headers[i].value_len] != 0) /* NUL-terminated */
@@ -69,6 +91,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (r2.ntcp != r1.ntcp || r2.ntls != r1.ntls || r2.nipinfo != r1.nipinfo ||
         r2.nhttp_headers != r1.nhttp_headers || r2.ndns_addrs != r1.ndns_addrs)
       abort(); /* nothing read is lost by writing it */
+    if (chain_total(&r2) != chain_total(&r1) || !r2.http_body_sha256 != !r1.http_body_sha256 ||
+        (r1.http_body_sha256 && strcmp(r1.http_body_sha256, r2.http_body_sha256)) ||
+        r2.http_body_truncated != r1.http_body_truncated)
+      abort(); /* nor any extension field */
   }
   cs_buf_free(&w1);
   cs_buf_free(&w2);
