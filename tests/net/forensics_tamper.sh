@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# forensics_tamper.sh - the tampering forensics of issue 14 (docs/forensics.md) in the testbed:
+# each tamper-* censor of testbed/scenarios/forensics gives its verdict and nothing else does:
+#   tamper-tls-intercept  x_tls_interception.intercepted true + the interception CA as issuer
+#   tamper-http-rewrite   x_http_tampering.tampered true with both digests and lengths
+#   tamper-dns-dnat       resolver_identity: dnat true, answered_by the ISP resolver
+#   tamper-none           none of them (every feature on, every input)
+# and 0 false attributions over a slice of the uncensored national world (CS_TB_BLOCK_SHARE=0:
+# every CS_FX_NATIONAL_STEP-th URL of the 2,392, default 8). Root needed.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+make -s -j2 >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+BIN=$PWD/build/release/censorscope
+export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
+TB=testbed/testbed
+work=$(mktemp -d)
+hpid=
+cleanup() { [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1; rm -rf "$work"; }
+trap cleanup EXIT
+INPUTS=(https://secure.tamper.test/ https://bank.tamper.test/ http://download.tamper.test/setup.exe
+        http://mirror.tamper.test/setup.exe http://download.tamper.test/)
+
+up() { # scenario [env...]: testbed up, the helper (TH + whoami zone) on the control host
+    [ -z "$hpid" ] || kill "$hpid" 2>/dev/null
+    hpid=
+    env "${@:2}" $TB up "$1" >"$work/up.log" 2>&1 || { cat "$work/up.log"; return 1; }
+    unset CS_TB_INTERCEPT_CA CS_TB_WHOAMI_ZONE CS_TB_WHOAMI_PORT
+    . "$CS_TESTBED_DIR/env"
+    hpid=$(CS_HELPER_EXTRA_ARGS="${RID:+${CS_TB_WHOAMI_ZONE:+--dns-zone $CS_TB_WHOAMI_ZONE --dns-listen $CS_TB_CONTROL_ADDR:$CS_TB_WHOAMI_PORT}}" \
+        scripts/start-helper.sh "$work") || return 1
+    # the probe trusts the testbed CA and, where the scenario has one, the interception CA
+    # (a CA the client "was made to trust")
+    cat "$CS_TB_CA" ${CS_TB_INTERCEPT_CA:+"$CS_TB_INTERCEPT_CA"} >"$work/cas.pem"
+}
+
+wc() { # out inputs...
+    local out=$1; shift
+    $TB exec client -- "$BIN" web_connectivity -q --th "https://$CS_TB_CONTROL_ADDR/" \
+        --ca-file "$work/cas.pem" --lab-net "$CS_TB_LAB_NET" --no-db -o "$out" "$@" >/dev/null 2>&1
+}
+
+rid() { # out: resolver identity of the public resolver (UDP) against the helper's zone
+    $TB exec client -- "$BIN" resolver_identity -q --whoami-zone "$CS_TB_WHOAMI_ZONE" \
+        --egress "$CS_TB_CONTROL_ADDR/24" --lab-net "$CS_TB_LAB_NET" --no-db -o "$1" \
+        "udp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
+}
+
+t0=$SECONDS
+# RID: resolver_identity is built (a later step of issue 14)
+RID=$("$BIN" resolver_identity --help >/dev/null 2>&1 && echo 1)
+for s in tamper-none tamper-tls-intercept tamper-http-rewrite ${RID:+tamper-dns-dnat}; do
+    up "forensics/$s" || { echo "0 passed, 1 failed"; exit 1; }
+    wc "$work/$s.wc.jsonl" "${INPUTS[@]}"
+    [ -z "$RID" ] || rid "$work/$s.rid.jsonl"
+done
+# the uncensored national world, a slice of it with every feature on
+step=${CS_FX_NATIONAL_STEP:-8}
+up national/pk-national CS_TB_BLOCK_SHARE=0 || { echo "0 passed, 1 failed"; exit 1; }
+scripts/national-list.sh | awk -v s="$step" 'NR == 1 || (NR - 2) % s == 0' >"$work/list.csv"
+$TB exec client -- "$BIN" web_connectivity -q -j 128 --th "https://$CS_TB_CONTROL_ADDR/" \
+    --ca-file "$work/cas.pem" --lab-net "$CS_TB_LAB_NET" --no-db -o "$work/national.jsonl" \
+    -f "$work/list.csv" >/dev/null 2>&1
+echo "measured in $((SECONDS - t0)) s"
+
+python3 - "$work" "${RID:-0}" <<'PY'
+import json, os, sys
+work, rid_built = sys.argv[1], sys.argv[2] == "1"
+p = f = 0
+def check(name, ok, detail=""):
+    global p, f
+    if ok: p += 1; print(f"ok:   {name}")
+    else: f += 1; print(f"FAIL: {name} {detail}")
+def load(name):
+    path = os.path.join(work, name)
+    if not os.path.exists(path): return []
+    return [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+def by_input(ms): return {m["input"]: m["test_keys"] for m in ms}
+def tls(tk): return (tk.get("x_tls_interception") or {}).get("intercepted")
+def tam(tk): return (tk.get("x_http_tampering") or {}).get("tampered")
+
+expect = {  # scenario -> the one input with a verdict
+    "tamper-none": None,
+    "tamper-tls-intercept": "https://secure.tamper.test/",
+    "tamper-http-rewrite": "http://download.tamper.test/setup.exe",
+}
+if rid_built: expect["tamper-dns-dnat"] = None
+for s, hit in expect.items():
+    ms = by_input(load(f"{s}.wc.jsonl"))
+    check(f"{s}: every input measured ({len(ms)} of 5)", len(ms) == 5)
+    for url, tk in ms.items():
+        https = url.startswith("https:")
+        if https:
+            want = s == "tamper-tls-intercept" and url == hit
+            x = tk.get("x_tls_interception")
+            check(f"{s}: {url} intercepted {want}", x is not None and x.get("intercepted") is want, json.dumps(x))
+            check(f"{s}: {url} no x_http_tampering on https", tk.get("x_http_tampering") is None)
+            if want:
+                check(f"{s}: issuer is the interception CA", "interception CA" in (x.get("issuer") or ""), x.get("issuer"))
+                check(f"{s}: chains differ, both recorded", x["probe_chain_sha256"] and x["control_chain_sha256"]
+                      and x["probe_chain_sha256"] != x["control_chain_sha256"])
+                check(f"{s}: not a public CA, anchored in --ca-file", x.get("public_ca") is False and x.get("anchor") == "ca_file", json.dumps(x))
+        else:
+            want = s == "tamper-http-rewrite" and url == hit
+            x = tk.get("x_http_tampering")
+            check(f"{s}: {url} tampered {want}", x is not None and x.get("tampered") is want, json.dumps(x))
+            if want:
+                check(f"{s}: both digests, different", len(x.get("probe_sha256") or "") == 64 and
+                      len(x.get("control_sha256") or "") == 64 and x["probe_sha256"] != x["control_sha256"], json.dumps(x))
+                check(f"{s}: the probe's copy is longer (payload appended)",
+                      x["probe_length"] > x["control_length"] > 0, json.dumps(x))
+        check(f"{s}: {url} still accessible, not blocked", tk.get("blocking") is False and tk.get("accessible") is True,
+              f'{tk.get("blocking")} {tk.get("accessible")}')
+    rid = load(f"{s}.rid.jsonl")
+    if rid_built:
+        x = rid[0]["test_keys"].get("x_resolver_identity") if rid else None
+        want = s == "tamper-dns-dnat"
+        check(f"{s}: resolver identity dnat {want}", x is not None and x.get("dnat") is want, json.dumps(x))
+        if want:
+            check(f"{s}: answered_by the ISP resolver's side ({x.get('answered_by')})",
+                  x is not None and x.get("answered_by") is not None and x.get("answered_by") != "198.18.5.1")
+
+nat = load("national.jsonl")
+check(f"national slice measured ({len(nat)} URLs)", len(nat) >= 250)
+https = [m for m in nat if m["input"].startswith("https:")]
+compared = [m for m in https if m["test_keys"].get("x_tls_interception") is not None]
+check(f"national: TLS chains compared ({len(compared)} of {len(https)} https URLs)", len(compared) >= len(https) * 0.8)
+bad = [m["input"] for m in nat if tls(m["test_keys"]) is True]
+check("national: 0 interception claims", not bad, str(bad[:5]))
+http = [m for m in nat if m["input"].startswith("http:")]
+hashed = [m for m in http if m["test_keys"].get("x_http_tampering") is not None]
+check(f"national: bodies compared ({len(hashed)} of {len(http)} http URLs)", len(hashed) >= len(http) * 0.8)
+bad = [m["input"] for m in nat if tam(m["test_keys"]) is True]
+check("national: 0 tampering claims", not bad, str(bad[:5]))
+print(f"forensics_tamper: {p} passed, {f} failed")
+sys.exit(1 if f else 0)
+PY
