@@ -320,7 +320,8 @@ int cs_th_response_write(cs_buf *out, const cs_th_response *r) {
   cs_jw_kint(&w, "status_code", r->http_status);
   if (r->http_body_sha256) { /* extension: only when asked */
     cs_jw_kstr(&w, "x_body_sha256", r->http_body_sha256);
-    cs_jw_kbool(&w, "x_body_truncated", r->http_body_truncated == 1);
+    if (r->http_body_truncated < 0) cs_jw_knull(&w, "x_body_truncated"); /* unknown */
+    else cs_jw_kbool(&w, "x_body_truncated", r->http_body_truncated == 1);
   }
   cs_jw_obj_close(&w);
   cs_jw_knull(&w, "http3_request");

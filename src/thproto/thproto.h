@@ -145,7 +145,7 @@ typedef struct {
   const char *http_discovered_h3; /* discovered_h3_endpoint ("" none; NULL: not read) */
   /* extension (request x_body_sha256): "x_body_sha256" (64 lowercase hex digits of the final
    * body as received, NULL: not written / absent or malformed) and "x_body_truncated" (the
-   * body hit the helper's cap; read: -1 unknown, 0, 1) */
+   * body hit the helper's cap; -1 unknown (written null), 0, 1) */
   const char *http_body_sha256;
   int http_body_truncated;
   cs_th_header *http_headers;
