@@ -197,12 +197,13 @@ int cs_cmd_nettest(const cs_nettest *nt, int argc, char **argv) {
     c.lines = po.verbose || (nt->lines_by_default && !po.quiet);
     c.progress = !c.lines && !po.quiet && isatty(STDERR_FILENO);
     c.t0 = cs_mono_now();
-    rc = cs_run_run(&r);
+    rc = cs_probe_opts_run(&po, &r);
     if (c.progress) fputs("\r\033[K", stderr);
     if (r.skipped_done && !po.quiet)
       fprintf(stderr, "%s: resumed: %zu %ss already measured in this run were skipped\n", nt->name,
               r.skipped_done, nt->input == CS_INPUT_URL ? "URL" : "input");
-    if (rc == 0 && r.measured + r.skipped_done == po.inputs.n) cs_probe_opts_run_end(&po);
+    if (rc == 0 && (po.work || r.measured + r.skipped_done == po.inputs.n))
+      cs_probe_opts_run_end(&po);
     char line[1024];
     if (!po.quiet) fprintf(stderr, "%s\n", cs_tally_line(&c.tally, line, sizeof line));
     cs_probe_opts_upload_end(&po);

@@ -14,7 +14,7 @@
 
 static const char usage_text[] =
     "usage: censorscope upload [--db PATH] [--collector URL]... [--ca-file FILE]\n"
-    "                          [--max-time S] [--status]\n"
+    "                          [--max-time S] [--timeout S] [--status]\n"
     "\n"
     "Uploads the measurements of the database that no collector has acknowledged yet, with\n"
     "OONI's probe-services API (POST /report, POST /report/{id}, close), each at most once:\n"
@@ -29,6 +29,7 @@ static const char usage_text[] =
     "                     turn (default: the collectors the last --collector run used)\n"
     "  --ca-file FILE     add the CA certificates in FILE (PEM) to the system trust store\n"
     "  --max-time S       stop after S seconds, leaving the rest pending (default 300)\n"
+    "  --timeout S        one request's deadline, connect included (default 15)\n"
     "  --status           print the queue's counts and exit (nothing is sent)\n"
     "  -q, --quiet        nothing on standard error but errors\n"
     "  -h, --help         this help\n"
@@ -37,20 +38,21 @@ static const char usage_text[] =
     "(A, B: this time; N, M, K: the whole database; --status prints the latter three).\n"
     "exit status: 0 nothing left pending, 1 some still pending or an error, 2 usage.\n";
 
-enum { OPT_DB = 256, OPT_COLLECTOR, OPT_CA, OPT_MAX_TIME, OPT_STATUS };
+enum { OPT_DB = 256, OPT_COLLECTOR, OPT_CA, OPT_MAX_TIME, OPT_TIMEOUT, OPT_STATUS };
 
 static int upload_main(int argc, char **argv) {
   static const struct option lo[] = {{"db", required_argument, NULL, OPT_DB},
                                      {"collector", required_argument, NULL, OPT_COLLECTOR},
                                      {"ca-file", required_argument, NULL, OPT_CA},
                                      {"max-time", required_argument, NULL, OPT_MAX_TIME},
+                                     {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                      {"status", no_argument, NULL, OPT_STATUS},
                                      {"quiet", no_argument, NULL, 'q'},
                                      {"help", no_argument, NULL, 'h'},
                                      {NULL, 0, NULL, 0}};
   const char *db = NULL, *ca = NULL, *colls[CS_UPLOAD_MAX_COLLECTORS];
   size_t ncolls = 0;
-  double max_time = 300;
+  double max_time = 300, timeout = 15;
   bool status_only = false, quiet = false;
   char err[512];
   int c;
@@ -77,6 +79,15 @@ static int upload_main(int argc, char **argv) {
       max_time = strtod(optarg, &end);
       if (*end || !(max_time > 0) || max_time > 86400) {
         fprintf(stderr, "upload: --max-time needs seconds in (0, 86400]\n");
+        return 2;
+      }
+      break;
+    }
+    case OPT_TIMEOUT: {
+      char *end;
+      timeout = strtod(optarg, &end);
+      if (*end || !(timeout > 0) || timeout > 3600) {
+        fprintf(stderr, "upload: --timeout needs seconds in (0, 3600]\n");
         return 2;
       }
       break;
@@ -125,6 +136,8 @@ static int upload_main(int argc, char **argv) {
     cs_upload_cfg cfg = {.collectors = colls,
                          .ncollectors = ncolls,
                          .tls = tls,
+                         .connect_timeout = timeout < 5 ? timeout : 5,
+                         .request_timeout = timeout,
                          .log = quiet ? NULL : stderr,
                          .cmd = "upload"};
     if (cs_upload_drain(s, &cfg, max_time, &st, err, sizeof err) < 0) {

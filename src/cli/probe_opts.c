@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "engine/resolve.h"
 #include "engine/tls.h"
+#include "upload/work_client.h"
 #include "util/ipnet.h"
 #include "util/json.h"
 
@@ -144,6 +146,13 @@ static const probe_opt probe_opts[] = {
          "sent by the end stays pending for `censorscope upload`",
          true),
      T_FN, 0, 0, 0, set_collector},
+    {OPT("work", 0, "LIST",
+         "measure the collector's work list LIST instead of given inputs\n"
+         "(nettests with URL inputs; with --collector, --probe-cc, --probe-asn):\n"
+         "claim a chunk, measure it, mark it done, until the list is done\n"
+         "for this network; a chunk is uploaded once it is done",
+         false),
+     T_STR, F(work), 0, 0, NULL},
     {OPT("upload-wait", 0, "S",
          "with --collector: at the end, wait at most S seconds for the\n"
          "upload queue to drain (default 30)",
@@ -233,9 +242,21 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
       fprintf(stderr, "%s: %ld malformed row(s) of %s skipped (listed above)\n", o->cmd, skipped,
               o->list_file);
   }
+  if (o->work) {
+    const char *why = o->kind != CS_INPUT_URL ? "is for nettests with URL inputs"
+                      : o->inputs.n           ? "takes no other inputs"
+                      : !o->ncollectors       ? "needs --collector"
+                      : !o->cfg.probe_cc || !o->cfg.probe_asn || !strcmp(o->cfg.probe_cc, "ZZ")
+                          ? "needs --probe-cc and --probe-asn (the lease is per network)"
+                          : NULL;
+    if (why) {
+      fprintf(stderr, "%s: --work %s\n", o->cmd, why);
+      return 2;
+    }
+  }
   if (o->inputs.n == 0 && o->kind == CS_INPUT_NONE && cs_inputs_add(&o->inputs, NULL, NULL, 0) < 0)
     return 2;
-  if (o->inputs.n == 0) {
+  if (o->inputs.n == 0 && !o->work) {
     fprintf(stderr, "%s: no %s to measure\n", o->cmd, o->kind == CS_INPUT_URL ? "URL" : "input");
     return 2;
   }
@@ -272,6 +293,7 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
     char list[PATH_MAX] = "";
     if (o->list_file && !realpath(o->list_file, list))
       snprintf(list, sizeof list, "%s", o->list_file);
+    if (o->work) snprintf(list, sizeof list, "work:%s", o->work);
     cs_buf pb; /* the run's parameters, as JSON */
     cs_buf_init(&pb, 0);
     cs_jw pw;
@@ -313,9 +335,12 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
       return 2;
     }
     cs_buf_free(&cb);
+    /* with --work, a chunk is uploaded once it is done (what earlier runs left is sent) */
     cs_upload_cfg uc = {.collectors = o->collectors,
                         .ncollectors = o->ncollectors,
                         .tls = o->cfg.tls,
+                        .hold = o->work != NULL,
+                        .hold_above = o->work ? cs_store_last_id(o->store) : -1,
                         .log = o->quiet ? NULL : stderr,
                         .cmd = o->cmd};
     o->upload = cs_upload_bg_start(o->db_used, &uc, err, sizeof err);
@@ -340,6 +365,92 @@ int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_) {
   cs_probe_report_id(rid, sizeof rid, o->cmd, o->cfg.probe_cc, o->cfg.probe_asn, o->cfg.test_start);
   o->cfg.report_id = rid;
   return 0;
+}
+
+static void sleep_s(double s) {
+  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+/* The --work loop (see cs_probe_opts_run). */
+static int work_run(cs_probe_opts *o, cs_run *r) {
+  cs_post_target targets[CS_UPLOAD_MAX_COLLECTORS];
+  char err[512], ps[CS_STORE_PROBE_SET_LEN + 1];
+  for (size_t i = 0; i < o->ncollectors; i++)
+    if (cs_post_target_parse(&targets[i], o->collectors[i], err, sizeof err) < 0) return 1;
+  if (cs_store_probe_set(o->store, ps, sizeof ps) != CS_STORE_OK) {
+    fprintf(stderr, "%s: %s\n", o->cmd, cs_store_errmsg(o->store));
+    return 1;
+  }
+  cs_work_session ws = {.targets = targets,
+                        .ntargets = o->ncollectors,
+                        .o = {.tls = o->cfg.tls, .probe_set = ps},
+                        .list = o->work,
+                        .probe_cc = o->cfg.probe_cc,
+                        .probe_asn = o->cfg.probe_asn};
+  /* measurements of a chunk are uploaded once it is done (the uploader started held): a
+   * chunk abandoned half-way and measured again by another probe is not counted twice */
+  size_t chunks = 0, measured = 0;
+  int rc = 0;
+  for (unsigned fails = 0;;) {
+    cs_arena *a = cs_arena_new(0);
+    cs_work_claim cl;
+    if (!a) return 1;
+    if (cs_work_claim_next(&ws, a, &cl, err, sizeof err) < 0) {
+      cs_arena_free(a);
+      if (++fails > 5) {
+        fprintf(stderr, "%s: --work %s: %s\n", o->cmd, o->work, err);
+        rc = 1;
+        break;
+      }
+      sleep_s(cs_upload_backoff(1, 30, fails, 0.5));
+      continue;
+    }
+    fails = 0;
+    if (!cl.lease_id) {
+      cs_arena_free(a);
+      if (cl.done) break;
+      sleep_s(cl.retry_after); /* others hold the rest: their leases end or expire */
+      continue;
+    }
+    cs_inputs_free(&o->inputs);
+    for (size_t i = 0; i < cl.ninputs; i++)
+      if (cs_inputs_add(&o->inputs, cl.inputs[i], cl.categories[i], i + 1) < 0) rc = 1;
+    if (rc) {
+      cs_arena_free(a);
+      fprintf(stderr, "%s: out of memory\n", o->cmd);
+      break;
+    }
+    if (!o->quiet)
+      fprintf(stderr, "%s: --work %s: chunk %lld (%zu inputs, lease %s)\n", o->cmd, o->work,
+              (long long)cl.chunk, cl.ninputs, cl.lease_id);
+    cs_work_hb *hb = cs_work_hb_start(&ws, cl.lease_id, cl.lease_seconds / 3);
+    size_t before = r->measured;
+    r->inputs = &o->inputs;
+    rc = cs_run_run(r);
+    bool lost = cs_work_hb_stop(hb);
+    measured += r->measured - before;
+    if (rc) {
+      cs_arena_free(a);
+      break; /* not done: the lease expires and the chunk goes to another probe */
+    }
+    int d = cs_work_mark_done(&ws, cl.lease_id, err, sizeof err);
+    if (d != 0 || lost)
+      fprintf(stderr, "%s: --work %s: chunk %lld: %s\n", o->cmd, o->work, (long long)cl.chunk,
+              d < 0 ? err : "lease lost (it expired and another probe took the chunk)");
+    chunks++;
+    cs_upload_bg_limit(o->upload, cs_store_last_id(o->store));
+    cs_arena_free(a);
+  }
+  if (!o->quiet)
+    fprintf(stderr, "%s: --work %s: %zu chunk(s), %zu measurement(s)%s\n", o->cmd, o->work, chunks,
+            measured, rc ? "" : "; the list is done for this network");
+  return rc;
+}
+
+int cs_probe_opts_run(cs_probe_opts *o, cs_run *r) {
+  return o->work ? work_run(o, r) : cs_run_run(r);
 }
 
 void cs_probe_opts_stored(cs_probe_opts *o) {

@@ -33,6 +33,7 @@ typedef struct {
   double upload_wait;   /* --upload-wait: the final drain's bound (s) */
   const char *db_used;  /* the database opened (path) */
   cs_upload_bg *upload; /* the uploader's thread while the run lasts */
+  const char *work;     /* --work LIST: inputs are claimed from the collector */
 } cs_probe_opts;
 
 /* The shared options, in help order: the i-th, NULL past the end. */
@@ -48,6 +49,10 @@ int cs_probe_opts_set(cs_probe_opts *o, size_t i, const char *arg);
  * without input), builds the TLS context, opens the output and the store, sets test_start
  * and report_id. Returns 0, or 2 on a usage/setup error (message printed). */
 int cs_probe_opts_finish(cs_probe_opts *o, int argc, char **argv, int optind_);
+/* Runs r: once over the inputs, or with --work chunk after chunk of the collector's list
+ * (claim, measure with heartbeats, mark done, upload) until the list is done for this
+ * network. Returns cs_run_run's code (1 also when the work API failed). */
+int cs_probe_opts_run(cs_probe_opts *o, cs_run *r);
 /* A measurement was stored: the uploader (--collector) may send it. */
 void cs_probe_opts_stored(cs_probe_opts *o);
 /* The final drain of the upload queue (at most --upload-wait seconds) and its summary line;

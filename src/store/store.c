@@ -1317,3 +1317,12 @@ int cs_store_meta_set(cs_store *s, const char *key, const char *value) {
   sqlite3_finalize(st);
   return rc;
 }
+
+int64_t cs_store_last_id(cs_store *s) {
+  sqlite3_stmt *st;
+  if (!s || prepare(s, "SELECT coalesce(max(id), 0) FROM measurements", &st) < 0) return -1;
+  int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  if (id < 0) set_err(s);
+  sqlite3_finalize(st);
+  return id;
+}

@@ -256,6 +256,9 @@ typedef struct {
  * measurement) or another CS_STORE_* code. */
 int cs_store_upload_get(cs_store *s, int64_t meas_id, cs_arena *a, cs_store_upload_state *out);
 
+/* The id of the newest measurement (0 when none, -1 on error). */
+int64_t cs_store_last_id(cs_store *s);
+
 /* The store's small settings (table meta: the probe-set id, the collectors last used).
  * get: 1 with the value in out, 0 when unset, or a CS_STORE_* code (NOMEM: does not fit). */
 int cs_store_meta_get(cs_store *s, const char *key, char *out, size_t cap);

@@ -206,20 +206,21 @@ cs_post *cs_post_start(cs_loop *l, const cs_post_target *t, const cs_post_opts *
     snprintf(p->auth, sizeof p->auth, "Bearer %s", o->bearer);
     p->hdr[nh++] = (cs_http_hdr){"Authorization", p->auth};
   }
-  p->req = (cs_http_req){.url = p->url,
-                         .method = "POST",
-                         .host = t->hostport,
-                         .target = p->target,
-                         .user_agent = UA,
-                         .extra = p->hdr,
-                         .nextra = nh,
-                         .no_gzip = true,
-                         .connection_close = true,
-                         .timeout = p->o.timeout,
-                         .limits = {.body_cap = CS_POST_RESPONSE_CAP},
-                         .body = (const uint8_t *)p->body,
-                         .body_len = len,
-                         .body_record_cap = 1};
+  p->req = (cs_http_req){
+      .url = p->url,
+      .method = "POST",
+      .host = t->hostport,
+      .target = p->target,
+      .user_agent = UA,
+      .extra = p->hdr,
+      .nextra = nh,
+      .no_gzip = true,
+      .connection_close = true,
+      .timeout = p->o.timeout,
+      .limits = {.body_cap = o->max_response ? o->max_response : CS_POST_RESPONSE_CAP},
+      .body = (const uint8_t *)p->body,
+      .body_len = len,
+      .body_record_cap = 1};
   if (t->https && !o->tls) {
     fail_soon(p, CS_FAILURE_UNKNOWN_CONST("https collector without a trust store"));
     return p;

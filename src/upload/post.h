@@ -15,7 +15,7 @@
 #include "util/buf.h"
 
 #define CS_POST_MAX_URL 512
-#define CS_POST_RESPONSE_CAP 65536 /* bytes of an answer read at most (more: a failure) */
+#define CS_POST_RESPONSE_CAP 65536 /* default bytes of an answer read at most */
 
 /* A collector's base URL, parsed once: http(s)://HOST[:PORT][/PREFIX]. */
 typedef struct {
@@ -41,6 +41,8 @@ typedef struct {
   double timeout;         /* whole round trip, s; <= 0: 30 */
   const char *probe_set;  /* X-Censorscope-Probe-Set (NULL: none) */
   const char *bearer;     /* Authorization: Bearer (NULL: none) */
+  size_t max_response;    /* answer body bytes read at most (more: a failure); 0:
+                             CS_POST_RESPONSE_CAP */
 } cs_post_opts;
 
 typedef struct cs_post cs_post;
@@ -52,7 +54,7 @@ cs_post *cs_post_start(cs_loop *l, const cs_post_target *t, const cs_post_opts *
 void cs_post_cancel(cs_post *p); /* NULL ok; not from inside its cb */
 
 /* The same on a private loop, waiting for the answer: *status, the body appended to out (at
- * most CS_POST_RESPONSE_CAP), failure ("" when none). Returns 0, or -1 when out of memory. */
+ * most o->max_response), failure ("" when none). Returns 0, or -1 when out of memory. */
 int cs_post_sync(const cs_post_target *t, const cs_post_opts *o, const char *path, const char *body,
                  size_t len, int *status, cs_buf *out, char *failure, size_t failcap);
 

@@ -67,6 +67,7 @@ struct cs_upload {
   size_t cur;     /* collector of the request in flight */
   int resubmits;  /* reopened reports for this item (a collector forgot one) */
   int64_t cursor; /* the queue is read in id order past this */
+  int64_t limit;  /* ids above are not sent yet (-1: no limit) */
   cs_post *req;   /* the request in flight */
   up_cb cb;
   bool in_flight;
@@ -465,7 +466,8 @@ static void step(cs_upload *u) {
       store_failed(u);
       return;
     }
-    if (rc == 0) { /* drained */
+    if (rc == 1 && u->limit >= 0 && u->item.meas_id > u->limit) rc = 0; /* held back */
+    if (rc == 0) {                                                      /* drained */
       if (u->finishing) {
         u->phase = PH_CLOSE;
         close_next(u);
@@ -518,7 +520,7 @@ cs_upload *cs_upload_new(cs_loop *l, cs_store *s, const cs_upload_cfg *cfg, char
   u->s = s;
   u->cfg = *cfg;
   if (u->cfg.connect_timeout <= 0) u->cfg.connect_timeout = 5;
-  if (u->cfg.request_timeout <= 0) u->cfg.request_timeout = 30;
+  if (u->cfg.request_timeout <= 0) u->cfg.request_timeout = 15;
   if (u->cfg.backoff_base <= 0) u->cfg.backoff_base = 1;
   if (u->cfg.backoff_max <= 0) u->cfg.backoff_max = 300;
   for (size_t i = 0; i < cfg->ncollectors; i++) {
@@ -537,7 +539,13 @@ cs_upload *cs_upload_new(cs_loop *l, cs_store *s, const cs_upload_cfg *cfg, char
   const char *crash = getenv("CENSORSCOPE_TEST_UPLOAD_CRASH_AFTER");
   u->crash_after = crash ? strtol(crash, NULL, 10) : 0;
   u->wait_t.data = u->deadline_t.data = u;
+  u->limit = cfg->hold ? cfg->hold_above : -1;
   return u;
+}
+
+void cs_upload_set_limit(cs_upload *u, int64_t max_id) {
+  u->limit = max_id;
+  cs_upload_kick(u);
 }
 
 void cs_upload_kick(cs_upload *u) {
@@ -607,6 +615,7 @@ struct cs_upload_bg {
   pthread_mutex_t mu;
   bool stop;      /* under mu */
   double wait_s;  /* under mu */
+  int64_t limit;  /* under mu */
   bool finishing; /* loop thread only */
   cs_upload_stats st;
 };
@@ -625,7 +634,9 @@ static void bg_on_event(cs_io *w, unsigned ev) {
   pthread_mutex_lock(&b->mu);
   bool stop = b->stop;
   double wait_s = b->wait_s;
+  int64_t limit = b->limit;
   pthread_mutex_unlock(&b->mu);
+  b->u->limit = limit;
   if (stop && !b->finishing) {
     b->finishing = true;
     cs_upload_finish(b->u, cs_loop_now(b->l) + wait_s, bg_done, b);
@@ -653,6 +664,7 @@ cs_upload_bg *cs_upload_bg_start(const char *db_path, const cs_upload_cfg *cfg, 
     return NULL;
   }
   b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  b->limit = cfg->hold ? cfg->hold_above : -1;
   pthread_mutex_init(&b->mu, NULL);
   char serr[256];
   if (b->efd < 0 || !(b->l = cs_loop_new())) {
@@ -687,6 +699,14 @@ void cs_upload_bg_kick(cs_upload_bg *b) {
   uint64_t one = 1;
   if (b && write(b->efd, &one, sizeof one) < 0) { /* the counter is full: a kick is due anyway */
   }
+}
+
+void cs_upload_bg_limit(cs_upload_bg *b, int64_t max_id) {
+  if (!b) return;
+  pthread_mutex_lock(&b->mu);
+  b->limit = max_id;
+  pthread_mutex_unlock(&b->mu);
+  cs_upload_bg_kick(b);
 }
 
 void cs_upload_bg_stop(cs_upload_bg *b, double wait_s, cs_upload_stats *st) {

@@ -30,11 +30,13 @@ typedef struct {
   size_t ncollectors;
   cs_tls_ctx *tls;        /* trust store for https collectors (--ca-file) */
   double connect_timeout; /* seconds; <= 0: 5 */
-  double request_timeout; /* seconds per request; <= 0: 30 */
+  double request_timeout; /* seconds per request; <= 0: 15 */
   double backoff_base;    /* first backoff of a failing collector (s); <= 0: 1 */
   double backoff_max;     /* cap (s); <= 0: 300 */
-  FILE *log;              /* one line per refusal / collector failure (NULL: silent) */
-  const char *cmd;        /* prefix of log lines */
+  bool hold;              /* start with only ids <= hold_above sent (cs_upload_set_limit) */
+  int64_t hold_above;
+  FILE *log;       /* one line per refusal / collector failure (NULL: silent) */
+  const char *cmd; /* prefix of log lines */
 } cs_upload_cfg;
 
 typedef struct {
@@ -54,6 +56,9 @@ int cs_upload_url_check(const char *url, char *err, size_t errlen);
  * (message in err). */
 cs_upload *cs_upload_new(cs_loop *l, cs_store *s, const cs_upload_cfg *cfg, char *err,
                          size_t errlen);
+/* Only measurements with an id <= max_id are sent (-1: all, the default): a chunk of a work
+ * list is uploaded once it is done (cs_upload_bg_limit). */
+void cs_upload_set_limit(cs_upload *u, int64_t max_id);
 /* New measurements may be pending: start draining (no-op while already draining). */
 void cs_upload_kick(cs_upload *u);
 /* Drain what is pending now and what is kicked meanwhile, then close the reports and stop;
@@ -77,6 +82,8 @@ typedef struct cs_upload_bg cs_upload_bg;
 cs_upload_bg *cs_upload_bg_start(const char *db_path, const cs_upload_cfg *cfg, char *err,
                                  size_t errlen);
 void cs_upload_bg_kick(cs_upload_bg *b);
+/* cs_upload_set_limit on the uploader's thread (then a kick). */
+void cs_upload_bg_limit(cs_upload_bg *b, int64_t max_id);
 /* Drains for at most wait_s more seconds, stops the thread and frees b; st gets the totals. */
 void cs_upload_bg_stop(cs_upload_bg *b, double wait_s, cs_upload_stats *st);
 

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "tcp_servers.h"
 #include "upload/upload.h"
+#include "upload/work_client.h"
 #include "util/timeutil.h"
 
 static char dir[64], dbpath[128];
@@ -444,6 +445,89 @@ static void test_background(void **st) {
   cs_store_close(s);
 }
 
+/* Held back: with a limit, only measurements up to it are sent (a --work chunk once done). */
+static void test_limit(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  fill(s, 4);
+  collm *m = collm_start(COLLM_OK);
+  char url[64];
+  url_of(url, sizeof url, collm_port(m));
+  const char *colls[] = {url};
+  cs_upload_cfg cfg = {
+      .collectors = colls, .ncollectors = 1, .connect_timeout = 1, .hold = true, .hold_above = 2};
+  char err[256];
+  cs_upload_bg *b = cs_upload_bg_start(dbpath, &cfg, err, sizeof err);
+  assert_non_null(b);
+  cs_upload_stats us;
+  cs_upload_bg_stop(b, 5, &us);
+  assert_int_equal(us.sent, 2);
+  cs_store_upload_tally t = tally(s);
+  assert_int_equal(t.sent, 2);
+  assert_int_equal(t.pending, 2);
+  /* raised while running: the rest follows */
+  b = cs_upload_bg_start(dbpath, &cfg, err, sizeof err);
+  assert_non_null(b);
+  cs_upload_bg_limit(b, 4);
+  cs_upload_bg_stop(b, 5, &us);
+  t = tally(s);
+  assert_int_equal(t.sent, 4);
+  assert_int_equal(collm_stored(m), 4);
+  collm_stop(m);
+  cs_store_close(s);
+}
+
+static int claim(const char *json, cs_work_claim *c, cs_arena *a) {
+  char err[256];
+  return cs_work_claim_parse(a, json, strlen(json), c, err, sizeof err);
+}
+
+static void test_claim_parse(void **st) {
+  (void)st;
+  cs_arena *a = cs_arena_new(0);
+  cs_work_claim c;
+  assert_int_equal(claim("{\"lease_id\":\"7-AbCdEfGhIjKlMnOp\",\"list\":\"l\",\"chunk\":2,"
+                         "\"lease_seconds\":600,\"inputs\":[{\"input\":\"http://a.example/\","
+                         "\"category_code\":\"NEWS\"},\"http://b.example/\"]}",
+                         &c, a),
+                   0);
+  assert_string_equal(c.lease_id, "7-AbCdEfGhIjKlMnOp");
+  assert_int_equal(c.chunk, 2);
+  assert_int_equal(c.ninputs, 2);
+  assert_string_equal(c.inputs[1], "http://b.example/");
+  assert_string_equal(c.categories[0], "NEWS");
+  assert_null(c.categories[1]);
+  assert_int_equal(claim("{\"lease_id\":null,\"done\":true}", &c, a), 0);
+  assert_true(c.done);
+  assert_null(c.lease_id);
+  assert_int_equal(claim("{\"lease_id\":null,\"done\":false,\"retry_after\":1e9}", &c, a), 0);
+  assert_false(c.done);
+  assert_true(c.retry_after == 300); /* clamped */
+  /* hostile answers */
+  const char *bad[] = {
+      "",
+      "[]",
+      "{\"lease_id\":null}",
+      "{\"lease_id\":\"../x\",\"chunk\":0,\"lease_seconds\":5,\"inputs\":[\"x\"]}",
+      "{\"lease_id\":\"1-a\",\"chunk\":-1,\"lease_seconds\":5,\"inputs\":[\"x\"]}",
+      "{\"lease_id\":\"1-a\",\"chunk\":0,\"lease_seconds\":0,\"inputs\":[\"x\"]}",
+      "{\"lease_id\":\"1-a\",\"chunk\":0,\"lease_seconds\":5,\"inputs\":[]}",
+      "{\"lease_id\":\"1-a\",\"chunk\":0,\"lease_seconds\":5,\"inputs\":[\"a\\u0000b\"]}",
+      "{\"lease_id\":\"1-a\",\"chunk\":0,\"lease_seconds\":5,\"inputs\":[\"a\\nb\"]}",
+      "{\"lease_id\":\"1-a\",\"chunk\":0,\"lease_seconds\":5,\"inputs\":[{\"input\":3}]}",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(claim(bad[i], &c, a), -1);
+  /* too many inputs */
+  cs_buf b;
+  cs_buf_init(&b, 0);
+  cs_buf_puts(&b, "{\"lease_id\":\"1-a\",\"chunk\":0,\"lease_seconds\":5,\"inputs\":[");
+  for (int i = 0; i <= CS_WORK_MAX_INPUTS; i++) cs_buf_printf(&b, "%s\"u%d\"", i ? "," : "", i);
+  cs_buf_puts(&b, "]}");
+  assert_int_equal(claim(cs_buf_cstr(&b), &c, a), -1);
+  cs_buf_free(&b);
+  cs_arena_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_queue, setup, teardown),
@@ -457,6 +541,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_discarded_and_forgotten, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resend_after_lost_record, setup, teardown),
       cmocka_unit_test_setup_teardown(test_background, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
+      cmocka_unit_test(test_claim_parse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
