@@ -152,6 +152,12 @@ check("first collector never answers: the second gets everything",
       r.returncode == 0 and len(st) == 4 and all(s[1] == "sent" and s[2] == U1 for s in st),
       str(st) + r.stderr[-300:])
 check("... after one request deadline, not one per measurement (< 8 s)", el < 8, f"{el:.1f}s")
+db3b = f"{WORK}/q3b.db"
+r, el = probe(db3b, "run-hole", 6, "--collector", "http://127.0.0.1:18442", "--upload-wait", "2")
+st = states(db3b)
+check("measuring with the only collector black-holed: not held up (6 URLs + a 2 s drain < 8 s),"
+      " all pending", r.returncode == 0 and el < 8 and len(st) == 6 and
+      all(s[1] == "pending" for s in st), f"{el:.1f}s {st} {r.stderr[-300:]}")
 hole.close()
 
 # ---- 3. a 4xx is final ------------------------------------------------------------------------

@@ -355,7 +355,9 @@ SSL_CTX *tsrv_server_ctx(tsrv_pki *pki, const char *host, tsrv_cert_kind kind, c
   EVP_PKEY *key = gen_key();
   char san[300];
   const char *name = kind == TSRV_CERT_WRONG_HOST ? "wrong.example" : host;
-  snprintf(san, sizeof san, "DNS:%s", name);
+  struct in6_addr ip; /* an address gets an IP SAN (a collector at https://127.0.0.1:PORT) */
+  bool is_ip = inet_pton(AF_INET, name, &ip) == 1 || inet_pton(AF_INET6, name, &ip) == 1;
+  snprintf(san, sizeof san, "%s:%s", is_ip ? "IP" : "DNS", name);
   X509 *issuer = pki->ca;
   EVP_PKEY *ikey = pki->ca_key;
   long nb = -3600, na = 86400L * 7;

@@ -63,7 +63,8 @@ typedef struct {
 
 int tsrv_pki_init(tsrv_pki *pki);
 void tsrv_pki_free(tsrv_pki *pki);
-/* A server SSL_CTX presenting a leaf of the given kind for `host` (chain: leaf + issuing CA).
+/* A server SSL_CTX presenting a leaf of the given kind for `host` (chain: leaf + issuing CA;
+ * an IP address as host gets an IP subjectAltName, a name a DNS one).
  * alpn: protocols the server accepts (comma list, e.g. "http/1.1"), or NULL for none. */
 SSL_CTX *tsrv_server_ctx(tsrv_pki *pki, const char *host, tsrv_cert_kind kind, const char *alpn);
 

@@ -445,6 +445,59 @@ static void test_background(void **st) {
   cs_store_close(s);
 }
 
+/* An https collector verified with the run's trust store (--ca-file); without the CA the
+ * handshake fails, the failure is recorded and the measurement stays pending. */
+static void test_https(void **st) {
+  (void)st;
+  cs_store *s = open_db();
+  fill(s, 2);
+  tsrv_pki pki;
+  assert_int_equal(tsrv_pki_init(&pki), 0);
+  static const char resp[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 70\r\n\r\n"
+      "{\"report_id\":\"r1\",\"measurement_uid\":\"20261203000000.000000_IT_wc_abc\"}";
+  tsrv_cfg tc = {.mode = TSRV_RESPOND,
+                 .resp = (const uint8_t *)resp,
+                 .resp_len = sizeof resp - 1,
+                 .tls = tsrv_server_ctx(&pki, "127.0.0.1", TSRV_CERT_GOOD, "http/1.1")};
+  tsrv *srv = tsrv_start(&tc);
+  char url[64];
+  snprintf(url, sizeof url, "https://127.0.0.1:%u", (unsigned)tsrv_port(srv));
+  const char *colls[] = {url};
+  char err[256];
+  cs_tls_ctx *nocas = cs_tls_ctx_new(NULL, true, err, sizeof err);
+  assert_non_null(nocas);
+  cs_upload_cfg cfg = {.collectors = colls,
+                       .ncollectors = 1,
+                       .tls = nocas,
+                       .connect_timeout = 2,
+                       .request_timeout = 2,
+                       .backoff_base = 5};
+  cs_upload_stats us;
+  assert_int_equal(cs_upload_drain(s, &cfg, 2, &us, err, sizeof err), 0);
+  assert_int_equal(us.sent, 0);
+  cs_arena *a = cs_arena_new(0);
+  cs_store_upload_state u;
+  assert_int_equal(cs_store_upload_get(s, 1, a, &u), CS_STORE_OK);
+  assert_string_equal(u.state, "pending");
+  assert_string_equal(u.last_error, "ssl_unknown_authority");
+  cs_tls_ctx *tls = cs_tls_ctx_new(pki.ca_file, true, err, sizeof err);
+  assert_non_null(tls);
+  cfg.tls = tls;
+  assert_int_equal(cs_upload_drain(s, &cfg, 10, &us, err, sizeof err), 0);
+  assert_int_equal(us.sent, 2);
+  assert_int_equal(cs_store_upload_get(s, 2, a, &u), CS_STORE_OK);
+  assert_string_equal(u.state, "sent");
+  assert_string_equal(u.measurement_uid, "20261203000000.000000_IT_wc_abc");
+  cs_arena_free(a);
+  tsrv_stop(srv);
+  SSL_CTX_free(tc.tls);
+  cs_tls_ctx_free(tls);
+  cs_tls_ctx_free(nocas);
+  tsrv_pki_free(&pki);
+  cs_store_close(s);
+}
+
 /* Held back: with a limit, only measurements up to it are sent (a --work chunk once done). */
 static void test_limit(void **st) {
   (void)st;
@@ -542,6 +595,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resend_after_lost_record, setup, teardown),
       cmocka_unit_test_setup_teardown(test_background, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_https, setup, teardown),
       cmocka_unit_test(test_claim_parse),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
