@@ -1,6 +1,6 @@
 /* cmd_helper.c - `censorscope helper`: run the control server (OONI test-helper protocol,
- * src/helper/server.h) and/or the throughput server (src/helper/throughput.h) until
- * SIGINT/SIGTERM. */
+ * src/helper/server.h), the throughput server (src/helper/throughput.h) and/or the whoami
+ * DNS zone (src/helper/whoami.h) until SIGINT/SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/err.h>
@@ -18,11 +18,13 @@
 #include "engine/tls.h"
 #include "helper/server.h"
 #include "helper/throughput.h"
+#include "helper/whoami.h"
 #include "util/ipnet.h"
 
 static const char usage_text[] =
     "usage: censorscope helper --listen ADDR:PORT [--throughput ADDR:PORT] [OPTIONS]\n"
     "       censorscope helper --throughput ADDR:PORT [OPTIONS]\n"
+    "       censorscope helper --dns-zone NAME --dns-listen ADDR:PORT [OPTIONS]\n"
     "\n"
     "Run the control server (\"test helper\") that gives Web Connectivity its uncensored\n"
     "view, speaking OONI's test-helper protocol: GET answers {\"message\":\"Hello "
@@ -34,6 +36,9 @@ static const char usage_text[] =
     "With --throughput, it also serves the throttling nettest's throughput protocol on\n"
     "that port, TLS (any SNI, the helper's certificate) and plain HTTP on the same port:\n"
     "GET /throughput?bytes=N, POST /throughput, GET /throughput/info.\n"
+    "With --dns-zone and --dns-listen, it is the authoritative server of a \"whoami\" zone:\n"
+    "every name under it is answered (A, AAAA, TXT) with the address of the resolver that\n"
+    "asked, for resolver_identity (DNAT of public resolvers).\n"
     "See docs/helper.md.\n"
     "\n"
     "options:\n"
@@ -64,6 +69,9 @@ static const char usage_text[] =
     "                           (default 600)\n"
     "      --throughput-conns-per-addr N  open connections per client address (default 16)\n"
     "      --throughput-max-conns N  open throughput connections in total (default 512)\n"
+    "      --dns-zone NAME      the whoami zone served on --dns-listen\n"
+    "      --dns-listen ADDR:PORT  UDP address of the whoami zone's server\n"
+    "      --dns-rate N         whoami answers per second per source /24 or /48 (default 50)\n"
     "      --tls-cert PEM       serve HTTPS with this certificate chain ...\n"
     "      --tls-key PEM        ... and this private key (also the throughput server's;\n"
     "                           without them it makes a self-signed certificate)\n"
@@ -91,7 +99,10 @@ enum {
   O_TP_BPM,
   O_TP_RPM,
   O_TP_CPA,
-  O_TP_CONNS
+  O_TP_CONNS,
+  O_DNS_ZONE,
+  O_DNS_LISTEN,
+  O_DNS_RATE
 };
 
 static const struct option longopts[] = {
@@ -113,6 +124,9 @@ static const struct option longopts[] = {
     {"throughput-requests-per-min", required_argument, NULL, O_TP_RPM},
     {"throughput-conns-per-addr", required_argument, NULL, O_TP_CPA},
     {"throughput-max-conns", required_argument, NULL, O_TP_CONNS},
+    {"dns-zone", required_argument, NULL, O_DNS_ZONE},
+    {"dns-listen", required_argument, NULL, O_DNS_LISTEN},
+    {"dns-rate", required_argument, NULL, O_DNS_RATE},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -182,6 +196,7 @@ typedef struct {
   cs_loop *l;
   cs_helper *h;
   cs_tput *tp;
+  cs_whoami *dns;
   cs_io io;
   int fd;
   bool quiet;
@@ -204,6 +219,15 @@ static void on_signal(cs_io *w, unsigned events) {
       fprintf(stderr, ", refused %s %llu", cs_tput_reason_name((cs_tput_reason)i),
               (unsigned long long)t.refused[i]);
     fputs(")\n", stderr);
+  }
+  if (!s->quiet && s->dns) {
+    cs_whoami_stats d = cs_whoami_get_stats(s->dns);
+    fprintf(stderr,
+            "helper: whoami zone stopping (queries %llu, answered %llu, refused %llu, dropped "
+            "%llu, rate-limited %llu)\n",
+            (unsigned long long)d.queries, (unsigned long long)d.answered,
+            (unsigned long long)d.refused, (unsigned long long)d.dropped,
+            (unsigned long long)d.limited);
   }
   if (!s->quiet && s->h) {
     cs_helper_stats st = cs_helper_get_stats(s->h);
@@ -230,7 +254,8 @@ static int run(int argc, char **argv) {
   size_t ntp = 0;
   cs_tput_opts to = {0};
   size_t v = 0;
-  const char *ca = NULL, *cert = NULL, *key = NULL;
+  const char *ca = NULL, *cert = NULL, *key = NULL, *dns_zone = NULL, *dns_listen = NULL;
+  size_t dns_rate = 0;
   bool quiet = false;
   cs_helper_opts o = {0};
   int ch;
@@ -300,6 +325,11 @@ static int run(int argc, char **argv) {
     case O_TP_CONNS:
       if (!parse_size(optarg, 1, 1000000, &to.max_conns)) goto bad;
       break;
+    case O_DNS_ZONE: dns_zone = optarg; break;
+    case O_DNS_LISTEN: dns_listen = optarg; break;
+    case O_DNS_RATE:
+      if (!parse_size(optarg, 1, 100000, &dns_rate)) goto bad;
+      break;
     case 'q': quiet = true; break;
     case 'h': fputs(usage_text, stdout); return 0;
     default: fputs(usage_text, stderr); return 2;
@@ -309,7 +339,8 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "helper: invalid value for --%s: %s\n", longopts[ch - O_LISTEN].name, optarg);
     return 2;
   }
-  if (optind != argc || (nlisten == 0 && ntp == 0) || (!cert) != (!key)) {
+  if (optind != argc || (nlisten == 0 && ntp == 0 && !dns_zone) || (!cert) != (!key) ||
+      (!dns_zone) != (!dns_listen)) {
     fputs(usage_text, stderr);
     return 2;
   }
@@ -336,6 +367,7 @@ static int run(int argc, char **argv) {
   if (l) cs_loop_set_workers(l, 32); /* concurrent getaddrinfo lookups for many requests */
   cs_helper *h = l && nlisten ? cs_helper_new(l, &o) : NULL;
   cs_tput *tp = NULL;
+  cs_whoami *dns = NULL;
   sig_state ss = {.l = l, .h = h, .fd = -1, .quiet = quiet};
   if (!l || (nlisten && !h)) {
     fprintf(stderr, "helper: out of memory\n");
@@ -350,6 +382,16 @@ static int run(int argc, char **argv) {
       goto out;
     }
     ss.tp = tp;
+  }
+  if (dns_zone) {
+    if (!(dns = cs_whoami_new(l, dns_zone, dns_listen, (unsigned)dns_rate, err, sizeof err))) {
+      fprintf(stderr, "helper: whoami zone: %s\n", err);
+      goto out;
+    }
+    ss.dns = dns;
+    if (!quiet)
+      fprintf(stderr, "helper: whoami zone %s on %s (port %d, udp)\n", dns_zone, dns_listen,
+              cs_whoami_port(dns));
   }
   for (size_t i = 0; i < ntp; i++) {
     int port = cs_tput_listen(tp, tp_addrs[i], err, sizeof err);
@@ -387,6 +429,7 @@ out:
     close(ss.fd);
   }
   cs_tput_free(tp);
+  cs_whoami_free(dns);
   cs_helper_free(h);
   if (l) {
     cs_loop_run(l); /* let detached work (getaddrinfo on the pool) finish */
