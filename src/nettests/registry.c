@@ -16,6 +16,7 @@
   X(facebook_messenger)                                                                            \
   X(platforms)                                                                                     \
   X(throttling)                                                                                    \
+  X(resolver_identity)                                                                             \
   /* one line per nettest above this one */
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;

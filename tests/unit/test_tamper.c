@@ -4,7 +4,8 @@
  * x_issuer_key, x_body_sha256, x_body_truncated in responses; absent unless asked, so an OONI
  * client sees OONI's response; hostile values ignored), the chain digests and anchoring
  * (engine/certinfo.c, cs_tls_chain_verify) on a real test PKI, and the control server
- * answering the extensions for a real loopback TLS server and HTTP server. */
+ * answering the extensions for a real loopback TLS server and HTTP server; the whoami zone
+ * (helper/whoami.c) and resolver_identity through its registry entry against it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +21,13 @@
 #include "analysis/tamper.h"
 #include "engine/certinfo.h"
 #include "engine/tls.h"
+#include "engine/dnswire.h"
+#include "engine/loop.h"
 #include "helper/server.h"
+#include "helper/whoami.h"
+#include "nettests/nettest.h"
+#include "nettests/registry.h"
+#include "nettests/probe.h"
 #include "helper_srv.h"
 #include "tcp_servers.h"
 #include "thproto/thproto.h"
@@ -379,12 +386,166 @@ static void test_helper_ext(void **st) {
   tsrv_pki_free(&pki);
 }
 
+/* ---- the whoami zone and resolver_identity ------------------------------------------------ */
+
+static int whoami_q(const char *name, uint16_t qtype, const char *src, cs_dnswire_reply *r) {
+  cs_dnswire_query q;
+  cs_buf qb, out;
+  cs_buf_init(&qb, 0);
+  cs_buf_init(&out, 0);
+  assert_int_equal(cs_dnswire_query_init(&q, name, qtype, 0x1234), CS_DNSWIRE_OK);
+  assert_int_equal(cs_dnswire_query_encode(&q, true, &qb), CS_DNSWIRE_OK);
+  cs_ip ip;
+  assert_true(cs_ip_parse(src, &ip));
+  int rc = cs_whoami_answer("whoami.test", qb.data, qb.len, &ip, &out);
+  if (rc == 1) {
+    assert_int_equal(cs_dnswire_parse(out.data, out.len, r), CS_DNSWIRE_OK);
+    assert_int_equal(cs_dnswire_match(&q, r), CS_DNSWIRE_OK);
+    assert_true(r->aa);
+    assert_true(out.len <= qb.len + 64); /* no amplification */
+  }
+  cs_buf_free(&qb);
+  cs_buf_free(&out);
+  return rc;
+}
+
+static void test_whoami_answer(void **st) {
+  (void)st;
+  cs_dnswire_reply *r = malloc(sizeof *r);
+  assert_non_null(r);
+  char s[CS_IPSTR_MAX];
+  assert_int_equal(whoami_q("abc.whoami.test", CS_DNS_TYPE_A, "198.18.2.1", r), 1);
+  assert_int_equal(r->rcode, 0);
+  assert_int_equal(r->nan, 1);
+  assert_int_equal(r->an[0].ttl, 0);
+  cs_ip_format(&r->an[0].ip, s);
+  assert_string_equal(s, "198.18.2.1");
+  assert_int_equal(whoami_q("X.Y.WhoAmI.Test", CS_DNS_TYPE_AAAA, "2001:db8::53", r), 1);
+  cs_ip_format(&r->an[0].ip, s);
+  assert_string_equal(s, "2001:db8::53");
+  assert_int_equal(whoami_q("whoami.test", CS_DNS_TYPE_TXT, "198.18.2.1", r), 1);
+  assert_int_equal(r->rcode, 0); /* TXT: not kept by the parser (A/AAAA/CNAME only) */
+  assert_int_equal(r->ancount, 1);
+  assert_int_equal(whoami_q("a.whoami.test", CS_DNS_TYPE_AAAA, "198.18.2.1", r), 1);
+  assert_int_equal(r->rcode, 0); /* an IPv4 asker has no AAAA: NODATA */
+  assert_int_equal(r->ancount, 0);
+  assert_int_equal(whoami_q("a.notwhoami.test", CS_DNS_TYPE_A, "198.18.2.1", r), 1);
+  assert_int_equal(r->rcode, CS_DNS_RCODE_REFUSED);
+  assert_int_equal(r->ancount, 0);
+  assert_int_equal(whoami_q("example.org", CS_DNS_TYPE_A, "198.18.2.1", r), 1);
+  assert_int_equal(r->rcode, CS_DNS_RCODE_REFUSED);
+  /* not a query: dropped, never answered */
+  cs_buf out;
+  cs_buf_init(&out, 0);
+  cs_ip ip;
+  cs_ip_parse("198.18.2.1", &ip);
+  assert_int_equal(cs_whoami_answer("whoami.test", (const uint8_t *)"junk", 4, &ip, &out), 0);
+  assert_int_equal(cs_whoami_answer("whoami.test", NULL, 0, &ip, &out), 0);
+  assert_int_equal(out.len, 0);
+  cs_buf_free(&out);
+  free(r);
+}
+
+typedef struct {
+  int calls;
+  char *json;
+  char key[64];
+  cs_whoami *w;
+} ri_meas;
+
+static void ri_on_meas(void *arg, const cs_meas *m) {
+  ri_meas *x = arg;
+  x->calls++;
+  x->json = strndup(m->json, m->len);
+  snprintf(x->key, sizeof x->key, "%s", m->outcome ? m->outcome->key : "");
+  cs_whoami_stats st = cs_whoami_get_stats(x->w);
+  assert_true(st.queries >= 2); /* two identity lookups (A and AAAA each) */
+  cs_whoami_free(x->w);         /* the loop ends with the measurement */
+  x->w = NULL;
+}
+
+/* resolver_identity of the whoami server itself (it answers its own zone: the asker is the
+ * probe, 127.0.0.1), through the registry entry; egress: NULL or one CIDR. */
+static void run_ri(const char *egress, bool bad_zone, ri_meas *x) {
+  memset(x, 0, sizeof *x);
+  const cs_nettest *nt = cs_nettest_find("resolver_identity");
+  assert_non_null(nt);
+  void *s = nt->create();
+  char err[128], in[64];
+  assert_int_equal(nt->opts[0].set(s, bad_zone ? "other.test" : "whoami.test", err, sizeof err), 0);
+  if (egress) assert_int_equal(nt->opts[1].set(s, egress, err, sizeof err), 0);
+  cs_probe_cfg probe = {.dns_timeout = 1, .software_version = "test"};
+  assert_int_equal(nt->prepare(s, &probe, err, sizeof err), 0);
+  cs_loop *l = cs_loop_new();
+  x->w = cs_whoami_new(l, "whoami.test", "127.0.0.1:0", 0, err, sizeof err);
+  assert_non_null(x->w);
+  snprintf(in, sizeof in, "udp://127.0.0.1:%d", cs_whoami_port(x->w));
+  cs_nettest_input ni = {.input = in};
+  assert_int_equal(nt->start(l, s, &probe, &ni, ri_on_meas, x), 0);
+  cs_loop_run(l);
+  cs_loop_free(l);
+  nt->destroy(s);
+  assert_int_equal(x->calls, 1);
+}
+
+static const cs_jval *ri_identity(cs_arena *a, const ri_meas *x, const cs_nettest **nt) {
+  char err[96];
+  const cs_jval *m = cs_json_parse(a, x->json, strlen(x->json), NULL, err, sizeof err);
+  assert_non_null(m);
+  *nt = cs_nettest_find("resolver_identity");
+  cs_outcome o;
+  assert_int_equal((*nt)->analyze(a, m, NULL, NULL, &o), 0);
+  assert_string_equal(o.key, x->key); /* analyze agrees with the run */
+  return cs_json_get(cs_json_get(m, "test_keys"), "x_resolver_identity");
+}
+
+static void test_resolver_identity(void **st) {
+  (void)st;
+  cs_arena *a = cs_arena_new(0);
+  const cs_nettest *nt;
+  ri_meas x;
+  run_ri("127.0.0.0/8", false, &x);
+  const cs_jval *id = ri_identity(a, &x, &nt);
+  assert_string_equal(x.key, "genuine");
+  assert_int_equal(cs_json_get_bool(id, "dnat", -1), 0);
+  assert_string_equal(cs_json_get_str(id, "answered_by", ""), "127.0.0.1");
+  free(x.json);
+  run_ri("198.18.5.1/32", false, &x); /* someone else asked: DNAT */
+  id = ri_identity(a, &x, &nt);
+  assert_string_equal(x.key, "dnat");
+  assert_int_equal(cs_json_get_bool(id, "dnat", -1), 1);
+  assert_string_equal(cs_json_get_str(id, "answered_by", ""), "127.0.0.1");
+  free(x.json);
+  run_ri(NULL, false, &x); /* nothing to compare with: null, and why */
+  id = ri_identity(a, &x, &nt);
+  assert_string_equal(x.key, "undetermined");
+  assert_int_equal(cs_json_get_bool(id, "dnat", 7), 7); /* null */
+  assert_non_null(strstr(x.json, "give --egress or --doh"));
+  free(x.json);
+  run_ri("127.0.0.0/8", true, &x); /* the zone refuses the names: no answer, no verdict */
+  id = ri_identity(a, &x, &nt);
+  assert_string_equal(x.key, "undetermined");
+  assert_null(cs_json_get_str(id, "answered_by", NULL));
+  assert_non_null(strstr(x.json, "dns_refused_error"));
+  free(x.json);
+  /* options */
+  void *s = nt->create();
+  char err[128];
+  cs_probe_cfg probe = {0};
+  assert_int_equal(nt->prepare(s, &probe, err, sizeof err), -1); /* --whoami-zone required */
+  assert_int_equal(nt->opts[1].set(s, "not-a-cidr", err, sizeof err), -1);
+  assert_int_equal(nt->opts[2].set(s, "udp://1.2.3.4", err, sizeof err), -1); /* --doh */
+  nt->destroy(s);
+  cs_arena_free(a);
+}
+
 int main(void) {
   cs_labnet_add("127.0.0.0/8"); /* the local test servers count as public addresses */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tls_rule),    cmocka_unit_test(test_http_rule),
-      cmocka_unit_test(test_thproto_ext), cmocka_unit_test(test_certinfo),
-      cmocka_unit_test(test_helper_ext),
+      cmocka_unit_test(test_tls_rule),          cmocka_unit_test(test_http_rule),
+      cmocka_unit_test(test_thproto_ext),       cmocka_unit_test(test_certinfo),
+      cmocka_unit_test(test_helper_ext),        cmocka_unit_test(test_whoami_answer),
+      cmocka_unit_test(test_resolver_identity),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
