@@ -14,7 +14,7 @@
 #  * `whoami ZONE PORT`: both resolvers send queries under ZONE to the control host's
 #    `censorscope helper --dns-zone ZONE --dns-listen 198.18.5.2:PORT` (the test starts it),
 #    the way a recursive resolver reaches an authoritative server: the helper sees which
-#    resolver asked.
+#    resolver asked. $CS_TB_PUBLIC_EGRESS is the public resolver's egress toward it.
 
 TAMPER_PORT_TLS=8443 TAMPER_PORT_HTTP=8088
 TAMPER_WHOAMI="" TAMPER_WHOAMI_PORT=""
@@ -139,5 +139,9 @@ EOF
 
 tamper_env() {
     [ ! -f "$RUN/ca/intercept.pem" ] || echo "CS_TB_INTERCEPT_CA=$RUN/ca/intercept.pem"
-    [ -z "$TAMPER_WHOAMI" ] || printf 'CS_TB_WHOAMI_ZONE=%s\nCS_TB_WHOAMI_PORT=%s\n' "$TAMPER_WHOAMI" "$TAMPER_WHOAMI_PORT"
+    [ -n "$TAMPER_WHOAMI" ] || return 0
+    printf 'CS_TB_WHOAMI_ZONE=%s\nCS_TB_WHOAMI_PORT=%s\n' "$TAMPER_WHOAMI" "$TAMPER_WHOAMI_PORT"
+    # where the public resolver's queries to the control host come from (its address on the
+    # control LAN): the egress range an operator publishes (Google Public DNS: publicdns.json)
+    echo "CS_TB_PUBLIC_EGRESS=${CONTROL_ADDR%.*}.1/32"
 }

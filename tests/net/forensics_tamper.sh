@@ -24,9 +24,9 @@ up() { # scenario [env...]: testbed up, the helper (TH + whoami zone) on the con
     [ -z "$hpid" ] || kill "$hpid" 2>/dev/null
     hpid=
     env "${@:2}" $TB up "$1" >"$work/up.log" 2>&1 || { cat "$work/up.log"; return 1; }
-    unset CS_TB_INTERCEPT_CA CS_TB_WHOAMI_ZONE CS_TB_WHOAMI_PORT
+    unset CS_TB_INTERCEPT_CA CS_TB_WHOAMI_ZONE CS_TB_WHOAMI_PORT CS_TB_PUBLIC_EGRESS
     . "$CS_TESTBED_DIR/env"
-    hpid=$(CS_HELPER_EXTRA_ARGS="${RID:+${CS_TB_WHOAMI_ZONE:+--dns-zone $CS_TB_WHOAMI_ZONE --dns-listen $CS_TB_CONTROL_ADDR:$CS_TB_WHOAMI_PORT}}" \
+    hpid=$(CS_HELPER_EXTRA_ARGS="${CS_TB_WHOAMI_ZONE:+--dns-zone $CS_TB_WHOAMI_ZONE --dns-listen $CS_TB_CONTROL_ADDR:$CS_TB_WHOAMI_PORT}" \
         scripts/start-helper.sh "$work") || return 1
     # the probe trusts the testbed CA and, where the scenario has one, the interception CA
     # (a CA the client "was made to trust")
@@ -41,17 +41,15 @@ wc() { # out inputs...
 
 rid() { # out: resolver identity of the public resolver (UDP) against the helper's zone
     $TB exec client -- "$BIN" resolver_identity -q --whoami-zone "$CS_TB_WHOAMI_ZONE" \
-        --egress "$CS_TB_CONTROL_ADDR/24" --lab-net "$CS_TB_LAB_NET" --no-db -o "$1" \
+        --egress "$CS_TB_PUBLIC_EGRESS" --lab-net "$CS_TB_LAB_NET" --no-db -o "$1" \
         "udp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
 }
 
 t0=$SECONDS
-# RID: resolver_identity is built (a later step of issue 14)
-RID=$("$BIN" resolver_identity --help >/dev/null 2>&1 && echo 1)
-for s in tamper-none tamper-tls-intercept tamper-http-rewrite ${RID:+tamper-dns-dnat}; do
+for s in tamper-none tamper-tls-intercept tamper-http-rewrite tamper-dns-dnat; do
     up "forensics/$s" || { echo "0 passed, 1 failed"; exit 1; }
     wc "$work/$s.wc.jsonl" "${INPUTS[@]}"
-    [ -z "$RID" ] || rid "$work/$s.rid.jsonl"
+    rid "$work/$s.rid.jsonl"
 done
 # the uncensored national world, a slice of it with every feature on
 step=${CS_FX_NATIONAL_STEP:-8}
@@ -62,9 +60,9 @@ $TB exec client -- "$BIN" web_connectivity -q -j 128 --th "https://$CS_TB_CONTRO
     -f "$work/list.csv" >/dev/null 2>&1
 echo "measured in $((SECONDS - t0)) s"
 
-python3 - "$work" "${RID:-0}" <<'PY'
+python3 - "$work" <<'PY'
 import json, os, sys
-work, rid_built = sys.argv[1], sys.argv[2] == "1"
+work = sys.argv[1]
 p = f = 0
 def check(name, ok, detail=""):
     global p, f
@@ -82,8 +80,8 @@ expect = {  # scenario -> the one input with a verdict
     "tamper-none": None,
     "tamper-tls-intercept": "https://secure.tamper.test/",
     "tamper-http-rewrite": "http://download.tamper.test/setup.exe",
+    "tamper-dns-dnat": None,
 }
-if rid_built: expect["tamper-dns-dnat"] = None
 for s, hit in expect.items():
     ms = by_input(load(f"{s}.wc.jsonl"))
     check(f"{s}: every input measured ({len(ms)} of 5)", len(ms) == 5)
@@ -111,13 +109,14 @@ for s, hit in expect.items():
         check(f"{s}: {url} still accessible, not blocked", tk.get("blocking") is False and tk.get("accessible") is True,
               f'{tk.get("blocking")} {tk.get("accessible")}')
     rid = load(f"{s}.rid.jsonl")
-    if rid_built:
-        x = rid[0]["test_keys"].get("x_resolver_identity") if rid else None
-        want = s == "tamper-dns-dnat"
-        check(f"{s}: resolver identity dnat {want}", x is not None and x.get("dnat") is want, json.dumps(x))
-        if want:
-            check(f"{s}: answered_by the ISP resolver's side ({x.get('answered_by')})",
-                  x is not None and x.get("answered_by") is not None and x.get("answered_by") != "198.18.5.1")
+    x = rid[0]["test_keys"].get("x_resolver_identity") if rid else None
+    want = s == "tamper-dns-dnat"
+    check(f"{s}: resolver identity dnat {want}", x is not None and x.get("dnat") is want, json.dumps(x))
+    # the public resolver asks from its control-LAN address; the ISP resolver from the
+    # censor's transit address
+    want_by = "198.18.2.1" if want else "198.18.5.1"
+    check(f"{s}: answered_by {want_by}", x is not None and x.get("answered_by") == want_by,
+          json.dumps(x))
 
 nat = load("national.jsonl")
 check(f"national slice measured ({len(nat)} URLs)", len(nat) >= 250)
