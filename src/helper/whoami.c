@@ -38,7 +38,7 @@ int cs_whoami_answer(const char *zone, const uint8_t *q, size_t n, const cs_ip *
   } else if (qq.qtype == CS_DNS_TYPE_TXT) {
     size_t l = strlen(ip);
     txt[0] = (char)l;
-    memcpy(txt + 1, ip, l);
+    memcpy(txt + 1, ip, l + 1); /* the NUL is not sent (data_len) */
     rr.data = txt, rr.data_len = l + 1;
     s.an = &rr, s.nan = 1;
   } /* else: NOERROR, no answer (NODATA) */
@@ -103,7 +103,7 @@ static void on_readable(cs_io *io, unsigned events) {
   cs_whoami *w = io->data;
   for (int i = 0; i < 64; i++) { /* a bounded batch per wake-up */
     uint8_t q[513];
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
     ssize_t n = recvfrom(w->fd, q, sizeof q, 0, (struct sockaddr *)&ss, &sl);
     if (n < 0) return;

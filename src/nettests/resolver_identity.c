@@ -124,7 +124,7 @@ static int ri_prepare(void *settings, const cs_probe_cfg *probe, char *err, size
 /* ---- outcome (from the serialised test keys: the run and `analyze` agree) ----------------- */
 
 #define RI_DNAT "dnat"
-#define RI_GENUINE "genuine"
+#define RI_GENUINE CS_OUTCOME_ACCESSIBLE /* the resolver answers for itself */
 
 static const cs_outcome_def ri_outcomes[] = {
     {RI_GENUINE, "Answered by its own operator", false},
