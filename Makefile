@@ -19,7 +19,7 @@ BUILD   ?= release
 CC      ?= cc
 PKGS    := openssl zlib libidn2 libpcre2-8 sqlite3 cmocka
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs openssl zlib libidn2 libpcre2-8 sqlite3)
+PKG_LIBS   := $(shell pkg-config --libs openssl zlib libidn2 libpcre2-8 sqlite3 libpcap)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \

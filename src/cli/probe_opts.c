@@ -134,6 +134,12 @@ static const probe_opt probe_opts[] = {
          false),
      T_STR, F(db_path), 0, 0, NULL},
     {OPT("no-db", 0, NULL, "do not use a database", false), T_FLAG, F(no_db), 0, 0, NULL},
+    {OPT("no-packets", 0, NULL,
+         "do not capture the packets the network sends back on the\n"
+         "measured flows (web_connectivity, urlgetter: x_packets_status\n"
+         "\"disabled\"); capture needs CAP_NET_RAW, else it says \"no_privilege\"",
+         false),
+     T_FLAG, F(cfg.no_packets), 0, 0, NULL},
     {OPT("resume", 0, NULL,
          "continue the last unfinished run of the same list in the\n"
          "database: inputs already measured are not measured again",

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "engine/capture.h"
 #include "util/failure.h"
 #include "util/timeutil.h"
 
@@ -293,6 +294,7 @@ cs_conn *cs_conn_connect(cs_loop *l, cs_trace *t, const cs_ip *ip, uint16_t port
   int rc;
   do rc = connect(c->fd, (struct sockaddr *)&ss, sl);
   while (rc < 0 && errno == EINTR);
+  cs_capture_note_fd(t, c->fd, IPPROTO_TCP, ip, port, c->txid);
   if (rc == 0) {
     connect_done(c, NULL);
   } else if (errno == EINPROGRESS) {

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "engine/capture.h"
 #include "engine/dnswire.h"
 #include "util/buf.h"
 #include "util/failure.h"
@@ -627,6 +628,8 @@ static int open_socket(cs_dns_req *r, int type) {
   if (fd < 0) return -errno;
   r->fd = fd;
   if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) return -errno;
+  cs_capture_note_fd(r->trace, fd, type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP, &r->resolver,
+                     r->port, 0);
   return 0;
 }
 

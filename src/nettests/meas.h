@@ -25,6 +25,8 @@ typedef struct {
   const char *input; /* copy in the trace's arena, or NULL (input null) */
   cs_meas_done done;
   void *arg;
+  bool capture;                /* cs_meas_capture() was called: write x_packets */
+  struct cs_capture_sess *cap; /* engine/capture.h session (NULL: none) */
 } cs_meas_base;
 
 /* What cs_meas_finish writes besides the envelope. */
@@ -53,6 +55,11 @@ int cs_meas_begin(cs_meas_base *m, const cs_probe_cfg *cfg, const char *test_nam
 void cs_meas_finish(cs_meas_base *m, const cs_meas_out *o);
 /* Frees the trace of a measurement that never started (done is not called). */
 void cs_meas_abort(cs_meas_base *m);
+/* Packet evidence for this measurement (engine/capture.h; unless cfg->no_packets): its
+ * flows' RST/FIN/SYN-ACK, ICMP errors and DNS replies are captured, and cs_meas_finish
+ * writes x_packets_status, x_packets and x_middlebox into the test keys. Call right after
+ * cs_meas_begin, before any step starts. */
+void cs_meas_capture(cs_meas_base *m, cs_loop *l);
 
 /* The probe options as fetch options (engine/fetch.h): resolver, SNI, trust store,
  * timeouts, redirects, and --address as the depth-0 address (stored in *addr). */

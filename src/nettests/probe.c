@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "engine/capture.h"
 #include "util/ipnet.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -135,7 +136,14 @@ int cs_meas_begin(cs_meas_base *m, const cs_probe_cfg *cfg, const char *test_nam
   return 0;
 }
 
+void cs_meas_capture(cs_meas_base *m, cs_loop *l) {
+  m->capture = true;
+  m->cap = cs_capture_begin(l, m->t, m->cfg->no_packets);
+}
+
 void cs_meas_abort(cs_meas_base *m) {
+  cs_capture_end(m->cap);
+  m->cap = NULL;
   cs_trace_free(m->t);
   m->t = NULL;
 }
@@ -172,6 +180,7 @@ void cs_meas_finish(cs_meas_base *m, const cs_meas_out *o) {
   cs_jw_init(&w, &b);
   cs_envelope_begin(&w, &env);
   if (o->write_keys) o->write_keys(&w, o->ctx);
+  if (m->capture) cs_capture_write(&w, m->cap);
   cs_envelope_end(&w);
   size_t n = 0;
   char *clean = b.overflow ? NULL : cs_probe_scrub_self((const char *)b.data, b.len, &n);

@@ -24,6 +24,7 @@ typedef struct {
   int max_redirects;                                          /* 0: 10 (Go's default, as OONI) */
   size_t arena_limit; /* bytes of records one measurement may hold (0: 64 MiB) */
   size_t json_limit;  /* bytes of one serialised measurement (0: no limit but memory) */
+  bool no_packets;    /* --no-packets: no packet capture (x_packets_status "disabled") */
 } cs_probe_cfg;
 
 #define CS_PROBE_ARENA_LIMIT (64u << 20) /* default of arena_limit */

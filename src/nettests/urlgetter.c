@@ -81,6 +81,7 @@ int cs_urlgetter_start(cs_loop *l, const cs_probe_cfg *cfg, const char *url, cs_
     free(u);
     return -1;
   }
+  cs_meas_capture(&u->b, l);
   cs_probe_fetch_opts(cfg, &u->fo, &u->addr);
   if (!cs_fetch_start(l, u->b.t, u->b.input, &u->fo, on_fetch, u)) {
     cs_meas_abort(&u->b);

@@ -317,6 +317,7 @@ int cs_wc_start(cs_loop *l, const cs_wc_cfg *cfg, const char *url, const cs_wc_i
     free(m);
     return -1;
   }
+  cs_meas_capture(&m->b, l); /* x_packets, x_middlebox (engine/capture.h) */
   m->t = m->b.t;
   m->input = m->b.input;
   m->cfg = cfg, m->l = l;

@@ -130,6 +130,9 @@ typedef struct cs_trace {
   CS_TRACE_LIST(cs_http_rec) requests; /* appended oldest-first; written newest-first (OONI) */
   CS_TRACE_LIST(cs_netevent_rec) events;
   int64_t next_txid;
+  struct cs_capture_sess *capture; /* engine/capture.h: this measurement's packet capture
+                                     session, which the engine tells of each socket (NULL:
+                                     none) */
 } cs_trace;
 
 /* arena_limit bounds the memory of this measurement (0 = unlimited). */

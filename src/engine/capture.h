@@ -1,0 +1,51 @@
+/* capture.h - packet evidence: what the network sends back on a measurement's flows (RST,
+ * FIN, the server's SYN-ACK, ICMP errors, DNS replies), read with libpcap while the
+ * measurement runs (docs/forensics.md).
+ *
+ * One pcap handle per event loop ("any" device, inbound only, immediate mode, a BPF filter
+ * that passes only those packet kinds), shared by every measurement on the loop and watched
+ * through pcap's selectable fd like any other cs_io. Each measurement opens a session; the
+ * engine notes each socket it opens on the measurement's trace (cs_capture_note_fd, reached
+ * through cs_trace.capture), and a captured packet is kept by the sessions whose flows it
+ * belongs to (remote address and port, local port). The local address is never stored.
+ *
+ * Without CAP_NET_RAW the session says so (x_packets_status "no_privilege") and the
+ * measurement runs exactly as without capture. */
+#ifndef CS_CAPTURE_H
+#define CS_CAPTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/loop.h"
+#include "record/record.h"
+#include "util/ipnet.h"
+#include "util/json.h"
+
+#define CS_CAPTURE_MAX_PKTS 256    /* packets kept per measurement (x_packets_truncated) */
+#define CS_CAPTURE_MAX_PER_FLOW 32 /* ... and per flow */
+#define CS_CAPTURE_MAX_FLOWS 128   /* flows followed per measurement */
+
+typedef struct cs_capture_sess cs_capture_sess;
+
+/* Starts a session for the measurement of trace t on loop l and sets t->capture. disabled:
+ * no capture at all (x_packets_status "disabled"). Returns NULL only when out of memory (the
+ * measurement then runs without capture and says "error: out of memory"). */
+cs_capture_sess *cs_capture_begin(cs_loop *l, cs_trace *t, bool disabled);
+
+/* Engine hook, right after connect(): the socket fd (proto IPPROTO_TCP or IPPROTO_UDP) to
+ * remote:rport belongs to the measurement of t (its local port is read with getsockname and
+ * kept in memory only). conn_id: its transaction id (0: none). No-op when t has no session. */
+void cs_capture_note_fd(cs_trace *t, int fd, int proto, const cs_ip *remote, uint16_t rport,
+                        int64_t conn_id);
+
+/* Reads what is already queued, then writes x_packets_status, x_packets_note (when some
+ * evidence could not be seen), x_packets, x_packets_truncated and x_middlebox as members of
+ * the open test_keys object. */
+void cs_capture_write(cs_jw *w, cs_capture_sess *s);
+
+/* Ends the session (NULL: no-op); clears the trace's pointer. The loop's pcap handle is
+ * closed with the last session. */
+void cs_capture_end(cs_capture_sess *s);
+
+#endif
