@@ -48,6 +48,7 @@ check_rule() {
     local m=$1 t=${2:-} a=${3:-} r s rc
     local tag="[$SCN_NAME] $m $t${a:+ $a}"
     thr_selftest_rule "$@" && return 0   # throttling pack: via the throughput server
+    fx_selftest_rule "$@" && return 0    # forensics pack injectors (lib/forensics.sh)
     case $m in
         dns-lie)
             s=$(dig_status client "$ISP_RESOLVER" "$t")

@@ -21,6 +21,18 @@
  *                           for each ADDR (the apps world's calls/STUN servers).
  *   cstb stunping ADDR PORT [WAIT_MS]
  *                           one STUN binding request; prints "mapped=IP:PORT".
+ *   cstb rst QUEUE STYLE TTL SEED COUNT
+ *                           NFQUEUE RST injector (docs/forensics.md): every
+ *                           TCP segment queued (a ClientHello matched by SNI)
+ *                           is dropped and answered with COUNT forged RSTs
+ *                           towards its sender, from the server's address:
+ *                           plain  RST, DF, window 8192, IP TTL = TTL
+ *                           pk     RST+ACK, no DF, window 0, IP TTL = TTL
+ *                                  (Pakistan "RST" box, gx §6)
+ *                           tsg    RST+ACK, DF, TSG "signature mode": window
+ *                                  and TTL from a PRNG keyed by SEED, IP ID =
+ *                                  A - SEED*win + (sip mod win) (mod 2^16)
+ *                                  with A a per-flow constant (TTL ignored)
  *   cstb delay QUEUE MS [MAXPKTS]
  *                           NFQUEUE delay line (this kernel has no netem):
  *                           every packet queued is held MS milliseconds, then
@@ -28,7 +40,11 @@
  *                           (default 4096) are held, more are dropped (a
  *                           bounded buffer, as on a real link).
  *
- * RULES file lines:  dns NAME (A.B.C.D|nxdomain|nodata|servfail) [drop]
+ * RULES file lines:  dns NAME (A.B.C.D|nxdomain|nodata|servfail) [drop] [style=S]
+ *                    style=tsg: flags 0x8180 + compression pointer (Geedge TSG /
+ *                    GFW injector 2); style=gfw1: flags 0x8580 (AA), the name
+ *                    written out in full (GFW injector 1); default: QR|RA + the
+ *                    query's RD, compression pointer.
  * Everything is bounded: names <= 253 chars, at most MAX_RULES rules.
  * C17, no dynamic allocation except the rule table.
  */
@@ -55,12 +71,14 @@
 #define MAX_NAME 256
 
 enum action { ACT_ADDR, ACT_NXDOMAIN, ACT_NODATA, ACT_SERVFAIL };
+enum style { STY_DEFAULT, STY_TSG, STY_GFW1 };
 
 struct rule {
     char name[MAX_NAME];
     enum action act;
     uint32_t addr; /* network order */
     int drop;
+    enum style style;
 };
 
 static struct rule *rules;
@@ -127,8 +145,8 @@ static const struct rule *find_rule(const char *name) {
 /* Build a DNS response for query q (qlen bytes, question ends at qend) into
  * out (capacity cap). Returns length or -1. */
 static int build_answer(const uint8_t *q, size_t qend, enum action act, uint32_t addr,
-                        uint8_t *out, size_t cap) {
-    if (qend < 12 || qend + 16 > cap)
+                        enum style style, uint8_t *out, size_t cap) {
+    if (qend < 16 || qend + 16 + (style == STY_GFW1 ? qend : 0) > cap)
         return -1;
     memcpy(out, q, qend);
     uint16_t qtype = rd16(q + qend - 4);
@@ -140,6 +158,10 @@ static int build_answer(const uint8_t *q, size_t qend, enum action act, uint32_t
     case ACT_NODATA: break;
     case ACT_ADDR: an = (qtype == 1); break;
     }
+    if (style == STY_TSG)
+        flags = (uint16_t)(0x8180 | (flags & 0x000f));
+    else if (style == STY_GFW1)
+        flags = (uint16_t)(0x8580 | (flags & 0x000f));
     wr16(out + 2, flags);
     wr16(out + 4, 1);
     wr16(out + 6, (uint16_t)an);
@@ -148,8 +170,15 @@ static int build_answer(const uint8_t *q, size_t qend, enum action act, uint32_t
     size_t n = qend;
     if (an) {
         static const uint8_t hdr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4};
-        memcpy(out + n, hdr, sizeof hdr);
-        n += sizeof hdr;
+        if (style == STY_GFW1) { /* the question's name in full: no compression */
+            memcpy(out + n, q + 12, qend - 4 - 12);
+            n += qend - 4 - 12;
+            memcpy(out + n, hdr + 2, sizeof hdr - 2);
+            n += sizeof hdr - 2;
+        } else {
+            memcpy(out + n, hdr, sizeof hdr);
+            n += sizeof hdr;
+        }
         memcpy(out + n, &addr, 4);
         n += 4;
     }
@@ -179,10 +208,10 @@ static int load_rules(const char *path) {
     }
     char line[512];
     while (fgets(line, sizeof line, f) && nrules < MAX_RULES) {
-        char kw[16], name[MAX_NAME], what[64], extra[16] = "";
+        char kw[16], name[MAX_NAME], what[64], extra[16] = "", extra2[16] = "";
         if (line[0] == '#')
             continue;
-        int n = sscanf(line, "%15s %255s %63s %15s", kw, name, what, extra);
+        int n = sscanf(line, "%15s %255s %63s %15s %15s", kw, name, what, extra, extra2);
         if (n < 3 || strcmp(kw, "dns") != 0)
             continue;
         struct rule *r = &rules[nrules];
@@ -192,7 +221,9 @@ static int load_rules(const char *path) {
         if (nl && name[nl - 1] == '.')
             name[nl - 1] = '\0';
         snprintf(r->name, sizeof r->name, "%s", name);
-        r->drop = (n == 4 && strcmp(extra, "drop") == 0);
+        r->drop = (n >= 4 && strcmp(extra, "drop") == 0);
+        const char *sty = n >= 5 ? extra2 : (n == 4 ? extra : "");
+        r->style = strcmp(sty, "style=tsg") == 0 ? STY_TSG : strcmp(sty, "style=gfw1") == 0 ? STY_GFW1 : STY_DEFAULT;
         if (strcmp(what, "nxdomain") == 0)
             r->act = ACT_NXDOMAIN;
         else if (strcmp(what, "nodata") == 0)
@@ -258,7 +289,7 @@ static int handle_udp(const uint8_t *p, size_t len, size_t ihl) {
     if (!r)
         return 0;
     uint8_t out[1024];
-    int alen = build_answer(dns, (size_t)qend, r->act, r->addr, out + 28, sizeof out - 28);
+    int alen = build_answer(dns, (size_t)qend, r->act, r->addr, r->style, out + 28, sizeof out - 28);
     if (alen < 0)
         return 0;
     size_t total = 28 + (size_t)alen;
@@ -385,6 +416,176 @@ static int cmd_nfq(int qnum, const char *rulefile) {
     return 0;
 }
 
+/* ---- RST injector (cstb rst) ---- */
+
+enum rst_style { RS_PLAIN, RS_PK, RS_TSG };
+static enum rst_style rs_style;
+static int rs_ttl, rs_count;
+static uint32_t rs_seed;
+
+/* The testbed's stand-in for TSG's keyed PRNG (the real one is not public): an LCG started
+ * from the seed, restarted for every flow, so one seed always gives the same windows. */
+static uint32_t rs_next(uint32_t *x) {
+    *x = *x * 1103515245u + 12345u;
+    return (*x >> 8) & 0xffffff;
+}
+
+static void tcp_csum(uint8_t *out, size_t iplen) {
+    uint8_t *t = out + 20;
+    uint8_t ph[12];
+    memcpy(ph, out + 12, 8);
+    ph[8] = 0;
+    ph[9] = 6;
+    wr16(ph + 10, (uint16_t)(iplen - 20));
+    uint32_t s = 0;
+    for (int i = 0; i < 12; i += 2)
+        s += rd16(ph + i);
+    wr16(t + 16, 0);
+    wr16(t + 16, csum(t, iplen - 20, s));
+}
+
+static int rst_inject(const uint8_t *p, size_t len, size_t ihl) {
+    if (len < ihl + 20)
+        return 0;
+    const uint8_t *tcp = p + ihl;
+    size_t thl = (size_t)(tcp[12] >> 4) * 4;
+    if (thl < 20 || ihl + thl > len)
+        return 0;
+    size_t tot = rd16(p + 2);
+    if (tot > len || tot < ihl + thl)
+        tot = len;
+    uint32_t seq = ((uint32_t)rd16(tcp + 4) << 16) | rd16(tcp + 6);
+    uint32_t ack = ((uint32_t)rd16(tcp + 8) << 16) | rd16(tcp + 10);
+    uint32_t payload = (uint32_t)(tot - ihl - thl);
+    uint32_t sip = ((uint32_t)rd16(p + 16) << 16) | rd16(p + 18); /* the server: our source */
+    uint32_t x = rs_seed;
+    /* A: a constant of the flow (its ports), not of the seed */
+    uint16_t a = (uint16_t)(rd16(tcp) * 31u + rd16(tcp + 2) * 17u + 0x5a5a);
+    for (int i = 0; i < rs_count; i++) {
+        uint8_t out[40];
+        memset(out, 0, sizeof out);
+        out[0] = 0x45;
+        wr16(out + 2, 40);
+        memcpy(out + 12, p + 16, 4); /* from the server */
+        memcpy(out + 16, p + 12, 4); /* to the client */
+        out[9] = 6;
+        uint8_t *t = out + 20;
+        memcpy(t, tcp + 2, 2);
+        memcpy(t + 2, tcp, 2);
+        uint32_t nseq = ack + (uint32_t)i, nack = seq + payload;
+        wr16(t + 4, (uint16_t)(nseq >> 16));
+        wr16(t + 6, (uint16_t)nseq);
+        wr16(t + 8, (uint16_t)(nack >> 16));
+        wr16(t + 10, (uint16_t)nack);
+        t[12] = 5 << 4;
+        uint16_t win = 0, ipid;
+        switch (rs_style) {
+        case RS_PLAIN:
+            t[13] = 0x04; /* RST */
+            out[6] = 0x40;
+            win = 8192;
+            out[8] = (uint8_t)rs_ttl;
+            ipid = (uint16_t)(rand() & 0xffff);
+            break;
+        case RS_PK:
+            t[13] = 0x14; /* RST|ACK */
+            out[8] = (uint8_t)rs_ttl;
+            ipid = (uint16_t)(rand() & 0xffff);
+            break;
+        case RS_TSG:
+        default:
+            t[13] = 0x14;
+            out[6] = 0x40;
+            win = (uint16_t)(1024 + rs_next(&x) % 64000);
+            out[8] = (uint8_t)(64 + rs_next(&x) % 128);
+            ipid = (uint16_t)(a - rs_seed * win + sip % win);
+            break;
+        }
+        wr16(out + 4, ipid);
+        wr16(t + 14, win);
+        tcp_csum(out, 40);
+        wr16(out + 10, 0);
+        wr16(out + 10, csum(out, 20, 0));
+        uint32_t dst;
+        memcpy(&dst, p + 12, 4);
+        if (send_raw(out, 40, dst) < 0)
+            return 1;
+    }
+    fprintf(stderr, "cstb: injected %d RST\n", rs_count);
+    return 1;
+}
+
+static int rst_cb(struct nfq_q_handle *qh, struct nfgenmsg *nfmsg, struct nfq_data *nfa, void *data) {
+    (void)nfmsg;
+    (void)data;
+    struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
+    if (!ph)
+        return 0;
+    uint32_t id = ntohl(ph->packet_id);
+    unsigned char *p = NULL;
+    int len = nfq_get_payload(nfa, &p);
+    int drop = 0;
+    if (len >= 20 && p && (p[0] >> 4) == 4 && p[9] == 6) {
+        size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+        if (ihl >= 20 && (size_t)len >= ihl)
+            drop = rst_inject(p, (size_t)len, ihl);
+    }
+    return nfq_set_verdict(qh, id, drop ? NF_DROP : NF_ACCEPT, 0, NULL);
+}
+
+static int cmd_rst(int qnum, const char *style, int ttl, long seed, int count) {
+    if (strcmp(style, "plain") == 0)
+        rs_style = RS_PLAIN;
+    else if (strcmp(style, "pk") == 0)
+        rs_style = RS_PK;
+    else if (strcmp(style, "tsg") == 0)
+        rs_style = RS_TSG;
+    else {
+        fprintf(stderr, "cstb rst: style plain|pk|tsg\n");
+        return 2;
+    }
+    if (ttl < 1 || ttl > 255 || seed < 0 || seed > 65535 || count < 1 || count > 3) {
+        fprintf(stderr, "cstb rst: TTL 1..255, SEED 0..65535, COUNT 1..3\n");
+        return 2;
+    }
+    rs_ttl = ttl, rs_seed = (uint32_t)seed, rs_count = count;
+    srand((unsigned)time(NULL));
+    rawfd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    if (rawfd < 0) {
+        perror("cstb: raw socket");
+        return 1;
+    }
+    struct nfq_handle *h = nfq_open();
+    if (!h) {
+        fprintf(stderr, "cstb: nfq_open failed\n");
+        return 1;
+    }
+    struct nfq_q_handle *qh = nfq_create_queue(h, (uint16_t)qnum, &rst_cb, NULL);
+    if (!qh || nfq_set_mode(qh, NFQNL_COPY_PACKET, 0xffff) < 0) {
+        fprintf(stderr, "cstb: queue %d setup failed\n", qnum);
+        return 1;
+    }
+    int fd = nfq_fd(h);
+    static char buf[1 << 16];
+    fprintf(stderr, "cstb: rst %d %s ready\n", qnum, style);
+    while (!stop_flag) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 500) <= 0)
+            continue;
+        ssize_t rv = recv(fd, buf, sizeof buf, 0);
+        if (rv < 0) {
+            if (errno == ENOBUFS || errno == EINTR)
+                continue;
+            perror("cstb: recv");
+            break;
+        }
+        nfq_handle_packet(h, buf, (int)rv);
+    }
+    nfq_destroy_queue(qh);
+    nfq_close(h);
+    return 0;
+}
+
 static int cmd_dnsserve(const char *addr, int port, int rcode) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in sin = {0};
@@ -410,7 +611,7 @@ static int cmd_dnsserve(const char *addr, int port, int rcode) {
         int qend = query_end(q, (size_t)n, name, sizeof name);
         if (qend < 0)
             continue;
-        int alen = build_answer(q, (size_t)qend, act, 0, out, sizeof out);
+        int alen = build_answer(q, (size_t)qend, act, 0, STY_DEFAULT, out, sizeof out);
         if (alen > 0)
             sendto(fd, out, (size_t)alen, 0, (struct sockaddr *)&from, fl);
     }
@@ -784,9 +985,12 @@ int main(int argc, char **argv) {
         return cmd_stun(atoi(argv[2]), argc - 3, argv + 3);
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "stunping") == 0)
         return cmd_stunping(argv[2], atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 1000);
+    if (argc == 7 && strcmp(argv[1], "rst") == 0)
+        return cmd_rst(atoi(argv[2]), argv[3], atoi(argv[4]), atol(argv[5]), atoi(argv[6]));
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "delay") == 0)
         return cmd_delay(atoi(argv[2]), atoi(argv[3]), argc == 5 ? atoi(argv[4]) : 4096);
     fprintf(stderr, "usage: cstb nfq QUEUE RULES | dnsserve ADDR PORT RCODE | dnsrecv SERVER NAME [WAIT_MS]"
-                    " | stun PORT ADDR... | stunping ADDR PORT [WAIT_MS] | delay QUEUE MS [MAXPKTS]\n");
+                    " | stun PORT ADDR... | stunping ADDR PORT [WAIT_MS] | delay QUEUE MS [MAXPKTS]"
+                    " | rst QUEUE plain|pk|tsg TTL SEED COUNT\n");
     return 2;
 }
