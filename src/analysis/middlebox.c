@@ -367,7 +367,8 @@ cs_mb_db *cs_mb_db_load(const char *dir, char *err, size_t errlen) {
         char *p = strrchr(path, '/');
         if (p) *p = 0;
       }
-      strcat(path, "/data/middlebox");
+      size_t pl = strlen(path);
+      snprintf(path + pl, sizeof path - pl, "/data/middlebox");
       if (access(path, R_OK) == 0) dir = path;
     }
     if (!dir || !*dir) dir = "data/middlebox";
@@ -602,6 +603,7 @@ static const cs_mb_pkt *synack_for(const cs_mb_pkt *const *s, size_t n, const cs
 
 /* RST or FIN packets of one TCP flow. */
 static void judge_tcp(entry *e, const cs_mb_pkt *const *s, size_t n) {
+  if (!e->ng || !e->g[0]) return;
   const cs_mb_pkt *p0 = e->g[0];
   bool other = false;
   const cs_mb_pkt *sa = synack_for(s, n, p0, &other);
@@ -675,6 +677,7 @@ static void judge_tcp(entry *e, const cs_mb_pkt *const *s, size_t n) {
 /* DNS replies of one flow with one id: the first of two or more that differ was injected.
  * base: the last reply from this resolver on any flow (for a lone reply). */
 static void judge_dns(entry *e, const cs_mb_pkt *base) {
+  if (!e->ng || !e->g[0]) return;
   const cs_mb_pkt *a = e->g[0];
   const cs_mb_pkt *b = e->ng >= 2 ? e->g[e->ng - 1] : base;
   e->first = a;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # forensics.sh - sourced by testbed/testbed: injecting censors whose packets carry a
 # middlebox's fingerprint, for the packet-evidence tests (docs/forensics.md,
 # tests/net/forensics_packets.sh). Methods (docs/testbed.md):
@@ -29,16 +30,23 @@ fx_check_rule() {
             for o in "$@"; do
                 case $o in
                     style=plain|style=pk|style=tsg) ;;
-                    ttl=*) [[ ${o#ttl=} =~ ^[0-9]+$ ]] && [ "${o#ttl=}" -ge 1 ] && [ "${o#ttl=}" -le 255 ] || { perr "$f" "$n" "ttl=1..255"; return 1; } ;;
-                    seed=*) [[ ${o#seed=} =~ ^[0-9]+$ ]] && [ "${o#seed=}" -le 65535 ] || { perr "$f" "$n" "seed=0..65535"; return 1; } ;;
+                    ttl=*)
+                        if ! [[ ${o#ttl=} =~ ^[0-9]+$ ]] || [ "${o#ttl=}" -lt 1 ] || [ "${o#ttl=}" -gt 255 ]; then
+                            perr "$f" "$n" "ttl=1..255"; return 1
+                        fi ;;
+                    seed=*)
+                        if ! [[ ${o#seed=} =~ ^[0-9]+$ ]] || [ "${o#seed=}" -gt 65535 ]; then
+                            perr "$f" "$n" "seed=0..65535"; return 1
+                        fi ;;
                     count=[123]) ;;
                     *) perr "$f" "$n" "rst-inject: unknown option '$o'"; return 1 ;;
                 esac
             done ;;
         dns-inject-fp)
             local s=${6:-}
-            [ -n "$t" ] && [ -n "$a" ] && { [ "$s" = tsg ] || [ "$s" = gfw1 ]; } ||
-                { perr "$f" "$n" "dns-inject-fp NAME ADDR tsg|gfw1"; return 1; }
+            if [ -z "$t" ] || [ -z "$a" ] || { [ "$s" != tsg ] && [ "$s" != gfw1 ]; }; then
+                perr "$f" "$n" "dns-inject-fp NAME ADDR tsg|gfw1"; return 1
+            fi
             if [ "$a" != nxdomain ] && [ "$a" != nodata ]; then
                 { valid_addr "$a" && allowed_addr "$a"; } || { perr "$f" "$n" "$m: address $a not allowed"; return 1; }
             fi ;;
@@ -68,8 +76,9 @@ fx_gen_rule() {
             echo "$q $style $ttl $seed $count" >>"$d/fx.inj"
             tls+=("$SNI -j CONNMARK --set-xmark 0x1/0x1" "$SNI -j NFQUEUE --queue-num $q") ;;
         dns-inject-fp)
-            # shellcheck disable=SC2154 # rules, need_nfq: locals of gen_censor
+            # shellcheck disable=SC2154 # rules: a local of gen_censor
             echo "dns ${t,,} $a style=${4:-}" >>"$rules"
+            # shellcheck disable=SC2034 # need_nfq: a local of gen_censor
             need_nfq=1 ;;
     esac
 }
@@ -77,13 +86,13 @@ fx_gen_rule() {
 # Starts one `cstb rst` per rst-inject rule in the censor namespace and waits until each
 # has bound its queue (at most 5 s).
 fx_up() {
-    local d=$RUN/censor q style ttl seed count i
+    local d=$RUN/censor q style ttl seed count
     [ -f "$d/fx.inj" ] || return 0
     while read -r q style ttl seed count; do
         start_bg "$NS_R" "$d/fxrst$q.log" "$d/fxrst$q.pid" "$RUN/bin/cstb" rst "$q" "$style" "$ttl" "$seed" "$count"
     done <"$d/fx.inj"
     while read -r q _; do
-        for i in $(seq 1 50); do
+        for _ in $(seq 1 50); do
             grep -q ready "$d/fxrst$q.log" 2>/dev/null && break
             sleep 0.1
         done

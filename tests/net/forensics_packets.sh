@@ -7,7 +7,7 @@
 # national list, to stay under 2 minutes: CS_FX_NATIONAL=N changes it, 0 for all 2,392).
 # Root needed (network namespaces, capture).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 make -s -j"$(nproc)" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 BIN=$PWD/build/release/censorscope
 export CS_TESTBED_DIR=${CS_TESTBED_DIR:-/run/cs-testbed}
