@@ -565,10 +565,7 @@ static int load_dirty(ex_q *q, cs_arena *a, PGconn *pg, int64_t lo, int64_t hi, 
   bool bad = hb.overflow || db.overflow || !hs || !ds || n == 20000;
   cs_buf_free(&hb);
   cs_buf_free(&db);
-  if (bad) {
-    fprintf(stderr, "collector: explorer: too many dirty hours in the range\n");
-    return -1;
-  }
+  if (bad) return -2; /* 20,000 hours not rolled up yet: a bulk load in progress */
   dy->p_hours = q_param(q, hs);
   dy->p_days = q_param(q, ds);
   return 0;
@@ -688,8 +685,12 @@ void cs_explorer_aggregation(cs_coll_ctx *ctx, const cs_coll_req *rq, cs_coll_re
   }
   ex_dirty dy;
   memset(&dy, 0, sizeof dy);
-  if (!raw_only && h1 < h2 && load_dirty(&q, a, pg, h1, h2, &dy) < 0) {
-    cs_coll_error(rs, 503, "database error");
+  int ld = !raw_only && h1 < h2 ? load_dirty(&q, a, pg, h1, h2, &dy) : 0;
+  if (ld < 0) {
+    cs_coll_error(rs, 503,
+                  ld == -2 ? "too many hours of this range are not rolled up yet (a bulk load?); "
+                             "retry later or ask a shorter range"
+                           : "database error");
     goto done;
   }
   for (int i = 0; i < np; i++) {
@@ -937,7 +938,7 @@ void cs_explorer_measurements(cs_coll_ctx *ctx, const cs_coll_req *rq, cs_coll_r
   cs_jw_key(&w, "metadata");
   cs_jw_obj_open(&w);
   cs_jw_kint(&w, "count", rows);
-  cs_jw_kint(&w, "current_page", offset / limit + 1);
+  cs_jw_kint(&w, "current_page", limit > 0 ? offset / limit + 1 : 1);
   cs_jw_kint(&w, "limit", limit);
   cs_jw_kint(&w, "offset", offset);
   cs_jw_kint(&w, "pages", -1); /* unknown: counting every match would scan the range */

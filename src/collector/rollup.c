@@ -255,12 +255,14 @@ static double mono_s(void) {
 }
 
 /* Bounded per run (the job thread is shared with the core's jobs): a few days of dirty hours
- * and about 3 s of detector work; what is left waits for the next run. Readers stay exact
- * meanwhile (dirty hours are counted from measurement). */
+ * and about 3 s of detector work, in transactions of 50 cells (a rollup of another collector
+ * on the same database waits for the cells' queue rows, and ingest for that rollup); what is
+ * left waits for the next run. Readers stay exact meanwhile (dirty hours are counted from
+ * measurement). */
 void cs_rollup_job(cs_coll_ctx *ctx) {
   if (!ctx->pg) return;
   double t0 = mono_s();
   if (cs_rollup_refresh(ctx->pg, 0, 0, 72) < 0) return;
-  while (mono_s() - t0 < 3.0 && cs_detector_run(ctx->pg, 500) == 500) {
+  while (mono_s() - t0 < 3.0 && cs_detector_run(ctx->pg, 50) == 50) {
   }
 }
