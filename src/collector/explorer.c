@@ -235,8 +235,8 @@ static void iso_utc(char *out, size_t n, int64_t t) {
   strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The filters every list endpoint shares; default range: the 30 days before the next UTC
- * midnight. Returns 0 or -1 (400 set). */
+/* The filters every list endpoint shares; until defaults to the next UTC midnight, since to
+ * 30 days before until. Returns 0 or -1 (400 set). */
 static int parse_filters(cs_arena *a, const cs_coll_req *rq, cs_coll_resp *rs, ex_filters *f,
                          bool with_input) {
   memset(f, 0, sizeof *f);
@@ -277,7 +277,7 @@ static int parse_filters(cs_arena *a, const cs_coll_req *rq, cs_coll_resp *rs, e
   f->until_set = u != NULL;
   if (!u) {
     int64_t now = (int64_t)time(NULL);
-    f->until = s ? f->since + 30 * 86400 : (now / 86400 + 1) * 86400;
+    f->until = (now / 86400 + 1) * 86400; /* the end of today (UTC), as OONI */
   }
   if (!s) f->since = f->until - 30 * 86400;
   if (f->until <= f->since) {
