@@ -17,9 +17,10 @@
 
 BUILD   ?= release
 CC      ?= cc
-PKGS    := openssl zlib libidn2 libpcre2-8 sqlite3 cmocka
+PKGS    := openssl zlib libidn2 libpcre2-8 sqlite3 libpq libmicrohttpd cmocka
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs openssl zlib libidn2 libpcre2-8 sqlite3 libpcap)
+PKG_LIBS   := $(shell pkg-config --libs openssl zlib libidn2 libpcre2-8 sqlite3 libpcap \
+                                         libpq libmicrohttpd)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -42,7 +43,8 @@ LDLIBS  := $(PKG_LIBS) -lpthread -lm
 OUT     := build/$(BUILD)
 LIB_SRC := $(wildcard src/util/*.c src/record/*.c src/engine/*.c src/analysis/*.c \
                       src/thproto/*.c src/nettests/*.c src/helper/*.c src/store/*.c \
-                      src/report/*.c src/run/*.c src/upload/*.c)
+                      src/report/*.c src/run/*.c src/upload/*.c \
+                      src/collector/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(OUT)/%.o)

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev libssl-dev zlib1g-dev libcmocka-dev
       libsqlite3-dev libidn2-dev libpcre2-dev openssl ca-certificates curl python3 time bc
-      chromium sqlite3 libpcap-dev)
+      chromium sqlite3 libpcap-dev libpq-dev libmicrohttpd-dev postgresql-15)
 if [ -f testbed/deps.txt ]; then
   mapfile -t tb < <(grep -v '^\s*#' testbed/deps.txt | tr -s ' \t' '\n' | grep -v '^$')
   pkgs+=("${tb[@]}")

@@ -21,6 +21,7 @@ extern const cs_command cs_cmd_helper;
 extern const cs_command cs_cmd_analyze;
 extern const cs_command cs_cmd_report;
 extern const cs_command cs_cmd_upload;
+extern const cs_command cs_cmd_collector;
 
 /* The tools, in --help order; NULL-terminated. */
 extern const cs_command *const cs_tools[];

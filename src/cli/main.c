@@ -7,7 +7,7 @@
 #include "nettests/registry.h"
 
 const cs_command *const cs_tools[] = {&cs_cmd_helper, &cs_cmd_analyze, &cs_cmd_report,
-                                      &cs_cmd_upload, NULL};
+                                      &cs_cmd_upload, &cs_cmd_collector, NULL};
 
 int main(int argc, char **argv) {
   if (argc < 2) {
