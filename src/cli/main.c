@@ -6,7 +6,7 @@
 #include "cli/cli.h"
 #include "nettests/registry.h"
 
-const cs_command *const cs_tools[] = {&cs_cmd_helper, &cs_cmd_analyze, &cs_cmd_report,
+const cs_command *const cs_tools[] = {&cs_cmd_helper, &cs_cmd_analyze,   &cs_cmd_report,
                                       &cs_cmd_upload, &cs_cmd_collector, NULL};
 
 int main(int argc, char **argv) {
