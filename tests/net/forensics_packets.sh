@@ -17,6 +17,7 @@ work=$(mktemp -d)
 hpid=
 cleanup() { [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
+[ -n "${CS_FX_KEEP:-}" ] && trap 'echo "kept $work"; [ -n "$hpid" ] && kill "$hpid" 2>/dev/null; $TB down >/dev/null 2>&1' EXIT
 fail_setup() { cat "$1"; echo "0 passed, 1 failed"; exit 1; }
 
 $TB up forensics/injectors >"$work/up.log" 2>&1 || fail_setup "$work/up.log"
