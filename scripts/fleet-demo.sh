@@ -123,14 +123,19 @@ for isp in "${isps[@]}"; do
 done
 
 # ---- 5. rollups and the change detector -------------------------------------------------------
-stored=0
-for _ in $(seq 300); do
+# (the collector's job runs every few seconds; bounded wait)
+stored=0 dirty=1 t0=$SECONDS
+while [ $((SECONDS - t0)) -lt 60 ]; do
   stored=$(psql "$pg" -XAtqc "SELECT count(*) FROM measurement")
   dirty=$(psql "$pg" -XAtqc "SELECT count(*) FROM dirty_hour")
   [ "$stored" -ge "$measured" ] && [ "$dirty" = 0 ] && break
-  sleep 0.2
+  sleep 0.5
 done
-say "$measured measurements made, $stored stored by the collector; rollups and detector run"
+say "$measured measurements made, $stored stored by the collector;" \
+  "$([ "$dirty" = 0 ] && echo "rollups and change detector run" || echo "$dirty hour(s) still waiting for the rollup job")"
+for isp in "${isps[@]}"; do
+  say "  $isp's upload queue: $("$BIN" upload --db "$DIR/probe-$isp.db" --status 2>&1 | tail -n1)"
+done
 
 # ---- 6. the read-only explorer on the host -----------------------------------------------------
 setsid "$BIN" collector --listen "$EXPLORER" --pg "$pg" --data-dir "$DIR/data" --read-only \
