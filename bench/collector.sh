@@ -17,11 +17,11 @@
 # Not run in CI. Root needed (PostgreSQL runs as user postgres). Loopback only (127.0.0.1:18452,
 # PG port 55453, unix socket). Bounded: fixed counts, the rollup wait capped by ROLLUP_MAX_S.
 # Cleans up everything it started (cluster, collector, files) on exit.
-#   bench/collector.sh [ROWS=10000000] [INGEST=20000] [CLIENTS=16] [Q=20]
+#   bench/collector.sh [ROWS=10000000] [INGEST=20000] [CLIENTS=32] [Q=20]
 # Disk: about 4.5 GB for 10 M rows (PostgreSQL ~370 B/row with indexes, research §3.3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${1:-10000000} INGEST=${2:-20000} CLIENTS=${3:-16} Q=${4:-20}
+ROWS=${1:-10000000} INGEST=${2:-20000} CLIENTS=${3:-32} Q=${4:-20}
 ROLLUP_MAX_S=${ROLLUP_MAX_S:-1800}
 PORT=55453 HTTP=127.0.0.1:18452 DAYS=30
 [ "$(id -u)" = 0 ] || { echo "collector.sh: needs root (PostgreSQL as user postgres)" >&2; exit 1; }
@@ -60,7 +60,9 @@ psql_q "SELECT pg_reload_conf()" >/dev/null
 
 start_collector() {
   mkdir -p "$work/data"
-  "$BIN" collector --listen "$HTTP" --pg "$pg" --data-dir "$work/data" --rate 0 --threads "${1:-8}" \
+  # --rate 0 and no per-address connection cap: every client comes from 127.0.0.1
+  "$BIN" collector --listen "$HTTP" --pg "$pg" --data-dir "$work/data" --rate 0 --conns-per-ip 0 \
+    --threads "${1:-8}" \
     >"$work/collector.log" 2>&1 &
   cpid=$!
   for _ in $(seq 200); do
