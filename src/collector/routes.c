@@ -11,6 +11,10 @@
   ROUTE("POST", "/report/{}/close", cs_coll_h_report_close, true)                                  \
   ROUTE("POST", "/api/v1/submit_measurement", cs_coll_h_submit_measurement, true)                  \
   ROUTE("GET", "/api/_/collector/health", cs_coll_h_health, false)                                 \
+  ROUTE("POST", "/api/v1/work/lists", cs_coll_h_work_lists, true)                                  \
+  ROUTE("POST", "/api/v1/work/claim", cs_coll_h_work_claim, true)                                  \
+  ROUTE("POST", "/api/v1/work/{}/heartbeat", cs_coll_h_work_heartbeat, true)                       \
+  ROUTE("POST", "/api/v1/work/{}/done", cs_coll_h_work_done, true)                                 \
   /* end of routes: add yours above this line */
 
 /* JOB(name, interval_s, fn) */
@@ -21,6 +25,7 @@
 /* SCHEMA(string) */
 #define CS_COLL_SCHEMA_LIST(SCHEMA)                                                                \
   SCHEMA(cs_coll_schema_core)                                                                      \
+  SCHEMA(cs_coll_schema_work)                                                                      \
   /* end of schema parts: add yours above this line */
 
 #define CS_DECL_ROUTE(m, p, fn, w) void fn(cs_coll_ctx *, const cs_coll_req *, cs_coll_resp *);
