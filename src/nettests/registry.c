@@ -17,6 +17,7 @@
   X(platforms)                                                                                     \
   X(throttling)                                                                                    \
   X(resolver_identity)                                                                             \
+  X(locate)                                                                                        \
   /* one line per nettest above this one */
 
 #define CS_NETTEST_DECLARE(name) extern const cs_nettest cs_nettest_##name;

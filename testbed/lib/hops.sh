@@ -23,8 +23,9 @@ HOPS_CENSOR_NS=""
 # hops N [censor=H]
 hops_parse() { # file line keyword words...
     local f=$1 n=$2; shift 3
-    [[ ${1:-} =~ ^[0-9]$ ]] && [ "$1" -ge 3 ] && [ "$1" -le $HOPS_MAX ] ||
-        { perr "$f" "$n" "hops N [censor=H] (N 3-$HOPS_MAX)"; return; }
+    if ! [[ ${1:-} =~ ^[0-9]$ ]] || [ "$1" -lt 3 ] || [ "$1" -gt $HOPS_MAX ]; then
+        perr "$f" "$n" "hops N [censor=H] (N 3-$HOPS_MAX)"; return
+    fi
     HOPS_N=$1; shift
     local o
     for o in "$@"; do
@@ -33,8 +34,9 @@ hops_parse() { # file line keyword words...
             *) perr "$f" "$n" "hops: unknown option $o"; return ;;
         esac
     done
-    [ "$HOPS_CENSOR" -ge 1 ] && [ "$HOPS_CENSOR" -lt "$HOPS_N" ] ||
+    if [ "$HOPS_CENSOR" -lt 1 ] || [ "$HOPS_CENSOR" -ge "$HOPS_N" ]; then
         perr "$f" "$n" "hops: censor=H needs 1 <= H < N"
+    fi
 }
 
 hops_ns() { printf '%s-h%s' "$PFX" "$1"; }       # namespace of transit hop k (2..N-1)
@@ -85,9 +87,9 @@ hops_topology() {
     # towards the internet: every hop sends the lab (and the bogon ranges) onwards
     for k in $(seq 1 "$last"); do
         ns=$NS_R; [ "$k" = 1 ] || ns=$(hops_ns "$k")
-        nsx "$ns" ip route add $LAB_NET via "$(hops_far "$k")"
+        nsx "$ns" ip route add "$LAB_NET" via "$(hops_far "$k")"
         for b in "${BOGON_NETS[@]}"; do nsx "$ns" ip route add "$b" via "$(hops_far "$k")"; done
-        nsx "$ns" ip -6 route add $LAB6_NET via "2001:db8:70:$k::2"
+        nsx "$ns" ip -6 route add "$LAB6_NET" via "2001:db8:70:$k::2"
     done
     # back towards the client: the client LAN and the transit links
     for k in $(seq 2 "$HOPS_N"); do
