@@ -15,17 +15,24 @@
   ROUTE("POST", "/api/v1/work/claim", cs_coll_h_work_claim, true)                                  \
   ROUTE("POST", "/api/v1/work/{}/heartbeat", cs_coll_h_work_heartbeat, true)                       \
   ROUTE("POST", "/api/v1/work/{}/done", cs_coll_h_work_done, true)                                 \
+  ROUTE("GET", "/api/v1/aggregation", cs_explorer_aggregation, false)                              \
+  ROUTE("GET", "/api/v1/measurements", cs_explorer_measurements, false)                            \
+  ROUTE("GET", "/api/v1/measurement/{}", cs_explorer_measurement, false)                           \
+  ROUTE("GET", "/api/v1/detector/changepoints", cs_explorer_changepoints, false)                   \
+  ROUTE("GET", "/api/v1/detector/events", cs_explorer_events, false)                               \
   /* end of routes: add yours above this line */
 
 /* JOB(name, interval_s, fn) */
 #define CS_COLL_JOB_LIST(JOB)                                                                      \
   JOB("can-checkpoint", 5.0, cs_coll_job_can_checkpoint)                                           \
+  JOB("rollup-detector", 5.0, cs_rollup_job)                                                       \
   /* end of jobs: add yours above this line */
 
 /* SCHEMA(string) */
 #define CS_COLL_SCHEMA_LIST(SCHEMA)                                                                \
   SCHEMA(cs_coll_schema_core)                                                                      \
   SCHEMA(cs_coll_schema_work)                                                                      \
+  SCHEMA(cs_explorer_schema)                                                                       \
   /* end of schema parts: add yours above this line */
 
 #define CS_DECL_ROUTE(m, p, fn, w) void fn(cs_coll_ctx *, const cs_coll_req *, cs_coll_resp *);
