@@ -54,6 +54,20 @@ int cs_whoami_answer(const char *zone, const uint8_t *q, size_t n, const cs_ip *
 /* ---- the UDP server --------------------------------------------------------------------- */
 
 #define NBUCKETS 1024
+#define NTCP 64         /* TCP connections at once; more are closed at accept */
+#define TCP_TIMEOUT 5.0 /* seconds for a TCP client to send its one query */
+
+/* One TCP client (RFC 7766): one length-framed query, one framed answer, then close. */
+typedef struct {
+  cs_whoami *w;
+  int fd;
+  cs_io io;
+  cs_timer t;
+  cs_ip src;
+  uint8_t buf[2 + 512];
+  size_t len;
+  bool used;
+} tcp_conn;
 
 typedef struct {
   uint8_t net[7]; /* family + /24 or /48 */
@@ -64,8 +78,9 @@ typedef struct {
 struct cs_whoami {
   cs_loop *l;
   char zone[256];
-  int fd, port;
-  cs_io io;
+  int fd, port, tfd;
+  cs_io io, tio;
+  tcp_conn tc[NTCP];
   unsigned rate;
   cs_whoami_stats st;
   bucket b[NBUCKETS];
@@ -96,6 +111,87 @@ static bool take_token(cs_whoami *w, const cs_ip *src) {
   if (k->tokens < 1) return false;
   k->tokens -= 1;
   return true;
+}
+
+static void tcp_close(tcp_conn *c) {
+  cs_io_stop(c->w->l, &c->io);
+  cs_timer_stop(c->w->l, &c->t);
+  close(c->fd);
+  c->used = false;
+}
+
+static void tcp_timeout(cs_timer *t) {
+  tcp_conn *c = t->data;
+  c->w->st.dropped++;
+  tcp_close(c);
+}
+
+static void tcp_readable(cs_io *io, unsigned events) {
+  (void)events;
+  tcp_conn *c = io->data;
+  cs_whoami *w = c->w;
+  ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    tcp_close(c);
+    return;
+  }
+  c->len += (size_t)n;
+  if (c->len < 2) return;
+  size_t want = (size_t)c->buf[0] << 8 | c->buf[1];
+  if (want == 0 || want > 512) { /* no query is that long: drop */
+    w->st.queries++, w->st.dropped++;
+    tcp_close(c);
+    return;
+  }
+  if (c->len < 2 + want) return;
+  w->st.queries++;
+  cs_buf out, framed;
+  cs_buf_init(&out, 1024);
+  cs_buf_init(&framed, 1100);
+  int rc = take_token(w, &c->src) ? cs_whoami_answer(w->zone, c->buf + 2, want, &c->src, &out) : -2;
+  if (rc == 1 && cs_dnswire_tcp_frame(out.data, out.len, &framed) == CS_DNSWIRE_OK) {
+    if ((out.data[3] & 0x0f) == CS_DNS_RCODE_REFUSED) w->st.refused++;
+    else w->st.answered++;
+    (void)send(c->fd, framed.data, framed.len, MSG_NOSIGNAL | MSG_DONTWAIT); /* < 1 KiB */
+  } else if (rc == -2) {
+    w->st.limited++;
+  } else {
+    w->st.dropped++;
+  }
+  cs_buf_free(&out);
+  cs_buf_free(&framed);
+  tcp_close(c);
+}
+
+static void on_accept(cs_io *io, unsigned events) {
+  (void)events;
+  cs_whoami *w = io->data;
+  for (int i = 0; i < 16; i++) {
+    struct sockaddr_storage ss = {0};
+    socklen_t sl = sizeof ss;
+    int fd = accept4(w->tfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    tcp_conn *c = NULL;
+    for (size_t k = 0; k < NTCP && !c; k++)
+      if (!w->tc[k].used) c = &w->tc[k];
+    if (!c || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+      w->st.dropped++;
+      close(fd);
+      continue;
+    }
+    memset(c, 0, sizeof *c);
+    c->w = w, c->fd = fd, c->used = true;
+    c->src.family = ss.ss_family;
+    if (ss.ss_family == AF_INET) memcpy(c->src.b, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    else memcpy(c->src.b, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    if (cs_io_start(w->l, &c->io, fd, CS_EV_READ, tcp_readable, c) < 0) {
+      close(fd);
+      c->used = false;
+      continue;
+    }
+    cs_timer_start(w->l, &c->t, TCP_TIMEOUT, tcp_timeout, c);
+  }
 }
 
 static void on_readable(cs_io *io, unsigned events) {
@@ -139,8 +235,22 @@ static void on_readable(cs_io *io, unsigned events) {
   }
 }
 
-cs_whoami *cs_whoami_new(cs_loop *l, const char *zone, const char *listen, unsigned rate, char *err,
+static cs_whoami *whoami_new(cs_loop *l, const char *zone, const char *addr, unsigned rate,
+                             char *err, size_t errlen);
+
+cs_whoami *cs_whoami_new(cs_loop *l, const char *zone, const char *addr, unsigned rate, char *err,
                          size_t errlen) {
+  /* port 0: the UDP port is the kernel's choice, and TCP may find it taken; try again */
+  cs_ip ip;
+  uint16_t port = 1;
+  bool any = addr && cs_endpoint_parse(addr, &ip, &port) && port == 0;
+  cs_whoami *w = NULL;
+  for (int i = 0; i < (any ? 16 : 1) && !w; i++) w = whoami_new(l, zone, addr, rate, err, errlen);
+  return w;
+}
+
+static cs_whoami *whoami_new(cs_loop *l, const char *zone, const char *addr, unsigned rate,
+                             char *err, size_t errlen) {
   cs_dnswire_name zn;
   if (!zone || !*zone || strlen(zone) >= 256 || cs_dnswire_name_from_str(zone, &zn)) {
     snprintf(err, errlen, "invalid zone name");
@@ -148,8 +258,8 @@ cs_whoami *cs_whoami_new(cs_loop *l, const char *zone, const char *listen, unsig
   }
   cs_ip ip;
   uint16_t port;
-  if (!listen || !cs_endpoint_parse(listen, &ip, &port)) {
-    snprintf(err, errlen, "%s: not ADDR:PORT", listen ? listen : "(null)");
+  if (!addr || !cs_endpoint_parse(addr, &ip, &port)) {
+    snprintf(err, errlen, "%s: not ADDR:PORT", addr ? addr : "(null)");
     return NULL;
   }
   cs_whoami *w = calloc(1, sizeof *w);
@@ -176,23 +286,42 @@ cs_whoami *cs_whoami_new(cs_loop *l, const char *zone, const char *listen, unsig
     memcpy(&s6->sin6_addr, ip.b, 16);
     sl = sizeof *s6;
   }
+  w->tfd = -1;
   w->fd = socket(ip.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (w->fd < 0 || bind(w->fd, (struct sockaddr *)&ss, sl) < 0 ||
       getsockname(w->fd, (struct sockaddr *)&ss, &sl) < 0) {
-    snprintf(err, errlen, "%s: %s", listen, strerror(errno));
+    snprintf(err, errlen, "%s: %s", addr, strerror(errno));
     if (w->fd >= 0) close(w->fd);
     free(w);
     return NULL;
   }
   w->port = ntohs(ip.family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                        : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  /* TCP on the same address and port (RFC 7766: a resolver may forward over TCP) */
+  if (ip.family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)w->port);
+  else ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)w->port);
+  int one = 1;
+  w->tfd = socket(ip.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (w->tfd < 0 || setsockopt(w->tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      bind(w->tfd, (struct sockaddr *)&ss, sl) < 0 || listen(w->tfd, 64) < 0) {
+    snprintf(err, errlen, "%s (tcp): %s", addr, strerror(errno));
+    goto fail;
+  }
   if (cs_io_start(l, &w->io, w->fd, CS_EV_READ, on_readable, w) < 0) {
     snprintf(err, errlen, "cannot watch the socket");
-    close(w->fd);
-    free(w);
-    return NULL;
+    goto fail;
+  }
+  if (cs_io_start(l, &w->tio, w->tfd, CS_EV_READ, on_accept, w) < 0) {
+    cs_io_stop(l, &w->io);
+    snprintf(err, errlen, "cannot watch the socket");
+    goto fail;
   }
   return w;
+fail:
+  if (w->tfd >= 0) close(w->tfd);
+  close(w->fd);
+  free(w);
+  return NULL;
 }
 
 int cs_whoami_port(const cs_whoami *w) { return w ? w->port : -1; }
@@ -201,7 +330,11 @@ cs_whoami_stats cs_whoami_get_stats(const cs_whoami *w) { return w ? w->st : (cs
 
 void cs_whoami_free(cs_whoami *w) {
   if (!w) return;
+  for (size_t i = 0; i < NTCP; i++)
+    if (w->tc[i].used) tcp_close(&w->tc[i]);
   cs_io_stop(w->l, &w->io);
+  cs_io_stop(w->l, &w->tio);
   close(w->fd);
+  close(w->tfd);
   free(w);
 }

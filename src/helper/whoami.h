@@ -9,7 +9,8 @@
  * answers; names outside the zone REFUSED; anything that is not one well-formed query is
  * dropped (never an error reply to a forged source: no reflection). Replies are no larger
  * than the query plus one record. Each source /24 (IPv6 /48) gets at most `rate` answers per
- * second (token bucket, burst 2x); more are dropped and counted. */
+ * second (token bucket, burst 2x); more are dropped and counted. UDP and TCP (RFC 7766
+ * framing, one query per connection, at most 64 connections, 5 s each) on the same port. */
 #ifndef CS_HELPER_WHOAMI_H
 #define CS_HELPER_WHOAMI_H
 
@@ -33,9 +34,9 @@ typedef struct {
   uint64_t queries, answered, refused, dropped, limited;
 } cs_whoami_stats;
 
-/* Serves zone on UDP listen ("IP:PORT", "[v6]:PORT"; port 0: any) on loop l. rate 0:
+/* Serves zone on UDP and TCP addr ("IP:PORT", "[v6]:PORT"; port 0: any) on loop l. rate 0:
  * CS_WHOAMI_RATE. Returns NULL with a message in err. */
-cs_whoami *cs_whoami_new(cs_loop *l, const char *zone, const char *listen, unsigned rate, char *err,
+cs_whoami *cs_whoami_new(cs_loop *l, const char *zone, const char *addr, unsigned rate, char *err,
                          size_t errlen);
 int cs_whoami_port(const cs_whoami *w);
 cs_whoami_stats cs_whoami_get_stats(const cs_whoami *w);

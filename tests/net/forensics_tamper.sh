@@ -39,10 +39,10 @@ wc() { # out inputs...
         --ca-file "$work/cas.pem" --lab-net "$CS_TB_LAB_NET" --no-db -o "$out" "$@" >/dev/null 2>&1
 }
 
-rid() { # out: resolver identity of the public resolver (UDP) against the helper's zone
+rid() { # out: resolver identity of the public resolver (UDP, TCP) against the helper's zone
     $TB exec client -- "$BIN" resolver_identity -q --whoami-zone "$CS_TB_WHOAMI_ZONE" \
         --egress "$CS_TB_PUBLIC_EGRESS" --lab-net "$CS_TB_LAB_NET" --no-db -o "$1" \
-        "udp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
+        "udp://$CS_TB_PUBLIC_RESOLVER:53" "tcp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
 }
 
 t0=$SECONDS
@@ -108,15 +108,17 @@ for s, hit in expect.items():
                       x["probe_length"] > x["control_length"] > 0, json.dumps(x))
         check(f"{s}: {url} still accessible, not blocked", tk.get("blocking") is False and tk.get("accessible") is True,
               f'{tk.get("blocking")} {tk.get("accessible")}')
-    rid = load(f"{s}.rid.jsonl")
-    x = rid[0]["test_keys"].get("x_resolver_identity") if rid else None
-    want = s == "tamper-dns-dnat"
-    check(f"{s}: resolver identity dnat {want}", x is not None and x.get("dnat") is want, json.dumps(x))
-    # the public resolver asks from its control-LAN address; the ISP resolver from the
-    # censor's transit address
-    want_by = "198.18.2.1" if want else "198.18.5.1"
-    check(f"{s}: answered_by {want_by}", x is not None and x.get("answered_by") == want_by,
-          json.dumps(x))
+    rid = {m["input"].split(":")[0]: m["test_keys"] for m in load(f"{s}.rid.jsonl")}
+    for proto in ("udp", "tcp"):
+        x = (rid.get(proto) or {}).get("x_resolver_identity")
+        want = s == "tamper-dns-dnat"
+        check(f"{s}: resolver identity over {proto}: dnat {want}", x is not None and x.get("dnat") is want,
+              json.dumps(x))
+        # the public resolver asks from its control-LAN address; the ISP resolver from the
+        # censor's transit address
+        want_by = "198.18.2.1" if want else "198.18.5.1"
+        check(f"{s}: {proto}: answered_by {want_by}", x is not None and x.get("answered_by") == want_by,
+              json.dumps(x))
 
 nat = load("national.jsonl")
 check(f"national slice measured ({len(nat)} URLs)", len(nat) >= 250)

@@ -466,7 +466,7 @@ static void ri_on_meas(void *arg, const cs_meas *m) {
 
 /* resolver_identity of the whoami server itself (it answers its own zone: the asker is the
  * probe, 127.0.0.1), through the registry entry; egress: NULL or one CIDR. */
-static void run_ri(const char *egress, bool bad_zone, ri_meas *x) {
+static void run_ri_via(const char *scheme, const char *egress, bool bad_zone, ri_meas *x) {
   memset(x, 0, sizeof *x);
   const cs_nettest *nt = cs_nettest_find("resolver_identity");
   assert_non_null(nt);
@@ -479,13 +479,17 @@ static void run_ri(const char *egress, bool bad_zone, ri_meas *x) {
   cs_loop *l = cs_loop_new();
   x->w = cs_whoami_new(l, "whoami.test", "127.0.0.1:0", 0, err, sizeof err);
   assert_non_null(x->w);
-  snprintf(in, sizeof in, "udp://127.0.0.1:%d", cs_whoami_port(x->w));
+  snprintf(in, sizeof in, "%s://127.0.0.1:%d", scheme, cs_whoami_port(x->w));
   cs_nettest_input ni = {.input = in};
   assert_int_equal(nt->start(l, s, &probe, &ni, ri_on_meas, x), 0);
   cs_loop_run(l);
   cs_loop_free(l);
   nt->destroy(s);
   assert_int_equal(x->calls, 1);
+}
+
+static void run_ri(const char *egress, bool bad_zone, ri_meas *x) {
+  run_ri_via("udp", egress, bad_zone, x);
 }
 
 static const cs_jval *ri_identity(cs_arena *a, const ri_meas *x, const cs_nettest **nt) {
@@ -508,6 +512,11 @@ static void test_resolver_identity(void **st) {
   const cs_jval *id = ri_identity(a, &x, &nt);
   assert_string_equal(x.key, "accessible"); /* answered by its own operator */
   assert_int_equal(cs_json_get_bool(id, "dnat", -1), 0);
+  assert_string_equal(cs_json_get_str(id, "answered_by", ""), "127.0.0.1");
+  free(x.json);
+  run_ri_via("tcp", "127.0.0.0/8", false, &x); /* the zone over TCP too (RFC 7766) */
+  id = ri_identity(a, &x, &nt);
+  assert_string_equal(x.key, "accessible");
   assert_string_equal(cs_json_get_str(id, "answered_by", ""), "127.0.0.1");
   free(x.json);
   run_ri("198.18.5.1/32", false, &x); /* someone else asked: DNAT */
