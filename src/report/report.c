@@ -245,6 +245,9 @@ static int count_row(void *ctx, const cs_report_row *row) {
   if (blocked) c->blocked++;
   const struct cs_report_section *sec = cs_report_section_of(m->test_name);
   if (sec && add_section(r, sec) && sec->add && sec->add(r, row) < 0) goto nomem;
+  int fx = cs_report_forensics_add(r, row); /* any nettest's middlebox evidence */
+  if (fx < 0) goto nomem;
+  if (fx > 0) add_section(r, &cs_report_forensics_section);
   if (p->first) {
     r->probe_cc = cs_arena_strdup(r->arena, m->probe_cc);
     r->probe_asn = cs_arena_strdup(r->arena, m->probe_asn);

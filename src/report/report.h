@@ -107,6 +107,7 @@ typedef struct {
   size_t nsections;
   struct cs_report_thr *thr;   /* throttling's section (report_throttling.c), in the arena */
   struct cs_report_apps *apps; /* the apps' section (report_apps.c), in the arena; NULL: none */
+  struct cs_report_fx *fx;     /* the "Who and where" section (report_forensics.c); NULL: none */
   cs_arena *arena;             /* owns all strings above */
 } cs_report;
 

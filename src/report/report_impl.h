@@ -75,6 +75,11 @@ extern const struct cs_report_section cs_report_throttling_section;
  * implementation, one section in a report. */
 /* The apps section of nettest test_name (one of the five above), or NULL. */
 const struct cs_report_section *cs_report_apps_section_of(const char *test_name);
+/* The "Who and where" section (report_forensics.c): middlebox families, hops and tampering
+ * findings of any nettest's measurements. report.c offers it every row: 1 when the row had
+ * forensic evidence (the section is then added), 0 none, -1 out of memory. */
+extern const struct cs_report_section cs_report_forensics_section;
+int cs_report_forensics_add(cs_report *r, const cs_report_row *row);
 /* The section of the measurements of test_name (NULL: ours before nettests were stored by
  * name, web_connectivity), or NULL. */
 const struct cs_report_section *cs_report_section_of(const char *test_name);

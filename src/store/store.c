@@ -547,8 +547,8 @@ static int run_exists(cs_store *s, int64_t run_id) {
  * per run: throttling's (one per target: report_throttling.c) and the app nettests' (one per
  * app: report_apps.c). */
 static bool scratch_keeps_json(const char *test_name) {
-  static const char *const keep[] = {"throttling", "whatsapp",           "telegram",
-                                     "signal",     "facebook_messenger", "platforms"};
+  static const char *const keep[] = {"throttling",         "whatsapp",  "telegram", "signal",
+                                     "facebook_messenger", "platforms", "locate"};
   for (size_t i = 0; test_name && i < sizeof keep / sizeof keep[0]; i++)
     if (!strcmp(test_name, keep[i])) return true;
   return false;

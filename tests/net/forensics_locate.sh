@@ -7,7 +7,8 @@
 # constant here); the same filters at the ISP are found at hop 1; the uncensored path gives no
 # hop; without CAP_NET_RAW (the probe run as nobody) the TCP trace still finds the hop, says
 # what it could not see (the router) and the DNS trace still names the router (IP_RECVERR).
-# `censorscope analyze` reproduces every outcome. Needs root (network namespaces). Honours CS_TB_PREFIX.
+# `censorscope analyze` reproduces every outcome and the report has the "Who and where"
+# section. Needs root (network namespaces). Honours CS_TB_PREFIX.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 make -s -j"$(nproc)" >/dev/null || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -39,6 +40,8 @@ run_scenario() { # scenario
     $TB exec client -- "${np[@]}" "$BIN" locate -q --no-db --probe-timeout 1 \
       --dns www.wikipedia.org "$res" >"$out/$s.noraw-dns.jsonl" 2>>"$out/$s.noraw.err" &
     wait
+    "$BIN" report --db "$out/$s.db" >"$out/$s.report.txt" 2>&1
+    "$BIN" report --db "$out/$s.db" --format html >"$out/$s.report.html" 2>&1
   fi
   cat "$out/$s".*.jsonl >"$out/$s.all.jsonl"
   "$BIN" analyze --json "$out/$s.all.jsonl" >"$out/$s.analyze.jsonl" 2>"$out/$s.analyze.err"
@@ -128,6 +131,11 @@ if os.path.exists(os.path.join(out, 'locate-hop3.env')):
     x = (m or {}).get('test_keys', {}).get('x_locate') or {}
     check("no privilege, dns: hop and router from the error queue (IP_RECVERR)",
           x.get('hop') == 3 and x.get('router') == routers[2] and x.get('method') == 'ip_recverr')
+    rep = open(os.path.join(out, 'locate-hop3.report.txt')).read()
+    check("report: the Who and where section names hop 3 and its router",
+          'Who and where' in rep and routers[2] in rep)
+    html = open(os.path.join(out, 'locate-hop3.report.html')).read()
+    check("report (HTML): Who and where", 'Who and where' in html and routers[2] in html)
 
 allm = ''.join(open(os.path.join(out, fn)).read() for fn in os.listdir(out) if fn.endswith('.jsonl'))
 check("the probe's address (198.18.1.2) never appears", '198.18.1.2' not in allm)
