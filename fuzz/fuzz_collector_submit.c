@@ -54,9 +54,12 @@ static void one(const uint8_t *body, size_t len, cs_coll_sub_kind kind, const cs
   cs_arena_free(a);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const uint8_t *nl = memchr(data, '\n', size);
   size_t rl = nl ? (size_t)(nl - data) : size;
+  const uint8_t *body = nl ? nl + 1 : data;
+  size_t blen = nl ? size - rl - 1 : size;
   char rids[256];
   if (rl >= sizeof rids) rl = sizeof rids - 1;
   memcpy(rids, data, rl);
@@ -68,8 +71,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(strlen(rid.cc) == 2 && rid.asn >= 0 && rid.asn <= 4294967295LL);
     check(strspn(rid.test_name, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(rid.test_name));
   }
-  const uint8_t *body = nl ? nl + 1 : data;
-  size_t blen = nl ? size - rl - 1 : size;
   /* handlers get a NUL-terminated body */
   uint8_t *copy = malloc(blen + 1);
   if (!copy) return 0;

@@ -197,10 +197,49 @@ static void put_num(cs_buf *b, double v) {
   cs_buf_puts(b, t);
 }
 
+/* RFC 8259 string escaping as our writer does it, except that a byte that is not UTF-8 becomes
+ * U+FFFD as raw UTF-8 (not "\ufffd"): re-reading and re-writing the canonical form must give
+ * the same bytes, or a replayed can line would get another dedup key (found by
+ * fuzz_collector_submit). */
 static void put_str(cs_buf *b, const char *s, size_t n) {
-  cs_jw w;
-  cs_jw_init(&w, b);
-  cs_jw_strn(&w, s, n);
+  const uint8_t *p = (const uint8_t *)s;
+  cs_buf_putc(b, '"');
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = p[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      size_t j = i + 1;
+      while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\') j++;
+      cs_buf_append(b, p + i, j - i);
+      i = j;
+      continue;
+    }
+    if (c < 0x80) {
+      switch (c) {
+      case '"': cs_buf_puts(b, "\\\""); break;
+      case '\\': cs_buf_puts(b, "\\\\"); break;
+      case '\n': cs_buf_puts(b, "\\n"); break;
+      case '\r': cs_buf_puts(b, "\\r"); break;
+      case '\t': cs_buf_puts(b, "\\t"); break;
+      default: cs_buf_printf(b, "\\u%04x", c); break;
+      }
+      i++;
+      continue;
+    }
+    size_t l = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (l > n - i || (l && !cs_utf8_valid(p + i, l))) l = 0;
+    if (l) {
+      cs_buf_append(b, p + i, l);
+      i += l;
+    } else {
+      cs_buf_puts(b, "\xef\xbf\xbd");
+      i++;
+    }
+  }
+  cs_buf_putc(b, '"');
 }
 
 static void jwrite(cs_buf *b, const cs_jval *v, bool top_skip) {
@@ -278,8 +317,10 @@ static int meta_str(const cs_jval *c, const char *key, size_t max, const char **
   const cs_jval *v = cs_json_get(c, key);
   *out = NULL;
   if (!v || v->type != CS_JSTR) return 0;
-  if (v->len > max || strlen(v->str) != v->len) {
-    snprintf(err, errlen, "%s longer than %zu bytes or not text", key, max);
+  /* UTF-8 only: the canonical form would turn each stray byte into 3 (U+FFFD) and the replay
+   * of the can line would then find it too long */
+  if (v->len > max || strlen(v->str) != v->len || !cs_utf8_valid((const uint8_t *)v->str, v->len)) {
+    snprintf(err, errlen, "%s longer than %zu bytes or not UTF-8 text", key, max);
     return -1;
   }
   *out = v->str;
@@ -392,8 +433,9 @@ int cs_coll_content_check(cs_arena *a, const cs_jval *c, const cs_coll_rid *rid,
   if (m->probe_asn == 0 || !strcmp(m->probe_cc, "ZZ")) return CS_COLL_DISCARD;
   const cs_jval *in = cs_json_get(c, "input");
   if (in && in->type == CS_JSTR) {
-    if (in->len > MAX_INPUT_LEN || strlen(in->str) != in->len) {
-      snprintf(err, errlen, "input longer than %d bytes or not text", MAX_INPUT_LEN);
+    if (in->len > MAX_INPUT_LEN || strlen(in->str) != in->len ||
+        !cs_utf8_valid((const uint8_t *)in->str, in->len)) {
+      snprintf(err, errlen, "input longer than %d bytes or not UTF-8 text", MAX_INPUT_LEN);
       return 400;
     }
     m->input = in->str;
