@@ -255,8 +255,9 @@ check_isolation() {
     [ "$rc" = 7 ] && [ $((SECONDS - t0)) -le 1 ]; st_res $? "isolation: client connect to 1.1.1.1:443 fails at once (curl rc=$rc)"
     r=$(ip -o link show | grep -E ": cs-|link-netns $PFX-" || true)
     [ -z "$r" ]; st_res $? "isolation: no testbed interface in the root namespace"
-    r=$(ip netns exec "$NS_I" ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | tr '\n' ' ')
-    [ "$r" = "$inet_if" ]; st_res $? "isolation: internet side has only ${inet_if% } ($r)"
+    # sorted: a rebuilt link (hops N) comes later in the list than it used to
+    r=$(ip netns exec "$NS_I" ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | LC_ALL=C sort | tr '\n' ' ')
+    [ "$r" = "$(tr ' ' '\n' <<<"$inet_if" | grep . | LC_ALL=C sort | tr '\n' ' ')" ]; st_res $? "isolation: internet side has only ${inet_if% } ($r)"
     # control host reachable from the client through the censor (TCP + UDP)
     rc=0; ip netns exec "$NS_C" curl -s -m 3 -o /dev/null http://$CONTROL_ADDR:9/ 2>/dev/null || rc=$?
     [ "$rc" = 7 ]; st_res $? "control host $CONTROL_ADDR reachable from client (TCP refused by ctrl kernel, rc=$rc)"
