@@ -65,7 +65,22 @@ $(OUT)/%.o: %.c
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
+# The explorer web UI (src/collector/ui/: HTML, JS, CSS) is compiled into the binary: a
+# generated C table (scripts/ui-embed.sh) under $(OUT)/gen/, never committed.
+UI_FILES := $(sort $(wildcard src/collector/ui/*.html src/collector/ui/*.js src/collector/ui/*.css))
+UI_GEN   := $(OUT)/gen/ui_files.c
+UI_OBJ   := $(OUT)/gen/ui_files.o
+
+$(UI_GEN): $(UI_FILES) scripts/ui-embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN $@"
+	@scripts/ui-embed.sh $@ $(UI_FILES)
+
+$(UI_OBJ): $(UI_GEN) src/collector/ui.h
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ) $(UI_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
@@ -117,7 +132,12 @@ $(FUZZ_OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
 
-$(FUZZ_LIB): $(FUZZ_LIB_OBJ)
+FUZZ_UI_OBJ := $(FUZZ_OUT)/obj/gen/ui_files.o
+$(FUZZ_UI_OBJ): $(UI_GEN)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJ) $(FUZZ_UI_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
