@@ -67,7 +67,8 @@ $(OUT)/%.o: %.c
 
 # The explorer web UI (src/collector/ui/: HTML, JS, CSS) is compiled into the binary: a
 # generated C table (scripts/ui-embed.sh) under $(OUT)/gen/, never committed.
-UI_FILES := $(sort $(wildcard src/collector/ui/*.html src/collector/ui/*.js src/collector/ui/*.css))
+UI_FILES := $(sort $(wildcard src/collector/ui/*.html src/collector/ui/*.js src/collector/ui/*.css \
+                                src/collector/ui/*.svg))
 UI_GEN   := $(OUT)/gen/ui_files.c
 UI_OBJ   := $(OUT)/gen/ui_files.o
 

@@ -60,6 +60,12 @@
   function pct(a, b) { return b > 0 ? (100 * a / b).toFixed(1) + '%' : '–'; }
   function num(v) { const n = Number(v); return Number.isFinite(n) ? n : 0; }
   function asn(v) { return str(v).replace(/^AS/i, ''); }
+  /* "2026-12-03T05:00:00Z" / "2026-12-03 05:00:00" -> "2026-12-03 05:00" (UTC); others as they are */
+  function when(v) {
+    const t = str(v);
+    const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(\.\d+)?)?(Z|[+-]00(:?00)?)?$/.exec(t);
+    return m ? m[1] + ' ' + m[2] : t;
+  }
   function empty(text) { return el('p', { class: 'empty' }, text); }
   function scroll(table) { return el('div', { class: 'scroll' }, table); }
   function table(id, caption, heads, rows) {
@@ -170,7 +176,7 @@
   function seriesFor(methods) {
     const out = [{ key: 'ok', label: 'reachable', colour: '#1e8449', pattern: 'solid' }];
     methods.forEach((m, i) => out.push({
-      key: 'method:' + m, label: m === '' ? 'blocked (method unknown)' : 'blocked: ' + methodLabel(m),
+      key: 'method:' + m, label: m === '' ? 'blocked (method unknown)' : 'blocked: ' + cut(methodLabel(m), 60),
       colour: METHOD_COLOUR[m] || PALETTE[i % PALETTE.length], pattern: PATTERNS[i % PATTERNS.length],
     }));
     out.push({ key: 'failure', label: 'no verdict', colour: '#95a5a6', pattern: 'horiz' });
@@ -225,7 +231,7 @@
     const pw = W - L - R, ph = H - T - B;
     const totals = xs.map(x => series.reduce((a, s) => a + value(x, s.key), 0));
     const ymax = niceMax(Math.max(0, ...totals));
-    const svg = sv('svg', { class: 'chart', id: id, viewBox: '0 0 ' + W + ' ' + H, role: 'img',
+    const svg = sv('svg', { class: 'chart wide', id: id, viewBox: '0 0 ' + W + ' ' + H, role: 'img',
       'aria-labelledby': id + '-t' });
     svg.appendChild(sv('title', { id: id + '-t' }, title));
     svg.appendChild(fills(series));
@@ -318,7 +324,7 @@
     const value = (d, k) => (v.get(d) && v.get(d).get(k)) || 0;
     const title = 'Measurements per day by blocking method' + where(s);
     const chart = stackedBars('chart-time-svg', title, days, series, value, d => d.slice(5));
-    box.append(el('figure', null, chart, legend(series)));
+    box.append(el('figure', null, el('div', { class: 'scroll' }, chart), legend(series)));
     /* the same numbers as a table (readable without colour, and by screen readers) */
     const heads = [{ label: 'Day' }].concat(series.map(x => ({ label: x.label, num: true })), [{ label: 'Total', num: true }]);
     const trs = days.map(d => el('tr', { 'data-x': d }, el('th', { scope: 'row' }, d),
@@ -350,7 +356,7 @@
     const shown = items.slice(0, 40);
     const W = 720, rowH = 22, L = 210, R = 120, T = 6;
     const H = T * 2 + rowH * shown.length;
-    const svg = sv('svg', { class: 'chart', id: 'chart-cat-svg', viewBox: '0 0 ' + W + ' ' + H, role: 'img',
+    const svg = sv('svg', { class: 'chart wide', id: 'chart-cat-svg', viewBox: '0 0 ' + W + ' ' + H, role: 'img',
       'aria-labelledby': 'chart-cat-t' });
     svg.appendChild(sv('title', { id: 'chart-cat-t' }, 'Share of measurements blocked, by category' + where(s)));
     svg.appendChild(fills(series));
@@ -372,7 +378,7 @@
       g.appendChild(sv('text', { x: L + pw + 6, y: y + 15 }, pct(it.c.blocked, it.c.total) + ' of ' + it.c.total));
       svg.appendChild(g);
     });
-    box.append(el('figure', null, svg, legend(series)));
+    box.append(el('figure', null, el('div', { class: 'scroll' }, svg), legend(series)));
     if (items.length > shown.length) box.appendChild(el('p', { class: 'note' }, 'The chart shows the first ' + shown.length + ' of ' + items.length + ' categories; the table has all.'));
     const trs = items.map(it => el('tr', { 'data-cat': it.code }, textCell(categoryLabel(it.code)),
       numCell(it.c.total), numCell(it.c.blocked), numCell(it.c.ok), numCell(it.c.fail), numCell(pct(it.c.blocked, it.c.total))));
@@ -404,7 +410,8 @@
     const trs = list.map(([a, it]) => {
       const ms = [...it.methods.entries()].sort((x, y) => y[1] - x[1]).map(([m, n]) => (m === '' ? 'unknown' : methodLabel(m)) + ' ' + n).join(', ');
       const link = el('a', { href: hashOf(Object.assign(readHash(), { asn: a, m: '', off: 0 })) }, 'AS' + a);
-      return el('tr', { 'data-asn': a }, el('th', { scope: 'row' }, link), numCell(it.total), numCell(it.blocked),
+      return el('tr', { 'data-asn': a, class: a === s.asn ? 'sel' : null, 'aria-current': a === s.asn ? 'true' : null },
+        el('th', { scope: 'row' }, link, a === s.asn ? ' (selected)' : ''), numCell(it.total), numCell(it.blocked),
         numCell(it.ok), numCell(it.fail), numCell(pct(it.blocked, it.total)), textCell(ms || '–'));
     });
     box.appendChild(table('t-isp', 'Per network' + where(Object.assign({}, s, { asn: '' })),
@@ -438,7 +445,11 @@
     box.appendChild(grid);
   }
 
-  function tsOf(r) { return str(r.ts || r.time || r.start || r.hour || r.first_ts || ''); }
+  function tsOf(r) { return str(r.ts || r.ts_first || r.time || r.start || r.hour || ''); }
+  function methodsOf(r) {
+    const m = Array.isArray(r.blocking_types) ? r.blocking_types : [r.blocking_type];
+    return m.filter(x => x !== undefined && x !== null).map(methodLabel).join(', ');
+  }
   function renderAlerts(cps, evs, s) {
     const box = clear($('alerts'));
     if (cps.err) box.appendChild(el('p', { class: 'empty' }, 'Change points: ' + cps.err));
@@ -459,7 +470,7 @@
     const lanes = [...new Set(items.map(i => i.lane))].sort((a, b) => (a === 'country-wide' ? -1 : b === 'country-wide' ? 1 : a < b ? -1 : 1)).slice(0, 30);
     const W = 720, L = 120, R = 12, T = 8, laneH = 24, B = 26;
     const H = T + B + laneH * lanes.length, pw = W - L - R;
-    const svg = sv('svg', { class: 'chart', id: 'alerts-svg', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 'alerts-t' });
+    const svg = sv('svg', { class: 'chart wide', id: 'alerts-svg', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 'alerts-t' });
     svg.appendChild(sv('title', { id: 'alerts-t' }, 'Alert timeline' + where(s) + ': ▲ blocking started, ▼ blocking ended, ◆ country-wide event'));
     lanes.forEach((ln, i) => {
       const y = T + i * laneH + laneH / 2;
@@ -486,13 +497,13 @@
       shape.setAttribute('data-ts', it.ts);
       shape.setAttribute('data-kind', it.kind);
       shape.setAttribute('data-dir', String(dir));
-      shape.appendChild(sv('title', null, it.ts + ' ' + it.lane + ' ' + str(it.r.domain) + ' ' + methodLabel(it.r.blocking_type) + ': ' + what));
+      shape.appendChild(sv('title', null, it.ts + ' ' + it.lane + ' ' + str(it.r.domain) + ' ' + methodsOf(it.r) + ': ' + what));
       svg.appendChild(shape);
     }
     svg.appendChild(sv('line', { class: 'axis', x1: L, x2: L + pw, y1: H - B + 2, y2: H - B + 2 }));
-    svg.appendChild(sv('text', { x: L, y: H - 8 }, new Date(t0).toISOString().slice(0, 16).replace('T', ' ')));
-    svg.appendChild(sv('text', { x: L + pw, y: H - 8, 'text-anchor': 'end' }, new Date(t1).toISOString().slice(0, 16).replace('T', ' ') + ' UTC'));
-    box.appendChild(el('figure', null, svg));
+    svg.appendChild(sv('text', { x: L, y: H - 8 }, when(new Date(t0).toISOString())));
+    svg.appendChild(sv('text', { x: L + pw, y: H - 8, 'text-anchor': 'end' }, when(new Date(t1).toISOString()) + ' UTC'));
+    box.appendChild(el('figure', null, el('div', { class: 'scroll' }, svg)));
     const trs = items.slice().reverse().map(it => {
       const r = it.r, dir = num(r.change_dir);
       const change = it.kind === 'event'
@@ -503,8 +514,8 @@
       if (it.kind === 'event') scope = str(r.probe_cc) + (Array.isArray(asns) ? ': ' + asns.map(a => 'AS' + asn(a)).join(', ') : (r.asn_count ? ': ' + num(r.asn_count) + ' networks' : ''));
       else scope = str(r.probe_cc) + ' ' + it.lane;
       const stat = it.kind === 'event' ? '' : 's+ ' + num(r.s_pos).toFixed(2) + ' / s− ' + num(r.s_neg).toFixed(2);
-      return el('tr', { 'data-kind': it.kind, 'data-ts': it.ts }, textCell(it.ts, 'mono'), el('td', { class: 'verdict ' + (dir < 0 ? 'ok' : 'blocked') }, change),
-        textCell(scope), textCell(r.domain, 'url'), textCell(methodLabel(r.blocking_type)), textCell(stat, 'num'));
+      return el('tr', { 'data-kind': it.kind, 'data-ts': it.ts }, textCell(when(it.ts), 'time'), el('td', { class: 'verdict ' + (dir < 0 ? 'ok' : 'blocked') }, change),
+        textCell(scope), textCell(r.domain, 'url'), textCell(methodsOf(r)), textCell(stat, 'num'));
     });
     box.appendChild(table('t-alerts', 'Alerts, newest first', ['Time (UTC)', 'Change', 'Where', 'Domain', 'Method', { label: 'CUSUM', num: true }], trs));
   }
@@ -531,7 +542,7 @@
         const uid = str(r.measurement_uid);
         const [v, cls] = verdictOf(r);
         const link = el('a', { href: hashOf(Object.assign(readHash(), { m: uid })) }, 'evidence');
-        return el('tr', { 'data-uid': uid }, textCell(r.measurement_start_time, 'mono', 40),
+        return el('tr', { 'data-uid': uid }, textCell(when(r.measurement_start_time), 'time', 40),
           textCell(str(r.probe_cc) + ' AS' + asn(r.probe_asn), null, 40), textCell(r.test_name, null, 64),
           textCell(r.input, 'url', 200), el('td', { class: 'verdict ' + cls }, cut(v, 80)), el('td', null, link));
       });
@@ -581,7 +592,7 @@
     const [v, cls] = verdictOf(d);
     const uid = str(d.measurement_uid);
     box.appendChild(kv([
-      ['Measurement', uid, 'mono'], ['Started (UTC)', d.measurement_start_time || raw.measurement_start_time],
+      ['Measurement', uid, 'mono'], ['Started (UTC)', when(d.measurement_start_time || raw.measurement_start_time)],
       ['Country', d.probe_cc || raw.probe_cc], ['Network', 'AS' + asn(d.probe_asn || raw.probe_asn) + (raw.probe_network_name ? ' ' + str(raw.probe_network_name) : '')],
       ['Test', str(d.test_name || raw.test_name) + (raw.test_version ? ' ' + str(raw.test_version) : '')],
       ['Input', d.input || raw.input, 'mono'], ['Category', d.category_code ? categoryLabel(d.category_code) : ''],
