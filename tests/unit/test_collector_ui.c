@@ -48,9 +48,9 @@ static void test_files(void **state) {
 
 static void test_find_exact(void **state) {
   (void)state;
-  const char *bad[] = {"",          "/app.js",     "ui/app.js",   "../app.js", "app.js/",
-                       "APP.JS",    "app.js%00",   "app.js\n",    "index",     ".",
-                       "..",        "app.js.bak",  "./app.js",    "app.cs",    "%2e%2e"};
+  const char *bad[] = {"",       "/app.js",    "ui/app.js", "../app.js", "app.js/",
+                       "APP.JS", "app.js%00",  "app.js\n",  "index",     ".",
+                       "..",     "app.js.bak", "./app.js",  "app.cs",    "%2e%2e"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_null(cs_ui_find(bad[i]));
   assert_null(cs_ui_find(NULL));
 }
@@ -67,7 +67,7 @@ static void test_etag_match(void **state) {
   assert_false(cs_ui_etag_match("", e));
   assert_false(cs_ui_etag_match("\"0123456789abcdef012\"", e));
   assert_false(cs_ui_etag_match("\"0123456789abcdef01234\"", e));
-  assert_false(cs_ui_etag_match("0123456789abcdef0123", e)); /* unquoted */
+  assert_false(cs_ui_etag_match("0123456789abcdef0123", e));   /* unquoted */
   assert_false(cs_ui_etag_match("\"0123456789abcdef0123", e)); /* unterminated */
   assert_false(cs_ui_etag_match("\"x\", garbage \"0123456789abcdef0123\"", e));
 }
@@ -98,8 +98,9 @@ static void test_static_rules(void **state) {
   }
   assert_int_equal(scripts, 1);
   const char *js = text("app.js");
-  const char *sinks[] = {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
-                         "eval(",     "new Function", "DOMParser", "createContextualFragment"};
+  const char *sinks[] = {
+      "innerHTML", "outerHTML",    "insertAdjacentHTML", "document.write",
+      "eval(",     "new Function", "DOMParser",          "createContextualFragment"};
   for (size_t i = 0; i < sizeof sinks / sizeof *sinks; i++) assert_null(strstr(js, sinks[i]));
   assert_null(strstr(js, "https://"));
   const char *css = text("app.css");
