@@ -332,6 +332,10 @@
       numCell(series.reduce((a, x) => a + value(d, x.key), 0))));
     box.appendChild(el('details', null, el('summary', null, 'Numbers by day'),
       table('t-time', title, heads, trs)));
+    const csv = new URLSearchParams(Object.assign(filters(s), { axis_x: 'measurement_start_day', axis_y: 'blocking_type',
+      time_grain: 'day', format: 'CSV', download: 'true' }));
+    box.appendChild(el('p', { class: 'note' }, 'Download these numbers: ',
+      el('a', { href: '/api/v1/aggregation?' + csv.toString() }, 'CSV'), ' (from the aggregation API).'));
   }
 
   function where(s) {
@@ -691,7 +695,8 @@
     if (bad) setStatus(bad + ' part(s) of the dashboard could not be loaded' + where(s) + '; the others are shown.', true);
     else setStatus('Showing ' + (where(s).replace(/^ \((.*)\)$/, '$1') || 'all measurements') + (s.since || s.until ? ' from ' + (s.since || '…') + ' until ' + (s.until || 'now') : ' (last 30 days)') + '.');
     document.body.setAttribute('data-loaded', String(gen));
-    if (s.m && $('s-meas').scrollIntoView && !res[res.length - 1].reason) $('s-meas').scrollIntoView();
+    /* a measurement was asked for: move the keyboard focus (and the view) to its evidence */
+    if (s.m && res[res.length - 1].status === 'fulfilled') $('h-meas').focus();
   }
 
   function init() {
