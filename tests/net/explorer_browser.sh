@@ -106,7 +106,7 @@ for r in json.load(open(sys.argv[1]))['refused']: print('note: refused:', r['wha
 
 # The detector runs as a background job: wait (bounded) for the onset's change points.
 cps=0
-for _ in $(seq 1 60); do
+for _ in $(seq 1 120); do
   cps=$(python3 -c "
 import json,sys,urllib.request
 try:
@@ -118,7 +118,7 @@ except Exception: print(-1)" "$BASE")
 done
 if [ "$cps" -gt 0 ] 2>/dev/null; then ok "the detector reported $cps change points for PK"
 elif [ "$cps" = -1 ]; then echo "note: /api/v1/detector/changepoints is not available: alerts checked empty"
-else ko "no change point for the onset on 3 networks after 30 s"; fi
+else ko "no change point for the onset on 3 networks after 60 s"; fi
 
 # ---- the dashboard in Chromium ------------------------------------------------------------
 chrome() { # chrome dom|shot OUT URL [WIDTH]
