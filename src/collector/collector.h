@@ -61,6 +61,9 @@ typedef struct {
   /* ---- additions (coll-core) ---- */
   char reason[200];     /* set by cs_coll_error: logged with the route */
   char retry_after[16]; /* optional Retry-After header (429, 503) */
+  /* ---- additions (coll-ui): the UI's caching headers (ui.c) ---- */
+  char etag[48];             /* optional ETag header */
+  const char *cache_control; /* optional Cache-Control header (static string) */
 } cs_coll_resp;
 
 typedef struct {

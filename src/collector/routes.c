@@ -20,6 +20,8 @@
   ROUTE("GET", "/api/v1/measurement/{}", cs_explorer_measurement, false)                           \
   ROUTE("GET", "/api/v1/detector/changepoints", cs_explorer_changepoints, false)                   \
   ROUTE("GET", "/api/v1/detector/events", cs_explorer_events, false)                               \
+  ROUTE("GET", "/", cs_coll_h_ui_index, false)                                                     \
+  ROUTE("GET", "/ui/{}", cs_coll_h_ui_file, false)                                                 \
   /* end of routes: add yours above this line */
 
 /* JOB(name, interval_s, fn) */

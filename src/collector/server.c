@@ -283,6 +283,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, cs_coll_resp *rs) {
   MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
   if (rs->disposition[0]) MHD_add_response_header(r, "Content-Disposition", rs->disposition);
   if (rs->retry_after[0]) MHD_add_response_header(r, "Retry-After", rs->retry_after);
+  if (rs->etag[0]) MHD_add_response_header(r, "ETag", rs->etag);
+  if (rs->cache_control) MHD_add_response_header(r, "Cache-Control", rs->cache_control);
   enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
   MHD_destroy_response(r);
   return ret;
