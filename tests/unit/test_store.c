@@ -19,26 +19,18 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tmp_db.h"
 
 static char dir[64], dbpath[128];
 
 static int setup(void **st) {
   (void)st;
-  snprintf(dir, sizeof dir, "/tmp/cs_store_test.XXXXXX");
-  if (!mkdtemp(dir)) return -1;
-  snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
-  return 0;
+  return cs_test_tmpdb_make("store", dir, sizeof dir, dbpath, sizeof dbpath);
 }
 
 static int teardown(void **st) {
   (void)st;
-  char p[192];
-  const char *sfx[] = {"", "-wal", "-shm", "-journal"};
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
-    unlink(p);
-  }
-  rmdir(dir);
+  cs_test_tmpdb_remove(dir, dbpath);
   return 0;
 }
 

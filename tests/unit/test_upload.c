@@ -23,6 +23,7 @@
 #include "coll_mock.h"
 #include "engine/tls.h"
 #include "store/store.h"
+#include "tmp_db.h"
 #include "tcp_servers.h"
 #include "upload/upload.h"
 #include "upload/work_client.h"
@@ -32,21 +33,12 @@ static char dir[64], dbpath[128];
 
 static int setup(void **st) {
   (void)st;
-  snprintf(dir, sizeof dir, "/tmp/cs_upload_test.XXXXXX");
-  if (!mkdtemp(dir)) return -1;
-  snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
-  return 0;
+  return cs_test_tmpdb_make("upload", dir, sizeof dir, dbpath, sizeof dbpath);
 }
 
 static int teardown(void **st) {
   (void)st;
-  char p[192];
-  const char *sfx[] = {"", "-wal", "-shm", "-journal"};
-  for (size_t i = 0; i < 4; i++) {
-    snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
-    unlink(p);
-  }
-  rmdir(dir);
+  cs_test_tmpdb_remove(dir, dbpath);
   return 0;
 }
 
