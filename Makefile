@@ -142,7 +142,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJ) $(FUZZ_UI_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_OUT)/%: fuzz/%.c $(FUZZ_LIB)
+$(FUZZ_OUT)/%: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lpthread -lm
 
@@ -154,7 +154,7 @@ fuzz-replay: $(FUZZ_BIN)
 	@scripts/fuzz-replay.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 # ---- style and static checks ---------------------------------------------------------
-FORMAT_SRC = $(sort $(wildcard src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h fuzz/*.c))
+FORMAT_SRC = $(sort $(wildcard src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h fuzz/*.c fuzz/*.h))
 CLANG_FORMAT ?= clang-format
 CLANG_TIDY   ?= clang-tidy
 CPPCHECK     ?= cppcheck
