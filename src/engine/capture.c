@@ -309,6 +309,21 @@ void cs_capture_write(cs_jw *w, cs_capture_sess *s) {
   cs_mb_write_analysis(w, s->pk, s->npk, mb_db);
 }
 
+const cs_mb_pkt *cs_capture_packets(cs_capture_sess *s, size_t *n) {
+  *n = 0;
+  if (!s || s->disabled || !s->sh || !s->sh->p) return NULL;
+  drain(s->sh);
+  *n = s->npk;
+  return s->npk ? s->pk : NULL;
+}
+
+const char *cs_capture_status(const cs_capture_sess *s) {
+  if (!s) return "error: out of memory";
+  if (s->disabled) return "disabled";
+  if (!s->sh) return "error: out of memory";
+  return s->sh->p ? "ok" : s->sh->error;
+}
+
 void cs_capture_end(cs_capture_sess *s) {
   if (!s) return;
   if (s->t && s->t->capture == s) s->t->capture = NULL;

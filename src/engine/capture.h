@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "analysis/middlebox.h"
 #include "engine/loop.h"
 #include "record/record.h"
 #include "util/ipnet.h"
@@ -43,6 +44,14 @@ void cs_capture_note_fd(cs_trace *t, int fd, int proto, const cs_ip *remote, uin
  * evidence could not be seen), x_packets, x_packets_truncated and x_middlebox as members of
  * the open test_keys object. */
 void cs_capture_write(cs_jw *w, cs_capture_sess *s);
+
+/* For a nettest's own reading of its flows (resolver_identity's reply-TTL comparison): the
+ * packets kept so far, after reading what is already queued; *n of them (NULL and 0 when
+ * none or no capture). Valid until the next call or cs_capture_end. */
+const cs_mb_pkt *cs_capture_packets(cs_capture_sess *s, size_t *n);
+/* "ok" while packets are being captured, else what x_packets_status says ("disabled",
+ * "no_privilege", "error: ..."). NULL s: "error: out of memory". */
+const char *cs_capture_status(const cs_capture_sess *s);
 
 /* Ends the session (NULL: no-op); clears the trace's pointer. The loop's pcap handle is
  * closed with the last session. */

@@ -11,11 +11,18 @@
  *   domain   ── with --doh and --domain: the domain through both, answers compared ─┘
  *            ──> x_resolver_identity {resolver, dnat, answered_by, evidence[]} ──> outcome
  *
+ *   ttl      ── with CAP_NET_RAW (engine/capture.h): the IP TTL of the resolver's DNS replies
+ *               (UDP; the SYN-ACK for tcp://) versus a TCP handshake to port 443 (else 853) of
+ *               the same address, which a DNAT of port 53 does not touch: its SYN-ACK (or RST)
+ *               comes from the host really behind the address (analysis/hopcount.h)
+ *
  * dnat is true when answered_by is outside every expected egress (--egress CIDR: the
  * operator's published egress ranges, and the DoH view's /24 or /48), false when inside,
  * null when either side is unknown (the evidence says which). Differing answers for --domain
- * are evidence, never a verdict alone (a DNS lie or injection differs too). The reply-TTL
- * comparison of the research is not done here (it needs raw capture; docs/forensics.md).
+ * are evidence, never a verdict alone (a DNS lie or injection differs too). The reply TTLs
+ * never decide alone either: a hop difference beyond CS_HOP_TOLERANCE backs a dnat true, and
+ * turns a false into null (a transparent proxy forwarding to the genuine resolver, or two
+ * paths); without capture the fields are null and the evidence says why.
  *
  * A nettest of its own, not a dnscheck option: dnscheck's test keys are OONI's (ts-028) and
  * its input set (system, any resolver) differs; this one needs the helper's zone. */
@@ -24,6 +31,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "analysis/hopcount.h"
+#include "engine/capture.h"
+#include "engine/dial.h"
 #include "engine/dnswire.h"
 #include "engine/resolve.h"
 #include "nettests/meas.h"
@@ -34,7 +44,12 @@
 
 #define RI_VERSION "0.1.0"
 #define RI_MAX_EGRESS 32
-#define RI_WHOAMI 2 /* lookups through the resolver */
+#define RI_WHOAMI 2          /* lookups through the resolver */
+#define RI_OTHER_TIMEOUT 5.0 /* s per "other traffic" handshake (without --tcp-timeout) */
+
+/* The ports of the resolver's address whose answer shows the genuine host's distance: DoH and
+ * DoT, which a DNAT of port 53 leaves alone (853 only when 443 answered nothing). */
+static const uint16_t ri_other_ports[] = {443, 853};
 
 /* ---- settings ------------------------------------------------------------------------------ */
 
@@ -188,6 +203,11 @@ struct ri {
   const ri_settings *s;
   const cs_probe_cfg *probe;
   const char *input_error;
+  cs_resolver_spec sp;
+  /* the "other traffic" handshake (only with capture, for udp:// and tcp:// resolvers) */
+  cs_dial_opts other[2]; /* per port: each must outlive its dial */
+  size_t other_try;      /* index in ri_other_ports of the handshake under way */
+  const char *other_failure[2];
   ri_lookup lk[RI_WHOAMI + 3];
   size_t nlk;
   int pending;
@@ -227,6 +247,42 @@ static void ri_lookup_start(ri *m, const char *what, const char *via, const char
   }
 }
 
+/* The "other traffic": a TCP handshake to the resolver's address on 443, then 853 when 443
+ * answered nothing (its SYN-ACK or RST is what the capture compares; the connection is
+ * closed at once). */
+static void ri_other_start(ri *m);
+
+static void ri_on_other(void *arg, cs_conn *c, const char *failure, const cs_dial_result *r) {
+  (void)r;
+  ri *m = arg;
+  if (c) cs_conn_free(c);
+  m->other_failure[m->other_try] =
+      failure ? cs_arena_strdup(m->b.t->a, failure) : NULL; /* NULL: connected */
+  bool answered = !failure || !strcmp(failure, cs_failure_str(CS_FAIL_CONNECTION_REFUSED));
+  if (!answered && ++m->other_try < sizeof ri_other_ports / sizeof *ri_other_ports)
+    ri_other_start(m);
+  ri_step_done(m);
+}
+
+static void ri_other_start(ri *m) {
+  static const char *const tagp[] = {"other_traffic"};
+  m->other[m->other_try] = (cs_dial_opts){
+      .addrs = &m->sp.server,
+      .naddrs = 1,
+      .port = ri_other_ports[m->other_try],
+      .mode = CS_DIAL_SEQUENTIAL,
+      .tcp_timeout = m->probe->tcp_timeout > 0 ? m->probe->tcp_timeout : RI_OTHER_TIMEOUT,
+      .transaction_id = CS_DIAL_TXID_NEW,
+      .tags = tagp,
+      .ntags = 1};
+  m->pending++;
+  if (!cs_dial_start(m->l, m->b.t, &m->other[m->other_try], ri_on_other, m)) {
+    m->other_failure[m->other_try] = CS_FAILURE_UNKNOWN_CONST("the handshake could not start");
+    m->other_try = sizeof ri_other_ports / sizeof *ri_other_ports;
+    ri_step_done(m);
+  }
+}
+
 /* A fresh name under the zone: nothing cached anywhere on the way. */
 static const char *ri_rand_name(ri *m) {
   return cs_arena_printf(m->b.t->a, "cs-%04x%04x.%s", cs_dnswire_random_id(),
@@ -244,11 +300,12 @@ static int ri_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
   }
   m->l = l, m->s = settings, m->probe = probe;
   m->pending = 1;
-  cs_resolver_spec sp;
+  cs_meas_capture(&m->b, l); /* x_packets, and the reply TTLs compared below */
+  cs_resolver_spec *sp = &m->sp;
   char err[160];
-  if (cs_resolver_spec_parse(m->b.input, &sp, err, sizeof err) < 0)
+  if (cs_resolver_spec_parse(m->b.input, sp, err, sizeof err) < 0)
     m->input_error = cs_arena_strdup(m->b.t->a, err);
-  else if (sp.kind == CS_RESOLVER_SYSTEM)
+  else if (sp->kind == CS_RESOLVER_SYSTEM)
     m->input_error = "the system resolver has no address to check: give udp://, tcp:// or https://";
   if (!m->input_error) {
     for (int i = 0; i < RI_WHOAMI; i++) ri_lookup_start(m, "whoami", m->b.input, ri_rand_name(m));
@@ -259,6 +316,9 @@ static int ri_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
         ri_lookup_start(m, "domain_doh", m->s->doh, m->s->domain);
       }
     }
+    /* other traffic of the same address: only worth sending when its answer can be seen */
+    if (sp->kind != CS_RESOLVER_DOH && !strcmp(cs_capture_status(m->b.cap), "ok"))
+      ri_other_start(m);
   }
   ri_step_done(m);
   return 0;
@@ -307,6 +367,102 @@ static bool addr_sets_meet(const ri_lookup *a, const ri_lookup *b) {
   return false;
 }
 
+/* The reply-TTL comparison: status ("compared", "not_applicable", "no_dns_reply",
+ * "no_other_reply", "inconsistent", or x_packets_status when there is no capture), the numbers
+ * in *c, and one evidence line. */
+typedef struct {
+  const char *status, *line;
+  cs_hop_cmp c;
+} ri_ttl;
+
+static void ri_ttl_compare(const ri *m, ri_ttl *t) {
+  cs_arena *a = m->b.t->a;
+  *t = (ri_ttl){.status = "not_applicable"};
+  cs_hop_compare(NULL, 0, &m->sp.server, 0, 0, NULL, 0, &t->c); /* all unknown */
+  if (m->sp.kind == CS_RESOLVER_DOH) {
+    t->line = "reply TTLs not compared: a DoH resolver (no port 53 to redirect)";
+    return;
+  }
+  char ip[CS_IPSTR_MAX];
+  cs_ip_format(&m->sp.server, ip);
+  const char *st = cs_capture_status(m->b.cap);
+  if (strcmp(st, "ok")) {
+    t->status = st;
+    t->line = cs_arena_printf(a,
+                              "reply TTLs not seen (x_packets_status %s): the hop comparison of "
+                              "%s's DNS replies with its other traffic needs CAP_NET_RAW",
+                              st, ip);
+    return;
+  }
+  size_t n;
+  const cs_mb_pkt *pk = cs_capture_packets(m->b.cap, &n);
+  bool tcp = m->sp.kind == CS_RESOLVER_TCP;
+  cs_hop_compare(pk, n, &m->sp.server, m->sp.port, tcp ? 6 : 17, ri_other_ports,
+                 sizeof ri_other_ports / sizeof *ri_other_ports, &t->c);
+  const cs_hop_cmp *c = &t->c;
+  const char *what = tcp ? cs_arena_printf(a, "TCP/%u SYN-ACK", m->sp.port) : "DNS reply";
+  if (!what) what = "DNS reply";
+  if (!c->ndns) {
+    t->status = "no_dns_reply";
+    t->line = cs_arena_printf(
+        a, "reply TTLs not compared: no %s from %s was captured%s", what, ip,
+        !tcp && m->sp.port != 53 ? " (the capture keeps UDP replies from port 53 only)" : "");
+  } else if (!c->other_port) {
+    const char *f = m->other_failure[m->other_try < 2 ? m->other_try : 1];
+    t->status = "no_other_reply";
+    t->line = cs_arena_printf(a,
+                              "reply TTLs not compared: %s answered nothing on TCP 443 or 853 "
+                              "(%s), no other traffic to compare its %ss with",
+                              ip, f ? f : "no SYN-ACK or RST captured", what);
+  } else if (!c->compared) {
+    t->status = "inconsistent";
+    t->line = c->dns_hops_max - c->dns_hops_min > CS_HOP_TOLERANCE
+                  ? cs_arena_printf(a,
+                                    "reply TTLs not compared: the %ss from %s came from %d to %d "
+                                    "hops (two senders: an injector racing the resolver?)",
+                                    what, ip, c->dns_hops_min, c->dns_hops_max)
+                  : cs_arena_printf(a,
+                                    "reply TTLs not compared: %s's answers on TCP %u came from "
+                                    "%d to %d hops",
+                                    ip, c->other_port, c->other_hops_min, c->other_hops_max);
+  } else {
+    t->status = "compared";
+    const char *head =
+        cs_arena_printf(a, "reply TTLs: %s's %s TTL %d (%d hops), its TCP %u %s TTL %d (%d hops)",
+                        ip, what, c->dns_ttl, c->dns_hops, c->other_port,
+                        c->other_is_rst ? "RST" : "SYN-ACK", c->other_ttl, c->other_hops);
+    int d = c->hop_difference < 0 ? -c->hop_difference : c->hop_difference;
+    t->line =
+        !c->beyond
+            ? cs_arena_printf(a, "%s: %d hop%s apart, within the tolerance of %d (not counted)",
+                              head, d, d == 1 ? "" : "s", CS_HOP_TOLERANCE)
+            : cs_arena_printf(a,
+                              "%s: the DNS answers come from a box %d hops %s than the host "
+                              "behind the address",
+                              head, d, c->hop_difference > 0 ? "closer" : "farther");
+  }
+}
+
+static void write_ttl_keys(cs_jw *w, const ri_ttl *t) {
+  const cs_hop_cmp *c = &t->c;
+  cs_jw_kstr(w, "reply_ttl_status", t->status);
+  if (c->dns_ttl >= 0) cs_jw_kint(w, "dns_reply_ttl", c->dns_ttl);
+  else cs_jw_knull(w, "dns_reply_ttl");
+  if (c->other_ttl >= 0) cs_jw_kint(w, "other_reply_ttl", c->other_ttl);
+  else cs_jw_knull(w, "other_reply_ttl");
+  if (c->other_port)
+    cs_jw_kstr(w, "other_reply",
+               c->other_port == 443 ? (c->other_is_rst ? "tcp/443 rst" : "tcp/443 syn-ack")
+                                    : (c->other_is_rst ? "tcp/853 rst" : "tcp/853 syn-ack"));
+  else cs_jw_knull(w, "other_reply");
+  if (c->dns_hops >= 0) cs_jw_kint(w, "dns_hops", c->dns_hops);
+  else cs_jw_knull(w, "dns_hops");
+  if (c->other_hops >= 0) cs_jw_kint(w, "other_hops", c->other_hops);
+  else cs_jw_knull(w, "other_hops");
+  if (c->compared) cs_jw_kint(w, "hop_difference", c->hop_difference);
+  else cs_jw_knull(w, "hop_difference");
+}
+
 static void write_identity(const ri *m, cs_jw *w) {
   cs_arena *a = m->b.t->a;
   const char *ev[8];
@@ -348,6 +504,24 @@ static void write_identity(const ri *m, cs_jw *w) {
                              m->s->negress && doh ? " and " : "",
                              doh ? cs_arena_printf(a, "the DoH view's network (%s)", dby) : "");
   }
+  /* the reply TTLs: evidence; a difference beyond the tolerance backs a true and makes a false
+   * undetermined, never a verdict on its own */
+  ri_ttl ttl;
+  ri_ttl_compare(m, &ttl);
+  if (ttl.line) ev[nev++] = ttl.line;
+  if (dnat == 0 && ttl.c.beyond) {
+    dnat = -1;
+    /* first: the outcome's evidence */
+    memmove(ev + 1, ev, nev * sizeof *ev);
+    nev++;
+    ev[0] =
+        cs_arena_printf(a,
+                        "undetermined: %s is the operator's, but its DNS replies come from "
+                        "%d hops %s than its other traffic (a transparent proxy forwarding "
+                        "to the genuine resolver, or two paths)",
+                        by, ttl.c.hop_difference > 0 ? ttl.c.hop_difference : -ttl.c.hop_difference,
+                        ttl.c.hop_difference > 0 ? "closer" : "farther");
+  }
   const ri_lookup *d1 = first_answer(m, "domain"), *d2 = first_answer(m, "domain_doh");
   if (d1 && d2)
     ev[nev++] = addr_sets_meet(d1, d2)
@@ -365,6 +539,7 @@ static void write_identity(const ri *m, cs_jw *w) {
   cs_jw_arr_open(w);
   for (size_t i = 0; i < m->s->negress; i++) cs_jw_str(w, m->s->egress_str[i]);
   cs_jw_arr_close(w);
+  write_ttl_keys(w, &ttl);
   cs_jw_key(w, "evidence");
   cs_jw_arr_open(w);
   for (size_t i = 0; i < nev; i++) cs_jw_str(w, ev[i] ? ev[i] : "(out of memory)");
@@ -454,7 +629,11 @@ const cs_nettest cs_nettest_resolver_identity = {
             "who asked with the operator's egress ranges (--egress) and the identity its DoH\n"
             "endpoint reports (--doh). x_resolver_identity: dnat true (another resolver answers\n"
             "for the address, as WMS 2.0's WAN-NAT does), false, or null with the reason;\n"
-            "answered_by is the resolver that asked the zone. See docs/forensics.md.",
+            "answered_by is the resolver that asked the zone. With CAP_NET_RAW it also compares\n"
+            "the IP TTL of the resolver's DNS replies with a TCP handshake to port 443 (else\n"
+            "853) of the same address (dns_reply_ttl, other_reply_ttl, hop_difference): a\n"
+            "difference of more than one hop backs a DNAT, never decides alone (--no-packets:\n"
+            "no capture, no handshake). See docs/forensics.md.",
     .synopsis = "--whoami-zone NAME [--egress CIDR]... [--doh URL] (RESOLVER... | -f LIST)",
     .input = CS_INPUT_RESOLVER,
     .db_by_default = true,

@@ -466,6 +466,8 @@ static void ri_on_meas(void *arg, const cs_meas *m) {
 
 /* resolver_identity of the whoami server itself (it answers its own zone: the asker is the
  * probe, 127.0.0.1), through the registry entry; egress: NULL or one CIDR. */
+static bool ri_no_packets; /* --no-packets for the next run */
+
 static void run_ri_via(const char *scheme, const char *egress, bool bad_zone, ri_meas *x) {
   memset(x, 0, sizeof *x);
   const cs_nettest *nt = cs_nettest_find("resolver_identity");
@@ -474,7 +476,8 @@ static void run_ri_via(const char *scheme, const char *egress, bool bad_zone, ri
   char err[128], in[64];
   assert_int_equal(nt->opts[0].set(s, bad_zone ? "other.test" : "whoami.test", err, sizeof err), 0);
   if (egress) assert_int_equal(nt->opts[1].set(s, egress, err, sizeof err), 0);
-  cs_probe_cfg probe = {.dns_timeout = 1, .software_version = "test"};
+  cs_probe_cfg probe = {
+      .dns_timeout = 1, .tcp_timeout = 2, .software_version = "test", .no_packets = ri_no_packets};
   assert_int_equal(nt->prepare(s, &probe, err, sizeof err), 0);
   cs_loop *l = cs_loop_new();
   x->w = cs_whoami_new(l, "whoami.test", "127.0.0.1:0", 0, err, sizeof err);
@@ -518,6 +521,38 @@ static void test_resolver_identity(void **st) {
   id = ri_identity(a, &x, &nt);
   assert_string_equal(x.key, "accessible");
   assert_string_equal(cs_json_get_str(id, "answered_by", ""), "127.0.0.1");
+  /* the reply TTLs: the TCP/53 SYN-ACK versus 127.0.0.1:443's SYN-ACK or RST, both from this
+   * host over loopback (TTL 64, 0 hops apart: no claim) when the probe may capture; without
+   * CAP_NET_RAW null and why */
+  const char *ts = cs_json_get_str(id, "reply_ttl_status", "");
+  if (!strcmp(ts, "compared")) {
+    assert_int_equal(cs_json_get_int(id, "dns_reply_ttl", -1), 64);
+    assert_int_equal(cs_json_get_int(id, "other_reply_ttl", -1), 64);
+    assert_int_equal(cs_json_get_int(id, "hop_difference", -1), 0);
+    assert_non_null(strstr(cs_json_get_str(id, "other_reply", ""), "tcp/443"));
+    assert_non_null(strstr(x.json, "within the tolerance of 1 (not counted)"));
+    assert_non_null(strstr(x.json, "\"other_traffic\"")); /* the handshake is recorded */
+  } else {
+    assert_string_equal(ts, "no_privilege");
+    assert_int_equal(cs_json_get_int(id, "hop_difference", 7), 7); /* null */
+    assert_non_null(strstr(x.json, "needs CAP_NET_RAW"));
+  }
+  free(x.json);
+  ri_no_packets = true; /* --no-packets: no capture, no handshake, and the evidence says so */
+  run_ri_via("tcp", "127.0.0.0/8", false, &x);
+  ri_no_packets = false;
+  id = ri_identity(a, &x, &nt);
+  assert_string_equal(x.key, "accessible");
+  assert_string_equal(cs_json_get_str(id, "reply_ttl_status", ""), "disabled");
+  assert_int_equal(cs_json_get_int(id, "dns_reply_ttl", 7), 7);
+  assert_null(strstr(x.json, "\"other_traffic\""));
+  assert_non_null(strstr(x.json, "x_packets_status disabled"));
+  free(x.json);
+  run_ri("127.0.0.0/8", false, &x); /* UDP on a port other than 53: not captured, said */
+  id = ri_identity(a, &x, &nt);
+  ts = cs_json_get_str(id, "reply_ttl_status", "");
+  assert_true(!strcmp(ts, "no_dns_reply") || !strcmp(ts, "no_privilege"));
+  assert_int_equal(cs_json_get_int(id, "hop_difference", 7), 7);
   free(x.json);
   run_ri("198.18.5.1/32", false, &x); /* someone else asked: DNAT */
   id = ri_identity(a, &x, &nt);
