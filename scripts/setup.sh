@@ -19,3 +19,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# dnsdist is the testbed's DoH server (testbed/lib/tamper.sh `public-doh`), started inside the
+# testbed's namespaces only: never the machine's own service (the package enables and, where
+# it may, starts one). With systemd running: disable --now; without it: remove the boot links
+# and stop what the init script may have started.
+if dpkg-query -W -f='${Status}' dnsdist 2>/dev/null | grep -q 'install ok installed'; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now dnsdist >/dev/null 2>&1 || true
+  else
+    systemctl disable dnsdist >/dev/null 2>&1 || update-rc.d dnsdist disable >/dev/null 2>&1 || true
+    invoke-rc.d dnsdist stop >/dev/null 2>&1 || true
+  fi
+fi

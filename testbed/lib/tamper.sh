@@ -14,14 +14,26 @@
 #  * `whoami ZONE PORT`: both resolvers send queries under ZONE to the control host's
 #    `censorscope helper --dns-zone ZONE --dns-listen 198.18.5.2:PORT` (the test starts it),
 #    the way a recursive resolver reaches an authoritative server: the helper sees which
-#    resolver asked. $CS_TB_PUBLIC_EGRESS is the public resolver's egress toward it.
+#    resolver asked. $CS_TB_PUBLIC_EGRESS is the public resolver's egress toward it;
+#  * `public-doh`: the public resolver's operator also serves DNS over HTTPS, the way
+#    https://8.8.8.8/dns-query does: dnsdist (Debian's package, a real DoH server) on the
+#    internet host answers https://198.18.3.53/dns-query with a certificate from the testbed
+#    CA for the IP address (and dns.public.test), forwarding to the public resolver's dnsmasq.
+#    The sites' nginx holds the wildcard *:443 there, so 198.18.3.53:443 is DNAT'ed on that
+#    host to dnsdist's 198.18.3.53:$TAMPER_DOH_PORT (the host's own port map: its SYN-ACK
+#    still comes from the internet host). $CS_TB_PUBLIC_DOH is the URL.
 
 TAMPER_PORT_TLS=8443 TAMPER_PORT_HTTP=8088
 TAMPER_WHOAMI="" TAMPER_WHOAMI_PORT=""
+TAMPER_DOH="" TAMPER_DOH_PORT=8453
 declare -a TAMPER_TLS=() TAMPER_HTTP=()
 
 tamper_parse() { # file line keyword words...
-    local f=$1 n=$2; shift 3
+    local f=$1 n=$2 kw=$3; shift 3
+    if [ "$kw" = public-doh ]; then
+        [ $# -eq 0 ] || perr "$f" "$n" "public-doh (no arguments)"
+        TAMPER_DOH=1; return
+    fi
     if ! [[ ${1:-} =~ ^[a-z0-9.-]+$ && ${2:-} =~ ^[0-9]{1,5}$ ]]; then
         perr "$f" "$n" "whoami ZONE PORT"; return
     fi
@@ -70,8 +82,39 @@ tamper_conf() {
     echo "$l" >>"$RUN/censor/dnsmasq.conf"
 }
 
+# after the services: the public resolver's DoH endpoint (dnsdist on the internet host)
+tamper_doh_up() {
+    [ -n "$TAMPER_DOH" ] || return 0
+    command -v dnsdist >/dev/null || die "public-doh needs dnsdist (scripts/setup.sh installs it)"
+    local d=$RUN/inet/doh
+    mkdir -p "$d"
+    openssl req -new -key "$RUN/ca/leaf.key" -subj "/CN=$PUBLIC_RESOLVER" 2>/dev/null |
+        openssl x509 -req -CA "$RUN/ca/ca.pem" -CAkey "$RUN/ca/ca.key" -days 825 \
+            -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
+            -extfile <(printf 'subjectAltName=IP:%s,DNS:dns.public.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$PUBLIC_RESOLVER") \
+            -out "$d/doh.pem" 2>/dev/null || die "public-doh: certificate signing failed"
+    cat >"$d/dnsdist.conf" <<EOF
+-- testbed: the public resolver's DNS over HTTPS (lib/tamper.sh, docs/testbed.md)
+setSecurityPollSuffix("")
+setLocal("127.0.0.1:$TAMPER_DOH_PORT")
+setACL({"$LAB_NET", "$LAB6_NET", "127.0.0.0/8"})
+addDOHLocal("$PUBLIC_RESOLVER:$TAMPER_DOH_PORT", "$d/doh.pem", "$RUN/ca/leaf.key", "/dns-query")
+newServer({address="$PUBLIC_RESOLVER:53", name="public-resolver"})
+EOF
+    nsx "$NS_I" iptables -w -t nat -A PREROUTING -d "$PUBLIC_RESOLVER" -p tcp --dport 443 \
+        -j DNAT --to-destination "$PUBLIC_RESOLVER:$TAMPER_DOH_PORT" || die "public-doh: nat rule failed"
+    start_bg "$NS_I" "$d/dnsdist.log" "$d/dnsdist.pid" dnsdist --supervised --disable-syslog -C "$d/dnsdist.conf"
+    for _ in $(seq 1 50); do
+        nsx "$NS_I" ss -Htln "sport = :$TAMPER_DOH_PORT" | grep -q "$PUBLIC_RESOLVER" && return 0
+        kill -0 "$(cat "$d/dnsdist.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    die "public-doh: dnsdist did not start ($d/dnsdist.log)"
+}
+
 # after the services: the interception CA and the tampering nginx on the censor
 tamper_up() {
+    tamper_doh_up
     [ ${#TAMPER_TLS[@]} -gt 0 ] || [ ${#TAMPER_HTTP[@]} -gt 0 ] || return 0
     local d=$RUN/censor/tamper ca=$RUN/ca h e
     mkdir -p "$d/tmp"
@@ -139,6 +182,7 @@ EOF
 
 tamper_env() {
     [ ! -f "$RUN/ca/intercept.pem" ] || echo "CS_TB_INTERCEPT_CA=$RUN/ca/intercept.pem"
+    [ -z "$TAMPER_DOH" ] || echo "CS_TB_PUBLIC_DOH=https://$PUBLIC_RESOLVER/dns-query"
     [ -n "$TAMPER_WHOAMI" ] || return 0
     printf 'CS_TB_WHOAMI_ZONE=%s\nCS_TB_WHOAMI_PORT=%s\n' "$TAMPER_WHOAMI" "$TAMPER_WHOAMI_PORT"
     # where the public resolver's queries to the control host come from (its address on the

@@ -3,8 +3,14 @@
 # each tamper-* censor of testbed/scenarios/forensics gives its verdict and nothing else does:
 #   tamper-tls-intercept  x_tls_interception.intercepted true + the interception CA as issuer
 #   tamper-http-rewrite   x_http_tampering.tampered true with both digests and lengths
-#   tamper-dns-dnat       resolver_identity: dnat true, answered_by the ISP resolver
-#   tamper-none           none of them (every feature on, every input)
+#   tamper-dns-dnat       resolver_identity: dnat true, answered_by the ISP resolver; with
+#                         --doh (dnsdist, the public resolver's DoH view) alone: dnat true
+#                         from the DoH view, the reply TTLs recorded (1 hop: not counted);
+#                         without CAP_NET_RAW the same verdict, TTL fields null and why
+#   tamper-dns-dnat-far   the same DNAT 3 hops from the public resolver: the reply TTLs
+#                         show the DNS answers 3 hops closer than the address's port 443
+#   tamper-none           none of them (every feature on, every input); --doh: dnat false,
+#                         0 hops apart, no TTL claim
 # and 0 false attributions over a slice of the uncensored national world (CS_TB_BLOCK_SHARE=0:
 # every CS_FX_NATIONAL_STEP-th URL of the 2,392, default 8). Root needed.
 set -uo pipefail
@@ -24,7 +30,7 @@ up() { # scenario [env...]: testbed up, the helper (TH + whoami zone) on the con
     [ -z "$hpid" ] || kill "$hpid" 2>/dev/null
     hpid=
     env "${@:2}" $TB up "$1" >"$work/up.log" 2>&1 || { cat "$work/up.log"; return 1; }
-    unset CS_TB_INTERCEPT_CA CS_TB_WHOAMI_ZONE CS_TB_WHOAMI_PORT CS_TB_PUBLIC_EGRESS
+    unset CS_TB_INTERCEPT_CA CS_TB_WHOAMI_ZONE CS_TB_WHOAMI_PORT CS_TB_PUBLIC_EGRESS CS_TB_PUBLIC_DOH
     . "$CS_TESTBED_DIR/env"
     hpid=$(CS_HELPER_EXTRA_ARGS="${CS_TB_WHOAMI_ZONE:+--dns-zone $CS_TB_WHOAMI_ZONE --dns-listen $CS_TB_CONTROL_ADDR:$CS_TB_WHOAMI_PORT}" \
         scripts/start-helper.sh "$work") || return 1
@@ -45,12 +51,27 @@ rid() { # out: resolver identity of the public resolver (UDP, TCP) against the h
         "udp://$CS_TB_PUBLIC_RESOLVER:53" "tcp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
 }
 
+ridoh() { # out [wrapper...]: the same with the DoH view as the only reference (no --egress)
+    local out=$1; shift
+    $TB exec client -- "$@" "$BIN" resolver_identity -q --whoami-zone "$CS_TB_WHOAMI_ZONE" \
+        --doh "$CS_TB_PUBLIC_DOH" --domain secure.tamper.test --ca-file "$CS_TB_CA" \
+        --lab-net "$CS_TB_LAB_NET" --no-db -o "$out" \
+        "udp://$CS_TB_PUBLIC_RESOLVER:53" "tcp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
+}
+NOPRIV=(setpriv --inh-caps=-net_raw --ambient-caps=-net_raw --bounding-set=-net_raw)
+
 t0=$SECONDS
 for s in tamper-none tamper-tls-intercept tamper-http-rewrite tamper-dns-dnat; do
     up "forensics/$s" || { echo "0 passed, 1 failed"; exit 1; }
     wc "$work/$s.wc.jsonl" "${INPUTS[@]}"
     rid "$work/$s.rid.jsonl"
+    case $s in
+        tamper-none) ridoh "$work/$s.doh.jsonl" ;;
+        tamper-dns-dnat) ridoh "$work/$s.doh.jsonl"; ridoh "$work/$s.nopriv.jsonl" "${NOPRIV[@]}" ;;
+    esac
 done
+up forensics/tamper-dns-dnat-far || { echo "0 passed, 1 failed"; exit 1; }
+ridoh "$work/tamper-dns-dnat-far.doh.jsonl"
 # the uncensored national world, a slice of it with every feature on
 step=${CS_FX_NATIONAL_STEP:-8}
 up national/pk-national CS_TB_BLOCK_SHARE=0 || { echo "0 passed, 1 failed"; exit 1; }
@@ -119,6 +140,48 @@ for s, hit in expect.items():
         want_by = "198.18.2.1" if want else "198.18.5.1"
         check(f"{s}: {proto}: answered_by {want_by}", x is not None and x.get("answered_by") == want_by,
               json.dumps(x))
+
+# --doh: the public resolver's DoH view (dnsdist) as the only reference, and the reply TTLs
+def ridoh(name):
+    return {m["input"].split(":")[0]: m["test_keys"] for m in load(name)}
+TTL_KEYS = ("dns_reply_ttl", "other_reply_ttl", "dns_hops", "other_hops", "hop_difference", "other_reply")
+for name, dnat, by, ttls in (
+        ("tamper-none.doh.jsonl", False, "198.18.5.1", (63, 63, 0)),
+        ("tamper-dns-dnat.doh.jsonl", True, "198.18.2.1", (64, 63, 1)),
+        ("tamper-dns-dnat-far.doh.jsonl", True, "198.18.70.5", (64, 61, 3)),
+        ("tamper-dns-dnat.nopriv.jsonl", True, "198.18.2.1", None)):
+    ms = ridoh(name)
+    for proto in ("udp", "tcp"):
+        tk = ms.get(proto) or {}
+        x = tk.get("x_resolver_identity") or {}
+        ev = " | ".join(x.get("evidence") or [])
+        what = f"{name} {proto}"
+        check(f"{what}: dnat {dnat}, answered_by {by}", x.get("dnat") is dnat and x.get("answered_by") == by, json.dumps(x))
+        check(f"{what}: the DoH view (dnsdist) answered from the public resolver's egress",
+              x.get("doh_answered_by") == "198.18.5.1" and x.get("egress") == [], json.dumps(x))
+        check(f"{what}: the domain's answers agree through both", "the resolver and its DoH view agree" in ev, ev)
+        if dnat:
+            check(f"{what}: the evidence is the DoH view's", "outside the DoH view's network (198.18.5.1)" in ev, ev)
+        else:
+            check(f"{what}: in the DoH view's network", "in the network of the DoH view's egress 198.18.5.1" in ev, ev)
+        if ttls is None:
+            check(f"{what}: without CAP_NET_RAW no TTLs, and why",
+                  x.get("reply_ttl_status") == "no_privilege" and all(x.get(k, 0) is None for k in TTL_KEYS)
+                  and "needs CAP_NET_RAW" in ev and tk.get("x_packets_status") == "no_privilege", json.dumps(x))
+            check(f"{what}: without CAP_NET_RAW no other-traffic handshake",
+                  not any("other_traffic" in (c.get("tags") or []) for c in tk.get("tcp_connect") or []))
+            continue
+        dttl, ottl, diff = ttls
+        check(f"{what}: reply TTLs {dttl} (DNS) vs {ottl} (tcp/443 syn-ack), {diff} hops apart",
+              x.get("reply_ttl_status") == "compared" and x.get("dns_reply_ttl") == dttl and x.get("other_reply_ttl") == ottl
+              and x.get("hop_difference") == diff and x.get("other_reply") == "tcp/443 syn-ack", json.dumps(x))
+        counted = diff > 1
+        check(f"{what}: TTL claim {counted}", (f"from a box {diff} hops closer" in ev) is counted
+              and ("(not counted)" in ev) is (not counted), ev)
+        check(f"{what}: the handshake is recorded (tcp_connect tagged other_traffic)",
+              any("other_traffic" in (c.get("tags") or []) and c.get("port") == 443 for c in tk.get("tcp_connect") or []))
+        check(f"{what}: no injection claimed", not any(e.get("injected") for e in tk.get("x_middlebox") or []),
+              json.dumps(tk.get("x_middlebox")))
 
 nat = load("national.jsonl")
 check(f"national slice measured ({len(nat)} URLs)", len(nat) >= 250)
