@@ -4,6 +4,9 @@
 #  * `censor dns-dnat IP`: UDP and TCP port 53 to IP (a public resolver's address) are
 #    DNAT'ed to the ISP resolver on the censor (WMS 2.0 "WAN-NAT"): IP answers, but it is
 #    not IP's resolver that does;
+#  * `censor dns-proxy IP`: the same DNAT, but the ISP resolver forwards every query (the
+#    whoami zone too) to IP: a transparent DNS proxy in front of the genuine resolver, whose
+#    egress then asks the zone (the identity says "genuine"; only the reply TTLs see the box);
 #  * `censor tls-intercept HOST`: TLS to HOST's addresses on 443 is redirected to an nginx on
 #    the censor that terminates it with a certificate for HOST signed by the testbed's
 #    "interception CA" (written to $CS_TB_INTERCEPT_CA: a probe that was made to trust it
@@ -24,7 +27,7 @@
 #    still comes from the internet host). $CS_TB_PUBLIC_DOH is the URL.
 
 TAMPER_PORT_TLS=8443 TAMPER_PORT_HTTP=8088
-TAMPER_WHOAMI="" TAMPER_WHOAMI_PORT=""
+TAMPER_WHOAMI="" TAMPER_WHOAMI_PORT="" TAMPER_PROXY=""
 TAMPER_DOH="" TAMPER_DOH_PORT=8453
 declare -a TAMPER_TLS=() TAMPER_HTTP=()
 
@@ -43,7 +46,7 @@ tamper_parse() { # file line keyword words...
 tamper_check_rule() { # file line method target arg
     local f=$1 n=$2 m=$3 t=${4:-} a=${5:-}
     case $m in
-        dns-dnat) { valid_addr "$t" && allowed_addr "$t"; } || { perr "$f" "$n" "dns-dnat IP"; return 1; } ;;
+        dns-dnat|dns-proxy) { valid_addr "$t" && allowed_addr "$t"; } || { perr "$f" "$n" "$m IP"; return 1; } ;;
         tls-intercept) [ -n "$t" ] || { perr "$f" "$n" "tls-intercept HOST"; return 1; } ;;
         http-rewrite)
             if [ -z "$t" ] || ! [[ -z $a || $a =~ ^\.[A-Za-z0-9]+$ ]]; then
@@ -57,7 +60,8 @@ tamper_check_rule() { # file line method target arg
 tamper_gen_rule() { # method target arg
     local m=$1 t=${2,,} a=${3:-} ip
     case $m in
-        dns-dnat)
+        dns-dnat|dns-proxy)
+            [ "$m" = dns-dnat ] || TAMPER_PROXY=$t
             N+=("-A CS-PRE -i cs-r0 -d $t -p udp --dport 53 -j DNAT --to-destination $ISP_RESOLVER:53")
             N+=("-A CS-PRE -i cs-r0 -d $t -p tcp --dport 53 -j DNAT --to-destination $ISP_RESOLVER:53") ;;
         tls-intercept|http-rewrite)
@@ -79,6 +83,8 @@ tamper_conf() {
     [ -n "$TAMPER_WHOAMI" ] || return 0
     local l="server=/$TAMPER_WHOAMI/$CONTROL_ADDR#$TAMPER_WHOAMI_PORT"
     echo "$l" >>"$RUN/inet/dnsmasq.conf"
+    # a transparent proxy forwards the zone to the resolver it stands in front of
+    [ -z "$TAMPER_PROXY" ] || l="server=/$TAMPER_WHOAMI/$TAMPER_PROXY"
     echo "$l" >>"$RUN/censor/dnsmasq.conf"
 }
 
