@@ -28,6 +28,7 @@ typedef struct {
   const char *router, *placement, *locate_why;
   int dnat; /* x_resolver_identity.dnat: -1 null/absent */
   const char *answered_by, *resolver;
+  int hopdiff;     /* x_resolver_identity.hop_difference beyond the tolerance (0: none) */
   int intercepted; /* -1 */
   const char *issuer;
   int tampered; /* -1 */
@@ -97,6 +98,10 @@ static int fx_read(cs_report *r, fx_entry *e, const cs_jval *tk) {
     e->dnat = 1;
     e->answered_by = fx_str(r, ri, "answered_by");
     e->resolver = fx_str(r, ri, "resolver");
+    const cs_jval *hd = cs_json_get(ri, "hop_difference");
+    if (hd && hd->type == CS_JNUM && hd->num >= -255 && hd->num <= 255 &&
+        (hd->num > 1 || hd->num < -1))
+      e->hopdiff = (int)hd->num;
     any = 1;
   }
   const cs_jval *ti = cs_json_get_obj(tk, "x_tls_interception");
@@ -195,6 +200,9 @@ static const char *fx_line(char *b, size_t cap, const fx_entry *e) {
   if (e->dnat == 1)
     fx_add(b, cap, &n, "%sresolver %s answered by %s (DNAT)", n ? "; " : "",
            e->resolver ? e->resolver : "?", e->answered_by ? e->answered_by : "someone else");
+  if (e->dnat == 1 && e->hopdiff)
+    fx_add(b, cap, &n, ", its DNS replies %d hops %s than its other traffic",
+           e->hopdiff > 0 ? e->hopdiff : -e->hopdiff, e->hopdiff > 0 ? "closer" : "farther");
   if (e->intercepted == 1)
     fx_add(b, cap, &n, "%sTLS intercepted, issuer %s", n ? "; " : "", e->issuer ? e->issuer : "?");
   if (e->tampered == 1)
@@ -248,6 +256,8 @@ static void render_json(cs_jw *w, const struct cs_report_fx *s) {
     cs_jw_kstr(w, "locate_evidence", e->locate_why);
     kint_or_null(w, "dnat", e->dnat);
     cs_jw_kstr(w, "answered_by", e->answered_by);
+    if (e->hopdiff) cs_jw_kint(w, "dnat_hop_difference", e->hopdiff);
+    else cs_jw_knull(w, "dnat_hop_difference");
     kint_or_null(w, "tls_intercepted", e->intercepted);
     cs_jw_kstr(w, "issuer", e->issuer);
     kint_or_null(w, "download_tampered", e->tampered);

@@ -54,11 +54,13 @@ rid() { # out: resolver identity of the public resolver (UDP, TCP) against the h
         "udp://$CS_TB_PUBLIC_RESOLVER:53" "tcp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
 }
 
-ridoh() { # out [wrapper...]: the same with the DoH view as the only reference (no --egress)
-    local out=$1; shift
+ridoh() { # out [wrapper...]: the same with the DoH view as the only reference (no --egress);
+    # $RIDB: store the measurements there (for the report) instead of --no-db
+    local out=$1 db=(--no-db); shift
+    [ -z "${RIDB:-}" ] || db=(--db "$RIDB")
     $TB exec client -- "$@" "$BIN" resolver_identity -q --whoami-zone "$CS_TB_WHOAMI_ZONE" \
         --doh "$CS_TB_PUBLIC_DOH" --domain secure.tamper.test --ca-file "$CS_TB_CA" \
-        --lab-net "$CS_TB_LAB_NET" --no-db -o "$out" \
+        --lab-net "$CS_TB_LAB_NET" "${db[@]}" -o "$out" \
         "udp://$CS_TB_PUBLIC_RESOLVER:53" "tcp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
 }
 NOPRIV=(setpriv --inh-caps=-net_raw --ambient-caps=-net_raw --bounding-set=-net_raw)
@@ -75,7 +77,8 @@ for s in tamper-none tamper-tls-intercept tamper-http-rewrite tamper-dns-dnat; d
 done
 for s in tamper-dns-dnat-far tamper-dns-proxy-far; do
     up "forensics/$s" || { echo "0 passed, 1 failed"; exit 1; }
-    ridoh "$work/$s.doh.jsonl"
+    RIDB=$work/$s.db ridoh "$work/$s.doh.jsonl"
+    "$BIN" report --db "$work/$s.db" >"$work/$s.report.txt" 2>&1
 done
 # the uncensored national world, a slice of it with every feature on
 step=${CS_FX_NATIONAL_STEP:-8}
@@ -192,6 +195,13 @@ for name, dnat, by, ttls in (
               any("other_traffic" in (c.get("tags") or []) and c.get("port") == 443 for c in tk.get("tcp_connect") or []))
         check(f"{what}: no injection claimed", not any(e.get("injected") for e in tk.get("x_middlebox") or []),
               json.dumps(tk.get("x_middlebox")))
+
+# the report's "Who and where": the DNAT with its reply-TTL backing; the proxy is no DNAT
+rep = open(os.path.join(work, "tamper-dns-dnat-far.report.txt"), encoding="utf-8").read()
+check("report: Who and where names the DNAT and the hop difference",
+      "answered by 198.18.70.5 (DNAT), its DNS replies 3 hops closer than its other traffic" in rep, rep[-800:])
+rep = open(os.path.join(work, "tamper-dns-proxy-far.report.txt"), encoding="utf-8").read()
+check("report: no DNAT claimed for the transparent proxy", "(DNAT)" not in rep, rep[-800:])
 
 nat = load("national.jsonl")
 check(f"national slice measured ({len(nat)} URLs)", len(nat) >= 250)
