@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -457,6 +458,17 @@ static int hops_of(uint8_t ttl) {
   return -1;
 }
 
+#define MAX_PROBES 8      /* TTL-copy probe flows looked at per entry */
+#define MAX_PROBE_REPLY 8 /* ... and replies per probe flow */
+
+/* One flow of the TTL-copy probe: its sent TTL and its replies in time order. */
+typedef struct {
+  uint32_t key;
+  uint8_t sent;
+  const cs_mb_pkt *rep[MAX_PROBE_REPLY];
+  size_t nrep;
+} probe_flow;
+
 typedef struct {
   const char *kind;
   const cs_mb_pkt *first; /* the packet whose fields the entry shows */
@@ -469,6 +481,10 @@ typedef struct {
   uint16_t seed;
   size_t ninjected;
   bool windows_vary;
+  /* DNS: the TTL-copy probe (judge_ttl_copy) */
+  int ttl_copied; /* 1, 0, -1 (null) */
+  probe_flow pf[MAX_PROBES];
+  size_t npf;
 } entry;
 
 static void reason(entry *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -515,6 +531,50 @@ static bool fp_matches(const fp_def *d, const entry *e) {
   return true;
 }
 
+static void write_answers(cs_jw *w, const cs_mb_pkt *p) {
+  cs_jw_arr_open(w);
+  for (size_t i = 0; i < p->nanswer_a; i++) {
+    char a[CS_IPSTR_MAX];
+    cs_ip_format(&p->answer_a[i], a);
+    cs_jw_str(w, a);
+  }
+  cs_jw_arr_close(w);
+}
+
+/* "ttl_copied" and "ttl_probe" of a DNS entry: null when the probe did not run. */
+static void write_ttl_probe(cs_jw *w, const entry *e) {
+  if (e->ttl_copied < 0) cs_jw_knull(w, "ttl_copied");
+  else cs_jw_kbool(w, "ttl_copied", e->ttl_copied == 1);
+  cs_jw_key(w, "ttl_probe");
+  if (!e->npf) {
+    cs_jw_null(w);
+    return;
+  }
+  cs_jw_arr_open(w);
+  for (size_t i = 0; i < e->npf; i++) {
+    const probe_flow *f = &e->pf[i];
+    cs_jw_obj_open(w);
+    cs_jw_kint(w, "sent_ttl", f->sent);
+    cs_jw_key(w, "replies");
+    cs_jw_arr_open(w);
+    for (size_t j = 0; j < f->nrep; j++) {
+      const cs_mb_pkt *q = f->rep[j];
+      char fl[8];
+      snprintf(fl, sizeof fl, "0x%04x", q->dns_flags);
+      cs_jw_obj_open(w);
+      cs_jw_kint(w, "ttl", q->ttl);
+      cs_jw_kstr(w, "flags", fl);
+      cs_jw_kint(w, "rcode", q->dns_rcode);
+      cs_jw_key(w, "answers");
+      write_answers(w, q);
+      cs_jw_obj_close(w);
+    }
+    cs_jw_arr_close(w);
+    cs_jw_obj_close(w);
+  }
+  cs_jw_arr_close(w);
+}
+
 static void write_entry(cs_jw *w, entry *e, const cs_mb_db *db) {
   const cs_mb_pkt *p = e->first;
   const char *family = NULL;
@@ -553,13 +613,8 @@ static void write_entry(cs_jw *w, entry *e, const cs_mb_db *db) {
     cs_jw_kstr(w, "flags", fl);
     cs_jw_kbool(w, "compression", p->compression);
     cs_jw_key(w, "answers");
-    cs_jw_arr_open(w);
-    for (size_t i = 0; i < p->nanswer_a; i++) {
-      char a[CS_IPSTR_MAX];
-      cs_ip_format(&p->answer_a[i], a);
-      cs_jw_str(w, a);
-    }
-    cs_jw_arr_close(w);
+    write_answers(w, p);
+    write_ttl_probe(w, e);
   } else if (p->proto == 6) {
     cs_mb_flags_str(p->tcp_flags, fl);
     cs_jw_kstr(w, "flags", fl);
@@ -674,6 +729,12 @@ static void judge_tcp(entry *e, const cs_mb_pkt *const *s, size_t n) {
   }
 }
 
+static bool same_answers(const cs_mb_pkt *a, const cs_mb_pkt *b) {
+  bool same = a->nanswer_a == b->nanswer_a && a->dns_rcode == b->dns_rcode;
+  for (size_t i = 0; same && i < a->nanswer_a; i++) same = ip_eq(&a->answer_a[i], &b->answer_a[i]);
+  return same;
+}
+
 /* DNS replies of one flow with one id: the first of two or more that differ was injected.
  * base: the last reply from this resolver on any flow (for a lone reply). */
 static void judge_dns(entry *e, const cs_mb_pkt *base) {
@@ -683,9 +744,7 @@ static void judge_dns(entry *e, const cs_mb_pkt *base) {
   e->first = a;
   e->injected = 0;
   if (!b || b == a) return;
-  bool same_ans = a->nanswer_a == b->nanswer_a && a->dns_rcode == b->dns_rcode;
-  for (size_t i = 0; same_ans && i < a->nanswer_a; i++)
-    same_ans = ip_eq(&a->answer_a[i], &b->answer_a[i]);
+  bool same_ans = same_answers(a, b);
   const char *what = e->ng >= 2 ? "the later reply" : "other replies from this resolver";
   if (a->ttl != b->ttl) {
     e->injected = 1;
@@ -702,18 +761,95 @@ static void judge_dns(entry *e, const cs_mb_pkt *base) {
   if (e->injected == 1) e->ninjected = 1;
 }
 
+/* Whether q is a reply to the TTL-copy probe of the query whose reply is p: the same resolver,
+ * name and type. */
+static bool probe_of(const cs_mb_pkt *q, const cs_mb_pkt *p) {
+  return q->sent_ttl && q->is_dns && q->flow_proto == 17 && q->rport == p->rport &&
+         ip_eq(&q->remote, &p->remote) && p->qname && q->qname && q->qtype == p->qtype &&
+         !strcasecmp(q->qname, p->qname);
+}
+
+/* The TTL-copy probe (docs/forensics.md): the query of e's flow was sent again with different
+ * IP TTLs, one flow each. A genuine resolver's reply has the same TTL whatever the query's;
+ * a reply whose TTL moves with the sent TTL was made by a box copying the query's TTL. The
+ * reply compared is, in each probe flow, the first with the same rcode and answers as the
+ * entry's reply, else the probe's first reply. */
+static void judge_ttl_copy(entry *e, const cs_mb_pkt *const *s, size_t n) {
+  e->ttl_copied = -1;
+  const cs_mb_pkt *p = e->first;
+  for (size_t i = 0; i < n; i++) {
+    const cs_mb_pkt *q = s[i];
+    if (!probe_of(q, p)) continue;
+    size_t k = 0;
+    while (k < e->npf && e->pf[k].key != q->flow_key) k++;
+    if (k == e->npf) {
+      if (e->npf == MAX_PROBES) continue;
+      e->pf[e->npf++] = (probe_flow){.key = q->flow_key, .sent = q->sent_ttl};
+    }
+    if (e->pf[k].nrep < MAX_PROBE_REPLY) e->pf[k].rep[e->pf[k].nrep++] = q;
+  }
+  if (!e->npf) return;
+  const cs_mb_pkt *f[MAX_PROBES];
+  uint8_t sent[MAX_PROBES];
+  size_t k = 0;
+  bool by_answer = true, sent_differ = false;
+  for (size_t i = 0; i < e->npf; i++) {
+    const probe_flow *pf = &e->pf[i];
+    if (!pf->nrep) continue;
+    const cs_mb_pkt *pick = NULL;
+    for (size_t j = 0; j < pf->nrep && !pick; j++)
+      if (same_answers(pf->rep[j], p)) pick = pf->rep[j];
+    if (!pick) by_answer = false, pick = pf->rep[0];
+    sent[k] = pf->sent;
+    if (sent[k] != sent[0]) sent_differ = true;
+    f[k++] = pick;
+  }
+  if (k < 2 || !sent_differ) {
+    reason(e, "ttl-copy probe: %zu of %zu queries answered", k, e->npf);
+    return;
+  }
+  bool fixed = true, follows = true;
+  for (size_t i = 1; i < k; i++) {
+    if (f[i]->ttl != f[0]->ttl) fixed = false;
+    if ((int)f[i]->ttl - (int)sent[i] != (int)f[0]->ttl - (int)sent[0]) follows = false;
+  }
+  char ev[48] = "";
+  for (size_t i = 0; i < k && i < 4; i++) {
+    size_t l = strlen(ev);
+    snprintf(ev + l, sizeof ev - l, "%s%u>%u", i ? " " : "", sent[i], f[i]->ttl);
+  }
+  const char *which = by_answer ? "the reply with these answers" : "the first reply";
+  if (follows) {
+    e->ttl_copied = 1;
+    reason(e, "ttl of %s follows the sent ttl (%s): ttl copied", which, ev);
+    if (by_answer && e->injected < 0) {
+      e->injected = 1;
+      e->ninjected = 1;
+      reason(e, "a reply that copies the query's ttl is forged on the path");
+    }
+  } else if (fixed) {
+    e->ttl_copied = 0;
+    reason(e, "ttl of %s is %u whatever the sent ttl (%s)", which, f[0]->ttl, ev);
+  } else {
+    reason(e, "ttl of %s varies but not with the sent ttl (%s)", which, ev);
+  }
+}
+
 static int cmp_t(const void *x, const void *y) {
   const cs_mb_pkt *a = *(const cs_mb_pkt *const *)x, *b = *(const cs_mb_pkt *const *)y;
   return (a->t > b->t) - (a->t < b->t);
 }
 
-int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db) {
+/* Groups the packets into entries and judges them; writes x_middlebox when w is set, else
+ * finds the TTL-copy probe's target (cs_mb_dns_probe_target). */
+static int run(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db,
+               const cs_mb_pkt **target) {
   const cs_mb_pkt **s = n ? malloc(n * sizeof *s) : NULL;
   bool *done = n ? calloc(n, 1) : NULL;
   entry *e = malloc(sizeof *e);
   if (n && (!s || !done || !e)) {
     free(s), free(done), free(e);
-    cs_jw_knull(w, "x_middlebox");
+    if (w) cs_jw_knull(w, "x_middlebox");
     return 0;
   }
   for (size_t i = 0; i < n; i++) s[i] = &pk[i];
@@ -736,7 +872,7 @@ int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db
         if (e->ng < MAX_GROUP) e->g[e->ng++] = q;
       }
       judge_tcp(e, s, n);
-    } else if (p->proto == 17 && p->is_dns) {
+    } else if (p->proto == 17 && p->is_dns && !p->sent_ttl) {
       e->kind = "dns";
       for (size_t j = i; j < n; j++) {
         const cs_mb_pkt *q = s[j];
@@ -744,10 +880,14 @@ int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db
         done[j] = true;
         if (e->ng < MAX_GROUP) e->g[e->ng++] = q;
       }
-      const cs_mb_pkt *base = NULL;
+      const cs_mb_pkt *base = NULL; /* the TTL-copy probe's replies are no baseline */
       for (size_t j = 0; j < n; j++)
-        if (s[j]->is_dns && s[j] != p && ip_eq(&s[j]->src, &p->src)) base = s[j];
+        if (s[j]->is_dns && !s[j]->sent_ttl && s[j] != p && ip_eq(&s[j]->src, &p->src)) base = s[j];
       judge_dns(e, base);
+      if (!w && e->injected != 0 && p->qname &&
+          (!*target || ((*target)->qtype != 1 && p->qtype == 1)))
+        *target = p;
+      if (w && e->injected != 0) judge_ttl_copy(e, s, n);
     } else if (p->proto == 1 || p->proto == 58) {
       done[i] = true;
       e->kind = "icmp";
@@ -759,10 +899,10 @@ int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db
       reason(e, "icmp%s type %u code %u from %s", p->proto == 58 ? "v6" : "", p->icmp_type,
              p->icmp_code, src);
     } else {
-      done[i] = true;
+      done[i] = true; /* the TTL-copy probe's replies: evidence of the entry they probe */
       continue;
     }
-    if (e->injected == 0) continue; /* genuine: no entry */
+    if (e->injected == 0 || !w) continue; /* genuine: no entry */
     if (!open) {
       cs_jw_key(w, "x_middlebox");
       cs_jw_arr_open(w);
@@ -772,9 +912,19 @@ int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db
     write_entry(w, e, db);
   }
   if (open) cs_jw_arr_close(w);
-  else cs_jw_knull(w, "x_middlebox");
+  else if (w) cs_jw_knull(w, "x_middlebox");
   free(s), free(done), free(e);
   return injected;
+}
+
+int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db) {
+  return run(w, pk, n, db, NULL);
+}
+
+bool cs_mb_dns_probe_target(const cs_mb_pkt *pk, size_t n, const cs_mb_pkt **target) {
+  *target = NULL;
+  run(NULL, pk, n, NULL, target);
+  return *target != NULL;
 }
 
 /* ---- x_packets ---------------------------------------------------------------------------- */
@@ -823,6 +973,7 @@ void cs_mb_write_packets(cs_jw *w, const cs_mb_pkt *pk, size_t n) {
       cs_jw_arr_close(w);
       cs_jw_kint(w, "payload_len", p->payload_len);
     } else if (p->proto == 17) {
+      if (p->sent_ttl) cs_jw_kint(w, "sent_ttl", p->sent_ttl); /* the TTL-copy probe's */
       if (p->is_dns) {
         char fl[8];
         snprintf(fl, sizeof fl, "0x%04x", p->dns_flags);

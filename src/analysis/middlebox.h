@@ -33,6 +33,9 @@ typedef struct {
   uint16_t rport;
   int64_t conn_id;   /* transaction id of the flow (0: unknown) */
   uint32_t flow_key; /* distinguishes two flows to one remote (a local port); never written */
+  const char *qname; /* DNS flows: the name the probe asked (NULL: unknown); not written */
+  uint16_t qtype;    /* ... and its type (0: unknown) */
+  uint8_t sent_ttl;  /* the TTL-copy probe's IP TTL on this flow (0: not a probe flow) */
 
   uint8_t proto;  /* 6 tcp, 17 udp, 1 icmp, 58 icmpv6 */
   cs_ip src;      /* sender of this packet (server, router or forger) */
@@ -98,9 +101,17 @@ size_t cs_mb_solve_seed(uint32_t sip, const uint16_t *ipid, const uint16_t *win,
 /* Analyses a measurement's packets (any order; sorted by t inside) and writes `x_middlebox`:
  * null when nothing was injected and nothing unexplained was seen, else an array of
  * {"flow","kind","injected","reasons","family","seed","count","flags","df","window","ttl",
- * "ip_id","hops_from_probe"}. db may be NULL (no families). Returns the number of entries
+ * "ip_id","hops_from_probe"}; DNS entries add "compression", "answers", "ttl_copied" and
+ * "ttl_probe" (the TTL-copy probe's replies, from packets with sent_ttl set, which make no
+ * entries of their own). db may be NULL (no families). Returns the number of entries
  * claiming injected:true. Bounded in time and memory by n (the caller caps n). */
 int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db);
+
+/* The TTL-copy probe's target (docs/forensics.md): whether the packets show DNS interference
+ * (a DNS entry that is not genuine: injected true or null) on a flow whose query name is
+ * known; the packet of the first such flow (an A query preferred) is stored in *target. Probe
+ * packets (sent_ttl != 0) are left out. Returns true when there is one. */
+bool cs_mb_dns_probe_target(const cs_mb_pkt *pk, size_t n, const cs_mb_pkt **target);
 
 /* Writes `x_packets` entries: one object per packet (the contract's shape), seq/ack relative
  * to the flow's SYN-ACK when one was captured. */

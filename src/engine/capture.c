@@ -15,8 +15,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "analysis/middlebox.h"
+#include "engine/dnswire.h"
+#include "util/buf.h"
 #include "util/ipnet.h"
 #include "util/timeutil.h"
 
@@ -43,7 +46,24 @@ typedef struct {
   uint16_t rport, lport;
   int64_t conn_id;
   uint16_t npk;
+  const char *qname; /* DNS over UDP: the query's name (the trace's arena) */
+  uint16_t qtype;
+  uint8_t sent_ttl; /* a flow of the TTL-copy probe: its IP TTL */
 } flow;
+
+/* The TTL-copy probe (cs_capture_ttl_probe): one query per socket, each with its own TTL. */
+#define TTL_PROBES 3
+#define TTL_PROBE_TICK 0.05
+typedef struct {
+  bool active;
+  int fd[TTL_PROBES];
+  uint32_t lport[TTL_PROBES];
+  size_t nfd;
+  double deadline;
+  cs_timer tm;
+  void (*cb)(void *);
+  void *arg;
+} ttl_probe;
 
 struct cs_capture_sess {
   shared *sh;
@@ -56,6 +76,7 @@ struct cs_capture_sess {
   cs_mb_pkt *pk;
   size_t npk;
   bool truncated;
+  ttl_probe probe;
 };
 
 struct shared {
@@ -104,6 +125,9 @@ static void keep(cs_capture_sess *s, flow *f, const cs_mb_pkt *p, double mono) {
   q->rport = f->rport;
   q->conn_id = f->conn_id;
   q->flow_key = f->lport;
+  q->qname = f->qname;
+  q->qtype = f->qtype;
+  q->sent_ttl = f->sent_ttl;
   f->npk++;
 }
 
@@ -252,26 +276,157 @@ cs_capture_sess *cs_capture_begin(cs_loop *l, cs_trace *t, bool disabled) {
   return s;
 }
 
-void cs_capture_note_fd(cs_trace *t, int fd, int proto, const cs_ip *remote, uint16_t rport,
-                        int64_t conn_id) {
-  cs_capture_sess *s = t ? t->capture : NULL;
-  if (!s || fd < 0 || !remote) return;
+static flow *note(cs_capture_sess *s, int fd, int proto, const cs_ip *remote, uint16_t rport,
+                  int64_t conn_id) {
+  if (!s || fd < 0 || !remote) return NULL;
   struct sockaddr_storage self;
   socklen_t sl = sizeof self;
   cs_ip lip;
   uint16_t lport = 0;
   if (getsockname(fd, (struct sockaddr *)&self, &sl) < 0 ||
       !cs_ip_from_sockaddr((struct sockaddr *)&self, &lip, &lport) || !lport)
-    return;
+    return NULL;
   if (s->nflows >= CS_CAPTURE_MAX_FLOWS) {
     s->flows_truncated = true;
+    return NULL;
+  }
+  flow *f = &s->flows[s->nflows++];
+  *f = (flow){.proto = (uint8_t)proto,
+              .remote = *remote,
+              .rport = rport,
+              .lport = lport,
+              .conn_id = conn_id};
+  return f;
+}
+
+void cs_capture_note_fd(cs_trace *t, int fd, int proto, const cs_ip *remote, uint16_t rport,
+                        int64_t conn_id) {
+  note(t ? t->capture : NULL, fd, proto, remote, rport, conn_id);
+}
+
+void cs_capture_note_query(cs_trace *t, int fd, const char *qname, uint16_t qtype) {
+  cs_capture_sess *s = t ? t->capture : NULL;
+  struct sockaddr_storage self;
+  socklen_t sl = sizeof self;
+  cs_ip lip;
+  uint16_t lport = 0;
+  if (!s || fd < 0 || getsockname(fd, (struct sockaddr *)&self, &sl) < 0 ||
+      !cs_ip_from_sockaddr((struct sockaddr *)&self, &lip, &lport))
+    return;
+  for (size_t i = s->nflows; i-- > 0;)
+    if (s->flows[i].proto == IPPROTO_UDP && s->flows[i].lport == lport) {
+      s->flows[i].qname = qname;
+      s->flows[i].qtype = qtype;
+      return;
+    }
+}
+
+/* ---- the TTL-copy probe ------------------------------------------------------------------ */
+
+static void probe_close(cs_capture_sess *s) {
+  ttl_probe *pr = &s->probe;
+  if (!pr->active) return;
+  cs_timer_stop(s->sh->l, &pr->tm);
+  for (size_t i = 0; i < pr->nfd; i++) close(pr->fd[i]);
+  pr->nfd = 0;
+  pr->active = false;
+}
+
+/* Done when every probe query has two replies (the forgery and the resolver's), or at the
+ * deadline. The replies themselves are read by the capture, not from the sockets. */
+static void probe_tick(cs_timer *tm) {
+  cs_capture_sess *s = tm->data;
+  ttl_probe *pr = &s->probe;
+  drain(s->sh);
+  size_t full = 0;
+  for (size_t i = 0; i < pr->nfd; i++) {
+    size_t got = 0;
+    for (size_t j = 0; j < s->npk; j++)
+      if (s->pk[j].sent_ttl && s->pk[j].flow_key == pr->lport[i]) got++;
+    if (got >= 2) full++;
+  }
+  if (full < pr->nfd && cs_loop_now(s->sh->l) < pr->deadline) {
+    cs_timer_start(s->sh->l, &pr->tm, TTL_PROBE_TICK, probe_tick, s);
     return;
   }
-  s->flows[s->nflows++] = (flow){.proto = (uint8_t)proto,
-                                 .remote = *remote,
-                                 .rport = rport,
-                                 .lport = lport,
-                                 .conn_id = conn_id};
+  void (*cb)(void *) = pr->cb;
+  void *arg = pr->arg;
+  probe_close(s);
+  cb(arg);
+}
+
+/* One probe socket: connected to the resolver, IP TTL (hop limit) ttl, the query sent. */
+static int probe_send(cs_capture_sess *s, const cs_mb_pkt *tgt, int ttl, const cs_buf *q) {
+  ttl_probe *pr = &s->probe;
+  struct sockaddr_storage ss;
+  socklen_t sl = cs_ip_to_sockaddr(&tgt->remote, tgt->rport, &ss);
+  int fd = socket(tgt->remote.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  bool v6 = tgt->remote.family == AF_INET6;
+  if (setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl,
+                 sizeof ttl) < 0 ||
+      connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+    close(fd);
+    return -1;
+  }
+  flow *f = note(s, fd, IPPROTO_UDP, &tgt->remote, tgt->rport, 0);
+  if (!f) {
+    close(fd);
+    return -1;
+  }
+  f->qname = tgt->qname;
+  f->qtype = tgt->qtype;
+  f->sent_ttl = (uint8_t)ttl;
+  pr->fd[pr->nfd] = fd;
+  pr->lport[pr->nfd++] = f->lport;
+  return send(fd, q->data, q->len, 0) < 0 ? -1 : 0;
+}
+
+/* The sending host's default TTL (hop limit) for this family: what a fresh socket reports. */
+static int default_ttl(int family) {
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0), v = 64;
+  socklen_t l = sizeof v;
+  if (fd >= 0) {
+    bool v6 = family == AF_INET6;
+    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &v, &l) <
+            0 ||
+        v < 1 || v > 255)
+      v = 64;
+    close(fd);
+  }
+  return v;
+}
+
+int cs_capture_ttl_probe(cs_capture_sess *s, double timeout, void (*cb)(void *), void *arg) {
+  if (!s || s->disabled || !s->sh || !s->sh->p || s->probe.active || !cb) return 0;
+  drain(s->sh);
+  const cs_mb_pkt *tgt = NULL;
+  if (!cs_mb_dns_probe_target(s->pk, s->npk, &tgt) || !tgt->qname || !tgt->qtype) return 0;
+  cs_dnswire_query dq;
+  cs_buf q;
+  cs_buf_init(&q, 0);
+  if (cs_dnswire_query_init(&dq, tgt->qname, tgt->qtype, cs_dnswire_random_id()) != CS_DNSWIRE_OK ||
+      cs_dnswire_query_encode(&dq, false, &q) != CS_DNSWIRE_OK || q.overflow) {
+    cs_buf_free(&q);
+    return 0;
+  }
+  /* the default TTL and two clearly different ones, all large enough to reach the resolver */
+  int base = default_ttl(tgt->remote.family), step = base + 2 * 32 <= 255 ? 32 : -32;
+  ttl_probe *pr = &s->probe;
+  *pr = (ttl_probe){.active = true, .cb = cb, .arg = arg};
+  for (int i = 0; i < TTL_PROBES; i++) {
+    int ttl = base + i * step;
+    if (ttl < 1 || ttl > 255) break;
+    probe_send(s, tgt, ttl, &q);
+  }
+  cs_buf_free(&q);
+  if (!pr->nfd) {
+    pr->active = false;
+    return 0;
+  }
+  pr->deadline = cs_loop_now(s->sh->l) + (timeout > 0 && timeout < 2 ? timeout : 2);
+  cs_timer_start(s->sh->l, &pr->tm, TTL_PROBE_TICK, probe_tick, s);
+  return 1;
 }
 
 void cs_capture_write(cs_jw *w, cs_capture_sess *s) {
@@ -326,6 +481,7 @@ const char *cs_capture_status(const cs_capture_sess *s) {
 
 void cs_capture_end(cs_capture_sess *s) {
   if (!s) return;
+  if (s->sh) probe_close(s);
   if (s->t && s->t->capture == s) s->t->capture = NULL;
   if (s->sh) {
     if (s->prev) s->prev->next = s->next;

@@ -40,6 +40,21 @@ cs_capture_sess *cs_capture_begin(cs_loop *l, cs_trace *t, bool disabled);
 void cs_capture_note_fd(cs_trace *t, int fd, int proto, const cs_ip *remote, uint16_t rport,
                         int64_t conn_id);
 
+/* Engine hook after cs_capture_note_fd for a DNS query over UDP: the flow of fd asked
+ * qname (kept by pointer: it must live as long as the trace, e.g. in its arena) of qtype. */
+void cs_capture_note_query(cs_trace *t, int fd, const char *qname, uint16_t qtype);
+
+/* The TTL-copy probe (docs/forensics.md), for a nettest before it writes the measurement:
+ * when the packets captured so far show DNS interference (x_middlebox would have a DNS
+ * entry that is not genuine) on a UDP query whose name is known, sends that query again to
+ * that resolver on 3 new sockets with different IP TTLs (the default and two others, +32
+ * each, or -32 from 192 up), captures the replies until each has two or for at most timeout
+ * seconds (at most 2), then calls cb(arg) from the loop. The analysis then says whether the
+ * interfering reply's TTL moved with the sent TTL (`ttl_copied`). Returns 1 when started, 0
+ * when there is nothing to probe (no interference, no capture, no name): cb is then not
+ * called. Uncensored names never cost a packet. */
+int cs_capture_ttl_probe(cs_capture_sess *s, double timeout, void (*cb)(void *), void *arg);
+
 /* Reads what is already queued, then writes x_packets_status, x_packets_note (when some
  * evidence could not be seen), x_packets, x_packets_truncated and x_middlebox as members of
  * the open test_keys object. */

@@ -659,6 +659,7 @@ static cs_dns_req *udp_start(cs_loop *l, cs_trace *t, const char *host, uint16_t
     fail_now(r, "udp", cs_failure_from_errno(-rc));
     return r;
   }
+  cs_capture_note_query(r->trace, r->fd, r->host_a, qtype); /* for the TTL-copy probe */
   r->t0 = now(r);
   ssize_t n = send(r->fd, r->tx.data, r->tx.len, 0);
   double tn = now(r);

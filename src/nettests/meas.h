@@ -61,6 +61,13 @@ void cs_meas_abort(cs_meas_base *m);
  * cs_meas_begin, before any step starts. */
 void cs_meas_capture(cs_meas_base *m, cs_loop *l);
 
+/* The TTL-copy probe (engine/capture.h, docs/forensics.md), for a nettest right before
+ * cs_meas_finish: when the packets captured so far show DNS interference, the query is sent
+ * again with other IP TTLs and the replies captured (at most min(dns_timeout, 2) s). Returns
+ * true when it started: cb(arg) is then called from the loop when it ends, and the nettest
+ * finishes there; false (no capture, no interference): finish now, cb is not called. */
+bool cs_meas_ttl_probe(cs_meas_base *m, void (*cb)(void *arg), void *arg);
+
 /* The probe options as fetch options (engine/fetch.h): resolver, SNI, trust store,
  * timeouts, redirects, and --address as the depth-0 address (stored in *addr). */
 void cs_probe_fetch_opts(const cs_probe_cfg *cfg, cs_fetch_opts *fo, cs_ip *addr);

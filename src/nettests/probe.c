@@ -141,6 +141,11 @@ void cs_meas_capture(cs_meas_base *m, cs_loop *l) {
   m->cap = cs_capture_begin(l, m->t, m->cfg->no_packets);
 }
 
+bool cs_meas_ttl_probe(cs_meas_base *m, void (*cb)(void *arg), void *arg) {
+  if (!m->capture || !m->cap) return false;
+  return cs_capture_ttl_probe(m->cap, m->cfg->dns_timeout, cb, arg) == 1;
+}
+
 void cs_meas_abort(cs_meas_base *m) {
   cs_capture_end(m->cap);
   m->cap = NULL;

@@ -14,7 +14,8 @@ typedef struct {
   cs_meas_base b;
   cs_ip addr;
   cs_fetch_opts fo;
-  const cs_fetch_result *r; /* during on_fetch */
+  const cs_fetch_result *r; /* while writing: &res */
+  cs_fetch_result res;      /* the fetch's result (its strings live in the trace) */
 } ug;
 
 static const cs_outcome_def outcomes[] = {
@@ -62,8 +63,9 @@ static void write_keys(cs_jw *w, void *arg) {
   cs_outcome_write(w, k->o);
 }
 
-static void on_fetch(void *arg, const cs_fetch_result *r) {
+static void finish(void *arg) {
   ug *u = arg;
+  const cs_fetch_result *r = &u->res;
   char ev[CS_OUTCOME_EVIDENCE_MAX];
   cs_outcome o;
   outcome_of(r->failure, r->failed_op, last_code(u->b.t), &o, ev, sizeof ev);
@@ -71,6 +73,13 @@ static void on_fetch(void *arg, const cs_fetch_result *r) {
   keys_ctx k = {u, &o};
   cs_meas_finish(&u->b, &(cs_meas_out){.write_keys = write_keys, .ctx = &k, .outcome = &o});
   free(u);
+}
+
+static void on_fetch(void *arg, const cs_fetch_result *r) {
+  ug *u = arg;
+  u->res = *r;
+  /* a DNS injection seen: is its TTL copied from the query's? (docs/forensics.md) */
+  if (!cs_meas_ttl_probe(&u->b, finish, u)) finish(u);
 }
 
 int cs_urlgetter_start(cs_loop *l, const cs_probe_cfg *cfg, const char *url, cs_meas_done done,

@@ -62,8 +62,14 @@ typedef struct {
 
 static void finish_cb(cs_defer *d);
 
+static void probe_done(void *arg) {
+  wc *m = arg;
+  cs_defer_call(m->l, &m->fin, finish_cb, m);
+}
+
+/* A DNS injection seen: the TTL-copy probe first (docs/forensics.md), then finish. */
 static void maybe_finish(wc *m) {
-  if (m->th_done && m->fetch_done) cs_defer_call(m->l, &m->fin, finish_cb, m);
+  if (m->th_done && m->fetch_done && !cs_meas_ttl_probe(&m->b, probe_done, m)) probe_done(m);
 }
 
 /* Ends the measurement before the control query and the fetch start, with why. */

@@ -350,6 +350,91 @@ static void test_dns_injection(void **st) {
   cs_mb_db_free(db);
 }
 
+/* The TTL-copy probe's verdict (docs/forensics.md): the query of an interfering reply sent
+ * again with TTLs 64, 96, 128; the forged reply's TTL follows the sent TTL or does not. */
+/* A true|false|null key: 1, 0, -1 (7 when absent or of another type). */
+static int tri(const cs_jval *e, const char *key) {
+  const cs_jval *v = cs_json_get(e, key);
+  if (v && cs_json_is_null(v)) return -1;
+  return cs_json_get_bool(e, key, 7);
+}
+
+static void ttl_probe_pkts(cs_mb_pkt *out, const uint8_t *forged_ttl, const char *qname) {
+  static const uint8_t sent[] = {64, 96, 128};
+  for (int i = 0; i < 3; i++) {
+    cs_mb_pkt f = dns_pkt(0.1 + i * 0.01, (uint16_t)(100 + i), 0x8180, forged_ttl[i], false, true,
+                          "192.0.2.66");
+    cs_mb_pkt g =
+        dns_pkt(0.105 + i * 0.01, (uint16_t)(100 + i), 0x8180, 62, true, true, "203.0.113.5");
+    f.flow_key = g.flow_key = (uint32_t)(6000 + i);
+    f.sent_ttl = g.sent_ttl = sent[i];
+    f.qname = g.qname = qname, f.qtype = g.qtype = 1;
+    out[2 * i] = f, out[2 * i + 1] = g;
+  }
+}
+
+static void test_dns_ttl_copy(void **st) {
+  (void)st;
+  cs_mb_db *db = load_db();
+  cs_arena *a = cs_arena_new(0);
+  int ninj;
+  /* the measured query: a racing reply with the SAME TTL as the real one, other answers:
+   * injected is null (a TTL-copying injector hides behind the real TTL) */
+  cs_mb_pkt pk[8] = {dns_pkt(0.002, 7, 0x8180, 62, true, true, "192.0.2.66"),
+                     dns_pkt(0.010, 7, 0x8180, 62, true, true, "203.0.113.5")};
+  pk[0].qname = pk[1].qname = "blocked.example", pk[0].qtype = pk[1].qtype = 1;
+  const cs_jval *x = analyze(a, pk, 2, db, &ninj);
+  assert_non_null(x);
+  assert_int_equal(ninj, 0);
+  assert_int_equal(tri(x->kids[0], "injected"), -1);
+  assert_int_equal(tri(x->kids[0], "ttl_copied"), -1);
+  assert_true(cs_json_is_null(cs_json_get(x->kids[0], "ttl_probe")));
+  const cs_mb_pkt *tgt = NULL;
+  assert_true(cs_mb_dns_probe_target(pk, 2, &tgt));
+  assert_ptr_equal(tgt, &pk[0]);
+  /* the probe: the forged reply's TTL moves with the sent TTL (64 -> 62, 96 -> 94, ...) */
+  static const uint8_t copy[] = {62, 94, 126}, fixed[] = {62, 62, 62}, odd[] = {62, 70, 90};
+  ttl_probe_pkts(pk + 2, copy, "blocked.example");
+  x = analyze(a, pk, 8, db, &ninj);
+  assert_non_null(x);
+  assert_int_equal(x->len, 1); /* the probe's replies make no entries of their own */
+  const cs_jval *e = x->kids[0];
+  assert_int_equal(ninj, 1);
+  assert_int_equal(tri(e, "ttl_copied"), 1);
+  assert_int_equal(tri(e, "injected"), 1);
+  assert_string_equal(cs_json_get_str(e, "family", "(null)"), "tsg-gfw2-dns");
+  assert_true(has_reason(e, "follows the sent ttl (64>62 96>94 128>126)"));
+  const cs_jval *tp = cs_json_get_arr(e, "ttl_probe");
+  assert_non_null(tp);
+  assert_int_equal(tp->len, 3);
+  assert_int_equal((int)cs_json_get_num(tp->kids[1], "sent_ttl", 0), 96);
+  assert_int_equal(cs_json_get_arr(tp->kids[1], "replies")->len, 2);
+  /* a fixed-TTL injector: not copied, and the entry stays as it was (null) */
+  ttl_probe_pkts(pk + 2, fixed, "blocked.example");
+  e = analyze(a, pk, 8, db, &ninj)->kids[0];
+  assert_int_equal(tri(e, "ttl_copied"), 0);
+  assert_int_equal(tri(e, "injected"), -1);
+  assert_true(has_reason(e, "is 62 whatever the sent ttl"));
+  /* a TTL that varies otherwise: unknown */
+  ttl_probe_pkts(pk + 2, odd, "blocked.example");
+  e = analyze(a, pk, 8, db, &ninj)->kids[0];
+  assert_int_equal(tri(e, "ttl_copied"), -1);
+  /* a probe of another name proves nothing about this entry */
+  ttl_probe_pkts(pk + 2, copy, "other.example");
+  e = analyze(a, pk, 8, db, &ninj)->kids[0];
+  assert_int_equal(tri(e, "ttl_copied"), -1);
+  assert_true(cs_json_is_null(cs_json_get(e, "ttl_probe")));
+  /* a genuine query (identical duplicates) is no probe target; nor is a query without name */
+  pk[0] = pk[1];
+  pk[0].t = 0.001;
+  assert_false(cs_mb_dns_probe_target(pk, 2, &tgt));
+  cs_mb_pkt race[] = {dns_pkt(0.002, 7, 0x8180, 64, false, true, "192.0.2.66"),
+                      dns_pkt(0.010, 7, 0x8180, 62, true, true, "203.0.113.5")};
+  assert_false(cs_mb_dns_probe_target(race, 2, &tgt));
+  cs_arena_free(a);
+  cs_mb_db_free(db);
+}
+
 static void test_fp_parser(void **st) {
   (void)st;
   char err[160];
@@ -473,10 +558,11 @@ static void test_capture_loopback(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_tcp),      cmocka_unit_test(test_parse_dns_icmp),
-      cmocka_unit_test(test_seed_solver),    cmocka_unit_test(test_genuine_and_injected),
-      cmocka_unit_test(test_signature_mode), cmocka_unit_test(test_dns_injection),
-      cmocka_unit_test(test_fp_parser),      cmocka_unit_test(test_capture_loopback),
+      cmocka_unit_test(test_parse_tcp),        cmocka_unit_test(test_parse_dns_icmp),
+      cmocka_unit_test(test_seed_solver),      cmocka_unit_test(test_genuine_and_injected),
+      cmocka_unit_test(test_signature_mode),   cmocka_unit_test(test_dns_injection),
+      cmocka_unit_test(test_dns_ttl_copy),     cmocka_unit_test(test_fp_parser),
+      cmocka_unit_test(test_capture_loopback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
