@@ -627,7 +627,7 @@ static void write_entry(cs_jw *w, entry *e, const cs_mb_db *db) {
   cs_jw_kint(w, "ttl", p->ttl);
   if (p->has_ip_id) cs_jw_kint(w, "ip_id", p->ip_id);
   else cs_jw_knull(w, "ip_id");
-  int h = hops_of(p->ttl);
+  int h = e->ttl_copied == 1 ? -1 : hops_of(p->ttl); /* a copied TTL says nothing of distance */
   if (h > 0) cs_jw_kint(w, "hops_from_probe", h);
   else cs_jw_knull(w, "hops_from_probe");
   if (p->proto == 1 || p->proto == 58) {

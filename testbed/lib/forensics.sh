@@ -11,10 +11,13 @@
 #       tsg    RST+ACK, DF, Geedge TSG "signature mode": window and TTL from a PRNG keyed
 #              by the seed (default 13), IP ID = A - seed*win + (sip mod win); count
 #              RSTs (default 3 for tsg, else 1)
-#   censor dns-inject-fp NAME ADDR tsg|gfw1
+#   censor dns-inject-fp NAME ADDR tsg|gfw1 [ttl=copy]
 #       like dns-inject (a forged answer races the real one, to any resolver), with the
 #       DNS traits of an injector: tsg = flags 0x8180 + compression pointer (Geedge TSG /
-#       GFW injector 2), gfw1 = flags 0x8580 (AA), no compression (GFW injector 1)
+#       GFW injector 2), gfw1 = flags 0x8580 (AA), no compression (GFW injector 1);
+#       ttl=copy: the forged reply's IP TTL mirrors the query's (the TTL the censor
+#       forwards it with), like one of the GFW's DNS injectors (Triplet Censors, FOCI '20);
+#       else it is 64
 #
 # The drop-only box of the issue is the existing `sni-drop` method.
 # Queues: rst-inject rules use NFQUEUE 10, 11, ... (0 is cstb nfq, 1 the delay line).
@@ -43,9 +46,10 @@ fx_check_rule() {
                 esac
             done ;;
         dns-inject-fp)
-            local s=${6:-}
-            if [ -z "$t" ] || [ -z "$a" ] || { [ "$s" != tsg ] && [ "$s" != gfw1 ]; }; then
-                perr "$f" "$n" "dns-inject-fp NAME ADDR tsg|gfw1"; return 1
+            local s=${6:-} x=${7:-}
+            if [ -z "$t" ] || [ -z "$a" ] || { [ "$s" != tsg ] && [ "$s" != gfw1 ]; } ||
+                { [ -n "$x" ] && [ "$x" != ttl=copy ]; } || [ $# -gt 7 ]; then
+                perr "$f" "$n" "dns-inject-fp NAME ADDR tsg|gfw1 [ttl=copy]"; return 1
             fi
             if [ "$a" != nxdomain ] && [ "$a" != nodata ]; then
                 { valid_addr "$a" && allowed_addr "$a"; } || { perr "$f" "$n" "$m: address $a not allowed"; return 1; }
@@ -77,19 +81,20 @@ fx_gen_rule() {
             tls+=("$SNI -j CONNMARK --set-xmark 0x1/0x1" "$SNI -j NFQUEUE --queue-num $q") ;;
         dns-inject-fp)
             # shellcheck disable=SC2154 # rules: a local of gen_censor
-            echo "dns ${t,,} $a style=${4:-}" >>"$rules"
+            echo "dns ${t,,} $a style=${4:-}${5:+ $5}" >>"$rules"
             # shellcheck disable=SC2034 # need_nfq: a local of gen_censor
             need_nfq=1 ;;
     esac
 }
 
-# Starts one `cstb rst` per rst-inject rule in the censor namespace and waits until each
+# Starts one `cstb rst` per rst-inject rule in the censor namespace (hop H's on a hop path) and waits until each
 # has bound its queue (at most 5 s).
 fx_up() {
     local d=$RUN/censor q style ttl seed count
     [ -f "$d/fx.inj" ] || return 0
     while read -r q style ttl seed count; do
-        start_bg "$NS_R" "$d/fxrst$q.log" "$d/fxrst$q.pid" "$RUN/bin/cstb" rst "$q" "$style" "$ttl" "$seed" "$count"
+        # on the hop path (`hops N censor=H`, lib/hops.sh) the filters, and so the queues, are at hop H
+        start_bg "${HOPS_CENSOR_NS:-$NS_R}" "$d/fxrst$q.log" "$d/fxrst$q.pid" "$RUN/bin/cstb" rst "$q" "$style" "$ttl" "$seed" "$count"
     done <"$d/fx.inj"
     while read -r q _; do
         for _ in $(seq 1 50); do

@@ -41,10 +41,15 @@
  *                           bounded buffer, as on a real link).
  *
  * RULES file lines:  dns NAME (A.B.C.D|nxdomain|nodata|servfail) [drop] [style=S]
+ *                        [ttl=copy]
  *                    style=tsg: flags 0x8180 + compression pointer (Geedge TSG /
  *                    GFW injector 2); style=gfw1: flags 0x8580 (AA), the name
  *                    written out in full (GFW injector 1); default: QR|RA + the
- *                    query's RD, compression pointer.
+ *                    query's RD, compression pointer. ttl=copy: the forged
+ *                    reply's IP TTL mirrors the query's (the TTL the router
+ *                    forwards it with, one less than it arrived with), like
+ *                    one of the GFW's three DNS injectors (Triplet Censors,
+ *                    FOCI '20); else it is 64.
  * Everything is bounded: names <= 253 chars, at most MAX_RULES rules.
  * C17, no dynamic allocation except the rule table.
  */
@@ -79,6 +84,7 @@ struct rule {
     uint32_t addr; /* network order */
     int drop;
     enum style style;
+    int ttl_copy;
 };
 
 static struct rule *rules;
@@ -208,10 +214,10 @@ static int load_rules(const char *path) {
     }
     char line[512];
     while (fgets(line, sizeof line, f) && nrules < MAX_RULES) {
-        char kw[16], name[MAX_NAME], what[64], extra[16] = "", extra2[16] = "";
+        char kw[16], name[MAX_NAME], what[64], extra[16] = "", extra2[16] = "", extra3[16] = "";
         if (line[0] == '#')
             continue;
-        int n = sscanf(line, "%15s %255s %63s %15s %15s", kw, name, what, extra, extra2);
+        int n = sscanf(line, "%15s %255s %63s %15s %15s %15s", kw, name, what, extra, extra2, extra3);
         if (n < 3 || strcmp(kw, "dns") != 0)
             continue;
         struct rule *r = &rules[nrules];
@@ -221,9 +227,18 @@ static int load_rules(const char *path) {
         if (nl && name[nl - 1] == '.')
             name[nl - 1] = '\0';
         snprintf(r->name, sizeof r->name, "%s", name);
-        r->drop = (n >= 4 && strcmp(extra, "drop") == 0);
-        const char *sty = n >= 5 ? extra2 : (n == 4 ? extra : "");
-        r->style = strcmp(sty, "style=tsg") == 0 ? STY_TSG : strcmp(sty, "style=gfw1") == 0 ? STY_GFW1 : STY_DEFAULT;
+        r->drop = 0, r->style = STY_DEFAULT, r->ttl_copy = 0;
+        const char *opt[3] = {extra, extra2, extra3};
+        for (int k = 0; k + 3 < n && k < 3; k++) {
+            if (strcmp(opt[k], "drop") == 0)
+                r->drop = 1;
+            else if (strcmp(opt[k], "style=tsg") == 0)
+                r->style = STY_TSG;
+            else if (strcmp(opt[k], "style=gfw1") == 0)
+                r->style = STY_GFW1;
+            else if (strcmp(opt[k], "ttl=copy") == 0)
+                r->ttl_copy = 1;
+        }
         if (strcmp(what, "nxdomain") == 0)
             r->act = ACT_NXDOMAIN;
         else if (strcmp(what, "nodata") == 0)
@@ -294,6 +309,11 @@ static int handle_udp(const uint8_t *p, size_t len, size_t ihl) {
         return 0;
     size_t total = 28 + (size_t)alen;
     fill_ip(out, total, 17, p + 16, p + 12); /* swap src/dst */
+    if (r->ttl_copy) { /* the query's TTL as this router forwards it */
+        out[8] = p[8] > 1 ? (uint8_t)(p[8] - 1) : 1;
+        wr16(out + 10, 0);
+        wr16(out + 10, csum(out, 20, 0));
+    }
     uint8_t *u = out + 20;
     memcpy(u, udp + 2, 2); /* sport = orig dport */
     memcpy(u + 2, udp, 2); /* dport = orig sport */

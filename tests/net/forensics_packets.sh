@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # forensics_packets.sh - packet evidence in the testbed (docs/forensics.md): each injector of
 # testbed/scenarios/forensics/injectors.scn must get the right x_middlebox verdict from the
-# packets the probe captured (injected or not, family, seed), the drop-only box none; without
+# packets the probe captured (injected or not, family, seed, TTL copied or not: the TTL-copy
+# probe), the drop-only box none; a gateway at hop 3 of a 5-hop path is estimated at hop 3; without
 # CAP_NET_RAW the probe still measures and says what it could not see; and a run over the
 # uncensored national world with capture on attributes nothing (a 600-URL subset of the
 # national list, to stay under 2 minutes: CS_FX_NATIONAL=N changes it, 0 for all 2,392).
@@ -31,8 +32,10 @@ ug() { $TB exec client -- "$BIN" urlgetter "${P[@]}" "$@"; }
 ug -j 8 -o "$work/tcp.jsonl" https://gw.fx.lab.test/ https://pk.fx.lab.test/ \
   https://tsg.fx.lab.test/ https://tsg2.fx.lab.test/ https://drop.fx.lab.test/ https://ok.fx.lab.test/
 # 2. DNS injectors: plain DNS to the public resolver, so replies come on a socket of ours
+#    (dnscopy: an injector mirroring the query's TTL; the TTL-copy probe tells it apart)
 ug -j 4 -o "$work/dns.jsonl" --resolver "udp://$CS_TB_PUBLIC_RESOLVER:53" \
-  http://dnstsg.fx.lab.test/ http://dnsgfw.fx.lab.test/ http://ok.fx.lab.test/
+  http://dnstsg.fx.lab.test/ http://dnsgfw.fx.lab.test/ http://ok.fx.lab.test/ \
+  http://dnscopy.fx.lab.test/
 # 3. web_connectivity carries the same keys
 $TB exec client -- "$BIN" web_connectivity "${P[@]}" --th "https://$CS_TB_CONTROL_ADDR/" \
   -o "$work/wc.jsonl" https://tsg.fx.lab.test/ https://ok.fx.lab.test/
@@ -106,6 +109,37 @@ check("DNS injector with GFW-1 traits: family gfw-dns-1",
 check("uncensored name over plain DNS: replies captured, nothing attributed",
       lambda tk: any(x.get("dns_flags") for x in tk["x_packets"]) and tk["x_middlebox"] is None,
       dns["http://ok.fx.lab.test/"])
+# the TTL-copy probe (docs/forensics.md): the query resent with 3 TTLs
+def dns_fa(tk):
+    e = [x for x in (tk["x_middlebox"] or []) if x["kind"] == "dns" and x["answers"] == ["198.18.4.80"]]
+    assert len(e) == 1, f"{len(e)} dns entries with the forged A answer"
+    return e[0]
+def probe_shift(e):
+    # per probe: (sent ttl, ttl of the forged reply, ttl of the real one)
+    out = []
+    for pr in e["ttl_probe"]:
+        f = [r["ttl"] for r in pr["replies"] if r["answers"] == ["198.18.4.80"]]
+        g = [r["ttl"] for r in pr["replies"] if r["answers"] and r["answers"] != ["198.18.4.80"]]
+        out.append((pr["sent_ttl"], f[0], g[0]))
+    assert len(out) == 3 and len({s for s, _, _ in out}) == 3, f"probes {out}"
+    return out
+CP = "http://dnscopy.fx.lab.test/"
+check("TTL-copying injector: forged and real reply arrive with the same TTL (the naive test sees no TTL difference)",
+      lambda tk: [x["ttl"] for x in tk["x_packets"] if x.get("answer_a") == ["198.18.4.80"] and "sent_ttl" not in x]
+      == [x["ttl"] for x in tk["x_packets"] if x.get("answer_a") == ["198.18.72.9"] and "sent_ttl" not in x], dns[CP])
+check("TTL-copying injector: ttl_copied true, injected true by the probe, forged TTL - sent TTL constant, real TTL fixed",
+      lambda tk: dns_fa(tk)["ttl_copied"] is True and dns_fa(tk)["injected"] is True
+      and len({f - s for s, f, _ in probe_shift(dns_fa(tk))}) == 1
+      and len({g for _, _, g in probe_shift(dns_fa(tk))}) == 1
+      and any("follows the sent ttl" in r for r in dns_fa(tk)["reasons"])
+      and dns_fa(tk)["hops_from_probe"] is None and dns_fa(tk)["family"] == "tsg-gfw2-dns", dns[CP])
+check("fixed-TTL injector (dns-tsg): ttl_copied false, the forged TTL the same for every sent TTL",
+      lambda tk: dns_fa(tk)["ttl_copied"] is False
+      and len({f for _, f, _ in probe_shift(dns_fa(tk))}) == 1
+      and any("whatever the sent ttl" in r for r in dns_fa(tk)["reasons"]), dns["http://dnstsg.fx.lab.test/"])
+check("uncensored name: no TTL-copy probe sent, nothing attributed",
+      lambda tk: not any("sent_ttl" in x for x in tk["x_packets"]) and tk["x_middlebox"] is None,
+      dns["http://ok.fx.lab.test/"])
 check("web_connectivity: blocked, with the TSG verdict in x_middlebox",
       lambda tk: tk["blocking"] == "http-failure" and one(tk)["family"] == "tsg-signature"
       and one(tk)["seed"] == 13, wc[T1])
@@ -126,7 +160,28 @@ cat "$work/res1"
 kill "$hpid" 2>/dev/null; hpid=
 $TB down >/dev/null 2>&1
 
-# 6. the uncensored national world, capture on: 0 false attributions
+# 6. rst-inject at hop 3 of a 5-hop path (hops 5 censor=3): the RST's TTL says hop 3
+$TB up forensics/rst-hop3 >"$work/up3.log" 2>&1 || fail_setup "$work/up3.log"
+# shellcheck disable=SC1091
+. "$CS_TESTBED_DIR/env"
+P=(--ca-file "$CS_TB_CA" --lab-net "$CS_TB_LAB_NET" --no-db -q --tcp-timeout 2 --tls-timeout 2
+   --http-timeout 3 --dns-timeout 2)
+ug -o "$work/hop.jsonl" https://www.wikipedia.org/
+python3 - "$work/hop.jsonl" "${CS_TB_CENSOR_HOP:-}" >"$work/res3" <<'PY'
+import json, sys
+tk = json.loads(open(sys.argv[1], encoding="utf-8").readline())["test_keys"]
+hop = int(sys.argv[2])
+e = [x for x in (tk["x_middlebox"] or []) if x["kind"] == "rst"]
+ok = (hop == 3 and tk["failure"] == "connection_reset" and len(e) == 1 and e[0]["injected"] is True
+      and e[0]["ttl"] == 128 - (hop - 1) and e[0]["hops_from_probe"] == hop)
+print(("ok:   " if ok else "FAIL: ") + f"rst-inject at hop {hop} of 5: injected, ttl 128-{hop - 1}, "
+      f"hops_from_probe {hop}" + ("" if ok else f"\n      x_middlebox={json.dumps(tk.get('x_middlebox'))}"))
+print(f"hops: {int(ok)} passed, {int(not ok)} failed")
+PY
+cat "$work/res3"
+$TB down >/dev/null 2>&1
+
+# 7. the uncensored national world, capture on: 0 false attributions
 CS_TB_BLOCK_SHARE=0 $TB up pk-national >"$work/up2.log" 2>&1 || fail_setup "$work/up2.log"
 # shellcheck disable=SC1091
 . "$CS_TESTBED_DIR/env"
@@ -157,7 +212,7 @@ print(f"national: {p} passed, {f} failed")
 PY
 cat "$work/res2"
 tp=0; tf=0
-for r in "$work/res1" "$work/res2"; do
+for r in "$work/res1" "$work/res3" "$work/res2"; do
   l=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed$' "$r" 2>/dev/null | tail -n1)
   if [ -z "$l" ]; then tf=$((tf + 1)); continue; fi
   read -r _ a _ b _ <<<"$l"

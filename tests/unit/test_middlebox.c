@@ -404,6 +404,7 @@ static void test_dns_ttl_copy(void **st) {
   assert_int_equal(tri(e, "injected"), 1);
   assert_string_equal(cs_json_get_str(e, "family", "(null)"), "tsg-gfw2-dns");
   assert_true(has_reason(e, "follows the sent ttl (64>62 96>94 128>126)"));
+  assert_true(cs_json_is_null(cs_json_get(e, "hops_from_probe")));
   const cs_jval *tp = cs_json_get_arr(e, "ttl_probe");
   assert_non_null(tp);
   assert_int_equal(tp->len, 3);
