@@ -2,7 +2,9 @@
  * Input: records of [2-byte length][flow byte][IP packet]; each packet goes through
  * cs_mb_parse_ip (must never read past its length), then all parsed packets, grouped into a
  * few flows by the flow byte, through cs_mb_write_analysis and cs_mb_write_packets, whose
- * output must be valid JSON. */
+ * output must be valid JSON. Flow byte bits 3-4 make a flow one of the TTL-copy probe's
+ * (sent TTL 64, 96, 128; all DNS flows ask one name), so the ttl_copied judgement sees
+ * hostile replies too; cs_mb_dns_probe_target must return one of the packets. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,8 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p.remote = p.src;
     p.rport = p.sport;
     p.flow_key = fb >> 1 & 3;
+    unsigned pr = fb >> 3 & 3u;
+    p.sent_ttl = pr ? (uint8_t)(32 + 32 * pr) : 0;
+    p.flow_key |= pr << 2;
+    p.qname = "q.example";
+    p.qtype = 1;
     pk[n++] = p;
   }
+  const cs_mb_pkt *tgt = NULL;
+  if (cs_mb_dns_probe_target(pk, n, &tgt) && (tgt < pk || tgt >= pk + n || tgt->sent_ttl))
+    __builtin_trap();
   cs_buf b;
   cs_buf_init(&b, 0);
   cs_jw w;
