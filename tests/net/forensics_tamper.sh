@@ -12,6 +12,8 @@
 #   tamper-dns-proxy-far  a transparent DNS proxy (the DNAT'ed queries forwarded to the genuine
 #                         resolver): the identity says "genuine", the reply TTLs disagree by
 #                         3 hops: dnat null, never false
+#   tamper-dns-dnat-blocked  the DNAT, and TCP 443/853 of the public resolver dropped: dnat
+#                         true from the identity, the reply TTLs null with the reason
 #   tamper-none           none of them (every feature on, every input); --doh: dnat false,
 #                         0 hops apart, no TTL claim
 # and 0 false attributions over a slice of the uncensored national world (CS_TB_BLOCK_SHARE=0:
@@ -80,6 +82,10 @@ for s in tamper-dns-dnat-far tamper-dns-proxy-far; do
     RIDB=$work/$s.db ridoh "$work/$s.doh.jsonl"
     "$BIN" report --db "$work/$s.db" >"$work/$s.report.txt" 2>&1
 done
+up forensics/tamper-dns-dnat-blocked || { echo "0 passed, 1 failed"; exit 1; }
+$TB exec client -- "$BIN" resolver_identity -q --whoami-zone "$CS_TB_WHOAMI_ZONE" --tcp-timeout 1 \
+    --egress "$CS_TB_PUBLIC_EGRESS" --lab-net "$CS_TB_LAB_NET" --no-db -o "$work/blocked.jsonl" \
+    "udp://$CS_TB_PUBLIC_RESOLVER:53" >/dev/null 2>&1
 # the uncensored national world, a slice of it with every feature on
 step=${CS_FX_NATIONAL_STEP:-8}
 up national/pk-national CS_TB_BLOCK_SHARE=0 || { echo "0 passed, 1 failed"; exit 1; }
@@ -195,6 +201,21 @@ for name, dnat, by, ttls in (
               any("other_traffic" in (c.get("tags") or []) and c.get("port") == 443 for c in tk.get("tcp_connect") or []))
         check(f"{what}: no injection claimed", not any(e.get("injected") for e in tk.get("x_middlebox") or []),
               json.dumps(tk.get("x_middlebox")))
+
+# nothing answers on 443 or 853: no comparison, and why (the DNAT still seen by the identity)
+tk = (load("blocked.jsonl") or [{}])[0].get("test_keys") or {}
+x = tk.get("x_resolver_identity") or {}
+ev = " | ".join(x.get("evidence") or [])
+check("blocked: dnat true from the identity (answered_by 198.18.2.1)", x.get("dnat") is True and x.get("answered_by") == "198.18.2.1", json.dumps(x))
+check("blocked: reply TTLs not compared, the DNS side still recorded",
+      x.get("reply_ttl_status") == "no_other_reply" and x.get("dns_reply_ttl") == 64 and x.get("other_reply_ttl") is None
+      and x.get("hop_difference") is None and x.get("other_reply") is None, json.dumps(x))
+check("blocked: the evidence says nothing answered on 443 or 853, with the failure",
+      "answered nothing on TCP 443 or 853 (generic_timeout_error)" in ev, ev)
+tried = sorted(c.get("port") for c in tk.get("tcp_connect") or [] if "other_traffic" in (c.get("tags") or []))
+check("blocked: 443 then 853 tried, both timed out", tried == [443, 853] and all(
+      (c.get("status") or {}).get("failure") == "generic_timeout_error" for c in tk.get("tcp_connect") or []
+      if "other_traffic" in (c.get("tags") or [])), json.dumps(tk.get("tcp_connect")))
 
 # the report's "Who and where": the DNAT with its reply-TTL backing; the proxy is no DNAT
 rep = open(os.path.join(work, "tamper-dns-dnat-far.report.txt"), encoding="utf-8").read()

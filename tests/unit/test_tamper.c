@@ -532,8 +532,8 @@ static void test_resolver_identity(void **st) {
     assert_non_null(strstr(cs_json_get_str(id, "other_reply", ""), "tcp/443"));
     assert_non_null(strstr(x.json, "within the tolerance of 1 (not counted)"));
     assert_non_null(strstr(x.json, "\"other_traffic\"")); /* the handshake is recorded */
-  } else {
-    assert_string_equal(ts, "no_privilege");
+  } else { /* no_privilege, or error: ... when the capture cannot open */
+    assert_true(!strcmp(ts, "no_privilege") || !strncmp(ts, "error: ", 7));
     assert_int_equal(cs_json_get_int(id, "hop_difference", 7), 7); /* null */
     assert_non_null(strstr(x.json, "needs CAP_NET_RAW"));
   }
