@@ -19,3 +19,10 @@ source gx §6 table (docs/research/next-wave.md §5)
 kind dns
 dns-flags 81a0
 compression false
+
+id gfw-dns-teredo
+name GFW DNS injection with a forged IPv6 answer (any of the three injectors)
+source GFWatch (Hoang et al., USENIX Security '21): every forged IPv6 answer of the GFW is in Teredo 2001::/32 (docs/research/next-wave.md §5)
+note the forged IPv4 pool (1,510 then 216 addresses, Triplet Censors FOCI '20; 592 for injector 3) is not shipped: no public copy was available offline
+kind dns
+answers-in 2001::/32

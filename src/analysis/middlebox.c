@@ -71,6 +71,8 @@ static void parse_dns(const uint8_t *m, size_t n, cs_mb_pkt *p) {
     if (off + rdlen > n) return;
     if (type == 1 && rdlen == 4 && p->nanswer_a < CS_MB_MAX_ANSWERS)
       ip_set(&p->answer_a[p->nanswer_a++], AF_INET, m + off);
+    if (type == 28 && rdlen == 16 && p->nanswer_aaaa < CS_MB_MAX_ANSWERS)
+      ip_set(&p->answer_aaaa[p->nanswer_aaaa++], AF_INET6, m + off);
     off += rdlen;
   }
 }
@@ -200,7 +202,9 @@ typedef struct {
   seed_rule seed;
   uint16_t known_seeds[8];
   size_t nknown;
-  int dns_flags; /* -1: any */
+  int dns_flags;     /* -1: any */
+  cs_cidr ranges[8]; /* answers-in: every A/AAAA answer in one of these */
+  size_t nranges;
   unsigned min_count;
   unsigned ntraits; /* specificity */
 } fp_def;
@@ -273,6 +277,19 @@ static int fp_line(fp_def *d, const char *key, const char *val, char *err, size_
     unsigned long v = strtoul(val, &end, 16);
     if (end == val || *end || v > 0xffff) goto bad;
     d->dns_flags = (int)v;
+  } else if (!strcmp(key, "answers-in")) {
+    const char *s = val;
+    while (*s) {
+      char one[64];
+      size_t l = strcspn(s, ", ");
+      if (l == 0 || l >= sizeof one || d->nranges >= 8) goto bad;
+      memcpy(one, s, l);
+      one[l] = 0;
+      if (!cs_cidr_parse(one, &d->ranges[d->nranges])) goto bad;
+      d->nranges++;
+      s += l;
+      while (*s == ',' || *s == ' ') s++;
+    }
   } else if (!strcmp(key, "min-count")) {
     unsigned long v = strtoul(val, &end, 10);
     if (end == val || *end || v < 1 || v > 64) goto bad;
@@ -496,6 +513,22 @@ static void reason(entry *e, const char *fmt, ...) {
   va_end(ap);
 }
 
+static bool in_ranges(const fp_def *d, const cs_ip *ip) {
+  for (size_t i = 0; i < d->nranges; i++)
+    if (cs_cidr_contains(&d->ranges[i], ip)) return true;
+  return false;
+}
+
+/* answers-in: the reply has address answers, and each is in one of d's ranges. */
+static bool answers_in(const fp_def *d, const cs_mb_pkt *p) {
+  if (!p->is_dns || p->nanswer_a + p->nanswer_aaaa == 0) return false;
+  for (size_t i = 0; i < p->nanswer_a; i++)
+    if (!in_ranges(d, &p->answer_a[i])) return false;
+  for (size_t i = 0; i < p->nanswer_aaaa; i++)
+    if (!in_ranges(d, &p->answer_aaaa[i])) return false;
+  return true;
+}
+
 /* Whether fingerprint d matches entry e (all its traits). */
 static bool fp_matches(const fp_def *d, const entry *e) {
   const cs_mb_pkt *p = e->first;
@@ -509,6 +542,7 @@ static bool fp_matches(const fp_def *d, const entry *e) {
   if (d->df != TRI_ANY && (d->df == TRI_YES) != p->df) return false;
   if (d->compression != TRI_ANY && (d->compression == TRI_YES) != p->compression) return false;
   if (d->dns_flags >= 0 && (!p->is_dns || p->dns_flags != (uint16_t)d->dns_flags)) return false;
+  if (d->nranges && !answers_in(d, p)) return false;
   switch (d->window) {
   case WIN_ANY: break;
   case WIN_ZERO:
@@ -531,11 +565,16 @@ static bool fp_matches(const fp_def *d, const entry *e) {
   return true;
 }
 
+/* The reply's address answers: its A records, then its AAAA records. */
 static void write_answers(cs_jw *w, const cs_mb_pkt *p) {
   cs_jw_arr_open(w);
+  char a[CS_IPSTR_MAX];
   for (size_t i = 0; i < p->nanswer_a; i++) {
-    char a[CS_IPSTR_MAX];
     cs_ip_format(&p->answer_a[i], a);
+    cs_jw_str(w, a);
+  }
+  for (size_t i = 0; i < p->nanswer_aaaa; i++) {
+    cs_ip_format(&p->answer_aaaa[i], a);
     cs_jw_str(w, a);
   }
   cs_jw_arr_close(w);
@@ -730,8 +769,11 @@ static void judge_tcp(entry *e, const cs_mb_pkt *const *s, size_t n) {
 }
 
 static bool same_answers(const cs_mb_pkt *a, const cs_mb_pkt *b) {
-  bool same = a->nanswer_a == b->nanswer_a && a->dns_rcode == b->dns_rcode;
+  bool same = a->nanswer_a == b->nanswer_a && a->nanswer_aaaa == b->nanswer_aaaa &&
+              a->dns_rcode == b->dns_rcode;
   for (size_t i = 0; same && i < a->nanswer_a; i++) same = ip_eq(&a->answer_a[i], &b->answer_a[i]);
+  for (size_t i = 0; same && i < a->nanswer_aaaa; i++)
+    same = ip_eq(&a->answer_aaaa[i], &b->answer_aaaa[i]);
   return same;
 }
 
@@ -987,6 +1029,14 @@ void cs_mb_write_packets(cs_jw *w, const cs_mb_pkt *pk, size_t n) {
         for (size_t j = 0; j < p->nanswer_a; j++) {
           char a[CS_IPSTR_MAX];
           cs_ip_format(&p->answer_a[j], a);
+          cs_jw_str(w, a);
+        }
+        cs_jw_arr_close(w);
+        cs_jw_key(w, "answer_aaaa");
+        cs_jw_arr_open(w);
+        for (size_t j = 0; j < p->nanswer_aaaa; j++) {
+          char a[CS_IPSTR_MAX];
+          cs_ip_format(&p->answer_aaaa[j], a);
           cs_jw_str(w, a);
         }
         cs_jw_arr_close(w);

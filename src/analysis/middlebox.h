@@ -21,7 +21,7 @@
 #include "util/json.h"
 
 #define CS_MB_MAX_OPTS 12   /* TCP option kinds kept per packet */
-#define CS_MB_MAX_ANSWERS 4 /* DNS A answers kept per reply */
+#define CS_MB_MAX_ANSWERS 4 /* DNS A answers (and AAAA answers) kept per reply */
 
 enum { CS_MB_FIN = 0x01, CS_MB_SYN = 0x02, CS_MB_RST = 0x04, CS_MB_PSH = 0x08, CS_MB_ACK = 0x10 };
 
@@ -64,6 +64,8 @@ typedef struct {
   bool compression; /* a compression pointer in the answer section */
   uint8_t nanswer_a;
   cs_ip answer_a[CS_MB_MAX_ANSWERS];
+  uint8_t nanswer_aaaa; /* AAAA answers kept (as many) */
+  cs_ip answer_aaaa[CS_MB_MAX_ANSWERS];
 } cs_mb_pkt;
 
 /* Parses an IP packet (IPv4 or IPv6, from the IP header on; caplen bytes present, possibly

@@ -36,6 +36,28 @@ ug -j 8 -o "$work/tcp.jsonl" https://gw.fx.lab.test/ https://pk.fx.lab.test/ \
 ug -j 4 -o "$work/dns.jsonl" --resolver "udp://$CS_TB_PUBLIC_RESOLVER:53" \
   http://dnstsg.fx.lab.test/ http://dnsgfw.fx.lab.test/ http://ok.fx.lab.test/ \
   http://dnscopy.fx.lab.test/
+# 2b. answer ranges (`answers-in`, data/middlebox/README.md): the shipped fingerprints plus two
+#     test definitions that differ only in the range; the forged A answer fits one of them
+mkdir -p "$work/fp" && cp data/middlebox/*.fp "$work/fp/"
+cat >"$work/fp/zz-range-test.fp" <<'FP'
+id fx-pool-in
+name test: TSG traits and the testbed injector's answer pool
+source tests/net/forensics_packets.sh
+kind dns
+dns-flags 8180
+compression true
+answers-in 203.0.113.0/24, 198.18.4.0/24
+
+id fx-pool-out
+name test: TSG traits and another pool
+source tests/net/forensics_packets.sh
+kind dns
+dns-flags 8180
+compression true
+answers-in 203.0.113.0/24
+FP
+$TB exec client -- env CS_MIDDLEBOX_DIR="$work/fp" "$BIN" urlgetter "${P[@]}" -o "$work/range.jsonl" \
+  --resolver "udp://$CS_TB_PUBLIC_RESOLVER:53" http://dnstsg.fx.lab.test/
 # 3. web_connectivity carries the same keys
 $TB exec client -- "$BIN" web_connectivity "${P[@]}" --th "https://$CS_TB_CONTROL_ADDR/" \
   -o "$work/wc.jsonl" https://tsg.fx.lab.test/ https://ok.fx.lab.test/
@@ -53,7 +75,7 @@ def load(n):
     for l in open(f"{d}/{n}.jsonl", encoding="utf-8"):
         m = json.loads(l); out[m["input"]] = m
     return out
-tcp, dns, wc, nop, off = (load(n) for n in ("tcp", "dns", "wc", "nopriv", "off"))
+tcp, dns, wc, nop, off, rng = (load(n) for n in ("tcp", "dns", "wc", "nopriv", "off", "range"))
 p = f = 0
 def check(name, fn, m):
     global p, f
@@ -137,6 +159,9 @@ check("fixed-TTL injector (dns-tsg): ttl_copied false, the forged TTL the same f
       lambda tk: dns_fa(tk)["ttl_copied"] is False
       and len({f for _, f, _ in probe_shift(dns_fa(tk))}) == 1
       and any("whatever the sent ttl" in r for r in dns_fa(tk)["reasons"]), dns["http://dnstsg.fx.lab.test/"])
+check("answer ranges: the forged answer's pool decides between two definitions (fx-pool-in, not fx-pool-out)",
+      lambda tk: dns_fa(tk)["family"] == "fx-pool-in"
+      and any("fit fingerprint fx-pool-in" in r for r in dns_fa(tk)["reasons"]), rng["http://dnstsg.fx.lab.test/"])
 check("uncensored name: no TTL-copy probe sent, nothing attributed",
       lambda tk: not any("sent_ttl" in x for x in tk["x_packets"]) and tk["x_middlebox"] is None,
       dns["http://ok.fx.lab.test/"])
@@ -151,7 +176,7 @@ check("without CAP_NET_RAW: measured (reset recorded), says no_privilege and wha
       nop[T1])
 check("--no-packets: status disabled", lambda tk: tk["x_packets_status"] == "disabled"
       and tk["failure"] == "connection_reset", off[G])
-allm = [m for s in (tcp, dns, wc, nop, off) for m in s.values()]
+allm = [m for s in (tcp, dns, wc, nop, off, rng) for m in s.values()]
 check("the probe's own address appears nowhere",
       lambda tk: all(me not in json.dumps(m) for m in allm), allm[0])
 print(f"injectors: {p} passed, {f} failed")

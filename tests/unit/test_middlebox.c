@@ -175,6 +175,19 @@ static void test_parse_dns_icmp(void **st) {
     (void)cs_mb_parse_ip(b, n, &p);
     free(b);
   }
+  /* the same reply with an AAAA answer 2001:db8::5 */
+  uint8_t d6[sizeof d + 12];
+  memcpy(d6, d, sizeof d - 14); /* up to the answer's pointer to the question name */
+  static const uint8_t rr6[] = {0,    28, 0, 1, 0, 0, 0, 60, 0, 16, 0x20, 0x01, 0x0d,
+                                0xb8, 0,  0, 0, 0, 0, 0, 0,  0, 0,  0,    0,    5};
+  memcpy(d6 + sizeof d - 14, rr6, sizeof rr6);
+  d6[3] = (uint8_t)sizeof d6;
+  assert_int_equal(cs_mb_parse_ip(d6, sizeof d6, &p), 0);
+  assert_int_equal(p.nanswer_a, 0);
+  assert_int_equal(p.nanswer_aaaa, 1);
+  assert_int_equal(p.answer_aaaa[0].family, AF_INET6);
+  assert_int_equal(p.answer_aaaa[0].b[1], 0x01);
+  assert_int_equal(p.answer_aaaa[0].b[15], 5);
   /* ICMP time exceeded quoting our TCP segment to 198.51.100.7:443 from port 40000 */
   uint8_t ic[20 + 8 + 28] = {0x45, 0, 0,   56, 0,   0, 0,    0,    250,  1,    0, 0, 198, 18,
                              2,    1, 192, 0,  2,   9, 11,   0,    0,    0,    0, 0, 0,   0,
@@ -342,6 +355,25 @@ static void test_dns_injection(void **st) {
   race[0].dns_flags = 0x8580, race[0].compression = false;
   x = analyze(a, race, 2, db, &ninj);
   assert_string_equal(cs_json_get_str(x->kids[0], "family", "(null)"), "gfw-dns-1");
+  /* answer ranges: a forged AAAA answer in Teredo 2001::/32 (GFWatch), data/middlebox/gfw.fp */
+  cs_mb_pkt six[] = {dns_pkt(0.002, 9, 0x8400, 64, false, false, "192.0.2.66"),
+                     dns_pkt(0.010, 9, 0x8180, 62, true, true, "203.0.113.5")};
+  six[0].nanswer_a = six[1].nanswer_a = 0, six[0].flow_key = six[1].flow_key = 5354;
+  six[0].nanswer_aaaa = six[1].nanswer_aaaa = 1;
+  assert_true(cs_ip_parse("2001:0:53aa:64c:0:1:2:3", &six[0].answer_aaaa[0]));
+  assert_true(cs_ip_parse("2001:db8::5", &six[1].answer_aaaa[0]));
+  x = analyze(a, six, 2, db, &ninj);
+  assert_non_null(x);
+  /* gfw-dns-3 (flags 0x8400, no compression: 2 traits) outranks the 1-trait range */
+  assert_string_equal(cs_json_get_str(x->kids[0], "family", "(null)"), "gfw-dns-3");
+  assert_string_equal(cs_json_get_arr(x->kids[0], "answers")->kids[0]->str,
+                      "2001:0:53aa:64c:0:1:2:3");
+  six[0].dns_flags = 0x8100; /* no flags fingerprint: the range decides */
+  x = analyze(a, six, 2, db, &ninj);
+  assert_string_equal(cs_json_get_str(x->kids[0], "family", "(null)"), "gfw-dns-teredo");
+  assert_true(cs_ip_parse("2001:db8::66", &six[0].answer_aaaa[0])); /* outside: no family */
+  x = analyze(a, six, 2, db, &ninj);
+  assert_string_equal(cs_json_get_str(x->kids[0], "family", "(null)"), "(null)");
   /* identical duplicates (a retransmission): nothing */
   race[0] = race[1];
   race[0].t = 0.001;
@@ -453,6 +485,9 @@ static void test_fp_parser(void **st) {
       "id x\nkind dns\ndns-flags 1ffff\n", /* out of range */
       "id x\nkind rst\nknown-seeds 1,2,3,4,5,6,7,8,9\n",
       "id x\nkind rst\nflags Q\n",
+      "id x\nkind dns\nanswers-in 10.0.0.0/33\n", /* bad CIDR */
+      "id x\nkind dns\nanswers-in 1.0.0.0/8,2.0.0.0/8,3.0.0.0/8,4.0.0.0/8,5.0.0.0/8,6.0.0.0/8,"
+      "7.0.0.0/8,8.0.0.0/8,9.0.0.0/8\n", /* more than 8 ranges */
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     assert_int_equal(cs_mb_db_parse(&db, bad[i], strlen(bad[i]), err, sizeof err), -1);
