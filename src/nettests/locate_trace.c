@@ -847,18 +847,26 @@ void cs_locate_write(const cs_locate *m, cs_jw *w) {
   cs_jw_obj_close(w);
 }
 
-void cs_locate_free(cs_locate *m) {
-  if (!m) return;
-  cs_defer_cancel(m->l, &m->defer);
+/* Closes the step's sockets and stops its timer (the results stay). */
+static void lc_release(lc *m) {
   if (m->fd >= 0) {
     cs_io_stop(m->l, &m->io);
     close(m->fd);
+    m->fd = -1;
   }
   if (m->raw) {
     cs_io_stop(m->l, &m->icmp_io);
     close(m->icmp_fd);
+    m->icmp_fd = -1;
+    m->raw = false;
   }
   cs_timer_stop(m->l, &m->timer);
+}
+
+void cs_locate_free(cs_locate *m) {
+  if (!m) return;
+  cs_defer_cancel(m->l, &m->defer);
+  lc_release(m);
   free(m->payload[0]);
   free(m->payload[1]);
   free(m->runs);
@@ -868,6 +876,7 @@ void cs_locate_free(cs_locate *m) {
 
 static void lc_finish_cb(cs_defer *d) {
   lc *m = d->data;
+  lc_release(m); /* nothing of the step stays on the loop */
   m->done(m->done_arg, m);
 }
 

@@ -23,6 +23,7 @@
 #include "engine/resolve.h"
 #include "nettests/wc_control.h"
 #include "nettests/wc_forensics.h"
+#include "nettests/wc_locate.h"
 #include "report/report.h"
 #include "record/record.h"
 #include "util/failure.h"
@@ -58,6 +59,11 @@ typedef struct {
   const char *http_failure;
   const cs_http_rec *final; /* the fetch's last transaction (in the trace) */
   cs_defer fin;
+  /* --locate (wc_locate.h): 0 not decided, 1 running, 2 decided */
+  int loc_phase;
+  cs_locate *loc;                     /* the step's result when it ran */
+  const char *loc_reason;             /* why there is no trace (x_locate null) */
+  const char *loc_trigger, *loc_name; /* what was replayed: "tls", "http", "dns"; the name */
 } wc;
 
 static void finish_cb(cs_defer *d);
@@ -104,6 +110,7 @@ static void write_evidence(wc *m, cs_jw *w) {
 
 /* What finish_cb hands to cs_meas_finish's key writer. */
 typedef struct {
+  const wc *m;
   const cs_buf *ev;       /* the evidence object */
   const cs_wc_verdict *v; /* NULL: not analysable */
   const char *analysis_error;
@@ -113,6 +120,14 @@ typedef struct {
 static void write_keys(cs_jw *w, void *arg) {
   const wc_keys *k = arg;
   if (k->ev->len >= 2) cs_jw_raw_members(w, (const char *)k->ev->data + 1, k->ev->len - 2);
+  if (k->m->cfg->locate) { /* issue 14: x_locate on blocked results only */
+    cs_jw_key(w, "x_locate");
+    if (k->m->loc) cs_locate_write(k->m->loc, w);
+    else cs_jw_null(w);
+    if (!k->m->loc) cs_jw_kstr(w, "x_locate_reason", k->m->loc_reason);
+    else cs_jw_kstr(w, "x_locate_trigger", k->m->loc_trigger);
+    if (k->m->loc) cs_jw_kstr(w, "x_locate_target", k->m->loc_name);
+  }
   if (k->v) {
     cs_wc_verdict_write(w, k->v); /* the outcome keys included */
   } else {
@@ -121,6 +136,39 @@ static void write_keys(cs_jw *w, void *arg) {
     cs_jw_kstr(w, "x_analysis_error", k->analysis_error);
     cs_outcome_write(w, k->outcome);
   }
+}
+
+static void on_locate(void *arg, cs_locate *lc) {
+  wc *m = arg;
+  (void)lc;
+  m->loc_phase = 2;
+  cs_defer_call(m->l, &m->fin, finish_cb, m);
+}
+
+/* --locate: on a blocked result, starts the replay and returns true (finish_cb runs again when
+ * it is over); else records why not and returns false. */
+static bool locate_step(wc *m, bool analysed, const cs_outcome *o) {
+  m->loc_phase = 2;
+  if (!analysed || !o->censorship) {
+    m->loc_reason = analysed ? cs_arena_printf(m->t->a, "not blocked (%s): no trace", o->key)
+                             : "no verdict: no trace";
+    return false;
+  }
+  cs_locate_opts lo;
+  const char *why = NULL;
+  if (m->url_error || cs_wc_locate_plan(m->t, &m->url, o->key, NULL, &lo, &why) != 1) {
+    m->loc_reason = why ? why : "no URL";
+    return false;
+  }
+  m->loc_trigger = cs_locate_trig_str(lo.trig);
+  m->loc_name = lo.name;
+  m->loc = cs_locate_start(m->l, m->t->a, &lo, on_locate, m, &why);
+  if (!m->loc) {
+    m->loc_reason = why;
+    return false;
+  }
+  m->loc_phase = 1;
+  return true;
 }
 
 static void finish_cb(cs_defer *d) {
@@ -145,6 +193,11 @@ static void finish_cb(cs_defer *d) {
   if (!a || ev.overflow) snprintf(err, sizeof err, "out of memory");
   cs_wc_options opt = {.fingerprints = cfg->fingerprints, .probe_cc = cfg->probe->probe_cc};
   bool analysed = tk && cs_wc_analyze_test_keys(a, tk, m->input, CS_WC_TEST_VERSION, &opt, &v) == 0;
+  if (cfg->locate && m->loc_phase == 0 && locate_step(m, analysed, &v.outcome)) {
+    cs_arena_free(a); /* the verdict is computed again, from the same records, afterwards */
+    cs_buf_free(&ev);
+    return;
+  }
 
   cs_buf ann;
   cs_buf_init(&ann, 4096);
@@ -169,7 +222,8 @@ static void finish_cb(cs_defer *d) {
   }
   const char *why = tk ? "not analysable" : err;
   cs_outcome undetermined = {.key = CS_OUTCOME_UNDETERMINED, .censorship = false, .evidence = why};
-  wc_keys k = {.ev = &ev,
+  wc_keys k = {.m = m,
+               .ev = &ev,
                .v = analysed ? &v : NULL,
                .analysis_error = why,
                .outcome = analysed ? &v.outcome : &undetermined};
@@ -185,6 +239,7 @@ static void finish_cb(cs_defer *d) {
   cs_buf_free(&thj);
   cs_buf_free(&ev);
   cs_buf_free(&m->th_req);
+  cs_locate_free(m->loc);
   free(m->control);
   free(m);
 }
@@ -404,6 +459,12 @@ static int set_fingerprints(void *settings, const char *arg, char *err, size_t e
   return 0;
 }
 
+static int set_locate(void *settings, const char *arg, char *err, size_t errlen) {
+  (void)arg, (void)err, (void)errlen;
+  ((wc_settings *)settings)->cfg.locate = true;
+  return 0;
+}
+
 static const cs_optdef options[] = {
     {"th", 0, "URL",
      "control server (ours: `censorscope helper`, or OONI's); repeat to give fallbacks, tried "
@@ -414,6 +475,12 @@ static const cs_optdef options[] = {
      "blockpage/DNS fingerprint data (default: $CS_FINGERPRINTS_DIR, else data/fingerprints of "
      "this source tree)",
      false, set_fingerprints},
+    {"locate", 0, NULL,
+     "on a blocked result only, find the hop where the censor sits: replay the trigger of the "
+     "blocking method (DNS query, TLS ClientHello, HTTP request) with TTL 1, 2, ... as "
+     "`censorscope locate` does, into test_keys.x_locate (at most 64 probes and 20 s per URL; "
+     "routers need CAP_NET_RAW; docs/forensics.md)",
+     false, set_locate},
 };
 
 /* The fingerprint directory: option, then $CS_FINGERPRINTS_DIR, then data/fingerprints of

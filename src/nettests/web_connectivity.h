@@ -17,6 +17,7 @@ typedef struct {
   size_t nth;
   double th_timeout;            /* seconds per control query (<= 0: 30, as OONI) */
   const cs_fp_db *fingerprints; /* NULL: no blockpage matching */
+  bool locate; /* --locate: on blocked results, the TTL-limited replay (nettests/wc_locate.h) */
   /* Optional pooled clients (nettests/wc_control.h), one per th[i], created on the run's loop:
    * when set, control queries share keep-alive, pipelined connections. */
   struct cs_th_client *pool[CS_WC_MAX_TH];
