@@ -136,8 +136,10 @@ static const probe_opt probe_opts[] = {
     {OPT("no-db", 0, NULL, "do not use a database", false), T_FLAG, F(no_db), 0, 0, NULL},
     {OPT("no-packets", 0, NULL,
          "do not capture the packets the network sends back on the\n"
-         "measured flows (web_connectivity, urlgetter: x_packets_status\n"
-         "\"disabled\"); capture needs CAP_NET_RAW, else it says \"no_privilege\"",
+         "measured flows (web_connectivity, urlgetter, dnscheck,\n"
+         "resolver_identity: x_packets_status \"disabled\"; nor the TTL-copy\n"
+         "probe of a DNS injection); capture needs CAP_NET_RAW, else it says\n"
+         "\"no_privilege\"",
          false),
      T_FLAG, F(cfg.no_packets), 0, 0, NULL},
     {OPT("resume", 0, NULL,

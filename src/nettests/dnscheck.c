@@ -16,7 +16,8 @@
  *             ──> test keys (evidence) ──> dc_outcome() on the serialised evidence ──> done
  *
  * Each lookup has its own trace, written in urlgetter's shape (agent, failed_operation,
- * failure, queries, network_events, ...). A lookup whose answers include a bogon fails with
+ * failure, queries, network_events, ...); the lookups share the measurement's packet capture
+ * (x_packets, x_middlebox at the top of test_keys, docs/forensics.md). A lookup whose answers include a bogon fails with
  * dns_bogon_error, as OONI's RejectDNSBogons (lab networks given with --lab-net are public).
  *
  * The outcome is computed by dc_outcome() from test_keys alone, so the run and `censorscope
@@ -331,8 +332,15 @@ struct dc {
 
 static void dc_finish_cb(cs_defer *d);
 
+static void dc_probe_done(void *arg) {
+  dc *m = arg;
+  cs_defer_call(m->l, &m->fin, dc_finish_cb, m);
+}
+
+/* When every step is done: the TTL-copy probe if a DNS injection was seen (engine/capture.h),
+ * then the measurement is written. */
 static void dc_step_done(dc *m) {
-  if (--m->pending == 0) cs_defer_call(m->l, &m->fin, dc_finish_cb, m);
+  if (--m->pending == 0 && !cs_meas_ttl_probe(&m->b, dc_probe_done, m)) dc_probe_done(m);
 }
 
 /* A lookup's failure as OONI's LookupHost reports it: none when A or AAAA gave addresses
@@ -359,6 +367,7 @@ static void dc_lookup_start(dc *m, dc_lookup *lu) {
   lu->m = m;
   lu->t = cs_trace_new(m->b.t->zero, DC_TRACE_LIMIT);
   if (lu->t) {
+    lu->t->capture = m->b.t->capture; /* its sockets are this measurement's flows (x_packets) */
     cs_resolve_opts ro = {.resolver = lu->mode, .tls = m->probe->tls, .dns = m->dopts};
     lu->req = cs_resolve(m->l, lu->t, &ro, m->s->domain, dc_on_lookup, lu);
   }
@@ -472,6 +481,7 @@ static int dc_start(cs_loop *l, void *settings, const cs_probe_cfg *probe,
     free(m);
     return -1;
   }
+  cs_meas_capture(&m->b, l); /* x_packets, x_middlebox of every lookup (engine/capture.h) */
   m->a = m->b.t->a;
   m->category = in->category ? cs_arena_strdup(m->a, in->category) : NULL;
   m->l = l, m->s = settings, m->probe = probe;

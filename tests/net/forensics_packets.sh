@@ -2,7 +2,7 @@
 # forensics_packets.sh - packet evidence in the testbed (docs/forensics.md): each injector of
 # testbed/scenarios/forensics/injectors.scn must get the right x_middlebox verdict from the
 # packets the probe captured (injected or not, family, seed, TTL copied or not: the TTL-copy
-# probe), the drop-only box none; a gateway at hop 3 of a 5-hop path is estimated at hop 3; without
+# probe; on urlgetter, web_connectivity and dnscheck), the drop-only box none; a gateway at hop 3 of a 5-hop path is estimated at hop 3; without
 # CAP_NET_RAW the probe still measures and says what it could not see; and a run over the
 # uncensored national world with capture on attributes nothing (a 600-URL subset of the
 # national list, to stay under 2 minutes: CS_FX_NATIONAL=N changes it, 0 for all 2,392).
@@ -58,6 +58,16 @@ answers-in 203.0.113.0/24
 FP
 $TB exec client -- env CS_MIDDLEBOX_DIR="$work/fp" "$BIN" urlgetter "${P[@]}" -o "$work/range.jsonl" \
   --resolver "udp://$CS_TB_PUBLIC_RESOLVER:53" http://dnstsg.fx.lab.test/
+# 2c. dnscheck: its lookups share the measurement's capture (and the TTL-copy probe)
+DC=(dnscheck --lab-net "$CS_TB_LAB_NET" --no-db -q --dns-timeout 2)
+for d in dnscopy ok; do
+  $TB exec client -- "$BIN" "${DC[@]}" --domain "$d.fx.lab.test" -o "$work/dc-$d.jsonl" \
+    "udp://$CS_TB_PUBLIC_RESOLVER:53"
+done
+$TB exec client -- setpriv --inh-caps=-net_raw --ambient-caps=-net_raw --bounding-set=-net_raw \
+  "$BIN" "${DC[@]}" --domain dnscopy.fx.lab.test -o "$work/dc-np.jsonl" "udp://$CS_TB_PUBLIC_RESOLVER:53"
+$TB exec client -- "$BIN" "${DC[@]}" --no-packets --domain dnscopy.fx.lab.test -o "$work/dc-off.jsonl" \
+  "udp://$CS_TB_PUBLIC_RESOLVER:53"
 # 3. web_connectivity carries the same keys
 $TB exec client -- "$BIN" web_connectivity "${P[@]}" --th "https://$CS_TB_CONTROL_ADDR/" \
   -o "$work/wc.jsonl" https://tsg.fx.lab.test/ https://ok.fx.lab.test/
@@ -92,6 +102,7 @@ def one(tk, kind="rst"):
     return e[0]
 def synack(tk):
     return any(x["flags"] == "SA" for x in tk["x_packets"] if x["proto"] == "tcp")
+dc = {n: next(iter(load(f"dc-{n}").values())) for n in ("dnscopy", "ok", "np", "off")}
 G, PK, T1, T2, DR, OK = ("https://%s.fx.lab.test/" % h for h in ("gw", "pk", "tsg", "tsg2", "drop", "ok"))
 check("gateway RST: reset recorded, capture ok, SYN-ACK baseline captured",
       lambda tk: tk["failure"] == "connection_reset" and tk["x_packets_status"] == "ok" and synack(tk), tcp[G])
@@ -165,6 +176,17 @@ check("answer ranges: the forged answer's pool decides between two definitions (
 check("uncensored name: no TTL-copy probe sent, nothing attributed",
       lambda tk: not any("sent_ttl" in x for x in tk["x_packets"]) and tk["x_middlebox"] is None,
       dns["http://ok.fx.lab.test/"])
+check("dnscheck, TTL-copying injector: capture ok, the forged reply injected, ttl_copied true",
+      lambda tk: tk["x_packets_status"] == "ok" and dns_fa(tk)["ttl_copied"] is True
+      and dns_fa(tk)["injected"] is True and len(dns_fa(tk)["ttl_probe"]) == 3, dc["dnscopy"])
+check("dnscheck, uncensored name: replies captured, no probe, nothing attributed",
+      lambda tk: any(x.get("dns_flags") for x in tk["x_packets"]) and tk["x_middlebox"] is None
+      and not any("sent_ttl" in x for x in tk["x_packets"]), dc["ok"])
+check("dnscheck without CAP_NET_RAW: lookups measured, no_privilege, nothing attributed",
+      lambda tk: tk["x_packets_status"] == "no_privilege" and tk["lookups"] and tk["x_packets"] is None
+      and tk["x_middlebox"] is None, dc["np"])
+check("dnscheck --no-packets: status disabled", lambda tk: tk["x_packets_status"] == "disabled"
+      and tk["x_middlebox"] is None, dc["off"])
 check("web_connectivity: blocked, with the TSG verdict in x_middlebox",
       lambda tk: tk["blocking"] == "http-failure" and one(tk)["family"] == "tsg-signature"
       and one(tk)["seed"] == 13, wc[T1])
@@ -176,7 +198,7 @@ check("without CAP_NET_RAW: measured (reset recorded), says no_privilege and wha
       nop[T1])
 check("--no-packets: status disabled", lambda tk: tk["x_packets_status"] == "disabled"
       and tk["failure"] == "connection_reset", off[G])
-allm = [m for s in (tcp, dns, wc, nop, off, rng) for m in s.values()]
+allm = [m for s in (tcp, dns, wc, nop, off, rng) for m in s.values()] + list(dc.values())
 check("the probe's own address appears nowhere",
       lambda tk: all(me not in json.dumps(m) for m in allm), allm[0])
 print(f"injectors: {p} passed, {f} failed")

@@ -27,6 +27,8 @@ static const cs_nettest *NT; /* the registry's entry, as the generic command fin
 
 #define SHORT_TIMEOUT 0.5
 
+static bool no_packets; /* run(): --no-packets */
+
 /* ---- running one measurement ----------------------------------------------------------- */
 
 typedef struct {
@@ -65,7 +67,8 @@ static void run(const char *input, const char *domain, const char *resolver, cs_
                         .dns_timeout = SHORT_TIMEOUT,
                         .probe_cc = "ZZ",
                         .probe_asn = "AS0",
-                        .software_version = "test"};
+                        .software_version = "test",
+                        .no_packets = no_packets};
   cs_loop *l = cs_loop_new();
   assert_non_null(l);
   cs_nettest_input in = {.input = input};
@@ -255,6 +258,38 @@ static void test_answers_differ(void **st) {
 static void test_bogon(void **st) {
   (void)st;
   udp_case(CS_DNS_MOCK_INJECT, CS_DNS_MOCK_NORMAL, "bogon", "dns_bogon_error");
+}
+
+/* Packet evidence (docs/forensics.md): the lookups share the measurement's capture. The
+ * capture's filter passes DNS replies from port 53 only, so the mock's replies (an ephemeral
+ * port) are not captured: here x_packets_status is "ok" with no DNS evidence (or
+ * "no_privilege" unprivileged) and no TTL-copy probe is sent (the mock sees no more queries
+ * than with --no-packets, which says "disabled"). The probe itself is proven in the testbed
+ * (tests/net/forensics_packets.sh: dnscheck against the injectors). */
+static void test_packets(void **st) {
+  (void)st;
+  mocks *mk = mocks_new(CS_DNS_MOCK_INJECT, CS_DNS_MOCK_NORMAL);
+  meas x;
+  no_packets = true;
+  run(mk->input, "dnscheck.test", mk->control_url, NULL, &x);
+  no_packets = false;
+  parsed p = check_stored(&x);
+  assert_string_equal(cs_json_get_str(p.tk, "x_packets_status", ""), "disabled");
+  assert_true(cs_json_is_null(cs_json_get(p.tk, "x_packets")));
+  assert_true(cs_json_is_null(cs_json_get(p.tk, "x_middlebox")));
+  parsed_free(&p, &x);
+  unsigned q0 = cs_dns_mock_udp_queries(mk->tested);
+  assert_true(q0 >= 2); /* A and AAAA */
+
+  run(mk->input, "dnscheck.test", mk->control_url, NULL, &x);
+  p = check_stored(&x);
+  const char *status = cs_json_get_str(p.tk, "x_packets_status", "");
+  if (!strcmp(status, "ok")) assert_non_null(cs_json_get_arr(p.tk, "x_packets"));
+  else assert_string_equal(status, "no_privilege"); /* an unprivileged CI */
+  assert_true(cs_json_is_null(cs_json_get(p.tk, "x_middlebox")));
+  assert_int_equal(cs_dns_mock_udp_queries(mk->tested), 2 * q0); /* no probe */
+  parsed_free(&p, &x);
+  mocks_free(mk);
 }
 
 static void test_servfail(void **st) {
@@ -526,6 +561,7 @@ int main(void) {
       cmocka_unit_test(test_control_nxdomain),
       cmocka_unit_test(test_answers_differ),
       cmocka_unit_test(test_bogon),
+      cmocka_unit_test(test_packets),
       cmocka_unit_test(test_servfail),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_timeout),
