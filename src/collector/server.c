@@ -290,6 +290,34 @@ static enum MHD_Result respond(struct MHD_Connection *conn, cs_coll_resp *rs) {
   return ret;
 }
 
+static int hexval(char ch) {
+  return ch >= '0' && ch <= '9'   ? ch - '0'
+         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                  : -1;
+}
+
+/* libmicrohttpd's own decoding of %XX (in place, path and query arguments) turns %00 into a
+ * NUL that silently cuts the string: "/ui/index.html%00.js" would serve index.html. Decoded
+ * here the same way except that %00 stays as it is: on_request refuses it in a path, and an
+ * argument keeps it literally (and fails its shape check). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s) {
+  (void)cls;
+  (void)conn;
+  char *w = s;
+  for (const char *r = s; *r;) {
+    int hi = r[0] == '%' ? hexval(r[1]) : -1, lo = hi >= 0 ? hexval(r[2]) : -1;
+    if (lo >= 0 && (hi | lo) != 0) {
+      *w++ = (char)(hi * 16 + lo);
+      r += 3;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = 0;
+  return (size_t)(w - s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -346,7 +374,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     snprintf(shown, sizeof shown, "%s", url);
     pattern = shown;
   }
-  if (!rt) {
+  if (strstr(url, "%00")) {
+    /* kept encoded by unescape(): a NUL would cut the path (and a UI file name) short */
+    cs_coll_error(&rs, 400, "path: a NUL byte (%%00) is refused");
+  } else if (!rt) {
     if (path_known) cs_coll_error(&rs, 405, "method %.10s not allowed here", method);
     else cs_coll_error(&rs, 404, "no such endpoint");
   } else if (st->too_big) {
@@ -567,7 +598,7 @@ int cs_coll_run(const cs_coll_cfg *cfg) {
       (unsigned)(c->cfg.max_conns ? c->cfg.max_conns : 1024), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       (unsigned)c->cfg.conns_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned)(c->cfg.conn_timeout_s ? c->cfg.conn_timeout_s : 30), MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, c, MHD_OPTION_END);
+      on_completed, c, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
   if (!c->d) {
     close(lfd);
     fprintf(stderr, "collector: cannot start the HTTP server\n");

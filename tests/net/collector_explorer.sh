@@ -169,6 +169,10 @@ combos = [
     {"since": iso(base - timedelta(days=40)), "until": U, "axis_x": "measurement_start_day",
      "time_grain": "month"},
     {"since": S, "until": U, "axis_x": "blocking_type", "category_code": "NEWS"},
+    # domains without a network or blocking-type axis: the per-domain daily rollup (dom_day)
+    {"since": S, "until": U, "axis_x": "domain", "probe_cc": "PK"},
+    {"since": S, "until": U, "axis_x": "measurement_start_day", "axis_y": "category_code",
+     "domain": "onset.example,v1.example"},
 ]
 def run_combos(phase):
     for c in combos:
@@ -317,7 +321,11 @@ bad = [("/api/v1/aggregation", {"probe_cc": "pk"}, "probe_cc"),
        ("/api/v1/measurement/x'OR'1'='1", {}, "measurement_uid"),
        ("/api/v1/detector/changepoints", {"change_dir": "2"}, "change_dir"),
        ("/api/v1/detector/changepoints", {"blocking_type": "DNS"}, "blocking_type"),
-       ("/api/v1/detector/events", {"probe_asn": "1"}, "probe_asn")]
+       ("/api/v1/detector/events", {"probe_asn": "1"}, "probe_asn"),
+       # a NUL (%00) neither cuts a value short ("a.example") nor passes
+       ("/api/v1/aggregation", {"domain": "a.example\x00.evil"}, "domain"),
+       ("/ui/index.html%00.js", {}, "NUL"),
+       ("/api/v1/measurement/x%00y", {}, "NUL")]
 for path, params, word in bad:
     st, ct, body = get(path, **params)
     try: err = json.loads(body).get("error", "")
