@@ -327,14 +327,17 @@ static int meta_str(const cs_jval *c, const char *key, size_t max, const char **
   return 0;
 }
 
-/* The lower-cased host of a URL input, or the input itself for domain inputs. */
+/* The lower-cased host of a URL input, or the input itself for domain inputs; NULL when
+ * there is none or it is not a host name or address literal (a hostile input such as
+ * "http://\"><svg onload=...>/" is stored, but indexes no domain). */
 static const char *domain_of(cs_arena *a, const cs_nettest *nt, const char *input) {
   if (!input || !*input) return NULL;
   if (!strncmp(input, "http://", 7) || !strncmp(input, "https://", 8)) {
     cs_url u;
     char e[64];
-    if (cs_url_parse(a, input, &u, e, sizeof e) == 0) return u.host;
-    return NULL;
+    if (cs_url_parse(a, input, &u, e, sizeof e) != 0 || !u.host) return NULL;
+    size_t n = strlen(u.host);
+    return n >= 1 && n <= 253 && all_in(u.host, n, ALNUM ".-_:[]") ? u.host : NULL;
   }
   if (nt && nt->input == CS_INPUT_DOMAIN) {
     size_t n = strcspn(input, ":/");
@@ -455,6 +458,13 @@ int cs_coll_content_check(cs_arena *a, const cs_jval *c, const cs_coll_rid *rid,
   if (cat && strlen(cat) >= 1 && strlen(cat) <= 32 &&
       all_in(cat, strlen(cat), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"))
     m->category_code = cat;
+  /* Web Connectivity measures http(s) URLs only (OONI's ts-017): anything else
+   * ("javascript:...") is not one of its measurements */
+  if (!strcmp(m->test_name, "web_connectivity") && m->input &&
+      strncmp(m->input, "http://", 7) != 0 && strncmp(m->input, "https://", 8) != 0) {
+    snprintf(err, errlen, "input: web_connectivity measures http:// or https:// URLs only");
+    return 400;
+  }
   m->domain = domain_of(a, cs_nettest_find(m->test_name), m->input);
 
   /* dedup key over the canonical content */

@@ -209,6 +209,14 @@ refused("bad probe-set header", 400, "Probe-Set", f"/report/{rid}",
         {"format": "json", "content": msm()}, {"X-Censorscope-Probe-Set": "a b"})
 refused("zstd", 415, "Content-Encoding", f"/report/{rid}", {"format": "json", "content": msm()},
         {"Content-Encoding": "zstd"})
+refused("web_connectivity input not an http(s) URL", 400, "http:// or https://", f"/report/{rid}",
+        {"format": "json", "content": msm(inp="javascript:alert(1)")})
+# a hostile host is stored as evidence but indexes no domain
+s, js, _ = req(A, "POST", f"/report/{rid}",
+               {"format": "json", "content": msm(inp='https://"><img>x.example/')})
+check("hostile host: accepted, domain NULL", s == 200 and psql(
+    f"SELECT domain IS NULL FROM measurement WHERE measurement_uid = '{js.get('measurement_uid')}'")
+    == "t", f"{s} {js}")
 s, js, _ = req(A, "GET", f"/report/{rid}")
 check("wrong method -> 405", s == 405 and "method" in js["error"], str(js))
 s, js, _ = req(A, "GET", "/no/such/thing")
