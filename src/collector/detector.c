@@ -387,6 +387,32 @@ static int run_events(PGconn *pg, const char *cc, const char *domain) {
   return rc;
 }
 
+/* Appends a text element of an array literal, quoted ("..." with \\ before " and \\). */
+static int arr_text(cs_buf *b, const char *v) {
+  if (b->len > 1) cs_buf_putc(b, ',');
+  cs_buf_putc(b, '"');
+  for (; *v; v++) {
+    if (*v == '"' || *v == '\\') cs_buf_putc(b, '\\');
+    cs_buf_putc(b, *v);
+  }
+  return cs_buf_putc(b, '"');
+}
+
+static const char sql_take_cells[] =
+    "SELECT probe_cc, probe_asn, domain, extract(epoch FROM hour)::bigint / 3600"
+    " FROM detector_dirty ORDER BY hour LIMIT $1::integer FOR UPDATE SKIP LOCKED";
+/* the cells of a batch (1-based positions) that ever had an anomaly with a blocking type: the
+ * others have no series (run_cell's first query gives nothing), so most cells of a bulk load
+ * cost one statement for the whole batch instead of two each */
+static const char sql_active[] =
+    "SELECT u.i FROM unnest($1::text[], $2::integer[], $3::text[]) WITH ORDINALITY"
+    " AS u(cc, asn, dom, i) WHERE EXISTS (SELECT 1 FROM cell_hour c WHERE c.probe_cc = u.cc"
+    " AND c.probe_asn = u.asn AND c.domain = u.dom AND c.blocking_type IS NOT NULL"
+    " AND c.anomaly_count + c.confirmed_count > 0) ORDER BY u.i";
+static const char sql_done_cells[] =
+    "DELETE FROM detector_dirty d USING unnest($1::text[], $2::integer[], $3::text[])"
+    " AS u(cc, asn, dom) WHERE d.probe_cc = u.cc AND d.probe_asn = u.asn AND d.domain = u.dom";
+
 long cs_detector_run(PGconn *pg, long max_cells) {
   if (!pg || max_cells <= 0) return -1;
   PGresult *r = PQexec(pg, "BEGIN");
@@ -396,30 +422,52 @@ long cs_detector_run(PGconn *pg, long max_cells) {
   char lim[24];
   snprintf(lim, sizeof lim, "%ld", max_cells);
   const char *pl[1] = {lim};
-  PGresult *cells = q(pg,
-                      "SELECT probe_cc, probe_asn, domain, extract(epoch FROM hour)::bigint / 3600"
-                      " FROM detector_dirty ORDER BY hour LIMIT $1::integer"
-                      " FOR UPDATE SKIP LOCKED",
-                      1, pl);
-  long done = 0;
+  PGresult *cells = q(pg, sql_take_cells, 1, pl);
   int rc = cells ? 0 : -1;
-  /* the (cc, domain) pairs whose changepoints changed: events to recompute */
   int nc = cells ? PQntuples(cells) : 0;
+  /* the batch as three arrays: (cc, asn, domain) */
+  cs_buf acc, aasn, adom;
+  cs_buf_init(&acc, (size_t)16 << 20);
+  cs_buf_init(&aasn, (size_t)16 << 20);
+  cs_buf_init(&adom, (size_t)16 << 20);
+  cs_buf_putc(&acc, '{');
+  cs_buf_putc(&aasn, '{');
+  cs_buf_putc(&adom, '{');
+  for (int i = 0; i < nc; i++) {
+    arr_text(&acc, PQgetvalue(cells, i, 0));
+    arr_add(&aasn, i64(cells, i, 1, 0), false);
+    arr_text(&adom, PQgetvalue(cells, i, 2));
+  }
+  cs_buf_putc(&acc, '}');
+  cs_buf_putc(&aasn, '}');
+  cs_buf_putc(&adom, '}');
+  if (acc.overflow || aasn.overflow || adom.overflow || !cs_buf_cstr(&acc) || !cs_buf_cstr(&aasn) ||
+      !cs_buf_cstr(&adom))
+    rc = -1;
+  const char *av[3] = {cs_buf_cstr(&acc), cs_buf_cstr(&aasn), cs_buf_cstr(&adom)};
+  /* which cells to replay; the (cc, domain) pairs whose changepoints changed: events */
+  bool *active = calloc(nc > 0 ? (size_t)nc : 1, sizeof *active);
   bool *changed = calloc(nc > 0 ? (size_t)nc : 1, sizeof *changed);
-  if (!changed) rc = -1;
+  if (!active || !changed) rc = -1;
+  if (rc == 0 && nc > 0) {
+    PGresult *ra = q(pg, sql_active, 3, av);
+    if (!ra) rc = -1;
+    for (int i = 0; ra && i < PQntuples(ra); i++) {
+      int64_t pos = i64(ra, i, 0, 0);
+      if (pos >= 1 && pos <= nc) active[pos - 1] = true;
+    }
+    PQclear(ra);
+  }
   for (int i = 0; rc == 0 && i < nc; i++) {
+    if (!active[i]) continue;
     const char *cc = PQgetvalue(cells, i, 0), *asn = PQgetvalue(cells, i, 1),
                *dom = PQgetvalue(cells, i, 2);
     if (run_cell(pg, cc, asn, dom, i64(cells, i, 3, 0), &changed[i]) < 0) rc = -1;
-    const char *dv[3] = {cc, asn, dom};
-    PGresult *rd = rc ? NULL
-                      : q(pg,
-                          "DELETE FROM detector_dirty WHERE probe_cc = $1 AND probe_asn = "
-                          "$2::integer AND domain = $3",
-                          3, dv);
+  }
+  if (rc == 0 && nc > 0) {
+    PGresult *rd = q(pg, sql_done_cells, 3, av);
     if (!rd) rc = -1;
     PQclear(rd);
-    done++;
   }
   for (int i = 0; rc == 0 && i < nc; i++) {
     if (!changed[i]) continue;
@@ -430,10 +478,14 @@ long cs_detector_run(PGconn *pg, long max_cells) {
              strcmp(PQgetvalue(cells, j, 2), dom) == 0;
     if (!seen && run_events(pg, cc, dom) < 0) rc = -1;
   }
+  free(active);
   free(changed);
+  cs_buf_free(&acc);
+  cs_buf_free(&aasn);
+  cs_buf_free(&adom);
   PQclear(cells);
   r = PQexec(pg, rc == 0 ? "COMMIT" : "ROLLBACK");
   ok = cs_coll_pg_ok(r);
   PQclear(r);
-  return rc == 0 && ok ? done : -1;
+  return rc == 0 && ok ? nc : -1;
 }

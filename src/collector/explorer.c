@@ -403,9 +403,13 @@ static void axis_cols(char *cols, size_t n, const int ax[2]) {
 static void leaf(ex_q *q, int kind, int plo, int phi, int64_t lo, int64_t hi, const int ax[2],
                  bool time_axis, const ex_filters *f, const int pn[7], const ex_dirty *dy) {
   /* without a domain filter or axis the per-network rollups hold the same sums in far
-   * fewer rows */
+   * fewer rows; with one but without a network or blocking-type filter or axis, the
+   * per-domain daily rollup */
   bool dom = f->domain || ax[0] == AX_DOMAIN || ax[1] == AX_DOMAIN;
-  const char *th = dom ? "cell_hour" : "net_hour", *td = dom ? "cell_day" : "net_day";
+  bool fine = f->asn || f->btype || ax[0] == AX_ASN || ax[1] == AX_ASN || ax[0] == AX_BTYPE ||
+              ax[1] == AX_BTYPE;
+  const char *th = dom ? "cell_hour" : "net_hour";
+  const char *td = !dom ? "net_day" : fine ? "cell_day" : "dom_day";
   char cols[128];
   axis_cols(cols, sizeof cols, ax);
   if (kind == 0) {
@@ -874,22 +878,28 @@ void cs_explorer_measurements(cs_coll_ctx *ctx, const cs_coll_req *rq, cs_coll_r
   }
   int pn[7];
   filter_params(&q, &f, pn);
-  /* The newest (or oldest) rows first, in windows of 1, 2, 4, ... days from the end of the
+  /* The newest (or oldest) rows first, in windows of 1, 2, 4, ... hours from the end of the
    * range, until offset + limit + 1 rows are in: ORDER BY ... LIMIT over the whole range
-   * would sort every match of every partition (seconds at 10 M rows); a window touches one
-   * or a few partitions. One REPEATABLE READ snapshot for all windows. */
+   * would sort every match of every partition (seconds at 10 M rows); a window touches a
+   * slice of one or a few partitions (the BRIN index on the time: rows arrive in time
+   * order). The JSON is built for the page's rows only, after the LIMIT (built in the scan,
+   * it cost more than the scan). One REPEATABLE READ snapshot for all windows. */
   char lo[32], hi[32], lim[24];
   int plo = q_param(&q, lo), phi = q_param(&q, hi);
+  const char *dir = asc ? "ASC" : "DESC";
   q_add(&q,
-        "SELECT " EX_MSM_JSON ")::text FROM measurement WHERE measurement_start_time >="
-        " $%d::timestamptz AND measurement_start_time < $%d::timestamptz",
+        "SELECT " EX_MSM_JSON ")::text FROM (SELECT * FROM measurement WHERE"
+        " measurement_start_time >= $%d::timestamptz AND measurement_start_time <"
+        " $%d::timestamptz",
         plo, phi);
   add_filters(&q, &f, pn);
   if (rid) q_add(&q, " AND report_id = $%d", q_param(&q, rid));
   for (int i = 0; i < 3; i++)
     if (fv[i] >= 0) q_add(&q, " AND %s%s", fv[i] ? "" : "NOT ", fcol[i]);
-  q_add(&q, " ORDER BY measurement_start_time %s, measurement_uid %s LIMIT $%d::integer",
-        asc ? "ASC" : "DESC", asc ? "ASC" : "DESC", q_param(&q, lim));
+  q_add(&q,
+        " ORDER BY measurement_start_time %s, measurement_uid %s LIMIT $%d::integer) m"
+        " ORDER BY measurement_start_time %s, measurement_uid %s",
+        dir, dir, q_param(&q, lim), dir, dir);
   PGconn *pg = ctx->pg_read ? ctx->pg_read : ctx->pg;
   if (!pg || PQstatus(pg) != CONNECTION_OK) {
     cs_coll_error(rs, 503, "database unavailable");
@@ -905,7 +915,7 @@ void cs_explorer_measurements(cs_coll_ctx *ctx, const cs_coll_req *rq, cs_coll_r
   cs_buf got; /* the page's rows, each NUL-terminated */
   cs_buf_init(&got, (size_t)64 << 20);
   long want = offset + limit + 1, seen = 0, rows = 0;
-  int64_t span = 86400, edge = asc ? f.since : f.until;
+  int64_t span = 3600, edge = asc ? f.since : f.until;
   while (seen < want && (asc ? edge < f.until : edge > f.since)) {
     int64_t wlo = asc ? edge : edge - span, whi = asc ? edge + span : edge;
     if (wlo < f.since) wlo = f.since;
