@@ -11,8 +11,8 @@
  *     Prints measurements/s over the whole run and the per-request latency p50/p95/max.
  *   copy CONNINFO TABLE TOTAL DAYS [END_EPOCH]
  *     The raw PostgreSQL baseline: TOTAL synthetic rows of the collector's `measurement` columns
- *     (10 countries, PK with 12 networks and a third of 2,400 domains blocked, time-ordered over
- *     DAYS days ending at END_EPOCH) sent with libpq COPY FROM STDIN in 64 KiB chunks. Prints
+ *     (10 countries, PK with 12 networks and a third of 2,400 domains blocked, a ninth of those
+ *     only from two thirds of the range on, time-ordered over DAYS days ending at END_EPOCH) sent with libpq COPY FROM STDIN in 64 KiB chunks. Prints
  *     rows/s. TABLE must exist with those columns (its partitions too).
  *   latency HOST:PORT N PATH...
  *     Each PATH (a GET, e.g. an aggregation query) N times over one keep-alive connection after
@@ -481,6 +481,7 @@ static int cmd_copy(int argc, char **argv) {
   PQclear(r);
   buf b = {0};
   time_t start = end - (time_t)days * 86400;
+  time_t onset = start + (time_t)days * 86400 * 2 / 3;
   int rc = 0;
   for (unsigned long long i = 0; i < total && !rc; i++) {
     time_t t = start + (time_t)((i * (unsigned long long)days * 86400ull) / total);
@@ -495,7 +496,10 @@ static int cmd_copy(int argc, char **argv) {
     unsigned asn = ci == 0 ? 64500u + (unsigned)((x >> 16) % 12)
                            : 65000u + ci * 10 + (unsigned)((x >> 16) % 4);
     unsigned dom = (unsigned)((x >> 24) % 2400);
-    bool blocked = ci == 0 && dom % 3 == 0;
+    /* a ninth of the blocked domains (dom % 27 == 0) only from two thirds of the range on,
+     * on every PK network at once: the onsets the detector alerts on (per network, and
+     * country-wide events) */
+    bool blocked = ci == 0 && dom % 3 == 0 && (dom % 27 != 0 || t >= onset);
     bool fail = ((x >> 40) % 50) == 0;
     bool anomaly = blocked && !fail && ((x >> 48) % 10) < 9;
     bool confirmed = anomaly && dom % 9 == 0;
