@@ -310,3 +310,12 @@ void cs_envelope_end(cs_jw *w) {
   cs_jw_obj_close(w);
   cs_jw_obj_close(w);
 }
+
+bool cs_record_has_forensics(const char *json, size_t len) {
+  static const char *const keys[] = {"\"x_middlebox\":[", "\"x_locate\":{",
+                                     "\"x_resolver_identity\":{", "\"x_tls_interception\":{",
+                                     "\"x_http_tampering\":{"};
+  for (size_t i = 0; json && i < sizeof keys / sizeof *keys; i++)
+    if (memmem(json, len, keys[i], strlen(keys[i]))) return true;
+  return false;
+}

@@ -183,4 +183,10 @@ typedef struct {
 void cs_envelope_begin(cs_jw *w, const cs_envelope *e);
 void cs_envelope_end(cs_jw *w);
 
+/* Whether a serialised measurement may carry middlebox-forensics evidence (x_middlebox,
+ * x_locate, x_resolver_identity, x_tls_interception, x_http_tampering, as our writer spells
+ * them): a cheap substring test, before anything is parsed. The report's "Who and where"
+ * section reads those that pass; a scratch store keeps their JSON for it. */
+bool cs_record_has_forensics(const char *json, size_t len);
+
 #endif

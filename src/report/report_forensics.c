@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record/record.h"
 #include "report/report_impl.h"
 #include "util/arena.h"
 
@@ -52,15 +53,6 @@ static int fx_bool(const cs_jval *o, const char *k) {
   const cs_jval *v = cs_json_get(o, k);
   if (!v || v->type != CS_JBOOL) return -1;
   return cs_json_get_bool(o, k, -1);
-}
-
-static bool fx_has_key(const char *js, size_t len) {
-  static const char *const keys[] = {"\"x_middlebox\":[", "\"x_locate\":{",
-                                     "\"x_resolver_identity\":{", "\"x_tls_interception\":{",
-                                     "\"x_http_tampering\":{"};
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-    if (memmem(js, len, keys[i], strlen(keys[i]))) return true;
-  return false;
 }
 
 /* Reads one measurement's evidence into e. Returns 1 when there is any, 0 none, -1 memory. */
@@ -122,7 +114,7 @@ static int fx_read(cs_report *r, fx_entry *e, const cs_jval *tk) {
 int cs_report_forensics_add(cs_report *r, const cs_report_row *row) {
   size_t len = 0;
   const char *js = row->it ? cs_store_iter_json(row->it, &len) : NULL;
-  if (!js || !len || !fx_has_key(js, len)) return 0;
+  if (!js || !len || !cs_record_has_forensics(js, len)) return 0;
   cs_arena *a = cs_arena_new(CS_FX_JSON_ARENA);
   if (!a) return -1;
   cs_jval *m = cs_json_parse(a, js, len, NULL, NULL, 0);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "record/record.h"
+
 #define SCHEMA_VERSION 2
 #define MAX_JSON_BYTES ((size_t)64 << 20)
 #define MAX_ANSWERS_TEXT 512
@@ -544,14 +546,16 @@ static int run_exists(cs_store *s, int64_t run_id) {
 }
 
 /* A scratch store keeps no JSON but that of the nettests whose report sections read it, few
- * per run: throttling's (one per target: report_throttling.c) and the app nettests' (one per
- * app: report_apps.c). */
-static bool scratch_keeps_json(const char *test_name) {
+ * per run: throttling's (one per target: report_throttling.c), the app nettests' (one per
+ * app: report_apps.c), locate's, and any measurement with forensic evidence
+ * (report_forensics.c). */
+static bool scratch_keeps_json(const char *test_name, const char *json, size_t len) {
   static const char *const keep[] = {"throttling",         "whatsapp",  "telegram", "signal",
                                      "facebook_messenger", "platforms", "locate"};
   for (size_t i = 0; test_name && i < sizeof keep / sizeof keep[0]; i++)
     if (!strcmp(test_name, keep[i])) return true;
-  return false;
+  /* any other test's forensic evidence (web_connectivity's --locate, x_middlebox, ...) */
+  return cs_record_has_forensics(json, len);
 }
 
 int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
@@ -583,8 +587,8 @@ int cs_store_add(cs_store *s, int64_t run_id, const char *json, size_t len) {
   sqlite3_bind_int64(st, 1, run_id);
   int i = bind_cols(st, 2, &m);
   /* a scratch store keeps no JSON, but that of the nettests whose report sections read it
-   * (throttling's trials and samples, the apps' x_functions): scratch_keeps_json */
-  if (s->scratch && !scratch_keeps_json(m.test_name))
+   * (throttling's trials and samples, the apps' x_functions, forensics): scratch_keeps_json */
+  if (s->scratch && !scratch_keeps_json(m.test_name, json, len))
     sqlite3_bind_text(st, i++, "", 0, SQLITE_STATIC);
   else sqlite3_bind_text(st, i++, json, (int)len, SQLITE_STATIC);
   int src = sqlite3_step(st);
