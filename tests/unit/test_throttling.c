@@ -290,30 +290,42 @@ static void test_throttled_up_http(void **state) {
   tp_stop(s);
 }
 
+/* Same server, same rate for both names: never "throttled: true". The "false" verdict needs
+ * the timing of loopback transfers to agree, which a loaded machine can spoil (then the
+ * detector honestly says null: inconclusive), so up to three runs; at least one must be a
+ * clear "not throttled", and none may claim throttling. */
 static void test_not_throttled(void **state) {
   (void)state;
   tp_srv *s = tp_start(&(tp_cfg){
       .tls = tsrv_server_ctx(&PKI, "tp.test", TSRV_CERT_SELF_SIGNED, NULL), .base_bps = 20e6});
-  meas x;
-  RUN(tp_port(s), "fine.example", &x, "bytes", "64k", "pairs", "6");
-  assert_string_equal(x.key[0], "ok");
-  assert_false(x.censorship[0]);
-  parsed p = check_stored(&x, 0);
-  assert_true(cs_json_get_bool(p.tk, "throttled", -1) == 0);
-  assert_string_equal(cs_json_get_str(p.thr, "direction", ""), "both");
-  double r = cs_json_get_num(p.thr, "ratio", 0);
-  assert_true(r > 0.5 && r < 2);
-  /* both directions, every pair complete */
-  size_t up = 0, down = 0;
-  for (size_t i = 0; i < p.xt->len; i++) {
-    const char *d = cs_json_get_str(trial(&p, i), "direction", "");
-    if (!strcmp(d, "up")) up++;
-    else down++;
-    assert_string_equal(cs_json_get_str(trial(&p, i), "stopped", ""), "complete");
+  bool clear = false;
+  for (int run = 0; run < 3 && !clear; run++) {
+    meas x;
+    RUN(tp_port(s), "fine.example", &x, "bytes", "64k", "pairs", "6");
+    assert_false(x.censorship[0]);
+    parsed p = check_stored(&x, 0);
+    int thr = cs_json_get_bool(p.tk, "throttled", -1);
+    assert_true(thr != 1);
+    assert_string_equal(cs_json_get_str(p.thr, "direction", ""), "both");
+    /* both directions, every pair complete */
+    size_t up = 0, down = 0;
+    for (size_t i = 0; i < p.xt->len; i++) {
+      const char *d = cs_json_get_str(trial(&p, i), "direction", "");
+      if (!strcmp(d, "up")) up++;
+      else down++;
+      assert_string_equal(cs_json_get_str(trial(&p, i), "stopped", ""), "complete");
+    }
+    assert_int_equal(up, down);
+    double r = cs_json_get_num(p.thr, "ratio", 0);
+    if (thr == 0) {
+      assert_string_equal(x.key[0], "ok");
+      assert_true(r > 0.5 && r < 2);
+      clear = true;
+    }
+    cs_arena_free(p.a);
+    meas_free(&x);
   }
-  assert_int_equal(up, down);
-  cs_arena_free(p.a);
-  meas_free(&x);
+  assert_true(clear);
   tp_stop(s);
 }
 
