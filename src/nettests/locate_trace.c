@@ -150,6 +150,14 @@ static double lc_now(lc *m) {
   return cs_loop_now(m->l);
 }
 
+/* A probe's timer, never past the trace's deadline (--max-time holds even while a connect or
+ * a wait is in flight). */
+static double lc_cap(lc *m, double s) {
+  double left = m->deadline - lc_now(m);
+  if (left < 0.001) left = 0.001;
+  return s < left ? s : left;
+}
+
 static bool lc_ip_eq(const cs_ip *x, const cs_ip *y) {
   return x->family == y->family && !memcmp(x->b, y->b, x->family == AF_INET ? 4 : 16);
 }
@@ -227,6 +235,10 @@ static void lc_summarize(cs_arena *a, const lc_trace *ctl, const lc_trace *tgt, 
   if (cend && !csil && ctl->hop[ctl->n - 1].res == LC_R_ANSWER) o->control_ttl = cend;
   if (!o->control_ttl) {
     o->why = "the control trace did not reach the endpoint: nothing to compare with";
+    return;
+  }
+  if (tgt->n == 0) {
+    o->why = "the target trace did not run: the time limit was reached";
     return;
   }
   o->compared = true;
@@ -330,8 +342,8 @@ static void lc_event(lc *m) {
   if (m->phase == PH_WAIT) {
     m->phase = PH_GRACE;
     cs_timer_stop(m->l, &m->timer);
-    cs_timer_start(m->l, &m->timer, m->o.timeout < LC_GRACE ? m->o.timeout : LC_GRACE, lc_timer_cb,
-                   m);
+    cs_timer_start(m->l, &m->timer, lc_cap(m, m->o.timeout < LC_GRACE ? m->o.timeout : LC_GRACE),
+                   lc_timer_cb, m);
   }
 }
 
@@ -567,7 +579,7 @@ static void lc_send(lc *m) {
   }
   m->phase = PH_WAIT;
   cs_io_set(m->l, &m->io, CS_EV_READ);
-  cs_timer_start(m->l, &m->timer, m->o.timeout, lc_timer_cb, m);
+  cs_timer_start(m->l, &m->timer, lc_cap(m, m->o.timeout), lc_timer_cb, m);
 }
 
 static void lc_connected(lc *m) {
@@ -661,7 +673,7 @@ static void lc_probe_begin(lc *m) {
     return;
   }
   double ct = m->o.connect_timeout > 0 ? m->o.connect_timeout : 10;
-  cs_timer_start(m->l, &m->timer, ct, lc_timer_cb, m);
+  cs_timer_start(m->l, &m->timer, lc_cap(m, ct), lc_timer_cb, m);
 }
 
 static void lc_finish_cb(cs_defer *d);
@@ -728,6 +740,8 @@ static void lc_trace_end(lc *m) {
     m->fd = -1;
   }
   m->phase = PH_IDLE;
+  /* no target trace after a control that ended at the deadline: the bound holds */
+  if (m->which == 0 && !m->cut && lc_now(m) >= m->deadline) m->cut = true;
   if (m->which == 0 && !m->cut) {
     m->which = 1;
     lc_trace_begin(m);

@@ -90,9 +90,11 @@ static int plan_dns(cs_trace *t, const cs_url *url, const char *resolv_conf, cs_
     o->port = 53;
   } else {
     *why = cs_arena_printf(t->a,
-                           "the lookup used DNS over %s: only a UDP query is replayed with a "
-                           "TTL (DNS over TCP and HTTPS are not traced)",
-                           !strcmp(engine, "tcp") ? "TCP" : "HTTPS");
+                           "the lookup used the %s engine: only a UDP query is replayed with a "
+                           "TTL (DNS over TCP, TLS and HTTPS are not traced)",
+                           !strcmp(engine, "tcp")   ? "DNS over TCP"
+                           : !strcmp(engine, "doh") ? "DNS over HTTPS"
+                                                    : engine);
     return 0;
   }
   if (is_loopback(&o->dst)) {
@@ -170,6 +172,7 @@ int cs_wc_locate_plan(cs_trace *t, const cs_url *url, const char *outcome, const
   o->timeout = CS_WC_LOCATE_PROBE_TIMEOUT;
   o->interval = CS_WC_LOCATE_INTERVAL;
   o->max_time = CS_WC_LOCATE_MAX_TIME;
+  o->connect_timeout = CS_WC_LOCATE_CONNECT_TIMEOUT;
   bool https = url->scheme && !strcmp(url->scheme, "https");
   if (!outcome) {
     *why = "no outcome";

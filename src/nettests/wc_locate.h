@@ -30,6 +30,7 @@
 #define CS_WC_LOCATE_PROBE_TIMEOUT 1.0
 #define CS_WC_LOCATE_INTERVAL 0.1
 #define CS_WC_LOCATE_MAX_TIME 20.0
+#define CS_WC_LOCATE_CONNECT_TIMEOUT 3.0 /* each TCP trigger's connect (at the normal TTL) */
 #define CS_WC_LOCATE_MAX_PROBES (2 * CS_WC_LOCATE_MAX_TTL * CS_WC_LOCATE_RUNS)
 #define CS_WC_LOCATE_CONTROL "example.com"
 

@@ -157,7 +157,7 @@ static bool locate_step(wc *m, bool analysed, const cs_outcome *o) {
   cs_locate_opts lo;
   const char *why = NULL;
   if (m->url_error || cs_wc_locate_plan(m->t, &m->url, o->key, NULL, &lo, &why) != 1) {
-    m->loc_reason = why ? why : "no URL";
+    m->loc_reason = why ? why : m->url_error ? "no URL" : "out of memory";
     return false;
   }
   m->loc_trigger = cs_locate_trig_str(lo.trig);
@@ -479,7 +479,7 @@ static const cs_optdef options[] = {
      "on a blocked result only, find the hop where the censor sits: replay the trigger of the "
      "blocking method (DNS query, TLS ClientHello, HTTP request) with TTL 1, 2, ... as "
      "`censorscope locate` does, into test_keys.x_locate (at most 64 probes and 20 s per URL; "
-     "routers need CAP_NET_RAW; docs/forensics.md)",
+     "TCP triggers need CAP_NET_RAW to name routers; docs/forensics.md)",
      false, set_locate},
 };
 
