@@ -500,9 +500,26 @@ typedef struct {
   bool windows_vary;
   /* DNS: the TTL-copy probe (judge_ttl_copy) */
   int ttl_copied; /* 1, 0, -1 (null) */
+  bool copier;    /* not probed, but a TTL-copying injector answers for this resolver */
   probe_flow pf[MAX_PROBES];
   size_t npf;
 } entry;
+
+/* The resolvers for which a probed DNS entry was judged ttl_copied (run()'s first pass): the
+ * other entries of those resolvers (an AAAA query, a second lookup: one probe is sent per
+ * measurement) get no hop estimate either. */
+#define MAX_COPIERS 8
+typedef struct {
+  int pass; /* 1: judge and collect; 2: write */
+  cs_ip a[MAX_COPIERS];
+  size_t n;
+} mb_copiers;
+
+static bool copier_of(const mb_copiers *cp, const cs_ip *ip) {
+  for (size_t i = 0; cp && i < cp->n; i++)
+    if (ip_eq(&cp->a[i], ip)) return true;
+  return false;
+}
 
 static void reason(entry *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reason(entry *e, const char *fmt, ...) {
@@ -666,7 +683,8 @@ static void write_entry(cs_jw *w, entry *e, const cs_mb_db *db) {
   cs_jw_kint(w, "ttl", p->ttl);
   if (p->has_ip_id) cs_jw_kint(w, "ip_id", p->ip_id);
   else cs_jw_knull(w, "ip_id");
-  int h = e->ttl_copied == 1 ? -1 : hops_of(p->ttl); /* a copied TTL says nothing of distance */
+  /* a copied TTL says nothing of distance */
+  int h = e->ttl_copied == 1 || e->copier ? -1 : hops_of(p->ttl);
   if (h > 0) cs_jw_kint(w, "hops_from_probe", h);
   else cs_jw_knull(w, "hops_from_probe");
   if (p->proto == 1 || p->proto == 58) {
@@ -861,6 +879,14 @@ static void judge_ttl_copy(entry *e, const cs_mb_pkt *const *s, size_t n) {
     snprintf(ev + l, sizeof ev - l, "%s%u>%u", i ? " " : "", sent[i], f[i]->ttl);
   }
   const char *which = by_answer ? "the reply with these answers" : "the first reply";
+  if ((follows || fixed) && !by_answer && k < 3) {
+    /* no probe reply has the entry's answers and not every probe (3 are sent) was answered:
+     * the first replies may come from different senders (racing injectors, the resolver),
+     * and two points agree with either rule by chance */
+    reason(e, "ttl-copy probe: %zu queries answered, none with these answers (%s): undecided", k,
+           ev);
+    return;
+  }
   if (follows) {
     e->ttl_copied = 1;
     reason(e, "ttl of %s follows the sent ttl (%s): ttl copied", which, ev);
@@ -885,7 +911,8 @@ static int cmp_t(const void *x, const void *y) {
 /* Groups the packets into entries and judges them; writes x_middlebox when w is set, else
  * finds the TTL-copy probe's target (cs_mb_dns_probe_target). */
 static int run(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db,
-               const cs_mb_pkt **target) {
+               const cs_mb_pkt **target, mb_copiers *cp) {
+  bool judge = w || (cp && cp->pass == 1); /* the TTL-copy probe's verdicts */
   const cs_mb_pkt **s = n ? malloc(n * sizeof *s) : NULL;
   bool *done = n ? calloc(n, 1) : NULL;
   entry *e = malloc(sizeof *e);
@@ -926,10 +953,20 @@ static int run(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db,
       for (size_t j = 0; j < n; j++)
         if (s[j]->is_dns && !s[j]->sent_ttl && s[j] != p && ip_eq(&s[j]->src, &p->src)) base = s[j];
       judge_dns(e, base);
-      if (!w && e->injected != 0 && p->qname &&
+      if (target && e->injected != 0 && p->qname &&
           (!*target || ((*target)->qtype != 1 && p->qtype == 1)))
         *target = p;
-      if (w && e->injected != 0) judge_ttl_copy(e, s, n);
+      if (judge && e->injected != 0) judge_ttl_copy(e, s, n);
+      if (cp && cp->pass == 1 && e->ttl_copied == 1 && cp->n < MAX_COPIERS &&
+          !copier_of(cp, &p->src))
+        cp->a[cp->n++] = p->src;
+      if (cp && cp->pass == 2 && e->injected != 0 && e->ttl_copied != 1 && copier_of(cp, &p->src)) {
+        char src[CS_IPSTR_MAX];
+        cs_ip_format(&p->src, src);
+        e->copier = true;
+        reason(e, "a ttl-copying injector answers for %s (see the probed entry): no hop estimate",
+               src);
+      }
     } else if (p->proto == 1 || p->proto == 58) {
       done[i] = true;
       e->kind = "icmp";
@@ -960,12 +997,15 @@ static int run(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db,
 }
 
 int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db) {
-  return run(w, pk, n, db, NULL);
+  mb_copiers cp = {.pass = 1};
+  run(NULL, pk, n, db, NULL, &cp);
+  cp.pass = 2;
+  return run(w, pk, n, db, NULL, &cp);
 }
 
 bool cs_mb_dns_probe_target(const cs_mb_pkt *pk, size_t n, const cs_mb_pkt **target) {
   *target = NULL;
-  run(NULL, pk, n, NULL, target);
+  run(NULL, pk, n, NULL, target, NULL);
   return *target != NULL;
 }
 

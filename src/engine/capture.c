@@ -131,9 +131,12 @@ static void keep(cs_capture_sess *s, flow *f, const cs_mb_pkt *p, double mono) {
   f->npk++;
 }
 
+/* The newest matching flow takes a packet: a closed socket's local port may be reused by a
+ * later one to the same remote (the TTL-copy probe's sockets to the resolver), whose replies
+ * belong to the later flow. */
 static void dispatch(shared *sh, const cs_mb_pkt *p, double mono) {
   for (cs_capture_sess *s = sh->sessions; s; s = s->next) {
-    for (size_t i = 0; i < s->nflows; i++) {
+    for (size_t i = s->nflows; i-- > 0;) {
       flow *f = &s->flows[i];
       bool hit;
       if (p->proto == 1 || p->proto == 58)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/hopcount.h"
 #include "record/record.h"
 #include "report/report_impl.h"
 #include "util/arena.h"
@@ -92,7 +93,8 @@ static int fx_read(cs_report *r, fx_entry *e, const cs_jval *tk) {
     e->resolver = fx_str(r, ri, "resolver");
     const cs_jval *hd = cs_json_get(ri, "hop_difference");
     if (hd && hd->type == CS_JNUM && hd->num >= -255 && hd->num <= 255 &&
-        (hd->num > 1 || hd->num < -1))
+        hd->num == (double)(int)hd->num &&
+        ((int)hd->num > CS_HOP_TOLERANCE || (int)hd->num < -CS_HOP_TOLERANCE))
       e->hopdiff = (int)hd->num;
     any = 1;
   }

@@ -457,6 +457,39 @@ static void test_dns_ttl_copy(void **st) {
   e = analyze(a, pk, 8, db, &ninj)->kids[0];
   assert_int_equal(tri(e, "ttl_copied"), -1);
   assert_true(cs_json_is_null(cs_json_get(e, "ttl_probe")));
+  /* the same resolver's other query (AAAA, its own flow) is not probed, but the TTL-copying
+   * injector that answers for this resolver forged it too: no hop estimate there either */
+  ttl_probe_pkts(pk + 2, copy, "blocked.example");
+  cs_mb_pkt sib[10];
+  memcpy(sib, pk, 8 * sizeof *pk);
+  sib[8] = dns_pkt(0.003, 9, 0x8180, 60, false, true, "192.0.2.67");
+  sib[9] = dns_pkt(0.011, 9, 0x8180, 62, true, true, "203.0.113.5");
+  for (int i = 8; i < 10; i++) {
+    sib[i].flow_key = 5454, sib[i].dport = 5454;
+    sib[i].qname = "blocked.example", sib[i].qtype = 28;
+  }
+  x = analyze(a, sib, 10, db, &ninj);
+  assert_non_null(x);
+  assert_int_equal(x->len, 2);
+  assert_int_equal(tri(x->kids[0], "ttl_copied"), 1);
+  assert_int_equal(tri(x->kids[1], "ttl_copied"), -1);
+  assert_int_equal(tri(x->kids[1], "injected"), 1);
+  assert_true(cs_json_is_null(cs_json_get(x->kids[1], "hops_from_probe")));
+  assert_true(has_reason(x->kids[1], "a ttl-copying injector answers for 198.51.100.53"));
+  /* without the probed entry the same AAAA entry keeps its hop estimate */
+  x = analyze(a, sib + 8, 2, db, &ninj);
+  assert_true(cs_json_get_num(x->kids[0], "hops_from_probe", 0) > 0);
+  /* weak evidence: no probe reply has the entry's answers and only 2 probes were answered:
+   * the first replies may come from different senders, so no verdict either way */
+  ttl_probe_pkts(pk + 2, copy, "blocked.example");
+  for (int i = 0; i < 3; i++) pk[2 + 2 * i].answer_a[0] = v4("192.0.2.99");
+  e = analyze(a, pk, 6, db, &ninj)->kids[0];
+  assert_int_equal(tri(e, "ttl_copied"), -1);
+  assert_true(has_reason(e, "undecided"));
+  /* all three answered, TTLs following: a verdict even without matching answers */
+  e = analyze(a, pk, 8, db, &ninj)->kids[0];
+  assert_int_equal(tri(e, "ttl_copied"), 1);
+  assert_int_equal(tri(e, "injected"), -1); /* not by answer: the entry is not upgraded */
   /* a genuine query (identical duplicates) is no probe target; nor is a query without name */
   pk[0] = pk[1];
   pk[0].t = 0.001;
