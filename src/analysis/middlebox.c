@@ -860,6 +860,7 @@ static void judge_ttl_copy(entry *e, const cs_mb_pkt *const *s, size_t n) {
     for (size_t j = 0; j < pf->nrep && !pick; j++)
       if (same_answers(pf->rep[j], p)) pick = pf->rep[j];
     if (!pick) by_answer = false, pick = pf->rep[0];
+    if (!pick) continue;
     sent[k] = pf->sent;
     if (sent[k] != sent[0]) sent_differ = true;
     f[k++] = pick;
