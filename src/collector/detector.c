@@ -57,6 +57,17 @@ static int arr_add(cs_buf *b, int64_t v, bool null) {
   return cs_buf_printf(b, "%lld", (long long)v);
 }
 
+/* Appends a text element of an array literal, quoted ("..." with \\ before " and \\). */
+static int arr_text(cs_buf *b, const char *v) {
+  if (b->len > 1) cs_buf_putc(b, ',');
+  cs_buf_putc(b, '"');
+  for (; *v; v++) {
+    if (*v == '"' || *v == '\\') cs_buf_putc(b, '\\');
+    cs_buf_putc(b, *v);
+  }
+  return cs_buf_putc(b, '"');
+}
+
 typedef struct {
   cs_buf type, day, status, s_pos, s_neg, last, ps, pp, ns, np;
 } det_rows;
@@ -82,13 +93,7 @@ static int rows_end(det_rows *w) {
   return 0;
 }
 static void rows_add(det_rows *w, const char *type, int64_t day, const cs_cusum_state *s) {
-  if (w->type.len > 1) cs_buf_putc(&w->type, ',');
-  cs_buf_putc(&w->type, '"'); /* types are the outcome keys; escape anyway */
-  for (const char *c = type; *c; c++) {
-    if (*c == '"' || *c == '\\') cs_buf_putc(&w->type, '\\');
-    cs_buf_putc(&w->type, *c);
-  }
-  cs_buf_putc(&w->type, '"');
+  arr_text(&w->type, type); /* types are the outcome keys; quoted anyway */
   arr_add(&w->day, day, false);
   arr_add(&w->status, s->status, false);
   if (w->s_pos.len > 1) cs_buf_putc(&w->s_pos, ',');
@@ -351,12 +356,7 @@ static int run_events(PGconn *pg, const char *cc, const char *domain) {
         const char *sep = m > ev[e].first ? "," : "";
         cs_buf_printf(&asns, "%s%s", sep, PQgetvalue(r, row, 1));
         cs_buf_printf(&idl, "%s%s", sep, PQgetvalue(r, row, 0));
-        cs_buf_printf(&types, "%s\"", sep);
-        for (const char *c = PQgetvalue(r, row, 4); *c; c++) {
-          if (*c == '"' || *c == '\\') cs_buf_putc(&types, '\\');
-          cs_buf_putc(&types, *c);
-        }
-        cs_buf_putc(&types, '"');
+        arr_text(&types, PQgetvalue(r, row, 4));
       }
       cs_buf_putc(&asns, '}');
       cs_buf_putc(&types, '}');
@@ -385,17 +385,6 @@ static int run_events(PGconn *pg, const char *cc, const char *domain) {
   free(fl);
   free(ev);
   return rc;
-}
-
-/* Appends a text element of an array literal, quoted ("..." with \\ before " and \\). */
-static int arr_text(cs_buf *b, const char *v) {
-  if (b->len > 1) cs_buf_putc(b, ',');
-  cs_buf_putc(b, '"');
-  for (; *v; v++) {
-    if (*v == '"' || *v == '\\') cs_buf_putc(b, '\\');
-    cs_buf_putc(b, *v);
-  }
-  return cs_buf_putc(b, '"');
 }
 
 static const char sql_take_cells[] =
