@@ -999,7 +999,9 @@ static int run(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db,
 
 int cs_mb_write_analysis(cs_jw *w, const cs_mb_pkt *pk, size_t n, const cs_mb_db *db) {
   mb_copiers cp = {.pass = 1};
-  run(NULL, pk, n, db, NULL, &cp);
+  bool probed = false; /* copiers come only from the TTL-copy probe's replies */
+  for (size_t i = 0; i < n && !probed; i++) probed = pk[i].sent_ttl != 0;
+  if (probed) run(NULL, pk, n, db, NULL, &cp);
   cp.pass = 2;
   return run(w, pk, n, db, NULL, &cp);
 }
